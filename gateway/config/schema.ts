@@ -1,0 +1,131 @@
+import { isIP, BlockList } from 'node:net';
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65535);
+const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
+
+export const cidr = z.string().refine(
+  (s) => {
+    const [addr, bits, extra] = s.split('/');
+    if (extra !== undefined || isIP(addr) === 0) return false;
+    if (bits === undefined) return true;
+    const max = isIP(addr) === 4 ? 32 : 128;
+    return /^\d+$/.test(bits) && Number(bits) <= max;
+  },
+  { message: 'must be an address or CIDR such as 10.0.0.0/8' },
+);
+
+const portRange = z.string().refine(
+  (s) => {
+    const m = /^(\d+)-(\d+)$/.exec(s);
+    if (!m) return false;
+    const min = Number(m[1]);
+    const max = Number(m[2]);
+    return min >= 1024 && max <= 65535 && min < max;
+  },
+  { message: 'must be MIN-MAX within 1024-65535, e.g. 20000-29999' },
+);
+
+export const codecName = z.enum(['PCMU', 'PCMA']);
+
+export const trunkSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)'),
+    /** Source addresses allowed to send requests on this trunk (CIDR). */
+    allow: z.array(cidr).min(1),
+    /** Optional digest authentication of the PBX. */
+    auth: z
+      .object({
+        realm: z.string().min(1),
+        username: z.string().min(1),
+        password: z.string().min(1),
+        nonceTtlS: z.number().int().min(5).max(3600).default(300),
+      })
+      .strict()
+      .optional(),
+    codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
+    /** Per-trunk cap; the global sip.maxCalls still applies. */
+    maxCalls: z.number().int().min(1).optional(),
+    /** Ring time before the call is answered (180 Ringing is sent meanwhile). */
+    answerDelayMs: z.number().int().min(0).max(60_000).default(0),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    site: z
+      .object({
+        id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ - (1-64)').default('site-1'),
+        deviceId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)'),
+      })
+      .strict(),
+    dataDir: z.string().min(1).default('./var'),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    sip: z
+      .object({
+        host: host.default('0.0.0.0'),
+        port: port.default(5060),
+        /** Address put in Via/Contact/SDP when host is a wildcard; auto-detected if unset. */
+        publicAddress: host.optional(),
+        udp: z.boolean().default(true),
+        tcp: z.boolean().default(true),
+        maxCalls: z.number().int().min(1).max(100_000).default(500),
+        /** Seconds a 503 asks the PBX to wait. */
+        retryAfterS: z.number().int().min(1).max(3600).default(5),
+        userAgent: z.string().min(1).max(128).default('ccedge'),
+      })
+      .strict(),
+    rtp: z
+      .object({
+        host: host.default('0.0.0.0'),
+        ports: portRange.default('20000-29999'),
+        publicAddress: host.optional(),
+        /** RTP silence longer than this ends the call (0 = never). */
+        inactivityTimeoutS: z.number().int().min(0).max(3600).default(0),
+      })
+      .strict(),
+    http: z
+      .object({
+        host: host.default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .strict(),
+    mqtt: z.object({ url: z.string().regex(/^mqtts?:\/\//, 'must start with mqtt:// or mqtts://').optional() }).strict().default({}),
+    webrtc: z.object({ interfaces: z.array(host).optional() }).strict().default({}),
+    hw: z.object({ dahdiDir: z.string().min(1).default('/proc/dahdi') }).strict().default({ dahdiDir: '/proc/dahdi' }),
+    demo: z.object({ password: z.string().min(1).default('demo') }).strict().default({ password: 'demo' }),
+    trunks: z.array(trunkSchema).min(1),
+    calls: z
+      .object({
+        /** Until agents answer calls, an answered call hears this and ends after maxDurationS. */
+        holdTone: z.enum(['hold', 'ringback']).default('hold'),
+        maxDurationS: z.number().int().min(1).max(86_400).default(3600),
+        codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
+      })
+      .strict(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    cfg.trunks.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['trunks', i, 'name'], message: `duplicate trunk name "${t.name}"` });
+      names.add(t.name);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type TrunkConfig = z.infer<typeof trunkSchema>;
+export type CodecName = z.infer<typeof codecName>;
+
+/** Compiles a trunk's allow-list once; node's BlockList does the CIDR matching. */
+export function compileAllowList(cidrs: string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/');
+    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(bits), family);
+  }
+  return list;
+}

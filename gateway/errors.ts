@@ -1,0 +1,31 @@
+/** Stable error codes: users, logs and the cloud match on these, never on messages. */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'DB_FAILED'
+  | 'DB_MIGRATION_FAILED'
+  | 'SIP_BAD_REQUEST'
+  | 'SIP_PEER_FORBIDDEN'
+  | 'SIP_AUTH_FAILED'
+  | 'SIP_CAPACITY'
+  | 'SIP_NO_DIALOG'
+  | 'SIP_TRANSPORT_FAILED'
+  | 'HTTP_UNAUTHORIZED'
+  | 'HTTP_NOT_FOUND'
+  | 'HTTP_BAD_REQUEST'
+  | 'CLI_USAGE';
+
+export class CcedgeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'CcedgeError';
+  }
+}
+
+export function isCcedgeError(e: unknown, code?: ErrorCode): e is CcedgeError {
+  return e instanceof CcedgeError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,22 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus metric of the daemon, on one registry served at /metrics. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sipRequests = new Counter({ name: 'ccedge_sip_requests_total', help: 'SIP requests received, by method', labelNames: ['method'] as const, registers: [this.registry] });
+  readonly sipRejections = new Counter({
+    name: 'ccedge_sip_rejections_total',
+    help: 'SIP requests answered with an error status, by status and reason code',
+    labelNames: ['status', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly callsActive = new Gauge({ name: 'ccedge_calls_active', help: 'Calls currently up or ringing', registers: [this.registry] });
+  readonly callsTotal = new Counter({ name: 'ccedge_calls_total', help: 'Calls ended, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly rtpPortsInUse = new Gauge({ name: 'ccedge_rtp_ports_in_use', help: 'RTP ports allocated to SIP legs', registers: [this.registry] });
+  readonly rtpPackets = new Counter({ name: 'ccedge_rtp_packets_total', help: 'RTP packets of ended calls, by direction', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly dtmfDigits = new Counter({ name: 'ccedge_dtmf_digits_total', help: 'DTMF digits detected (RFC 4733)', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ccedge_' });
+  }
+}

@@ -1,0 +1,252 @@
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import sip, { type Flow, type SipRequest, type Stack } from 'sip';
+import type { Config, TrunkConfig } from '../config/schema';
+import { compileAllowList } from '../config/schema';
+import { CcedgeError } from '../errors';
+import type { Logger } from '../logging';
+import type { Metrics } from '../metrics';
+import { advertisedAddress, normaliseAddress } from '../net/addresses';
+import { DigestAuthenticator } from './digest-auth';
+import { ALLOW_HEADER, respond, newTag } from './messages';
+import { UasDialog } from './uas-dialog';
+import { validateRequest } from './validate';
+
+export interface IncomingInvite {
+  rq: SipRequest;
+  flow: Flow;
+  trunk: TrunkConfig;
+  dialog: UasDialog;
+  /** Address to put in our SDP for this peer. */
+  peerAddress: string;
+}
+
+export interface RejectedInvite {
+  rq: SipRequest;
+  flow: Flow;
+  trunk: TrunkConfig;
+  status: number;
+  reason: string;
+}
+
+export interface SipServerHandlers {
+  onInvite(invite: IncomingInvite): void;
+  onRejectedInvite(rejected: RejectedInvite): void;
+}
+
+interface Trunk {
+  config: TrunkConfig;
+  allow: ReturnType<typeof compileAllowList>;
+  auth?: DigestAuthenticator;
+  active: number;
+}
+
+const SHUTDOWN_BYE_WAIT_MS = 2000;
+
+/**
+ * The PBX-facing SIP endpoint: validation, trunk allow-lists, digest auth, capacity, and routing
+ * of requests to dialogs. Calls themselves are the handlers' business.
+ */
+export class SipServer {
+  private stack: Stack | undefined;
+  private readonly trunks: Trunk[];
+  private readonly dialogs = new Map<string, UasDialog>();
+  private readonly pendingInvites = new Map<string, UasDialog>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: Config,
+    logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly handlers: SipServerHandlers,
+  ) {
+    this.log = logger.child({ component: 'sip' });
+    this.trunks = config.trunks.map((t) => ({
+      config: t,
+      allow: compileAllowList(t.allow),
+      auth: t.auth ? new DigestAuthenticator(t.auth) : undefined,
+      active: 0,
+    }));
+  }
+
+  get activeDialogs(): number {
+    return this.dialogs.size;
+  }
+
+  async start(): Promise<void> {
+    const { host, port, udp, tcp } = this.config.sip;
+    // sip.js binds without reporting errors (an unhandled 'error' would kill the daemon), so the
+    // port is probed first to give a clear message.
+    if (udp) await probeUdp(host, port);
+    if (tcp) await probeTcp(host, port);
+    const publicAddress = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: host, peer: '' });
+    this.stack = sip.create(
+      {
+        address: host,
+        port,
+        publicAddress,
+        udp,
+        tcp,
+        maxBytesHeaders: 16 * 1024,
+        maxContentLength: 64 * 1024,
+        logger: { error: (e) => this.log.error({ err: e }, 'sip stack error') },
+      },
+      (rq, flow) => this.onRequest(rq, flow),
+    );
+    this.log.info({ host, port, udp, tcp, publicAddress }, 'SIP listening');
+  }
+
+  /** Ends every dialog with BYE (or 480 if unanswered), waits briefly for answers, closes sockets. */
+  async stop(): Promise<void> {
+    const byes = [...this.dialogs.values()].map((d) => d.bye('shutdown'));
+    await Promise.race([Promise.allSettled(byes), new Promise((r) => setTimeout(r, SHUTDOWN_BYE_WAIT_MS))]);
+    this.stack?.destroy();
+    this.stack = undefined;
+  }
+
+  private onRequest(rq: SipRequest, flow: Flow): void {
+    const stack = this.stack;
+    if (!stack) return;
+    this.metrics.sipRequests.inc({ method: KNOWN_LABEL.has(rq.method) ? rq.method : 'other' });
+    const peer = normaliseAddress(flow.address);
+    try {
+      if (rq.method === 'ACK') {
+        this.findDialog(rq)?.onRequest(rq);
+        return;
+      }
+      const rejection = validateRequest(rq);
+      if (rejection) {
+        this.reject(rq, rejection.status, rejection.reason, 'SIP_BAD_REQUEST', { peer, detail: rejection.detail }, rejection.headers);
+        return;
+      }
+      const trunk = this.trunks.find((t) => t.allow.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4'));
+      if (!trunk) {
+        this.reject(rq, 403, 'Forbidden', 'SIP_PEER_FORBIDDEN', { peer, method: rq.method });
+        return;
+      }
+      if (rq.method === 'CANCEL') {
+        const pending = this.pendingInvites.get(pendingKey(rq));
+        if (pending) pending.onCancel(rq);
+        else this.reject(rq, 481, 'Call/Transaction Does Not Exist', 'SIP_NO_DIALOG', { peer, method: rq.method });
+        return;
+      }
+      if (rq.headers.to.params.tag) {
+        const dialog = this.findDialog(rq);
+        if (dialog) dialog.onRequest(rq);
+        else this.reject(rq, 481, 'Call/Transaction Does Not Exist', 'SIP_NO_DIALOG', { peer, method: rq.method });
+        return;
+      }
+      switch (rq.method) {
+        case 'OPTIONS':
+          stack.send(
+            respond(rq, 200, 'OK', {
+              toTag: newTag(),
+              headers: { allow: ALLOW_HEADER, accept: 'application/sdp', 'user-agent': this.config.sip.userAgent },
+            }),
+          );
+          return;
+        case 'INVITE':
+          this.onInvite(stack, rq, flow, peer, trunk);
+          return;
+        default:
+          this.reject(rq, 481, 'Call/Transaction Does Not Exist', 'SIP_NO_DIALOG', { peer, method: rq.method });
+      }
+    } catch (e) {
+      this.log.error({ err: e, peer, method: rq.method }, 'SIP request handling failed');
+      try {
+        stack.send(respond(rq, 500, 'Server Internal Error'));
+      } catch {
+        // The request itself may be what broke the response builder; nothing more to send.
+      }
+    }
+  }
+
+  private onInvite(stack: Stack, rq: SipRequest, flow: Flow, peer: string, trunk: Trunk): void {
+    if (trunk.auth) {
+      const verdict = trunk.auth.verify(rq);
+      if (verdict !== 'ok') {
+        if (verdict === 'bad') this.log.warn({ code: 'SIP_AUTH_FAILED', peer, trunk: trunk.config.name }, 'digest authentication failed');
+        this.metrics.sipRejections.inc({ status: '401', code: verdict === 'bad' ? 'SIP_AUTH_FAILED' : 'challenge' });
+        stack.send(respond(rq, 401, 'Unauthorized', { toTag: newTag(), headers: { 'www-authenticate': [trunk.auth.challenge(verdict === 'stale')] } }));
+        return;
+      }
+    }
+    const overGlobal = this.dialogs.size + this.pendingInvites.size >= this.config.sip.maxCalls;
+    const overTrunk = trunk.config.maxCalls !== undefined && trunk.active >= trunk.config.maxCalls;
+    if (overGlobal || overTrunk) {
+      this.reject(rq, 503, 'Service Unavailable', 'SIP_CAPACITY', { peer, trunk: trunk.config.name, limit: overGlobal ? 'sip.maxCalls' : 'trunk.maxCalls' }, {
+        'retry-after': String(this.config.sip.retryAfterS),
+      });
+      this.handlers.onRejectedInvite({ rq, flow, trunk: trunk.config, status: 503, reason: 'capacity' });
+      return;
+    }
+
+    const contactHost = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: this.config.sip.host, peer });
+    const transportParam = flow.protocol.toUpperCase() === 'TCP' ? ';transport=tcp' : '';
+    const contact = `sip:ccedge@${contactHost}:${this.config.sip.port}${transportParam}`;
+    const dialog = new UasDialog(stack, rq, flow, contact, this.config.sip.userAgent);
+    const dialogKey = dialogKeyOf(dialog.callId, dialog.localTag);
+    const invKey = pendingKey(rq);
+    this.dialogs.set(dialogKey, dialog);
+    this.pendingInvites.set(invKey, dialog);
+    trunk.active++;
+    const forgetPending = (): void => {
+      this.pendingInvites.delete(invKey);
+    };
+    dialog.on('confirmed', forgetPending);
+    dialog.on('terminated', () => {
+      forgetPending();
+      this.dialogs.delete(dialogKey);
+      trunk.active--;
+    });
+    dialog.provisional(100, 'Trying');
+    this.handlers.onInvite({ rq, flow, trunk: trunk.config, dialog, peerAddress: peer });
+  }
+
+  private findDialog(rq: SipRequest): UasDialog | undefined {
+    const tag = rq.headers.to.params.tag;
+    return tag ? this.dialogs.get(dialogKeyOf(rq.headers['call-id'], String(tag))) : undefined;
+  }
+
+  private reject(
+    rq: SipRequest,
+    status: number,
+    reason: string,
+    code: string,
+    context: Record<string, unknown>,
+    headers: Record<string, unknown> = {},
+  ): void {
+    this.metrics.sipRejections.inc({ status: String(status), code });
+    this.log.warn({ code, status, ...context, sipCallId: String(rq.headers['call-id']).slice(0, 128) }, `SIP ${rq.method.slice(0, 32)} rejected: ${status} ${reason}`);
+    this.stack?.send(respond(rq, status, reason, { toTag: newTag(), headers: { ...headers, 'user-agent': this.config.sip.userAgent } }));
+  }
+}
+
+const KNOWN_LABEL = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REGISTER', 'UPDATE', 'PRACK', 'REFER', 'MESSAGE', 'SUBSCRIBE', 'NOTIFY']);
+
+function dialogKeyOf(callId: string, localTag: string): string {
+  return `${callId}\n${localTag}`;
+}
+
+function pendingKey(rq: SipRequest): string {
+  return `${rq.headers['call-id']}\n${String(rq.headers.via[0]?.params.branch ?? '')}`;
+}
+
+function probeUdp(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    s.once('error', (e) => {
+      s.close();
+      reject(new CcedgeError('SIP_TRANSPORT_FAILED', `cannot bind SIP UDP ${host}:${port}: ${e.message}`));
+    });
+    s.bind(port, host, () => s.close(() => resolve()));
+  });
+}
+
+function probeTcp(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', (e) => reject(new CcedgeError('SIP_TRANSPORT_FAILED', `cannot listen on SIP TCP ${host}:${port}: ${e.message}`)));
+    s.listen(port, host, () => s.close(() => resolve()));
+  });
+}

@@ -1,0 +1,78 @@
+import sip, { type SipRequest } from 'sip';
+import { KNOWN_METHODS, ALLOWED_METHODS, ALLOW_HEADER, headerString } from './messages';
+
+export interface Rejection {
+  status: number;
+  reason: string;
+  headers?: Record<string, string>;
+  /** Why, for the log line. */
+  detail: string;
+}
+
+/** Option tags we implement; anything else in Require gets 420. */
+const SUPPORTED_EXTENSIONS = new Set<string>();
+const MAX_CSEQ = 2 ** 31 - 1;
+
+/**
+ * Checks a request that sip.js managed to parse (messages it cannot parse never reach us).
+ * Returns the error response to send, or null when the request is well-formed enough to handle.
+ */
+export function validateRequest(rq: SipRequest): Rejection | null {
+  if (rq.version !== '2.0') return { status: 505, reason: 'Version Not Supported', detail: `SIP/${rq.version}` };
+
+  if (!/^sips?:/i.test(rq.uri)) {
+    return { status: 416, reason: 'Unsupported URI Scheme', detail: `Request-URI ${rq.uri.slice(0, 80)}` };
+  }
+  if (!sip.parseUri(rq.uri)) return { status: 400, reason: 'Bad Request-URI', detail: `Request-URI ${rq.uri.slice(0, 80)}` };
+
+  const cseq = rq.headers.cseq;
+  if (!Number.isInteger(cseq.seq) || cseq.seq < 0 || cseq.seq > MAX_CSEQ) {
+    return { status: 400, reason: 'Bad CSeq', detail: `CSeq number ${String(cseq.seq)}` };
+  }
+  if (cseq.method !== rq.method) {
+    return { status: 400, reason: 'CSeq Method Mismatch', detail: `CSeq ${cseq.method} on ${rq.method}` };
+  }
+  if (!rq.headers.from?.uri || !rq.headers.to?.uri) return { status: 400, reason: 'Bad From or To', detail: 'empty From/To' };
+
+  const declared = rq.headers['content-length'];
+  if (declared !== undefined) {
+    if (!Number.isInteger(declared) || declared < 0) {
+      return { status: 400, reason: 'Bad Content-Length', detail: `Content-Length ${String(declared)}` };
+    }
+    if (declared > (rq.content ?? '').length) {
+      return { status: 400, reason: 'Content-Length Exceeds Body', detail: `declared ${declared}, got ${(rq.content ?? '').length}` };
+    }
+  }
+
+  const maxForwards = rq.headers['max-forwards'];
+  if (maxForwards !== undefined) {
+    const mf = String(maxForwards).trim();
+    if (!/^\d{1,3}$/.test(mf) || Number(mf) > 255) return { status: 400, reason: 'Bad Max-Forwards', detail: `Max-Forwards ${mf.slice(0, 20)}` };
+    if (Number(mf) === 0 && rq.method !== 'OPTIONS') return { status: 483, reason: 'Too Many Hops', detail: 'Max-Forwards 0' };
+  }
+
+  if (!KNOWN_METHODS.has(rq.method)) {
+    return { status: 501, reason: 'Not Implemented', headers: { Allow: ALLOW_HEADER }, detail: `method ${rq.method.slice(0, 32)}` };
+  }
+  if (!(ALLOWED_METHODS as readonly string[]).includes(rq.method)) {
+    return { status: 405, reason: 'Method Not Allowed', headers: { Allow: ALLOW_HEADER }, detail: `method ${rq.method}` };
+  }
+
+  if (rq.method !== 'ACK' && rq.method !== 'CANCEL') {
+    const require = headerString(rq, 'require');
+    if (require) {
+      const unsupported = require.split(',').map((t) => t.trim()).filter((t) => t && !SUPPORTED_EXTENSIONS.has(t));
+      if (unsupported.length) {
+        return { status: 420, reason: 'Bad Extension', headers: { Unsupported: unsupported.join(', ') }, detail: `Require ${require.slice(0, 80)}` };
+      }
+    }
+  }
+
+  if (rq.method === 'INVITE' && rq.content) {
+    const type = (headerString(rq, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/sdp') {
+      return { status: 415, reason: 'Unsupported Media Type', headers: { Accept: 'application/sdp' }, detail: `Content-Type ${type.slice(0, 60) || '(none)'}` };
+    }
+  }
+  return null;
+}

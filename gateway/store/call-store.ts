@@ -1,0 +1,136 @@
+import type { Db, SqlParam } from './db';
+
+export type CallState = 'ringing' | 'answered' | 'ended' | 'failed';
+
+export interface CallRecord {
+  id: string;
+  sipCallId: string;
+  trunk: string;
+  direction: 'inbound' | 'outbound';
+  fromUri: string;
+  fromUser: string | null;
+  fromName: string | null;
+  toUri: string;
+  toUser: string | null;
+  remoteAddr: string;
+  transport: string;
+  codec: string | null;
+  state: CallState;
+  createdAt: string;
+  answeredAt: string | null;
+  endedAt: string | null;
+  endCause: string | null;
+  sipStatus: number | null;
+  dtmf: string;
+  rtpLocalPort: number | null;
+  rtpRemote: string | null;
+  rtpPacketsSent: number;
+  rtpPacketsReceived: number;
+  rtpPacketsDropped: number;
+}
+
+export interface CallEvent {
+  id: number;
+  callId: string;
+  ts: string;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** Column of each updatable field: one map, so inserts, updates and reads cannot disagree. */
+const COLUMNS: Record<keyof CallRecord, string> = {
+  id: 'id',
+  sipCallId: 'sip_call_id',
+  trunk: 'trunk',
+  direction: 'direction',
+  fromUri: 'from_uri',
+  fromUser: 'from_user',
+  fromName: 'from_name',
+  toUri: 'to_uri',
+  toUser: 'to_user',
+  remoteAddr: 'remote_addr',
+  transport: 'transport',
+  codec: 'codec',
+  state: 'state',
+  createdAt: 'created_at',
+  answeredAt: 'answered_at',
+  endedAt: 'ended_at',
+  endCause: 'end_cause',
+  sipStatus: 'sip_status',
+  dtmf: 'dtmf',
+  rtpLocalPort: 'rtp_local_port',
+  rtpRemote: 'rtp_remote',
+  rtpPacketsSent: 'rtp_packets_sent',
+  rtpPacketsReceived: 'rtp_packets_received',
+  rtpPacketsDropped: 'rtp_packets_dropped',
+};
+const FIELDS = Object.keys(COLUMNS) as Array<keyof CallRecord>;
+const SELECT = `SELECT ${FIELDS.map((f) => `${COLUMNS[f]} AS ${f}`).join(', ')} FROM calls`;
+
+/** Calls and their events; each state change and its event are written in one transaction. */
+export class CallStore {
+  constructor(private readonly db: Db) {}
+
+  async create(record: CallRecord, eventType: string, data: Record<string, unknown> = {}): Promise<void> {
+    await this.db.transaction(async (db) => {
+      await db.run(
+        `INSERT INTO calls (${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (${FIELDS.map(() => '?').join(', ')})`,
+        FIELDS.map((f) => record[f] as SqlParam),
+      );
+      await insertEvent(db, record.id, eventType, data);
+    });
+  }
+
+  async update(id: string, changes: Partial<Omit<CallRecord, 'id'>>, eventType: string, data: Record<string, unknown> = {}): Promise<void> {
+    const keys = (Object.keys(changes) as Array<Exclude<keyof CallRecord, 'id'>>).filter((k) => changes[k] !== undefined);
+    await this.db.transaction(async (db) => {
+      if (keys.length > 0) {
+        await db.run(`UPDATE calls SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`, [
+          ...keys.map((k) => changes[k] as SqlParam),
+          id,
+        ]);
+      }
+      await insertEvent(db, id, eventType, data);
+    });
+  }
+
+  list(opts: { limit?: number; state?: CallState } = {}): Promise<CallRecord[]> {
+    const limit = Math.min(Math.max(opts.limit ?? 100, 1), 10_000);
+    if (opts.state) return this.db.all<CallRecord>(`${SELECT} WHERE state = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`, [opts.state, limit]);
+    return this.db.all<CallRecord>(`${SELECT} ORDER BY created_at DESC, rowid DESC LIMIT ?`, [limit]);
+  }
+
+  get(id: string): Promise<CallRecord | undefined> {
+    return this.db.get<CallRecord>(`${SELECT} WHERE id = ?`, [id]);
+  }
+
+  async events(callId: string): Promise<CallEvent[]> {
+    const rows = await this.db.all<{ id: number; callId: string; ts: string; type: string; data: string }>(
+      'SELECT id, call_id AS callId, ts, type, data FROM call_events WHERE call_id = ? ORDER BY id',
+      [callId],
+    );
+    return rows.map((r) => ({ ...r, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  /** Calls a crash left open are closed on start, so records never claim a call is still up. */
+  async closeOrphans(cause: string): Promise<number> {
+    return this.db.transaction(async (db) => {
+      const open = await db.all<{ id: string }>("SELECT id FROM calls WHERE state IN ('ringing', 'answered')");
+      const now = new Date().toISOString();
+      for (const { id } of open) {
+        await db.run("UPDATE calls SET state = 'ended', ended_at = ?, end_cause = ? WHERE id = ?", [now, cause, id]);
+        await insertEvent(db, id, 'call.ended', { cause });
+      }
+      return open.length;
+    });
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM calls');
+    return row?.n ?? 0;
+  }
+}
+
+async function insertEvent(db: Db, callId: string, type: string, data: Record<string, unknown>): Promise<void> {
+  await db.run('INSERT INTO call_events (call_id, ts, type, data) VALUES (?, ?, ?, ?)', [callId, new Date().toISOString(), type, JSON.stringify(data)]);
+}

@@ -1,0 +1,44 @@
+/**
+ * Schema migrations, applied in order; PRAGMA user_version holds how many have run.
+ * Append only: a shipped migration is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    sip_call_id TEXT NOT NULL,
+    trunk TEXT NOT NULL,
+    direction TEXT NOT NULL DEFAULT 'inbound',
+    from_uri TEXT NOT NULL,
+    from_user TEXT,
+    from_name TEXT,
+    to_uri TEXT NOT NULL,
+    to_user TEXT,
+    remote_addr TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    codec TEXT,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    answered_at TEXT,
+    ended_at TEXT,
+    end_cause TEXT,
+    sip_status INTEGER,
+    dtmf TEXT NOT NULL DEFAULT '',
+    rtp_local_port INTEGER,
+    rtp_remote TEXT,
+    rtp_packets_sent INTEGER NOT NULL DEFAULT 0,
+    rtp_packets_received INTEGER NOT NULL DEFAULT 0,
+    rtp_packets_dropped INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX calls_created_at ON calls (created_at);
+  CREATE INDEX calls_sip_call_id ON calls (sip_call_id);
+  CREATE TABLE call_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL REFERENCES calls (id),
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX call_events_call ON call_events (call_id, id);
+  `,
+];

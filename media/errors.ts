@@ -1,0 +1,20 @@
+/**
+ * Errors raised by the media layer. The `code` is a stable contract: the gateway maps it to SIP
+ * responses (e.g. SDP_NO_COMMON_CODEC → 488) and to metrics, so never rename a code.
+ */
+export type MediaErrorCode =
+  | 'RTP_PORTS_EXHAUSTED'
+  | 'RTP_BIND_FAILED'
+  | 'SDP_INVALID'
+  | 'SDP_NO_COMMON_CODEC'
+  | 'PROMPT_INVALID';
+
+export class MediaError extends Error {
+  constructor(
+    readonly code: MediaErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MediaError';
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * RTP fixed header parse/write (RFC 3550 §5.1). Parsing runs on every received packet from an
+ * untrusted network, so it validates lengths before every read and never throws.
+ */
+export interface RtpHeader {
+  version: number;
+  padding: boolean;
+  extension: boolean;
+  csrcCount: number;
+  marker: boolean;
+  payloadType: number;
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+}
+
+export const RTP_HEADER_SIZE = 12;
+
+/**
+ * Returns null for anything that is not a well-formed RTP v2 packet. The payload is a view
+ * (subarray) into `buf`, not a copy: callers that keep it beyond the event must copy it.
+ */
+export function parseRtp(buf: Buffer): { header: RtpHeader; payload: Buffer } | null {
+  if (buf.length < RTP_HEADER_SIZE) return null;
+  const b0 = buf[0];
+  const version = b0 >> 6;
+  if (version !== 2) return null;
+  const padding = (b0 & 0x20) !== 0;
+  const extension = (b0 & 0x10) !== 0;
+  const csrcCount = b0 & 0x0f;
+  const b1 = buf[1];
+
+  let offset = RTP_HEADER_SIZE + csrcCount * 4;
+  if (offset > buf.length) return null;
+  if (extension) {
+    // Extension header: 16-bit profile id, 16-bit length in 32-bit words (excluding itself).
+    if (offset + 4 > buf.length) return null;
+    const words = buf.readUInt16BE(offset + 2);
+    offset += 4 + words * 4;
+    if (offset > buf.length) return null;
+  }
+  let end = buf.length;
+  if (padding) {
+    // The last octet counts the padding octets including itself; 0 is invalid (RFC 3550 §5.1).
+    const padLen = buf[buf.length - 1];
+    if (padLen === 0 || end - padLen < offset) return null;
+    end -= padLen;
+  }
+  return {
+    header: {
+      version,
+      padding,
+      extension,
+      csrcCount,
+      marker: (b1 & 0x80) !== 0,
+      payloadType: b1 & 0x7f,
+      sequenceNumber: buf.readUInt16BE(2),
+      timestamp: buf.readUInt32BE(4),
+      ssrc: buf.readUInt32BE(8),
+    },
+    payload: buf.subarray(offset, end),
+  };
+}
+
+/** Writes a plain 12-byte header (no CSRC, extension or padding) at offset 0. */
+export function writeRtpHeader(
+  target: Buffer,
+  h: { marker: boolean; payloadType: number; sequenceNumber: number; timestamp: number; ssrc: number },
+): number {
+  target[0] = 0x80;
+  target[1] = (h.marker ? 0x80 : 0) | (h.payloadType & 0x7f);
+  target.writeUInt16BE(h.sequenceNumber & 0xffff, 2);
+  // `>>> 0` keeps callers' wrap-around arithmetic from making writeUInt32BE throw a RangeError.
+  target.writeUInt32BE(h.timestamp >>> 0, 4);
+  target.writeUInt32BE(h.ssrc >>> 0, 8);
+  return RTP_HEADER_SIZE;
+}
