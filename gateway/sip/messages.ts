@@ -38,7 +38,12 @@ export function uriOf(addr: NameAddr | undefined): string {
 
 export function userOf(addr: NameAddr | undefined): string | null {
   const parsed = sip.parseUri(uriOf(addr));
-  return parsed?.user ? decodeURIComponent(parsed.user) : null;
+  if (!parsed?.user) return null;
+  try {
+    return decodeURIComponent(parsed.user);
+  } catch {
+    return parsed.user; // a malformed %-escape: keep the user part as sent
+  }
 }
 
 export function displayNameOf(addr: NameAddr | undefined): string | null {

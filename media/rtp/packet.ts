@@ -16,50 +16,72 @@ export interface RtpHeader {
 
 export const RTP_HEADER_SIZE = 12;
 
+/** Header plus where the payload lies in the buffer; filled in place by parseRtpInto. */
+export interface RtpParseResult extends RtpHeader {
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+export function newRtpParseResult(): RtpParseResult {
+  return {
+    version: 0, padding: false, extension: false, csrcCount: 0, marker: false,
+    payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0, payloadStart: 0, payloadEnd: 0,
+  };
+}
+
 /**
- * Returns null for anything that is not a well-formed RTP v2 packet. The payload is a view
- * (subarray) into `buf`, not a copy: callers that keep it beyond the event must copy it.
+ * Allocation-free variant for the receive path: fills `out` and returns false for anything that
+ * is not a well-formed RTP v2 packet (`out` is then partially written and must be ignored).
  */
-export function parseRtp(buf: Buffer): { header: RtpHeader; payload: Buffer } | null {
-  if (buf.length < RTP_HEADER_SIZE) return null;
+export function parseRtpInto(buf: Buffer, out: RtpParseResult): boolean {
+  if (buf.length < RTP_HEADER_SIZE) return false;
   const b0 = buf[0];
   const version = b0 >> 6;
-  if (version !== 2) return null;
+  if (version !== 2) return false;
   const padding = (b0 & 0x20) !== 0;
   const extension = (b0 & 0x10) !== 0;
   const csrcCount = b0 & 0x0f;
-  const b1 = buf[1];
 
   let offset = RTP_HEADER_SIZE + csrcCount * 4;
-  if (offset > buf.length) return null;
+  if (offset > buf.length) return false;
   if (extension) {
     // Extension header: 16-bit profile id, 16-bit length in 32-bit words (excluding itself).
-    if (offset + 4 > buf.length) return null;
+    if (offset + 4 > buf.length) return false;
     const words = buf.readUInt16BE(offset + 2);
     offset += 4 + words * 4;
-    if (offset > buf.length) return null;
+    if (offset > buf.length) return false;
   }
   let end = buf.length;
   if (padding) {
     // The last octet counts the padding octets including itself; 0 is invalid (RFC 3550 §5.1).
     const padLen = buf[buf.length - 1];
-    if (padLen === 0 || end - padLen < offset) return null;
+    if (padLen === 0 || end - padLen < offset) return false;
     end -= padLen;
   }
-  return {
-    header: {
-      version,
-      padding,
-      extension,
-      csrcCount,
-      marker: (b1 & 0x80) !== 0,
-      payloadType: b1 & 0x7f,
-      sequenceNumber: buf.readUInt16BE(2),
-      timestamp: buf.readUInt32BE(4),
-      ssrc: buf.readUInt32BE(8),
-    },
-    payload: buf.subarray(offset, end),
-  };
+  const b1 = buf[1];
+  out.version = version;
+  out.padding = padding;
+  out.extension = extension;
+  out.csrcCount = csrcCount;
+  out.marker = (b1 & 0x80) !== 0;
+  out.payloadType = b1 & 0x7f;
+  out.sequenceNumber = buf.readUInt16BE(2);
+  out.timestamp = buf.readUInt32BE(4);
+  out.ssrc = buf.readUInt32BE(8);
+  out.payloadStart = offset;
+  out.payloadEnd = end;
+  return true;
+}
+
+/**
+ * Returns null for anything that is not a well-formed RTP v2 packet. The payload is a view
+ * (subarray) into `buf`, not a copy: callers that keep it must copy it.
+ */
+export function parseRtp(buf: Buffer): { header: RtpHeader; payload: Buffer } | null {
+  const r = newRtpParseResult();
+  if (!parseRtpInto(buf, r)) return null;
+  const { payloadStart, payloadEnd, ...header } = r;
+  return { header, payload: buf.subarray(payloadStart, payloadEnd) };
 }
 
 /** Writes a plain 12-byte header (no CSRC, extension or padding) at offset 0. */

@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+'use strict';
+require('../dist/gateway/main.js')
+  .main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), 200).unref();
+  });

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { MediaError } from '../../media/errors';
+import type { PortPool } from '../../media/rtp/port-pool';
+import { RtpSession } from '../../media/rtp/rtp-session';
+import { negotiateOffer } from '../../media/sdp/negotiate';
+import type { Logger } from '../logging';
+import { advertisedAddress } from '../net/addresses';
+import { displayNameOf, uriOf, userOf } from '../sip/messages';
+import type { IncomingInvite, RejectedInvite, SipServerHandlers } from '../sip/sip-server';
+import { Call, sanitise, type CallDeps } from './call';
+
+/** Turns INVITEs into Calls, keeps the live set, and records calls that never got that far. */
+export class CallManager implements SipServerHandlers {
+  private readonly calls = new Map<string, Call>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: CallDeps,
+    private readonly pool: PortPool,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'calls' });
+  }
+
+  get active(): number {
+    return this.calls.size;
+  }
+
+  onInvite(invite: IncomingInvite): void {
+    this.setupCall(invite).catch((err: unknown) => {
+      this.log.error({ err, sipCallId: invite.dialog.callId }, 'call setup failed');
+      invite.dialog.reject(500, 'Server Internal Error');
+    });
+  }
+
+  onRejectedInvite(rejected: RejectedInvite): void {
+    this.recordFailed(rejected.rq, rejected.flow.address, rejected.flow.port, rejected.flow.protocol, rejected.trunk.name, rejected.status, rejected.reason);
+  }
+
+  /** Ends every call (BYE to established ones) and waits up to `waitMs` for the BYEs' answers. */
+  async closeAll(waitMs: number): Promise<void> {
+    const hangups = [...this.calls.values()].map((call) => call.close('shutdown'));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(hangups), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+  }
+
+  private async setupCall(invite: IncomingInvite): Promise<void> {
+    const { rq, dialog, trunk } = invite;
+    const fail = (status: number, reason: string, why: string, code: string): void => {
+      this.log.warn({ code, status, sipCallId: dialog.callId, detail: why }, `INVITE rejected: ${status} ${reason}`);
+      this.deps.metrics.sipRejections.inc({ status: String(status), code });
+      dialog.reject(status, reason, { warning: `399 ccedge "${sanitise(why)}"` });
+      this.recordFailed(rq, invite.peerAddress, invite.flow.port, invite.flow.protocol, trunk.name, status, code);
+    };
+    if (!rq.content) {
+      fail(488, 'Not Acceptable Here', 'an SDP offer is required in the INVITE', 'SDP_OFFER_REQUIRED');
+      return;
+    }
+    let rtp: RtpSession;
+    try {
+      rtp = await RtpSession.open({ pool: this.pool, host: this.deps.config.rtp.host, log: this.log });
+    } catch (e) {
+      const code = e instanceof MediaError ? e.code : 'RTP_BIND_FAILED';
+      fail(503, 'Service Unavailable', (e as Error).message, code);
+      return;
+    }
+    if (dialog.state !== 'early') {
+      rtp.close(); // cancelled while the socket was being bound
+      return;
+    }
+    this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
+    const localAddress = advertisedAddress({ publicAddress: this.deps.config.rtp.publicAddress, bound: this.deps.config.rtp.host, peer: invite.peerAddress });
+    let negotiated: ReturnType<typeof negotiateOffer>;
+    try {
+      negotiated = negotiateOffer(rq.content, {
+        localAddress,
+        localPort: rtp.localPort,
+        sessionId: String(Date.now()),
+        sessionVersion: 1,
+        codecs: trunk.codecs.filter((c) => this.deps.config.calls.codecs.includes(c)),
+        userAgent: this.deps.config.sip.userAgent,
+      });
+    } catch (e) {
+      rtp.close();
+      this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
+      if (e instanceof MediaError && e.code === 'SDP_NO_COMMON_CODEC') fail(488, 'Not Acceptable Here', e.message, e.code);
+      else if (e instanceof MediaError) fail(400, 'Bad Request', `bad SDP: ${e.message}`, e.code);
+      else throw e;
+      return;
+    }
+    const call = new Call(invite, rtp, localAddress, negotiated.audio, negotiated.answerSdp, this.deps, this.log);
+    this.calls.set(call.id, call);
+    this.deps.metrics.callsActive.set(this.calls.size);
+    call.once('closed', () => {
+      this.calls.delete(call.id);
+      this.deps.metrics.callsActive.set(this.calls.size);
+      this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
+    });
+    call.start();
+  }
+
+  private recordFailed(rq: IncomingInvite['rq'], address: string, port: number, transport: string, trunk: string, status: number, cause: string): void {
+    const now = new Date().toISOString();
+    this.deps.store
+      .create(
+        {
+          id: randomUUID(),
+          sipCallId: rq.headers['call-id'],
+          trunk,
+          direction: 'inbound',
+          fromUri: uriOf(rq.headers.from),
+          fromUser: userOf(rq.headers.from),
+          fromName: displayNameOf(rq.headers.from),
+          toUri: uriOf(rq.headers.to),
+          toUser: userOf(rq.headers.to),
+          remoteAddr: `${address}:${port}`,
+          transport: transport.toUpperCase(),
+          codec: null,
+          state: 'failed',
+          createdAt: now,
+          answeredAt: null,
+          endedAt: now,
+          endCause: cause,
+          sipStatus: status,
+          dtmf: '',
+          rtpLocalPort: null,
+          rtpRemote: null,
+          rtpPacketsSent: 0,
+          rtpPacketsReceived: 0,
+          rtpPacketsDropped: 0,
+        },
+        'call.rejected',
+        { status, cause },
+      )
+      .catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));
+    this.deps.metrics.callsTotal.inc({ outcome: `rejected-${status}` });
+  }
+}

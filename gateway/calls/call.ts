@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { SipRequest } from 'sip';
+import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
+import { MediaError } from '../../media/errors';
+import type { RtpSession } from '../../media/rtp/rtp-session';
+import { negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
+import type { MediaClock } from '../../media/tones/media-clock';
+import { TonePlayer } from '../../media/tones/tone-player';
+import type { CodecName, Config } from '../config/schema';
+import type { Logger } from '../logging';
+import type { Metrics } from '../metrics';
+import { displayNameOf, uriOf, userOf } from '../sip/messages';
+import type { IncomingInvite } from '../sip/sip-server';
+import type { UasDialog } from '../sip/uas-dialog';
+import type { CallRecord, CallStore } from '../store/call-store';
+
+export interface CallDeps {
+  config: Config;
+  store: CallStore;
+  metrics: Metrics;
+  clock: MediaClock;
+  holdFrames: Record<CodecName, Buffer[]>;
+}
+
+export type CallEndCause =
+  | 'caller-hangup'
+  | 'caller-cancelled'
+  | 'max-duration'
+  | 'ack-timeout'
+  | 'rtp-timeout'
+  | 'shutdown'
+  | 'internal-error';
+
+/**
+ * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them
+ * all in close(). Every state change is written to the store with its event.
+ */
+export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
+  readonly id = randomUUID();
+  readonly log: Logger;
+  private readonly dialog: UasDialog;
+  private audio: NegotiatedAudio;
+  private player: TonePlayer;
+  private sessionVersion = 1;
+  private readonly sessionId = String(Date.now());
+  private dtmf = '';
+  private closedCause: CallEndCause | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly invite: IncomingInvite,
+    private readonly rtp: RtpSession,
+    private readonly localAddress: string,
+    audio: NegotiatedAudio,
+    private readonly answerSdp: string,
+    private readonly deps: CallDeps,
+    log: Logger,
+  ) {
+    super();
+    this.dialog = invite.dialog;
+    this.audio = audio;
+    this.log = log.child({ callId: this.id, sipCallId: this.dialog.callId });
+    this.player = new TonePlayer(deps.clock, rtp, deps.holdFrames[audio.codec]);
+  }
+
+  get closed(): boolean {
+    return this.closedCause !== undefined;
+  }
+
+  /** Records the call, wires events and answers (after the trunk's ring time, if any). */
+  start(): void {
+    const rq = this.invite.rq;
+    const record: CallRecord = {
+      id: this.id,
+      sipCallId: this.dialog.callId,
+      trunk: this.invite.trunk.name,
+      direction: 'inbound',
+      fromUri: uriOf(rq.headers.from),
+      fromUser: userOf(rq.headers.from),
+      fromName: displayNameOf(rq.headers.from),
+      toUri: uriOf(rq.headers.to),
+      toUser: userOf(rq.headers.to),
+      remoteAddr: `${this.invite.peerAddress}:${this.invite.flow.port}`,
+      transport: this.dialog.transport,
+      codec: this.audio.codec,
+      state: 'ringing',
+      createdAt: new Date().toISOString(),
+      answeredAt: null,
+      endedAt: null,
+      endCause: null,
+      sipStatus: null,
+      dtmf: '',
+      rtpLocalPort: this.rtp.localPort,
+      rtpRemote: `${this.audio.remoteAddress}:${this.audio.remotePort}`,
+      rtpPacketsSent: 0,
+      rtpPacketsReceived: 0,
+      rtpPacketsDropped: 0,
+    };
+    this.persist(this.deps.store.create(record, 'call.offered', { from: record.fromUri, to: record.toUri, trunk: record.trunk }));
+    this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: this.audio.codec, transport: record.transport }, 'call offered');
+
+    this.dialog.on('confirmed', () => this.onConfirmed());
+    this.dialog.on('cancelled', () => void this.close('caller-cancelled', 487));
+    this.dialog.on('bye', () => void this.close('caller-hangup'));
+    this.dialog.on('ackTimeout', () => void this.close('ack-timeout'));
+    this.dialog.on('reinvite', (re) => this.onReinvite(re));
+    this.dialog.on('terminated', () => void this.close('caller-hangup'));
+    this.rtp.on('dtmf', (ev) => this.onDtmf(ev));
+    this.rtp.on('error', (err) => this.log.warn({ err }, 'RTP socket error'));
+    this.applyRemote();
+
+    const delay = this.invite.trunk.answerDelayMs;
+    if (delay > 0) {
+      this.dialog.provisional(180, 'Ringing');
+      this.timers.push(setTimeout(() => this.answer(), delay));
+    } else {
+      this.answer();
+    }
+  }
+
+  /** Ends the call: BYE if it is still up, media and timers released, record closed. */
+  close(cause: CallEndCause, sipStatus?: number): Promise<void> {
+    if (this.closedCause) return Promise.resolve();
+    this.closedCause = cause;
+    for (const t of this.timers) clearTimeout(t);
+    this.player.stop();
+    let hangup: Promise<void> = Promise.resolve();
+    if (this.dialog.state !== 'terminated') {
+      if (this.dialog.state === 'early') sipStatus ??= 480;
+      hangup = this.dialog.bye(cause === 'shutdown' ? 'shutdown' : 'local-bye').then(() => undefined);
+    }
+    const stats = this.rtp.stats;
+    this.rtp.close();
+    this.deps.metrics.rtpPackets.inc({ direction: 'sent' }, stats.packetsSent);
+    this.deps.metrics.rtpPackets.inc({ direction: 'received' }, stats.packetsReceived);
+    this.deps.metrics.callsTotal.inc({ outcome: cause });
+    this.persist(
+      this.deps.store.update(
+        this.id,
+        {
+          state: 'ended',
+          endedAt: new Date().toISOString(),
+          endCause: cause,
+          sipStatus,
+          rtpPacketsSent: stats.packetsSent,
+          rtpPacketsReceived: stats.packetsReceived,
+          rtpPacketsDropped: stats.packetsDropped,
+        },
+        'call.ended',
+        { cause, packetsSent: stats.packetsSent, packetsReceived: stats.packetsReceived },
+      ),
+    );
+    this.log.info({ cause, rtp: stats }, 'call ended');
+    this.emit('closed', cause);
+    this.removeAllListeners();
+    return hangup;
+  }
+
+  private answer(): void {
+    if (this.closed) return;
+    this.dialog.accept(this.answerSdp);
+    const maxMs = this.deps.config.calls.maxDurationS * 1000;
+    this.timers.push(setTimeout(() => void this.close('max-duration'), maxMs));
+    this.persist(this.deps.store.update(this.id, { state: 'answered', answeredAt: new Date().toISOString(), sipStatus: 200 }, 'call.answered'));
+    this.log.info('call answered');
+  }
+
+  private onConfirmed(): void {
+    this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
+    // Until agents exist the caller hears the hold tone.
+    if (!this.audio.onHold) this.player.start();
+  }
+
+  private onReinvite(rq: SipRequest): void {
+    if (!rq.content) {
+      // No offer in the re-INVITE: our 200 carries the current session as the offer.
+      this.dialog.answerReinvite(rq, { sdp: this.answerSdp });
+      return;
+    }
+    try {
+      const { answerSdp, audio } = negotiateOffer(rq.content, {
+        localAddress: this.localAddress,
+        localPort: this.rtp.localPort,
+        sessionId: this.sessionId,
+        sessionVersion: ++this.sessionVersion,
+        codecs: this.invite.trunk.codecs,
+        userAgent: this.deps.config.sip.userAgent,
+      });
+      const wasOnHold = this.audio.onHold;
+      const codecChanged = audio.codec !== this.audio.codec;
+      this.audio = audio;
+      this.applyRemote();
+      if (codecChanged) {
+        this.player.stop();
+        this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
+      }
+      this.dialog.answerReinvite(rq, { sdp: answerSdp });
+      if (audio.onHold && !wasOnHold) {
+        this.player.stop();
+        this.persist(this.deps.store.update(this.id, {}, 'call.held', { direction: audio.remoteDirection }));
+        this.log.info({ direction: audio.remoteDirection }, 'call put on hold by the PBX');
+      } else if (!audio.onHold && (wasOnHold || codecChanged)) {
+        if (this.dialog.state === 'confirmed') this.player.start();
+        this.persist(this.deps.store.update(this.id, {}, 'call.resumed'));
+        this.log.info('call resumed by the PBX');
+      }
+    } catch (e) {
+      const status = e instanceof MediaError && e.code === 'SDP_NO_COMMON_CODEC' ? 488 : 400;
+      this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, 're-INVITE offer rejected');
+      this.sessionVersion--;
+      this.dialog.answerReinvite(rq, {
+        status,
+        reason: status === 488 ? 'Not Acceptable Here' : 'Bad Request',
+        headers: { warning: `399 ccedge "${sanitise((e as Error).message)}"` },
+      });
+    }
+  }
+
+  private applyRemote(): void {
+    this.rtp.configure({ payloadType: this.audio.payloadType, telephoneEventPayloadType: this.audio.telephoneEventPayloadType, clockRate: 8000 });
+    if (this.audio.remoteAddress !== '0.0.0.0') this.rtp.setRemote(this.audio.remoteAddress, this.audio.remotePort);
+    if (this.audio.onHold) this.rtp.pause();
+    else this.rtp.resume();
+  }
+
+  private onDtmf(ev: DtmfDigitEvent): void {
+    this.dtmf += ev.digit;
+    this.deps.metrics.dtmfDigits.inc();
+    this.persist(this.deps.store.update(this.id, { dtmf: this.dtmf }, 'call.dtmf', { digit: ev.digit, durationMs: ev.durationMs }));
+    this.log.info({ digit: ev.digit, durationMs: ev.durationMs }, 'DTMF');
+  }
+
+  /** Store writes never block or break the call; a failure is logged with the call's id. */
+  private persist(write: Promise<void>): void {
+    write.catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));
+  }
+}
+
+export function sanitise(text: string): string {
+  return text.replace(/["\\\r\n]/g, ' ').slice(0, 120);
+}

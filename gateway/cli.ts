@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config/load';
+import { CcedgeError } from './errors';
+import { CallStore, type CallRecord } from './store/call-store';
+import { Db } from './store/db';
+
+export const USAGE = `usage: ccedge <command> [options]
+
+commands:
+  run [--config FILE]                 run the daemon (default when no command is given)
+  calls [--json] [--limit N] [--config FILE]
+                                      list call records, newest first
+  config validate FILE                check a config file; exit 0 if valid, 2 if not
+  help                                this text
+
+Configuration: ccedge.yaml in the working directory or --config FILE, overridden by
+CCEDGE_* environment variables (see README).`;
+
+export async function callsCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean', default: false }, limit: { type: 'string', default: '1000' }, config: { type: 'string' } },
+    strict: true,
+  });
+  if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1) throw new CcedgeError('CLI_USAGE', `--limit must be a positive whole number, got "${values.limit}"`);
+  const { config } = loadConfig({ file: values.config });
+  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  try {
+    const calls = await new CallStore(db).list({ limit: Number(values.limit) });
+    if (values.json) process.stdout.write(`${JSON.stringify(calls, null, 2)}\n`);
+    else process.stdout.write(formatCalls(calls));
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+export function configValidateCommand(argv: string[]): number {
+  const file = argv[0];
+  if (!file || argv.length > 1) throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
+  // The file alone is judged: environment overrides are not part of what the installer wrote.
+  const { config } = loadConfig({ file, env: {} });
+  process.stdout.write(`${file}: valid (${config.trunks.length} trunk${config.trunks.length === 1 ? '' : 's'}, SIP ${config.sip.host}:${config.sip.port})\n`);
+  return 0;
+}
+
+function formatCalls(calls: CallRecord[]): string {
+  if (calls.length === 0) return 'no calls recorded\n';
+  const rows = calls.map((c) => [
+    c.createdAt.replace('T', ' ').slice(0, 19),
+    c.state,
+    c.fromUser ?? c.fromUri,
+    c.toUser ?? c.toUri,
+    c.trunk,
+    c.codec ?? '-',
+    duration(c),
+    c.endCause ?? '',
+    c.dtmf,
+  ]);
+  const header = ['started', 'state', 'from', 'to', 'trunk', 'codec', 'secs', 'cause', 'dtmf'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]): string => `${r.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd()}\n`;
+  return line(header) + rows.map(line).join('');
+}
+
+function duration(c: CallRecord): string {
+  if (!c.answeredAt) return '-';
+  const end = c.endedAt ? Date.parse(c.endedAt) : Date.now();
+  return String(Math.round((end - Date.parse(c.answeredAt)) / 1000));
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { PortPool } from '../media/rtp/port-pool';
+import { MediaClock } from '../media/tones/media-clock';
+import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
+import { CallManager } from './calls/call-manager';
+import type { Config } from './config/schema';
+import { resolveAdminToken } from './http/admin-token';
+import { HttpServer } from './http/http-server';
+import type { Logger } from './logging';
+import { Metrics } from './metrics';
+import { SipServer } from './sip/sip-server';
+import { CallStore } from './store/call-store';
+import { Db } from './store/db';
+import { VERSION } from './version';
+
+const SHUTDOWN_BYE_WAIT_MS = 2000;
+
+/** The composition root: builds every part from the validated config, and stops them in reverse. */
+export class Daemon {
+  readonly bootId = randomUUID();
+  readonly startedAt = new Date();
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+    private readonly db: Db,
+    readonly calls: CallManager,
+    private readonly sip: SipServer,
+    private readonly http: HttpServer,
+    readonly httpPort: number,
+  ) {}
+
+  static async start(config: Config, log: Logger): Promise<Daemon> {
+    const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+    try {
+      const store = new CallStore(db);
+      const orphans = await store.closeOrphans('daemon-restart');
+      if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
+      const metrics = new Metrics();
+      const pool = new PortPool(PortPool.parseRange(config.rtp.ports));
+      const tone = config.calls.holdTone === 'ringback' ? RINGBACK_TONE : HOLD_TONE;
+      const calls = new CallManager(
+        { config, store, metrics, clock: new MediaClock(), holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') } },
+        pool,
+        log,
+      );
+      const sip = new SipServer(config, log, metrics, calls);
+      const startedAt = new Date();
+      const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
+      if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
+      const http = new HttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        adminToken: admin.token,
+        metrics,
+        store,
+        log,
+        health: () => ({
+          version: VERSION,
+          site: config.site.id,
+          device: config.site.deviceId,
+          startedAt: startedAt.toISOString(),
+          uptimeS: Math.round((Date.now() - startedAt.getTime()) / 1000),
+          calls: calls.active,
+          rtpPortsInUse: pool.inUse,
+        }),
+      });
+      await sip.start();
+      const httpPort = await http.start();
+      log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
+      return new Daemon(config, log, db, calls, sip, http, httpPort);
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Graceful stop: BYE every call, close SIP and HTTP, flush and close the database. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info({ calls: this.calls.active }, 'stopping');
+      await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
+      await this.sip.stop();
+      await this.http.stop();
+      await this.db.close();
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}

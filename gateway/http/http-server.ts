@@ -1,0 +1,125 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CcedgeError } from '../errors';
+import type { Logger } from '../logging';
+import type { Metrics } from '../metrics';
+import type { CallState, CallStore } from '../store/call-store';
+
+export interface HttpDeps {
+  host: string;
+  port: number;
+  adminToken: string;
+  metrics: Metrics;
+  store: CallStore;
+  health: () => Record<string, unknown>;
+  log: Logger;
+}
+
+const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed']);
+
+/** /healthz, /metrics and the admin API /api/v1 on the HTTP port. */
+export class HttpServer {
+  private server: Server | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: HttpDeps) {
+    this.log = deps.log.child({ component: 'http' });
+  }
+
+  async start(): Promise<number> {
+    const server = createServer((req, res) => {
+      this.route(req, res).catch((err: unknown) => this.fail(res, err));
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new CcedgeError('CONFIG_INVALID', `cannot listen on HTTP ${this.deps.host}:${this.deps.port}: ${e.message}`)));
+      server.listen(this.deps.port, this.deps.host, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    this.log.info({ host: this.deps.host, port }, 'HTTP listening');
+    return port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
+      return;
+    }
+    if (url.pathname === '/healthz') {
+      this.json(res, 200, { status: 'ok', ...this.deps.health() });
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      const text = await this.deps.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': this.deps.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (url.pathname.startsWith('/api/v1/')) {
+      if (!this.authorised(req)) {
+        this.json(res, 401, { error: { code: 'HTTP_UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } }, { 'www-authenticate': 'Bearer' });
+        return;
+      }
+      await this.api(url, res);
+      return;
+    }
+    this.json(res, 404, { error: { code: 'HTTP_NOT_FOUND', message: `no such path ${url.pathname}` } });
+  }
+
+  private async api(url: URL, res: ServerResponse): Promise<void> {
+    if (url.pathname === '/api/v1/calls') {
+      const limitText = url.searchParams.get('limit') ?? '100';
+      const state = url.searchParams.get('state');
+      if (!/^\d{1,5}$/.test(limitText) || Number(limitText) < 1) throw new CcedgeError('HTTP_BAD_REQUEST', 'limit must be a whole number from 1 to 10000');
+      if (state !== null && !CALL_STATES.has(state as CallState)) throw new CcedgeError('HTTP_BAD_REQUEST', `state must be one of ${[...CALL_STATES].join(', ')}`);
+      const calls = await this.deps.store.list({ limit: Number(limitText), state: (state as CallState | null) ?? undefined });
+      this.json(res, 200, { calls });
+      return;
+    }
+    const m = /^\/api\/v1\/calls\/([0-9a-f-]{36})$/.exec(url.pathname);
+    if (m) {
+      const call = await this.deps.store.get(m[1]);
+      if (!call) throw new CcedgeError('HTTP_NOT_FOUND', `no call ${m[1]}`);
+      this.json(res, 200, { call, events: await this.deps.store.events(m[1]) });
+      return;
+    }
+    throw new CcedgeError('HTTP_NOT_FOUND', `no such path ${url.pathname}`);
+  }
+
+  private authorised(req: IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) return false;
+    const given = Buffer.from(m[1]);
+    const want = Buffer.from(this.deps.adminToken);
+    return given.length === want.length && timingSafeEqual(given, want);
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    if (err instanceof CcedgeError && (err.code === 'HTTP_BAD_REQUEST' || err.code === 'HTTP_NOT_FOUND')) {
+      this.json(res, err.code === 'HTTP_NOT_FOUND' ? 404 : 400, { error: { code: err.code, message: err.message } });
+      return;
+    }
+    this.log.error({ err }, 'HTTP request failed');
+    if (!res.headersSent) this.json(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+    else res.destroy();
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+    res.end(text);
+  }
+}

@@ -1,0 +1,82 @@
+import { parseArgs } from 'node:util';
+import { callsCommand, configValidateCommand, USAGE } from './cli';
+import { loadConfig } from './config/load';
+import { Daemon } from './daemon';
+import { CcedgeError } from './errors';
+import { createLogger } from './logging';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage. */
+const EXIT_FAILURE = 1;
+const EXIT_INVALID = 2;
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
+  const { config, source } = loadConfig({ file: values.config });
+  const log = createLogger(config.log.level);
+  log.info({ source }, 'configuration loaded');
+  process.on('uncaughtException', (err) => {
+    // One bad packet or peer must not take every call down: log it loudly and keep serving.
+    log.error({ err, code: 'UNCAUGHT' }, 'uncaught exception');
+  });
+  process.on('unhandledRejection', (err) => log.error({ err, code: 'UNCAUGHT' }, 'unhandled rejection'));
+  const daemon = await Daemon.start(config, log);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'signal received');
+      daemon
+        .stop()
+        .then(() => resolve(0))
+        .catch((err: unknown) => {
+          log.error({ err }, 'unclean stop');
+          resolve(EXIT_FAILURE);
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command = 'run', ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest);
+      case 'calls':
+        return await callsCommand(rest);
+      case 'config':
+        if (rest[0] === 'validate') return configValidateCommand(rest.slice(1));
+        throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      default:
+        if (command.startsWith('-')) return await run(argv);
+        throw new CcedgeError('CLI_USAGE', `unknown command "${command}"\n\n${USAGE}`);
+    }
+  } catch (e) {
+    if (e instanceof CcedgeError) {
+      process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);
+      return e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_UNREADABLE' || e.code === 'CLI_USAGE' ? EXIT_INVALID : EXIT_FAILURE;
+    }
+    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ccedge: CLI_USAGE: ${e.message}\n\n${USAGE}\n`);
+      return EXIT_INVALID;
+    }
+    process.stderr.write(`ccedge: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // Sockets and timers are closed on stop; exit anyway so a stuck peer cannot hold us.
+      setTimeout(() => process.exit(code), 200).unref();
+    },
+    () => process.exit(EXIT_FAILURE),
+  );
+}

@@ -1,0 +1,268 @@
+import * as dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { MediaError } from '../errors';
+import { Rfc4733Detector, type DtmfDigitEvent } from '../dtmf/rfc4733';
+import { newRtpParseResult, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE, type RtpHeader } from './packet';
+import type { PortPool } from './port-pool';
+
+export interface RtpSessionStats {
+  packetsSent: number;
+  octetsSent: number;
+  packetsReceived: number;
+  octetsReceived: number;
+  /** Malformed packets and packets from a source other than the remote. */
+  packetsDropped: number;
+  /** Sends skipped because every ring buffer was still owned by an unfinished socket send. */
+  sendOverruns: number;
+  /** Date.now() of the last accepted packet; 0 if none yet. */
+  lastReceivedAt: number;
+}
+
+export interface RtpSessionOptions {
+  pool: PortPool;
+  host: string;
+  log?: { warn(o: object, msg: string): void };
+}
+
+type RtpSessionEvents = {
+  /**
+   * The header object is reused for the next packet and the payload is a view into the datagram:
+   * listeners that keep either beyond the synchronous call must copy them.
+   */
+  packet: [RtpHeader, Buffer];
+  dtmf: [DtmfDigitEvent];
+  error: [Error];
+};
+
+/** A datagram buffer plus a cached exact-length view, so steady 20 ms sends allocate nothing. */
+interface SendSlot {
+  buf: Buffer;
+  view: Buffer;
+  busy: boolean;
+  /** Created once per slot so a send does not allocate a closure. */
+  done: () => void;
+}
+
+const BIND_ATTEMPTS = 5;
+const RING_SIZE = 8;
+const MAX_DATAGRAM = 1500;
+
+/**
+ * One RTP endpoint for one SIP call leg: a udp4 socket on a pooled even port, header writing
+ * for what we send, and source validation plus DTMF extraction for what we receive.
+ */
+export class RtpSession extends EventEmitter<RtpSessionEvents> {
+  readonly stats: RtpSessionStats = {
+    packetsSent: 0, octetsSent: 0, packetsReceived: 0, octetsReceived: 0,
+    packetsDropped: 0, sendOverruns: 0, lastReceivedAt: 0,
+  };
+
+  private remoteAddress: string | null = null;
+  private remotePort = 0;
+  /** True once the remote port has been learnt from traffic; reset by setRemote. */
+  private latched = false;
+  /** c=0.0.0.0 hold: keep the old address for source checks but send nothing. */
+  private remoteBlackholed = false;
+  private paused = false;
+  private closed = false;
+
+  private payloadType = -1;
+  private telephoneEventPt = -1;
+  private detector = new Rfc4733Detector(8000);
+
+  // Random initial values (RFC 3550 §5.1) make known-plaintext and injection harder.
+  private seq = randomInt(0, 0x10000);
+  private ts = randomInt(0, 0x100000000);
+  private readonly ssrc = randomInt(0, 0x100000000);
+
+  private readonly ring: SendSlot[] = [];
+  private ringNext = 0;
+  private readonly rx = newRtpParseResult();
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    readonly localPort: number,
+    private readonly pool: PortPool,
+    private readonly log?: RtpSessionOptions['log'],
+  ) {
+    super();
+    for (let i = 0; i < RING_SIZE; i++) {
+      const buf = Buffer.alloc(MAX_DATAGRAM);
+      const slot: SendSlot = { buf, view: buf.subarray(0, 0), busy: false, done: () => { slot.busy = false; } };
+      this.ring.push(slot);
+    }
+    socket.on('message', this.onMessage);
+    socket.on('error', this.onSocketError);
+  }
+
+  static async open(opts: RtpSessionOptions): Promise<RtpSession> {
+    if (!isIPv4(opts.host)) {
+      throw new MediaError('RTP_BIND_FAILED', `RTP host must be an IPv4 literal, got "${opts.host}"`);
+    }
+    let lastErr: unknown = null;
+    for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+      const port = opts.pool.acquire();
+      const socket = dgram.createSocket({ type: 'udp4', lookup: literalOnlyLookup });
+      try {
+        await bind(socket, opts.host, port);
+        return new RtpSession(socket, port, opts.pool, opts.log);
+      } catch (err) {
+        socket.close();
+        opts.pool.release(port);
+        lastErr = err;
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
+        opts.log?.warn({ port, host: opts.host }, 'RTP port in use by another process, trying the next one');
+      }
+    }
+    const reason = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    throw new MediaError('RTP_BIND_FAILED', `cannot bind an RTP socket on ${opts.host}: ${reason}`);
+  }
+
+  /** Where we send; also the only IP we accept packets from. Resets port latching. */
+  setRemote(address: string, port: number): void {
+    if (!isIPv4(address)) throw new Error(`RTP remote must be an IPv4 literal, got "${address}"`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`invalid RTP remote port ${port}`);
+    if (address === '0.0.0.0') {
+      this.remoteBlackholed = true;
+      return;
+    }
+    this.remoteBlackholed = false;
+    this.remoteAddress = address;
+    this.remotePort = port;
+    this.latched = false;
+  }
+
+  configure(opts: { payloadType: number; telephoneEventPayloadType?: number; clockRate?: number }): void {
+    this.payloadType = opts.payloadType & 0x7f;
+    this.telephoneEventPt = opts.telephoneEventPayloadType === undefined ? -1 : opts.telephoneEventPayloadType & 0x7f;
+    this.detector = new Rfc4733Detector(opts.clockRate ?? 8000);
+  }
+
+  /** Remote address and (possibly latched) port, or null before setRemote. */
+  get remote(): { address: string; port: number } | null {
+    return this.remoteAddress === null ? null : { address: this.remoteAddress, port: this.remotePort };
+  }
+
+  /**
+   * Hot path (50/s per leg): no logging, no allocation besides Node's own send request.
+   * Silently does nothing while paused, closed, unconfigured or without a remote.
+   */
+  sendPayload(payload: Buffer, marker = false): void {
+    if (this.closed || this.paused || this.remoteBlackholed || this.remoteAddress === null || this.payloadType < 0) return;
+    const len = RTP_HEADER_SIZE + payload.length;
+    if (len > MAX_DATAGRAM) return;
+    const slot = this.ring[this.ringNext];
+    if (slot.busy) {
+      // The kernel has not taken 8 packets yet: dropping one is better than queueing stale audio.
+      this.stats.sendOverruns++;
+      return;
+    }
+    this.ringNext = (this.ringNext + 1) % RING_SIZE;
+    writeRtpHeader(slot.buf, { marker, payloadType: this.payloadType, sequenceNumber: this.seq, timestamp: this.ts, ssrc: this.ssrc });
+    payload.copy(slot.buf, RTP_HEADER_SIZE);
+    if (slot.view.length !== len) slot.view = slot.buf.subarray(0, len);
+    slot.busy = true;
+    // dgram keeps a reference to the buffer until the callback, hence the ring.
+    this.socket.send(slot.view, this.remotePort, this.remoteAddress, slot.done);
+    this.seq = (this.seq + 1) & 0xffff;
+    // G.711: one octet is one sample at 8 kHz.
+    this.ts = (this.ts + payload.length) >>> 0;
+    this.stats.packetsSent++;
+    this.stats.octetsSent += payload.length;
+  }
+
+  /** Stop sending (remote on hold) while keeping the socket, port and receive path. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.removeListener('message', this.onMessage);
+    try {
+      this.socket.close();
+    } catch {
+      // Already closed underneath us (e.g. after a socket error); the port is still ours to free.
+    }
+    this.pool.release(this.localPort);
+  }
+
+  private readonly onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const h = this.rx;
+    if (this.remoteAddress === null || rinfo.address !== this.remoteAddress || !parseRtpInto(msg, h)) {
+      // Only the signalled host may send us media: anything else could be an injection attempt.
+      this.stats.packetsDropped++;
+      return;
+    }
+    if (rinfo.port !== this.remotePort) {
+      if (this.latched) {
+        this.stats.packetsDropped++;
+        return;
+      }
+      // Symmetric RTP (RFC 4961): a NATed or multi-port PBX sends from a port other than its SDP one.
+      this.remotePort = rinfo.port;
+    }
+    this.latched = true;
+    const payload = msg.subarray(h.payloadStart, h.payloadEnd);
+    this.stats.packetsReceived++;
+    this.stats.octetsReceived += payload.length;
+    this.stats.lastReceivedAt = Date.now();
+    if (h.payloadType === this.telephoneEventPt) {
+      const digit = this.detector.push(h, payload);
+      if (digit !== null) this.emit('dtmf', digit);
+      return;
+    }
+    this.emit('packet', h, payload);
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    // An unhandled 'error' event would crash the daemon for one call's socket problem.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.log?.warn({ err, localPort: this.localPort }, 'RTP socket error');
+  };
+}
+
+function bind(socket: dgram.Socket, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      socket.removeListener('listening', onListening);
+      reject(err);
+    };
+    const onListening = (): void => {
+      socket.removeListener('error', onError);
+      resolve();
+    };
+    socket.once('error', onError);
+    socket.once('listening', onListening);
+    socket.bind({ address: host, port, exclusive: true });
+  });
+}
+
+/**
+ * We only ever bind/send to IPv4 literals (validated in open/setRemote), so resolve them
+ * synchronously: it skips Node's per-send dns.lookup tick and guarantees no DNS from SDP data.
+ */
+function literalOnlyLookup(
+  hostname: string,
+  _options: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  if (isIPv4(hostname)) {
+    callback(null, hostname, 4);
+    return;
+  }
+  const err: NodeJS.ErrnoException = new Error(`refusing to resolve "${hostname}": IPv4 literal required`);
+  err.code = 'ENOTFOUND';
+  callback(err, '', 4);
+}
