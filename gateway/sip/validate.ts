@@ -47,8 +47,8 @@ export function validateRequest(rq: SipRequest): Rejection | null {
   const maxForwards = rq.headers['max-forwards'];
   if (maxForwards !== undefined) {
     const mf = String(maxForwards).trim();
+    // Only proxies act on Max-Forwards 0 (483); a UAS such as ours answers normally (RFC 4475 zeromf).
     if (!/^\d{1,3}$/.test(mf) || Number(mf) > 255) return { status: 400, reason: 'Bad Max-Forwards', detail: `Max-Forwards ${mf.slice(0, 20)}` };
-    if (Number(mf) === 0 && rq.method !== 'OPTIONS') return { status: 483, reason: 'Too Many Hops', detail: 'Max-Forwards 0' };
   }
 
   if (!KNOWN_METHODS.has(rq.method)) {

@@ -1,0 +1,12 @@
+// Public surface of the media module for the gateway (composition root).
+export { MediaError, type MediaErrorCode } from './errors';
+export { parseRtp, parseRtpInto, newRtpParseResult, writeRtpHeader, RTP_HEADER_SIZE, type RtpHeader, type RtpParseResult } from './rtp/packet';
+export { PortPool } from './rtp/port-pool';
+export { RtpSession, type RtpSessionOptions, type RtpSessionStats } from './rtp/rtp-session';
+export { Rfc4733Detector, encodeRfc4733, type DtmfDigit, type DtmfDigitEvent } from './dtmf/rfc4733';
+export { linearToUlaw, ulawToLinear, linearToAlaw, alawToLinear, encodeFrame, SILENCE_BYTE, type G711Codec } from './tones/g711';
+export { renderTone, HOLD_TONE, RINGBACK_TONE, BUSY_TONE, type ToneSpec, type ToneSegment } from './tones/tone';
+export { MediaClock, type MediaClockOptions } from './tones/media-clock';
+export { TonePlayer } from './tones/tone-player';
+export { loadPromptFrames, splitFrames } from './tones/prompt-file';
+export { negotiateOffer, buildOffer, type Direction, type NegotiatedAudio, type AnswerOptions, type AudioCodec } from './sdp/negotiate';

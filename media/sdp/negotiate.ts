@@ -1,0 +1,266 @@
+import { isIPv4 } from 'node:net';
+import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
+import { MediaError } from '../errors';
+
+export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+export type AudioCodec = 'PCMU' | 'PCMA';
+
+export interface NegotiatedAudio {
+  codec: AudioCodec;
+  payloadType: number;
+  clockRate: 8000;
+  telephoneEventPayloadType?: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** Direction as the offer states it (media level overrides session level). */
+  remoteDirection: Direction;
+  /** Direction we put in the answer. */
+  localDirection: Direction;
+  /** The offered ptime if it was sane, else 20. We always answer and send 20. */
+  ptime: number;
+  /** The remote will not receive media (sendonly, inactive or c=0.0.0.0): do not send to it. */
+  onHold: boolean;
+}
+
+export interface AnswerOptions {
+  localAddress: string;
+  localPort: number;
+  sessionId: string;
+  sessionVersion: number;
+  /** Codecs we accept, in our preference order (the order only matters for our own offers). */
+  codecs: AudioCodec[];
+  userAgent?: string;
+}
+
+/** Bounds that keep a hostile offer from costing more than a normal one to process. */
+const MAX_SDP_BYTES = 32 * 1024;
+const MAX_M_LINES = 16;
+const ANSWER_PTIME = 20;
+const TELEPHONE_EVENT_PT = 101;
+const STATIC_PT: Readonly<Record<number, AudioCodec>> = { 0: 'PCMU', 8: 'PCMA' };
+const CODEC_PT: Readonly<Record<AudioCodec, number>> = { PCMU: 0, PCMA: 8 };
+const DIRECTIONS: readonly Direction[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
+
+const invalid = (why: string): MediaError => new MediaError('SDP_INVALID', why);
+const noCodec = (why: string): MediaError => new MediaError('SDP_NO_COMMON_CODEC', why);
+
+/**
+ * RFC 3264 answerer for one audio stream. Any failure is a MediaError (SDP_INVALID → 400-class,
+ * SDP_NO_COMMON_CODEC → 488); nothing else escapes, whatever the offer contains.
+ */
+export function negotiateOffer(offerSdp: string, opts: AnswerOptions): { answerSdp: string; audio: NegotiatedAudio } {
+  checkOptions(opts);
+  const offer = parseOffer(offerSdp);
+
+  let audio: NegotiatedAudio | null = null;
+  let firstProblem: MediaError | null = null;
+  const answerMedia: MediaDescription[] = [];
+
+  for (let i = 0; i < offer.media.length; i++) {
+    const m = offer.media[i];
+    if (typeof m.type !== 'string' || m.type === '' || typeof m.protocol !== 'string') {
+      // We could not echo this line back, and RFC 3264 requires every m-line in the answer.
+      throw invalid(`m-line ${i + 1} is malformed`);
+    }
+    if (audio === null && m.type === 'audio' && m.port !== 0) {
+      try {
+        const chosen = answerAudio(offer, m, i, opts);
+        audio = chosen.audio;
+        answerMedia.push(chosen.media);
+        continue;
+      } catch (err) {
+        if (!(err instanceof MediaError)) throw err;
+        firstProblem ??= err;
+      }
+    }
+    answerMedia.push(rejected(m));
+  }
+
+  if (audio === null) throw firstProblem ?? noCodec('the offer has no usable audio stream');
+  const answerSdp = write(sessionSkeleton(opts, answerMedia));
+  return { answerSdp, audio };
+}
+
+/** An offer for outbound calls: one audio stream with our codecs and telephone-event 101. */
+export function buildOffer(opts: AnswerOptions & { direction?: Direction }): string {
+  checkOptions(opts);
+  const codecs = opts.codecs.filter((c, i) => opts.codecs.indexOf(c) === i);
+  if (codecs.length === 0) throw new Error('buildOffer: no codecs configured');
+  const pts = codecs.map((c) => CODEC_PT[c]);
+  const media: MediaDescription = {
+    type: 'audio',
+    port: opts.localPort,
+    protocol: 'RTP/AVP',
+    payloads: [...pts, TELEPHONE_EVENT_PT].join(' '),
+    rtp: [
+      ...codecs.map((c) => ({ payload: CODEC_PT[c], codec: c, rate: 8000 })),
+      { payload: TELEPHONE_EVENT_PT, codec: 'telephone-event', rate: 8000 },
+    ],
+    fmtp: [{ payload: TELEPHONE_EVENT_PT, config: '0-16' }],
+    ptime: ANSWER_PTIME,
+    direction: opts.direction ?? 'sendrecv',
+  };
+  return write(sessionSkeleton(opts, [media]));
+}
+
+function checkOptions(opts: AnswerOptions): void {
+  // These come from our own config, so a bad value is a programming error, not hostile input.
+  if (!isIPv4(opts.localAddress)) throw new Error(`SDP local address must be an IPv4 literal: ${opts.localAddress}`);
+  if (!Number.isInteger(opts.localPort) || opts.localPort < 1 || opts.localPort > 65535) {
+    throw new Error(`SDP local port out of range: ${opts.localPort}`);
+  }
+  if (!/^\d{1,20}$/.test(opts.sessionId)) throw new Error(`SDP session id must be numeric: ${opts.sessionId}`);
+}
+
+function parseOffer(sdp: unknown): SessionDescription {
+  if (typeof sdp !== 'string' || sdp.trim() === '') throw invalid('empty SDP body');
+  if (sdp.length > MAX_SDP_BYTES) throw invalid(`SDP body too large (${sdp.length} bytes, limit ${MAX_SDP_BYTES})`);
+  const firstLine = sdp.replace(/^\uFEFF?\s*/, '').split(/\r\n|\r|\n/, 1)[0].trim();
+  if (firstLine !== 'v=0') throw invalid('SDP must start with v=0');
+  const mLines = sdp.match(/^m=/gm)?.length ?? 0;
+  if (mLines === 0) throw invalid('SDP has no m= line');
+  if (mLines > MAX_M_LINES) throw invalid(`SDP has ${mLines} m= lines (limit ${MAX_M_LINES})`);
+  try {
+    return parse(sdp);
+  } catch (err) {
+    throw invalid(`unparseable SDP: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function answerAudio(
+  offer: SessionDescription,
+  m: MediaDescription,
+  index: number,
+  opts: AnswerOptions,
+): { audio: NegotiatedAudio; media: MediaDescription } {
+  const where = `audio m-line ${index + 1}`;
+  if (m.protocol.toUpperCase() !== 'RTP/AVP') {
+    throw noCodec(`${where}: profile ${m.protocol} not supported (plain RTP/AVP only, no SRTP)`);
+  }
+  const port = m.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalid(`${where}: port ${String(port)} out of range`);
+  }
+  const conn = m.connection ?? offer.connection;
+  if (conn === undefined) throw invalid(`${where}: no c= line at session or media level`);
+  if (Number(conn.version) === 6) throw invalid(`${where}: IPv6 media not supported`);
+  const address = String(conn.ip);
+  if (Number(conn.version) !== 4 || !isIPv4(address)) {
+    // Never resolve names from SDP: it is attacker-controlled and DNS would stall the call path.
+    throw invalid(`${where}: c= address "${address}" is not an IPv4 literal`);
+  }
+
+  const formats = formatList(m);
+  let codec: { name: AudioCodec; pt: number } | null = null;
+  let tePt: number | undefined;
+  for (const f of formats) {
+    const pt = Number(f);
+    if (!/^\d{1,3}$/.test(f) || pt > 127) continue;
+    const map = (m.rtp ?? []).find((r) => Number(r.payload) === pt);
+    let name: string | undefined;
+    if (map !== undefined) {
+      const channels = map.encoding === undefined ? 1 : Number(map.encoding);
+      name = Number(map.rate) === 8000 && channels === 1 ? String(map.codec).toUpperCase() : undefined;
+    } else {
+      name = STATIC_PT[pt];
+    }
+    if (name === 'TELEPHONE-EVENT') {
+      tePt ??= pt;
+    } else if (codec === null && (name === 'PCMU' || name === 'PCMA') && opts.codecs.includes(name)) {
+      codec = { name, pt };
+    }
+  }
+  if (codec === null) {
+    throw noCodec(`${where}: no common codec (offered ${formats.join(' ') || 'none'}; we accept ${opts.codecs.join(', ')})`);
+  }
+
+  const remoteDirection = toDirection(m.direction) ?? toDirection(offer.direction) ?? 'sendrecv';
+  const remoteSends = remoteDirection === 'sendrecv' || remoteDirection === 'sendonly';
+  // RFC 2543 hold (c=0.0.0.0) predates a=sendonly and means the same: do not send to me.
+  const remoteReceives = (remoteDirection === 'sendrecv' || remoteDirection === 'recvonly') && address !== '0.0.0.0';
+  const localDirection: Direction = remoteSends
+    ? remoteReceives ? 'sendrecv' : 'recvonly'
+    : remoteReceives ? 'sendonly' : 'inactive';
+
+  const offeredPtime = Number(m.ptime ?? (offer as { ptime?: unknown }).ptime);
+  const ptime = Number.isInteger(offeredPtime) && offeredPtime >= 10 && offeredPtime <= 200 ? offeredPtime : ANSWER_PTIME;
+
+  const audio: NegotiatedAudio = {
+    codec: codec.name,
+    payloadType: codec.pt,
+    clockRate: 8000,
+    remoteAddress: address,
+    remotePort: port,
+    remoteDirection,
+    localDirection,
+    ptime,
+    onHold: !remoteReceives,
+  };
+  const media: MediaDescription = {
+    type: 'audio',
+    port: opts.localPort,
+    protocol: 'RTP/AVP',
+    payloads: String(codec.pt),
+    rtp: [{ payload: codec.pt, codec: codec.name, rate: 8000 }],
+    fmtp: [],
+    ptime: ANSWER_PTIME,
+    direction: localDirection,
+  };
+  if (tePt !== undefined) {
+    audio.telephoneEventPayloadType = tePt;
+    media.payloads = `${codec.pt} ${tePt}`;
+    media.rtp.push({ payload: tePt, codec: 'telephone-event', rate: 8000 });
+    media.fmtp.push({ payload: tePt, config: '0-16' });
+  }
+  return { audio, media };
+}
+
+/** RFC 3264 §6: a declined stream keeps its media type and formats, with port 0. */
+function rejected(m: MediaDescription): MediaDescription {
+  const formats = formatList(m);
+  return {
+    type: m.type,
+    port: 0,
+    protocol: m.protocol || 'RTP/AVP',
+    payloads: formats.length > 0 ? formats.join(' ') : '0',
+    rtp: [],
+    fmtp: [],
+  };
+}
+
+/** The m-line format tokens; sdp-transform gives a number for a single numeric format. */
+function formatList(m: MediaDescription): string[] {
+  // Only plain tokens are echoed back, so nothing from the offer can inject SDP lines.
+  return String(m.payloads ?? '')
+    .split(/\s+/)
+    .filter((t) => /^[\w.*-]{1,64}$/.test(t))
+    .slice(0, 64);
+}
+
+function toDirection(v: unknown): Direction | undefined {
+  return DIRECTIONS.find((d) => d === v);
+}
+
+function sessionSkeleton(opts: AnswerOptions, media: MediaDescription[]): SessionDescription {
+  const session: SessionDescription = {
+    version: 0,
+    origin: {
+      username: 'ccedge',
+      sessionId: opts.sessionId,
+      sessionVersion: opts.sessionVersion,
+      netType: 'IN',
+      ipVer: 4,
+      address: opts.localAddress,
+    },
+    name: 'ccedge',
+    connection: { version: 4, ip: opts.localAddress },
+    timing: { start: 0, stop: 0 },
+    media,
+  };
+  const ua = opts.userAgent?.replace(/[^\x20-\x7e]/g, '').trim();
+  if (ua) {
+    // RFC 4566 a=tool; sdp-transform has no named field for it, its verbatim list writes it as is.
+    (session as SessionDescription & { invalid?: Array<{ value: string }> }).invalid = [{ value: `tool:${ua}` }];
+  }
+  return session;
+}

@@ -1,0 +1,233 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'gateway', 'main.js');
+export const SIPP_DIR = path.join(ROOT, 'scripts', 'sipp');
+
+/** A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both). */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 30000 + Math.floor(Math.random() * 30000);
+    if ((await tcpFree(port)) && (await udpFree(port))) return port;
+  }
+  throw new Error('no free port found');
+}
+
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+export interface DaemonHandle {
+  proc: ChildProcess;
+  sipPort: number;
+  httpPort: number;
+  dataDir: string;
+  adminToken: string;
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  api<T>(pathname: string): Promise<{ status: number; body: T }>;
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export interface DaemonOptions {
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+
+const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+
+/** Starts the built daemon (`node dist/gateway/main.js run`) on free ports with its own data dir. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-'));
+  const sipPort = await freePort();
+  const httpPort = await freePort();
+  const rtpBase = 20000 + 2 * Math.floor(Math.random() * 4000);
+  const args = [MAIN, 'run'];
+  if (opts.config) {
+    const file = path.join(dataDir, 'ccedge.yaml');
+    writeFileSync(file, YAML.stringify(opts.config));
+    args.push('--config', file);
+  }
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    CCEDGE_DATA_DIR: dataDir,
+    CCEDGE_SIP_HOST: '127.0.0.1',
+    CCEDGE_SIP_PORT: String(sipPort),
+    CCEDGE_HTTP_HOST: '127.0.0.1',
+    CCEDGE_HTTP_PORT: String(httpPort),
+    CCEDGE_RTP_PORTS: `${rtpBase}-${rtpBase + 999}`,
+    CCEDGE_ADMIN_TOKEN: ADMIN_TOKEN,
+    CCEDGE_LOG_LEVEL: 'debug',
+    ...opts.env,
+  };
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  let buffer = '';
+  proc.stdout?.setEncoding('utf8');
+  proc.stdout?.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        entry = { nonJson: line };
+      }
+      logs.push(entry);
+      for (const w of [...waiters]) {
+        if (w.pred(entry)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(entry);
+        }
+      }
+    }
+  });
+  let stderr = '';
+  proc.stderr?.setEncoding('utf8');
+  proc.stderr?.on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> => {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`log line not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
+      waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`daemon exited (${String(code)}) before the expected log line; stderr: ${stderr.slice(-2000)}`));
+      });
+    });
+  };
+
+  await waitForLog((l) => l.msg === 'ccedge ready');
+  return {
+    proc,
+    sipPort,
+    httpPort,
+    dataDir,
+    adminToken: ADMIN_TOKEN,
+    logs,
+    exited,
+    waitForLog,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    async api<T>(pathname: string) {
+      const res = await fetch(`http://127.0.0.1:${httpPort}${pathname}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      return { status: res.status, body: (await res.json()) as T };
+    },
+  };
+}
+
+export interface SippResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface SippOptions {
+  scenario: string;
+  target: string;
+  localIp?: string;
+  transport?: 'u1' | 't1';
+  calls?: number;
+  rate?: number;
+  limit?: number;
+  durationMs?: number;
+  extra?: string[];
+  timeoutS?: number;
+}
+
+/** Runs sipp as the PBX and resolves with its exit code (0: every call succeeded). */
+export async function runSipp(o: SippOptions): Promise<SippResult> {
+  const localPort = await freePort();
+  const mediaPort = await freePort();
+  const scenarioArgs = o.scenario.startsWith('-sn') ? o.scenario.split(' ') : ['-sf', path.join(SIPP_DIR, o.scenario)];
+  const args = [
+    o.target,
+    ...scenarioArgs,
+    '-i', o.localIp ?? '127.0.0.1',
+    '-p', String(localPort),
+    '-mi', o.localIp ?? '127.0.0.1',
+    '-mp', String(mediaPort),
+    '-t', o.transport ?? 'u1',
+    '-m', String(o.calls ?? 1),
+    '-r', String(o.rate ?? 10),
+    '-l', String(o.limit ?? o.calls ?? 1),
+    '-d', String(o.durationMs ?? 500),
+    '-s', '2000',
+    '-nostdin',
+    '-timeout', `${o.timeoutS ?? 30}s`,
+    '-timeout_error',
+    '-max_recv_loops', '1000',
+    ...(o.extra ?? []),
+  ];
+  return new Promise((resolve, reject) => {
+    const proc = spawn('sipp', args, { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    proc.once('error', reject);
+    proc.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function sippFailure(r: SippResult): string {
+  return `sipp exited ${String(r.code)}\n--- stderr ---\n${r.stderr.slice(-3000)}\n--- stdout ---\n${r.stdout.slice(-3000)}`;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls until `fn` returns a truthy value or the time runs out (this is waiting, not timing). */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10000, stepMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await sleep(stepMs);
+  }
+}
