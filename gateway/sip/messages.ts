@@ -24,6 +24,7 @@ export function respond(
   opts: { toTag?: string; headers?: Record<string, unknown>; content?: string } = {},
 ): SipResponse {
   const rs = sip.makeResponse(rq, status, reason, { headers: opts.headers, content: opts.content });
+  rs.version = '2.0'; // we speak SIP/2.0 even to a request claiming another version (505)
   const to = rq.headers.to;
   rs.headers.to = { ...to, params: { ...to.params } };
   if (opts.toTag && !to.params.tag) rs.headers.to.params.tag = opts.toTag;

@@ -32,7 +32,14 @@ export function validateRequest(rq: SipRequest): Rejection | null {
   if (cseq.method !== rq.method) {
     return { status: 400, reason: 'CSeq Method Mismatch', detail: `CSeq ${cseq.method} on ${rq.method}` };
   }
-  if (!rq.headers.from?.uri || !rq.headers.to?.uri) return { status: 400, reason: 'Bad From or To', detail: 'empty From/To' };
+  for (const name of ['from', 'to'] as const) {
+    const uri = rq.headers[name]?.uri;
+    if (typeof uri !== 'string' || !/^[a-z][a-z0-9+.-]*:[^\s"<>]+$/i.test(uri)) {
+      return { status: 400, reason: `Bad ${name === 'from' ? 'From' : 'To'} Header`, detail: `${name} URI ${String(uri).slice(0, 80)}` };
+    }
+  }
+  // sip.js joins repeated single-value headers with commas; a Call-ID never contains one.
+  if (/[\s,]/.test(rq.headers['call-id'])) return { status: 400, reason: 'Bad Call-ID', detail: 'repeated or malformed Call-ID' };
 
   const declared = rq.headers['content-length'];
   if (declared !== undefined) {
@@ -48,7 +55,7 @@ export function validateRequest(rq: SipRequest): Rejection | null {
   if (maxForwards !== undefined) {
     const mf = String(maxForwards).trim();
     // Only proxies act on Max-Forwards 0 (483); a UAS such as ours answers normally (RFC 4475 zeromf).
-    if (!/^\d{1,3}$/.test(mf) || Number(mf) > 255) return { status: 400, reason: 'Bad Max-Forwards', detail: `Max-Forwards ${mf.slice(0, 20)}` };
+    if (!/^\d{1,6}$/.test(mf) || Number(mf) > 255) return { status: 400, reason: 'Bad Max-Forwards', detail: `Max-Forwards ${mf.slice(0, 20)}` };
   }
 
   if (!KNOWN_METHODS.has(rq.method)) {
@@ -65,6 +72,14 @@ export function validateRequest(rq: SipRequest): Rejection | null {
       if (unsupported.length) {
         return { status: 420, reason: 'Bad Extension', headers: { Unsupported: unsupported.join(', ') }, detail: `Require ${require.slice(0, 80)}` };
       }
+    }
+  }
+
+  if (rq.method === 'INVITE') {
+    // Our 2xx carries SDP; a caller that cannot accept it gets 406 rather than a body it rejects.
+    const accept = headerString(rq, 'accept');
+    if (accept !== undefined && accept.trim() !== '' && !/(^|,)\s*(application\/sdp|application\/\*|\*\/\*)\s*(;|,|$)/i.test(accept)) {
+      return { status: 406, reason: 'Not Acceptable', headers: { Warning: '399 ccedge "answers carry application/sdp"' }, detail: `Accept ${accept.slice(0, 60)}` };
     }
   }
 

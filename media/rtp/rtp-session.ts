@@ -70,6 +70,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private payloadType = -1;
   private telephoneEventPt = -1;
+  private clockRate = 8000;
   private detector = new Rfc4733Detector(8000);
 
   // Random initial values (RFC 3550 §5.1) make known-plaintext and injection harder.
@@ -137,7 +138,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   configure(opts: { payloadType: number; telephoneEventPayloadType?: number; clockRate?: number }): void {
     this.payloadType = opts.payloadType & 0x7f;
     this.telephoneEventPt = opts.telephoneEventPayloadType === undefined ? -1 : opts.telephoneEventPayloadType & 0x7f;
-    this.detector = new Rfc4733Detector(opts.clockRate ?? 8000);
+    const rate = opts.clockRate ?? 8000;
+    // Keep the detector across re-INVITEs: a fresh one would re-report a digit whose end packets
+    // are still arriving.
+    if (rate !== this.clockRate) {
+      this.clockRate = rate;
+      this.detector = new Rfc4733Detector(rate);
+    }
   }
 
   /** Remote address and (possibly latched) port, or null before setRemote. */
