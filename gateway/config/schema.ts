@@ -74,7 +74,8 @@ export const configSchema = z
         retryAfterS: z.number().int().min(1).max(3600).default(5),
         userAgent: z.string().min(1).max(128).default('ccedge'),
       })
-      .strict(),
+      .strict()
+      .prefault({}),
     rtp: z
       .object({
         host: host.default('0.0.0.0'),
@@ -83,14 +84,16 @@ export const configSchema = z
         /** RTP silence longer than this ends the call (0 = never). */
         inactivityTimeoutS: z.number().int().min(0).max(3600).default(0),
       })
-      .strict(),
+      .strict()
+      .prefault({}),
     http: z
       .object({
         host: host.default('0.0.0.0'),
         port: z.number().int().min(0).max(65535).default(8080),
         adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
       })
-      .strict(),
+      .strict()
+      .prefault({}),
     mqtt: z.object({ url: z.string().regex(/^mqtts?:\/\//, 'must start with mqtt:// or mqtts://').optional() }).strict().default({}),
     webrtc: z.object({ interfaces: z.array(host).optional() }).strict().default({}),
     hw: z.object({ dahdiDir: z.string().min(1).default('/proc/dahdi') }).strict().default({ dahdiDir: '/proc/dahdi' }),
@@ -103,7 +106,8 @@ export const configSchema = z
         maxDurationS: z.number().int().min(1).max(86_400).default(3600),
         codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
       })
-      .strict(),
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -41,7 +41,7 @@ export class DigestAuthenticator {
     if (!creds) return 'missing';
     const nonce = unquote(creds.nonce);
     if (unquote(creds.username) !== this.opts.username || !nonce) return 'bad';
-    const issued = digest.extractNonceTimestamp(nonce, this.secret);
+    const issued = (() => { try { return digest.extractNonceTimestamp(nonce, this.secret); } catch { return false; } })(); // throws on a non-date nonce
     if (!issued) return 'bad';
     const algorithm = unquote(creds.algorithm).toLowerCase();
     if (algorithm && algorithm !== 'md5') return 'bad';

@@ -89,7 +89,14 @@ export class SipServer {
         tcp,
         maxBytesHeaders: 16 * 1024,
         maxContentLength: 64 * 1024,
-        logger: { error: (e) => this.log.error({ err: e }, 'sip stack error') },
+        logger: {
+          error: (e) => this.log.error({ err: e }, 'sip stack error'),
+          // sip.js swallows an ACK that reuses the INVITE's branch (RFC 2543 PBXs do this) inside
+          // the INVITE transaction; every ACK is seen here first, so dialogs get them all.
+          recv: (m) => {
+            if ('method' in m && m.method === 'ACK') this.onAck(m);
+          },
+        },
       },
       (rq, flow) => this.onRequest(rq, flow),
     );
@@ -110,10 +117,7 @@ export class SipServer {
     this.metrics.sipRequests.inc({ method: KNOWN_LABEL.has(rq.method) ? rq.method : 'other' });
     const peer = normaliseAddress(flow.address);
     try {
-      if (rq.method === 'ACK') {
-        this.findDialog(rq)?.onRequest(rq);
-        return;
-      }
+      if (rq.method === 'ACK') return; // handled in onAck, before transaction matching
       const rejection = validateRequest(rq);
       if (rejection) {
         this.reject(rq, rejection.status, rejection.reason, 'SIP_BAD_REQUEST', { peer, detail: rejection.detail }, rejection.headers);
@@ -201,6 +205,14 @@ export class SipServer {
     });
     dialog.provisional(100, 'Trying');
     this.handlers.onInvite({ rq, flow, trunk: trunk.config, dialog, peerAddress: peer });
+  }
+
+  private onAck(ack: SipRequest): void {
+    try {
+      this.findDialog(ack)?.onRequest(ack);
+    } catch (e) {
+      this.log.error({ err: e }, 'ACK handling failed');
+    }
   }
 
   private findDialog(rq: SipRequest): UasDialog | undefined {

@@ -29,8 +29,14 @@ export class Db {
     });
     handle.configure('busyTimeout', 5000);
     const db = new Db(handle, file);
-    await db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
-    await db.migrate();
+    try {
+      await db.checkVersion();
+      await db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      await db.migrate();
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
     return db;
   }
 
@@ -81,7 +87,8 @@ export class Db {
     await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
   }
 
-  private async migrate(): Promise<void> {
+  /** Refuses, before writing anything, a database made by a newer ccedge. */
+  private async checkVersion(): Promise<number> {
     const row = await this.get<{ user_version: number }>('PRAGMA user_version');
     const current = row?.user_version ?? 0;
     if (current > MIGRATIONS.length) {
@@ -90,6 +97,11 @@ export class Db {
         `database ${this.file} is at schema version ${current}, newer than this build knows (${MIGRATIONS.length}); refusing to run an older ccedge on it`,
       );
     }
+    return current;
+  }
+
+  private async migrate(): Promise<void> {
+    const current = await this.checkVersion();
     for (let v = current; v < MIGRATIONS.length; v++) {
       try {
         await this.transaction(async (db) => {

@@ -133,7 +133,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     });
   };
 
-  await waitForLog((l) => l.msg === 'ccedge ready');
+  // Ready means answering HTTP; log lines may be filtered by CCEDGE_LOG_LEVEL.
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}; stderr: ${stderr.slice(-2000)}`);
+    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`daemon not ready within 20 s; stderr: ${stderr.slice(-2000)}`);
+    }
+    await sleep(100);
+  }
   return {
     proc,
     sipPort,
@@ -230,4 +241,16 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await sleep(stepMs);
   }
+}
+
+/** Runs the ccedge CLI from the built output. */
+export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    p.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
-import { eventually, runSipp, sippFailure, startDaemon, type DaemonHandle } from './harness';
+import { eventually, runCli, runSipp, sippFailure, startDaemon, type DaemonHandle } from './harness';
 
 const TEST_CONFIG = {
   site: { id: 'e2e', deviceId: 'edge-e2e' },
@@ -197,17 +196,3 @@ describe('daemon lifecycle', function () {
     assert.match(env.stderr, /CCEDGE_SIP_PORT/);
   });
 });
-
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [require.resolve('../../gateway/main.js'), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    p.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
