@@ -101,11 +101,13 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
     this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: this.audio.codec, transport: record.transport }, 'call offered');
 
     this.dialog.on('confirmed', () => this.onConfirmed());
-    this.dialog.on('cancelled', () => void this.close('caller-cancelled', 487));
-    this.dialog.on('bye', () => void this.close('caller-hangup'));
-    this.dialog.on('ackTimeout', () => void this.close('ack-timeout'));
     this.dialog.on('reinvite', (re) => this.onReinvite(re));
-    this.dialog.on('terminated', () => void this.close('caller-hangup'));
+    this.dialog.on('terminated', (reason) => {
+      if (reason === 'cancelled') void this.close('caller-cancelled', 487);
+      else if (reason === 'ack-timeout') void this.close('ack-timeout');
+      else if (reason === 'remote-bye') void this.close('caller-hangup');
+      else void this.close(reason === 'shutdown' ? 'shutdown' : 'internal-error');
+    });
     this.rtp.on('dtmf', (ev) => this.onDtmf(ev));
     this.rtp.on('error', (err) => this.log.warn({ err }, 'RTP socket error'));
     this.applyRemote();

@@ -94,7 +94,6 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.stack.send(respond(cancel, 200, 'OK', { toTag: this.localTag }));
     if (this.stateValue !== 'early') return; // already answered: the CANCEL has no effect
     this.stack.send(respond(this.invite, 487, 'Request Terminated', { toTag: this.localTag, headers: this.commonHeaders(false) }));
-    this.emit('cancelled');
     this.terminate('cancelled');
   }
 
@@ -122,7 +121,6 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     switch (rq.method) {
       case 'BYE':
         this.stack.send(respond(rq, 200, 'OK', { headers: this.commonHeaders(false) }));
-        this.emit('bye');
         this.terminate('remote-bye');
         return;
       case 'INVITE':
@@ -186,8 +184,13 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   /** Forgets the dialog without signalling (daemon stop after BYEs were sent, or rejection). */
   terminate(reason: DialogEndReason): void {
     if (this.stateValue === 'terminated') return;
+    // The state changes before any listener runs, so a listener that reacts by hanging up
+    // sees a finished dialog and sends nothing more (no BYE after the caller's BYE, no 480 after 487).
     this.stateValue = 'terminated';
     this.stopRetransmitting();
+    if (reason === 'remote-bye') this.emit('bye');
+    else if (reason === 'cancelled') this.emit('cancelled');
+    else if (reason === 'ack-timeout') this.emit('ackTimeout');
     this.emit('terminated', reason);
     this.removeAllListeners();
   }
@@ -230,7 +233,6 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   private onAckTimeout(): void {
     this.stopRetransmitting();
     if (this.stateValue === 'terminated') return;
-    this.emit('ackTimeout');
     void this.bye('ack-timeout');
   }
 

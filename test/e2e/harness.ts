@@ -169,6 +169,8 @@ export interface SippResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** sipp's complaints about messages it did not expect (e.g. a BYE after the call ended). */
+  unexpected: string[];
 }
 
 export interface SippOptions {
@@ -215,12 +217,18 @@ export async function runSipp(o: SippOptions): Promise<SippResult> {
     proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     proc.once('error', reject);
-    proc.once('exit', (code) => resolve({ code, stdout, stderr }));
+    proc.once('exit', (code) => {
+      const out = `${stdout}\n${stderr}`;
+      // sipp's error lines start with a date; its screen counts dead-call and out-of-call messages.
+      const unexpected = out.split('\n').filter((l) => /^\d{4}-\d\d-\d\d\s.*(Dead call|Aborting call|Unexpected)/i.test(l));
+      for (const m of out.matchAll(/(\d+) (dead call|out-of-call) msg/g)) if (Number(m[1]) > 0) unexpected.push(m[0]);
+      resolve({ code, stdout, stderr, unexpected });
+    });
   });
 }
 
 export function sippFailure(r: SippResult): string {
-  return `sipp exited ${String(r.code)}\n--- stderr ---\n${r.stderr.slice(-3000)}\n--- stdout ---\n${r.stdout.slice(-3000)}`;
+  return `sipp exited ${String(r.code)}\n--- unexpected ---\n${r.unexpected.slice(0, 5).join('\n')}\n--- stderr ---\n${r.stderr.slice(-3000)}\n--- stdout ---\n${r.stdout.slice(-3000)}`;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -253,4 +261,9 @@ export function runCli(args: string[], env: Record<string, string>): Promise<{ c
     p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     p.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** sipp exited 0 (every call as scripted) and saw no message it did not expect. */
+export function assertSippOk(r: SippResult): void {
+  if (r.code !== 0 || r.unexpected.length > 0) throw new Error(sippFailure(r));
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { CallRecord } from '../../gateway/store/call-store';
-import { eventually, runCli, runSipp, sippFailure, startDaemon, type DaemonHandle } from './harness';
+import { assertSippOk, eventually, runCli, runSipp, startDaemon, type DaemonHandle } from './harness';
 
 describe('the demo daemon under a PBX load', function () {
   let daemon: DaemonHandle;
@@ -14,7 +14,7 @@ describe('the demo daemon under a PBX load', function () {
 
   it('sipp places 200 calls at 20 calls/s; all succeed and every one is in `ccedge calls --json`', async () => {
     const r = await runSipp({ scenario: 'uac_basic.xml', target: `127.0.0.1:${daemon.sipPort}`, calls: 200, rate: 20, limit: 100, durationMs: 500, timeoutS: 60 });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     assert.match(r.stdout, /Successful call\s*\|\s*\d+\s*\|\s*200\b/);
     const calls = await eventually(async () => {
       const out = await runCli(['calls', '--json'], { CCEDGE_DATA_DIR: daemon.dataDir });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
-import { eventually, runCli, runSipp, sippFailure, startDaemon, type DaemonHandle } from './harness';
+import { assertSippOk, eventually, runCli, runSipp, startDaemon, type DaemonHandle } from './harness';
 
 const TEST_CONFIG = {
   site: { id: 'e2e', deviceId: 'edge-e2e' },
@@ -41,7 +41,7 @@ describe('SIP trunk with sipp as the PBX', function () {
   it('answers a basic UDP call with PCMU, sends RTP that sipp echoes back, and records it', async () => {
     const before = new Set((await callsFor(daemon)).map((c) => c.id));
     const r = await runSipp({ scenario: 'uac_basic.xml', target, durationMs: 1500, extra: ['-rtp_echo', '-s', 'support'] });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => !before.has(c.id));
     assert.equal(call.state, 'ended');
     assert.equal(call.endCause, 'caller-hangup');
@@ -59,7 +59,7 @@ describe('SIP trunk with sipp as the PBX', function () {
   it('answers a call over TCP', async () => {
     const before = new Set((await callsFor(daemon)).map((c) => c.id));
     const r = await runSipp({ scenario: 'uac_basic.xml', target, transport: 't1', durationMs: 300 });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => !before.has(c.id));
     assert.equal(call.transport, 'TCP');
     assert.equal(call.endCause, 'caller-hangup');
@@ -68,21 +68,21 @@ describe('SIP trunk with sipp as the PBX', function () {
   it('answers OPTIONS keepalives with 200 on UDP and TCP', async () => {
     for (const transport of ['u1', 't1'] as const) {
       const r = await runSipp({ scenario: 'uac_options.xml', target, transport });
-      assert.equal(r.code, 0, `${transport}: ${sippFailure(r)}`);
+      assertSippOk(r);
     }
   });
 
   it('collects RFC 4733 DTMF digits into the call record', async () => {
     const before = new Set((await callsFor(daemon)).map((c) => c.id));
     const r = await runSipp({ scenario: 'uac_dtmf.xml', target });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => !before.has(c.id));
     assert.equal(call.dtmf, '19');
   });
 
   it('CANCEL before answer gets 200 and the INVITE 487', async () => {
     const r = await runSipp({ scenario: 'uac_cancel.xml', target, localIp: '127.0.0.3' });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => c.trunk === 'ringing');
     assert.equal(call.endCause, 'caller-cancelled');
     assert.equal(call.sipStatus, 487);
@@ -92,7 +92,7 @@ describe('SIP trunk with sipp as the PBX', function () {
   it('ends a call with its own BYE at the maximum duration', async () => {
     const before = new Set((await callsFor(daemon)).map((c) => c.id));
     const r = await runSipp({ scenario: 'uac_wait_bye.xml', target });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => !before.has(c.id));
     assert.equal(call.endCause, 'max-duration');
   });
@@ -100,7 +100,7 @@ describe('SIP trunk with sipp as the PBX', function () {
   it('re-INVITE with a=sendonly is answered recvonly (hold) and sendrecv resumes', async () => {
     const before = new Set((await callsFor(daemon)).map((c) => c.id));
     const r = await runSipp({ scenario: 'uac_hold.xml', target });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => !before.has(c.id));
     const { body } = await daemon.api<{ events: CallEvent[] }>(`/api/v1/calls/${call.id}`);
     const types = body.events.map((e) => e.type);
@@ -110,7 +110,7 @@ describe('SIP trunk with sipp as the PBX', function () {
 
   it('digest auth: challenges with 401, accepts the right password', async () => {
     const r = await runSipp({ scenario: 'uac_auth.xml', target, localIp: '127.0.0.4', extra: ['-au', 'pbx', '-ap', 's3cret'] });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => c.trunk === 'secure');
     assert.equal(call.endCause, 'caller-hangup');
   });
@@ -118,21 +118,21 @@ describe('SIP trunk with sipp as the PBX', function () {
   it('digest auth: a wrong password is challenged again and no call is set up', async () => {
     const before = (await callsFor(daemon)).filter((c) => c.trunk === 'secure').length;
     const r = await runSipp({ scenario: 'uac_auth_wrong.xml', target, localIp: '127.0.0.4', extra: ['-au', 'pbx', '-ap', 'wrong'] });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     assert.equal((await callsFor(daemon)).filter((c) => c.trunk === 'secure').length, before);
     await daemon.waitForLog((l) => l.code === 'SIP_AUTH_FAILED');
   });
 
   it('answers 403 to an address outside every allow-list', async () => {
     const r = await runSipp({ scenario: 'uac_options_403.xml', target, localIp: '127.0.0.2' });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     await daemon.waitForLog((l) => l.code === 'SIP_PEER_FORBIDDEN' && l.peer === '127.0.0.2');
   });
 
   it('answers 488 when no codec is in common (G.729 only) and records the failure', async () => {
     const before = new Set((await callsFor(daemon)).map((c) => c.id));
     const r = await runSipp({ scenario: 'uac_g729_488.xml', target });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const call = await finalCall(daemon, (c) => !before.has(c.id));
     assert.equal(call.state, 'failed');
     assert.equal(call.sipStatus, 488);
@@ -142,9 +142,9 @@ describe('SIP trunk with sipp as the PBX', function () {
     const long = runSipp({ scenario: 'uac_basic.xml', target, localIp: '127.0.0.5', calls: 2, limit: 2, durationMs: 3000 });
     await eventually(async () => (await callsFor(daemon)).filter((c) => c.trunk === 'small' && c.state === 'answered').length === 2);
     const r = await runSipp({ scenario: 'uac_503.xml', target, localIp: '127.0.0.5' });
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const first = await long;
-    assert.equal(first.code, 0, sippFailure(first));
+    assertSippOk(first);
     const rejected = (await callsFor(daemon)).filter((c) => c.trunk === 'small' && c.sipStatus === 503);
     assert.equal(rejected.length, 1);
   });
@@ -171,7 +171,7 @@ describe('daemon lifecycle', function () {
     await new Promise((r) => setTimeout(r, 300)); // let the ACK land
     assert.equal(await daemon.stop('SIGTERM'), 0);
     const r = await sipp;
-    assert.equal(r.code, 0, sippFailure(r));
+    assertSippOk(r);
     const out = await runCli(['calls', '--json'], { CCEDGE_DATA_DIR: daemon.dataDir });
     assert.equal(out.code, 0, out.stderr);
     const calls = JSON.parse(out.stdout) as CallRecord[];
