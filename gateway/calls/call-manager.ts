@@ -5,9 +5,10 @@ import { RtpSession } from '../../media/rtp/rtp-session';
 import { negotiateOffer } from '../../media/sdp/negotiate';
 import type { Logger } from '../logging';
 import { advertisedAddress } from '../net/addresses';
-import { displayNameOf, uriOf, userOf } from '../sip/messages';
 import type { IncomingInvite, RejectedInvite, SipServerHandlers } from '../sip/sip-server';
+import type { Flow } from 'sip';
 import { Call, sanitise, type CallDeps } from './call';
+import { inboundRecord } from './inbound-record';
 
 /** Turns INVITEs into Calls, keeps the live set, and records calls that never got that far. */
 export class CallManager implements SipServerHandlers {
@@ -34,7 +35,7 @@ export class CallManager implements SipServerHandlers {
   }
 
   onRejectedInvite(rejected: RejectedInvite): void {
-    this.recordFailed(rejected.rq, rejected.flow.address, rejected.flow.port, rejected.flow.protocol, rejected.trunk.name, rejected.status, rejected.reason);
+    this.recordFailed(rejected.rq, rejected.flow, rejected.trunk.name, rejected.status, rejected.reason);
   }
 
   /** Ends every call (BYE to established ones) and waits up to `waitMs` for the BYEs' answers. */
@@ -51,7 +52,7 @@ export class CallManager implements SipServerHandlers {
       this.log.warn({ code, status, sipCallId: dialog.callId, detail: why }, `INVITE rejected: ${status} ${reason}`);
       this.deps.metrics.sipRejections.inc({ status: String(status), code });
       dialog.reject(status, reason, { warning: `399 ccedge "${sanitise(why)}"` });
-      this.recordFailed(rq, invite.peerAddress, invite.flow.port, invite.flow.protocol, trunk.name, status, code);
+      this.recordFailed(rq, invite.flow, trunk.name, status, code);
     };
     if (!rq.content) {
       fail(488, 'Not Acceptable Here', 'an SDP offer is required in the INVITE', 'SDP_OFFER_REQUIRED');
@@ -100,39 +101,11 @@ export class CallManager implements SipServerHandlers {
     call.start();
   }
 
-  private recordFailed(rq: IncomingInvite['rq'], address: string, port: number, transport: string, trunk: string, status: number, cause: string): void {
+  private recordFailed(rq: IncomingInvite['rq'], flow: Flow, trunk: string, status: number, cause: string): void {
     const now = new Date().toISOString();
+    const record = { ...inboundRecord(randomUUID(), rq, flow, trunk), state: 'failed' as const, endedAt: now, endCause: cause, sipStatus: status };
     this.deps.store
-      .create(
-        {
-          id: randomUUID(),
-          sipCallId: rq.headers['call-id'],
-          trunk,
-          direction: 'inbound',
-          fromUri: uriOf(rq.headers.from),
-          fromUser: userOf(rq.headers.from),
-          fromName: displayNameOf(rq.headers.from),
-          toUri: uriOf(rq.headers.to),
-          toUser: userOf(rq.headers.to),
-          remoteAddr: `${address}:${port}`,
-          transport: transport.toUpperCase(),
-          codec: null,
-          state: 'failed',
-          createdAt: now,
-          answeredAt: null,
-          endedAt: now,
-          endCause: cause,
-          sipStatus: status,
-          dtmf: '',
-          rtpLocalPort: null,
-          rtpRemote: null,
-          rtpPacketsSent: 0,
-          rtpPacketsReceived: 0,
-          rtpPacketsDropped: 0,
-        },
-        'call.rejected',
-        { status, cause },
-      )
+      .create(record, 'call.rejected', { status, cause })
       .catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));
     this.deps.metrics.callsTotal.inc({ outcome: `rejected-${status}` });
   }

@@ -10,10 +10,10 @@ import { TonePlayer } from '../../media/tones/tone-player';
 import type { CodecName, Config } from '../config/schema';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
-import { displayNameOf, uriOf, userOf } from '../sip/messages';
 import type { IncomingInvite } from '../sip/sip-server';
 import type { UasDialog } from '../sip/uas-dialog';
 import type { CallRecord, CallStore } from '../store/call-store';
+import { inboundRecord } from './inbound-record';
 
 export interface CallDeps {
   config: Config;
@@ -72,30 +72,10 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
   start(): void {
     const rq = this.invite.rq;
     const record: CallRecord = {
-      id: this.id,
-      sipCallId: this.dialog.callId,
-      trunk: this.invite.trunk.name,
-      direction: 'inbound',
-      fromUri: uriOf(rq.headers.from),
-      fromUser: userOf(rq.headers.from),
-      fromName: displayNameOf(rq.headers.from),
-      toUri: uriOf(rq.headers.to),
-      toUser: userOf(rq.headers.to),
-      remoteAddr: `${this.invite.peerAddress}:${this.invite.flow.port}`,
-      transport: this.dialog.transport,
+      ...inboundRecord(this.id, rq, this.invite.flow, this.invite.trunk.name),
       codec: this.audio.codec,
-      state: 'ringing',
-      createdAt: new Date().toISOString(),
-      answeredAt: null,
-      endedAt: null,
-      endCause: null,
-      sipStatus: null,
-      dtmf: '',
       rtpLocalPort: this.rtp.localPort,
       rtpRemote: `${this.audio.remoteAddress}:${this.audio.remotePort}`,
-      rtpPacketsSent: 0,
-      rtpPacketsReceived: 0,
-      rtpPacketsDropped: 0,
     };
     this.persist(this.deps.store.create(record, 'call.offered', { from: record.fromUri, to: record.toUri, trunk: record.trunk }));
     this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: this.audio.codec, transport: record.transport }, 'call offered');
