@@ -6,6 +6,7 @@ import { MediaError } from '../errors';
 import { Rfc4733Detector, type DtmfDigitEvent } from '../dtmf/rfc4733';
 import { newRtpParseResult, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE, type RtpHeader } from './packet';
 import type { PortPool } from './port-pool';
+import { TimestampFollower } from './timestamp-follower';
 
 export interface RtpSessionStats {
   packetsSent: number;
@@ -75,7 +76,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   // Random initial values (RFC 3550 §5.1) make known-plaintext and injection harder.
   private seq = randomInt(0, 0x10000);
-  private ts = randomInt(0, 0x100000000);
+  private readonly timeline = new TimestampFollower(randomInt(0, 0x100000000));
   private readonly ssrc = randomInt(0, 0x100000000);
 
   private readonly ring: SendSlot[] = [];
@@ -157,9 +158,35 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    * Silently does nothing while paused, closed, unconfigured or without a remote.
    */
   sendPayload(payload: Buffer, marker = false): void {
-    if (this.closed || this.paused || this.remoteBlackholed || this.remoteAddress === null || this.payloadType < 0) return;
+    if (!this.canSend()) return;
+    // G.711: one octet is one sample at 8 kHz.
+    this.transmit(payload, marker, this.timeline.own(payload.length), this.payloadType);
+  }
+
+  /**
+   * Relays a frame received on another leg (the bridge): our SSRC and sequence, the source's
+   * timing (see TimestampFollower). `payloadType` defaults to the negotiated audio codec; pass
+   * the telephone-event type for RFC 4733 packets. Same hot-path rules as sendPayload.
+   */
+  sendRelayed(payload: Buffer, marker: boolean, sourceSsrc: number, sourceTimestamp: number, payloadType = this.payloadType): void {
+    if (!this.canSend() || payloadType < 0) return;
+    const samples = payloadType === this.payloadType ? payload.length : 160;
+    const ts = this.timeline.relay(sourceSsrc, sourceTimestamp, samples);
+    this.transmit(payload, marker || this.timeline.jumped, ts, payloadType);
+  }
+
+  /** The negotiated telephone-event payload type, or -1 if the remote did not offer RFC 4733. */
+  get telephoneEventPayloadType(): number {
+    return this.telephoneEventPt;
+  }
+
+  private canSend(): boolean {
+    return !(this.closed || this.paused || this.remoteBlackholed || this.remoteAddress === null || this.payloadType < 0);
+  }
+
+  private transmit(payload: Buffer, marker: boolean, timestamp: number, payloadType: number): void {
     const len = RTP_HEADER_SIZE + payload.length;
-    if (len > MAX_DATAGRAM) return;
+    if (len > MAX_DATAGRAM || this.remoteAddress === null) return;
     const slot = this.ring[this.ringNext];
     if (slot.busy) {
       // The kernel has not taken 8 packets yet: dropping one is better than queueing stale audio.
@@ -167,15 +194,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       return;
     }
     this.ringNext = (this.ringNext + 1) % RING_SIZE;
-    writeRtpHeader(slot.buf, { marker, payloadType: this.payloadType, sequenceNumber: this.seq, timestamp: this.ts, ssrc: this.ssrc });
+    writeRtpHeader(slot.buf, { marker, payloadType, sequenceNumber: this.seq, timestamp, ssrc: this.ssrc });
     payload.copy(slot.buf, RTP_HEADER_SIZE);
     if (slot.view.length !== len) slot.view = slot.buf.subarray(0, len);
     slot.busy = true;
     // dgram keeps a reference to the buffer until the callback, hence the ring.
     this.socket.send(slot.view, this.remotePort, this.remoteAddress, slot.done);
     this.seq = (this.seq + 1) & 0xffff;
-    // G.711: one octet is one sample at 8 kHz.
-    this.ts = (this.ts + payload.length) >>> 0;
     this.stats.packetsSent++;
     this.stats.octetsSent += payload.length;
   }

@@ -1,0 +1,70 @@
+/**
+ * Agent softphone signalling over WebSocket `/ws`, version 1: JSON messages, one per frame.
+ * Shared by the server (which validates every client message with these zod schemas) and the
+ * browser page (which imports the types only). Bump PROTOCOL_VERSION on an incompatible change.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+export const AGENT_STATES = ['offline', 'available', 'ringing', 'on-call', 'wrap-up', 'away'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+
+const callId = z.string().uuid();
+const base = { v: z.literal(PROTOCOL_VERSION), ref: z.string().max(64).optional() };
+
+/** Messages from the page. `ref` is echoed in the reply or error so the page can correlate. */
+export const clientMessage = z.discriminatedUnion('type', [
+  /** First message on every connection: the session token from POST /agent/login. */
+  z.object({ ...base, type: z.literal('hello'), token: z.string().min(16).max(128) }).strict(),
+  z.object({ ...base, type: z.literal('setState'), state: z.enum(['available', 'away']), reason: z.string().max(64).optional() }).strict(),
+  z.object({ ...base, type: z.literal('answer'), callId }).strict(),
+  z.object({ ...base, type: z.literal('webrtcAnswer'), callId, sdp: z.string().min(10).max(20_000) }).strict(),
+  z.object({ ...base, type: z.literal('hangup'), callId }).strict(),
+  z.object({ ...base, type: z.literal('hold'), callId, on: z.boolean() }).strict(),
+  z.object({ ...base, type: z.literal('mute'), callId, on: z.boolean() }).strict(),
+  z.object({ ...base, type: z.literal('dtmf'), callId, digits: z.string().regex(/^[0-9*#A-D]{1,32}$/) }).strict(),
+  z.object({ ...base, type: z.literal('logout') }).strict(),
+  z.object({ ...base, type: z.literal('ping') }).strict(),
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+
+export interface CallInfo {
+  callId: string;
+  /** Caller number (From user) and display name as the PBX sent them. */
+  caller: string;
+  callerName: string | null;
+  queue: string;
+  /** When the caller entered the queue (ISO time): the page shows the wait growing. */
+  queuedAt: string;
+}
+
+export type ErrorCode =
+  | 'WS_BAD_MESSAGE'
+  | 'WS_UNSUPPORTED_VERSION'
+  | 'WS_NOT_AUTHENTICATED'
+  | 'WS_SESSION_INVALID'
+  | 'WS_NOT_ALLOWED'
+  | 'WS_NO_SUCH_CALL'
+  | 'WEBRTC_FAILED';
+
+/** Messages from the server. */
+export type ServerMessage =
+  | { v: 1; type: 'welcome'; agent: { name: string; displayName: string }; state: AgentState; reason: string | null; call: (CallInfo & { phase: 'ringing' | 'connected' }) | null }
+  | { v: 1; type: 'state'; state: AgentState; reason: string | null; since: string }
+  | { v: 1; type: 'ringing'; call: CallInfo; timeoutS: number }
+  | { v: 1; type: 'ringCancelled'; callId: string; reason: 'caller-hangup' | 'no-answer' | 'taken-elsewhere' }
+  | { v: 1; type: 'webrtcOffer'; callId: string; sdp: string }
+  | { v: 1; type: 'callConnected'; callId: string }
+  | { v: 1; type: 'held'; callId: string; on: boolean }
+  | { v: 1; type: 'muted'; callId: string; on: boolean }
+  | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'shutdown' }
+  | { v: 1; type: 'error'; code: ErrorCode; message: string; ref?: string }
+  | { v: 1; type: 'pong'; ref?: string };
+
+/** POST /agent/login body and replies. */
+export interface LoginRequest {
+  agent: string;
+  password: string;
+}
+export type LoginResponse = { token: string; agent: { name: string; displayName: string } } | { error: { code: 'AGENT_LOGIN_FAILED' | 'HTTP_BAD_REQUEST'; message: string } };
