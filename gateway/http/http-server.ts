@@ -1,10 +1,28 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import path from 'node:path';
 import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import type { CallState, CallStore } from '../store/call-store';
+
+/** The agent softphone's server side: login and the signalling WebSocket. */
+export interface AgentEndpoints {
+  login(body: unknown, remote: string): Promise<{ status: number; body: unknown }>;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+const AGENT_UI_DIR = path.join(__dirname, '..', '..', 'agent-ui');
+const AGENT_ASSETS: Record<string, { file: string; type: string }> = {
+  '/agent': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/agent/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/agent/agent.js': { file: 'agent.js', type: 'text/javascript; charset=utf-8' },
+  '/agent/agent.css': { file: 'agent.css', type: 'text/css; charset=utf-8' },
+};
+const MAX_JSON_BODY = 4096;
 
 export interface HttpDeps {
   host: string;
@@ -14,6 +32,7 @@ export interface HttpDeps {
   store: CallStore;
   health: () => Record<string, unknown>;
   log: Logger;
+  agents?: AgentEndpoints;
 }
 
 const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed']);
@@ -30,6 +49,11 @@ export class HttpServer {
   async start(): Promise<number> {
     const server = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => this.fail(res, err));
+    });
+    server.on('upgrade', (req, socket, head) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname === '/ws' && this.deps.agents) this.deps.agents.handleUpgrade(req, socket, head);
+      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
@@ -53,8 +77,32 @@ export class HttpServer {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/agent/login' && this.deps.agents) {
+      if (req.method !== 'POST') {
+        this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: 'use POST' } }, { allow: 'POST' });
+        return;
+      }
+      const body = await readJson(req);
+      const result = await this.deps.agents.login(body, req.socket.remoteAddress ?? '');
+      this.json(res, result.status, result.body);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
+      return;
+    }
+    const asset = AGENT_ASSETS[url.pathname];
+    if (asset) {
+      const content = await readFile(path.join(AGENT_UI_DIR, asset.file)).catch(() => undefined);
+      if (!content) throw new CcedgeError('HTTP_NOT_FOUND', 'the agent page is not built (npm run build)');
+      res.writeHead(200, {
+        'content-type': asset.type,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        // Everything the page needs comes from this box: the softphone works with the WAN down.
+        'content-security-policy': "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'",
+      });
+      res.end(req.method === 'HEAD' ? undefined : content);
       return;
     }
     if (url.pathname === '/healthz') {
@@ -121,5 +169,23 @@ export class HttpServer {
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
     res.end(text);
+  }
+}
+
+/** Reads a small JSON body; anything else is a 400 with a reason. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json') throw new CcedgeError('HTTP_BAD_REQUEST', 'Content-Type must be application/json');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_JSON_BODY) throw new CcedgeError('HTTP_BAD_REQUEST', `body larger than ${MAX_JSON_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new CcedgeError('HTTP_BAD_REQUEST', 'body is not valid JSON');
   }
 }

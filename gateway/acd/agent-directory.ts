@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { realClock, type Clock, type Timer } from './clock';
+import type { AgentConfig } from './config';
+import { AcdError } from './errors';
+import { hashPassword, verifyPassword, DEFAULT_SCRYPT, type ScryptParams } from './password';
+
+/** What the rest of the gateway may know about an agent: never the password hash. */
+export interface DirectoryAgent {
+  readonly name: string;
+  readonly displayName: string;
+  readonly skills: Readonly<Record<string, number>>;
+  /** Queues the agent serves; null = every queue. */
+  readonly queues: readonly string[] | null;
+}
+
+export type SessionEndReason = 'logout' | 'expired' | 'replaced' | 'removed' | 'closed';
+
+export interface AgentDirectoryOptions {
+  clock?: Clock;
+  /** A session unused (no resolve) for this long ends. Default 12 h. */
+  sessionIdleS?: number;
+  /** Cost of hashes made for plain `password:` entries. */
+  scrypt?: ScryptParams;
+}
+
+interface Session {
+  agent: DirectoryAgent;
+  createdAt: number;
+  lastSeen: number;
+}
+
+interface Entry {
+  agent: DirectoryAgent;
+  hash: string;
+}
+
+const MAX_PASSWORD_CHARS = 1024;
+const DEFAULT_IDLE_S = 12 * 3600;
+const LOGIN_FAILED = 'unknown agent or wrong password';
+
+/**
+ * Agents from config, password checks and login sessions (opaque 32-byte base64url tokens held in
+ * memory only: a restart logs every agent out). One session per agent: a new login replaces the
+ * previous one, whose holder gets `sessionEnded(…, 'replaced')`. Sessions end after
+ * `sessionIdleS` without a resolve(); expiry is checked on resolve and by a sweep timer.
+ */
+export class AgentDirectory extends EventEmitter<{
+  /** A session ended other than by logout(token) of that same token being called by its holder. */
+  sessionEnded: [token: string, agentName: string, reason: SessionEndReason];
+}> {
+  private entries = new Map<string, Entry>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly clock: Clock;
+  private readonly idleMs: number;
+  private readonly scrypt: ScryptParams;
+  private sweepTimer: Timer | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly dummyHash: string,
+    opts: AgentDirectoryOptions,
+  ) {
+    super();
+    this.clock = opts.clock ?? realClock;
+    this.idleMs = (opts.sessionIdleS ?? DEFAULT_IDLE_S) * 1000;
+    this.scrypt = opts.scrypt ?? DEFAULT_SCRYPT;
+    if (!(this.idleMs > 0)) throw new RangeError('sessionIdleS must be positive');
+  }
+
+  /** Hashes any plain `password:` entries (the plain text is not kept). */
+  static async create(agents: readonly AgentConfig[], opts: AgentDirectoryOptions = {}): Promise<AgentDirectory> {
+    // Unknown names are checked against this hash, so both failures cost the same time.
+    const dummy = await hashPassword(randomBytes(16).toString('hex'), opts.scrypt ?? DEFAULT_SCRYPT);
+    const dir = new AgentDirectory(dummy, opts);
+    dir.entries = await dir.buildEntries(agents);
+    return dir;
+  }
+
+  /** Replaces the agent list (config change). Sessions of removed agents end ('removed'). */
+  async reload(agents: readonly AgentConfig[]): Promise<void> {
+    const entries = await this.buildEntries(agents);
+    this.entries = entries;
+    for (const [token, s] of [...this.sessions]) {
+      const now = entries.get(s.agent.name);
+      if (!now) this.end(token, 'removed');
+      else s.agent = now.agent;
+    }
+  }
+
+  get(name: string): DirectoryAgent | undefined {
+    return this.entries.get(name)?.agent;
+  }
+
+  list(): DirectoryAgent[] {
+    return [...this.entries.values()].map((e) => e.agent);
+  }
+
+  /**
+   * Checks the password and opens a session. Unknown agent and wrong password fail alike
+   * (same error, same message, a hash is verified either way).
+   */
+  async login(name: string, password: string): Promise<{ token: string; agent: DirectoryAgent }> {
+    if (this.closed) throw new AcdError('ACD_CLOSED', 'agent directory is closed');
+    const entry = this.entries.get(name);
+    const pw = typeof password === 'string' && password.length <= MAX_PASSWORD_CHARS ? password : '';
+    const ok = await verifyPassword(pw, entry?.hash ?? this.dummyHash);
+    // Re-read: the list may have been reloaded while scrypt ran.
+    const current = this.entries.get(name);
+    if (!ok || !entry || pw === '' || !current || current.hash !== entry.hash || this.closed) {
+      throw new AcdError('AGENT_LOGIN_FAILED', LOGIN_FAILED);
+    }
+    for (const [token, s] of [...this.sessions]) if (s.agent.name === name) this.end(token, 'replaced');
+    const token = randomBytes(32).toString('base64url');
+    const now = this.clock.now();
+    this.sessions.set(token, { agent: current.agent, createdAt: now, lastSeen: now });
+    this.armSweep();
+    return { token, agent: current.agent };
+  }
+
+  /** The session's agent, refreshing its idle time; undefined when unknown or expired. */
+  resolve(token: string): DirectoryAgent | undefined {
+    const s = this.sessions.get(token);
+    if (!s) return undefined;
+    const now = this.clock.now();
+    if (now - s.lastSeen >= this.idleMs) {
+      this.end(token, 'expired');
+      return undefined;
+    }
+    s.lastSeen = now;
+    return s.agent;
+  }
+
+  /** Ends a session at its holder's request; no event. Returns whether it existed. */
+  logout(token: string): boolean {
+    const existed = this.sessions.delete(token);
+    if (this.sessions.size === 0) this.disarmSweep();
+    return existed;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Ends every session ('closed') and stops the sweep timer. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const token of [...this.sessions.keys()]) this.end(token, 'closed');
+    this.disarmSweep();
+  }
+
+  private async buildEntries(agents: readonly AgentConfig[]): Promise<Map<string, Entry>> {
+    const entries = new Map<string, Entry>();
+    for (const a of agents) {
+      if (entries.has(a.name)) throw new RangeError(`duplicate agent name "${a.name}"`);
+      const hash = a.passwordHash ?? (a.password !== undefined ? await hashPassword(a.password, this.scrypt) : undefined);
+      if (hash === undefined) throw new RangeError(`agent "${a.name}" has neither password nor passwordHash`);
+      const agent: DirectoryAgent = Object.freeze({
+        name: a.name,
+        displayName: a.displayName ?? a.name,
+        skills: Object.freeze({ ...(a.skills ?? {}) }),
+        queues: a.queues ? Object.freeze([...a.queues]) : null,
+      });
+      entries.set(a.name, { agent, hash });
+    }
+    return entries;
+  }
+
+  private end(token: string, reason: SessionEndReason): void {
+    const s = this.sessions.get(token);
+    if (!s) return;
+    this.sessions.delete(token);
+    if (this.sessions.size === 0) this.disarmSweep();
+    this.emit('sessionEnded', token, s.agent.name, reason);
+  }
+
+  private armSweep(): void {
+    if (this.sweepTimer !== null || this.closed) return;
+    const every = Math.min(this.idleMs, 60_000);
+    this.sweepTimer = this.clock.setTimeout(() => {
+      this.sweepTimer = null;
+      const now = this.clock.now();
+      for (const [token, s] of [...this.sessions]) if (now - s.lastSeen >= this.idleMs) this.end(token, 'expired');
+      if (this.sessions.size > 0) this.armSweep();
+    }, every);
+  }
+
+  private disarmSweep(): void {
+    if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+}
