@@ -3,7 +3,13 @@ import path from 'node:path';
 import { PortPool } from '../media/rtp/port-pool';
 import { MediaClock } from '../media/tones/media-clock';
 import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
+import { Acd } from './acd/acd';
+import { AgentDirectory } from './acd/agent-directory';
+import { AgentDesk } from './agents/agent-desk';
+import { AgentSessions } from './agents/agent-sessions';
 import { CallManager } from './calls/call-manager';
+import { siteIPv4Addresses } from './net/addresses';
+import { AgentStore } from './store/agent-store';
 import type { Config } from './config/schema';
 import { resolveAdminToken } from './http/admin-token';
 import { HttpServer } from './http/http-server';
@@ -30,6 +36,7 @@ export class Daemon {
     private readonly sip: SipServer,
     private readonly http: HttpServer,
     readonly httpPort: number,
+    private readonly agents: { desk: AgentDesk; sessions: AgentSessions; acd: Acd; directory: AgentDirectory },
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
@@ -46,6 +53,18 @@ export class Daemon {
         pool,
         log,
       );
+      const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS });
+      const acd = new Acd({ queues: config.queues, agents: directory.list() });
+      const sessions = new AgentSessions(directory, log);
+      const desk = new AgentDesk({
+        acd,
+        sessions,
+        agentStore: new AgentStore(db),
+        log,
+        webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
+        reconnectGraceS: config.agentSessions.reconnectGraceS,
+      });
+      calls.routeAnsweredCallsTo(desk);
       const sip = new SipServer(config, log, metrics, calls);
       const startedAt = new Date();
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
@@ -57,6 +76,7 @@ export class Daemon {
         metrics,
         store,
         log,
+        agents: { login: (body, remote) => sessions.login(body, remote), handleUpgrade: (req, socket, head) => sessions.handleUpgrade(req, socket, head) },
         health: () => ({
           version: VERSION,
           site: config.site.id,
@@ -70,7 +90,7 @@ export class Daemon {
       await sip.start();
       const httpPort = await http.start();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort);
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory });
     } catch (e) {
       await db.close().catch(() => undefined);
       throw e;
@@ -82,6 +102,10 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info({ calls: this.calls.active }, 'stopping');
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
+      this.agents.desk.close();
+      this.agents.sessions.close();
+      this.agents.acd.close();
+      this.agents.directory.close();
       await this.sip.stop();
       await this.http.stop();
       await this.db.close();
@@ -89,4 +113,11 @@ export class Daemon {
     })();
     return this.stopping;
   }
+}
+
+/** Host-candidate addresses for agent legs: configured, else the site's IPv4 addresses. */
+function webrtcInterfaces(config: Config): string[] {
+  if (config.webrtc.interfaces) return config.webrtc.interfaces;
+  const site = siteIPv4Addresses();
+  return site.length ? site : ['127.0.0.1'];
 }

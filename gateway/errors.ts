@@ -13,7 +13,14 @@ export type ErrorCode =
   | 'HTTP_UNAUTHORIZED'
   | 'HTTP_NOT_FOUND'
   | 'HTTP_BAD_REQUEST'
-  | 'CLI_USAGE';
+  | 'CLI_USAGE'
+  | 'AGENT_LOGIN_FAILED'
+  | 'AGENT_BAD_TRANSITION'
+  | 'ACD_UNKNOWN_AGENT'
+  | 'ACD_UNKNOWN_QUEUE'
+  | 'ACD_UNKNOWN_CALL'
+  | 'ACD_DUPLICATE_CALL'
+  | 'ACD_CLOSED';
 
 export class CcedgeError extends Error {
   constructor(

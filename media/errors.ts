@@ -7,7 +7,8 @@ export type MediaErrorCode =
   | 'RTP_BIND_FAILED'
   | 'SDP_INVALID'
   | 'SDP_NO_COMMON_CODEC'
-  | 'PROMPT_INVALID';
+  | 'PROMPT_INVALID'
+  | 'WEBRTC_FAILED';
 
 export class MediaError extends Error {
   constructor(

@@ -1,8 +1,6 @@
-/**
- * Errors of the ACD core. Codes are stable (pages, logs and the cloud match on them).
- * Kept apart from gateway/errors.ts's ErrorCode union until those codes are added there; then
- * AcdError can extend CcedgeError (see the report of the change that introduced this file).
- */
+import { CcedgeError } from '../errors';
+
+/** Errors of the ACD core. Codes are stable (pages, logs and the cloud match on them). */
 export type AcdErrorCode =
   | 'AGENT_LOGIN_FAILED'
   | 'AGENT_BAD_TRANSITION'
@@ -12,13 +10,13 @@ export type AcdErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_CLOSED';
 
-export class AcdError extends Error {
+export class AcdError extends CcedgeError {
   constructor(
-    readonly code: AcdErrorCode,
+    override readonly code: AcdErrorCode,
     message: string,
-    readonly details?: Record<string, unknown>,
+    details?: Record<string, unknown>,
   ) {
-    super(message);
+    super(code, message, details);
     this.name = 'AcdError';
   }
 }

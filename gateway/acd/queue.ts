@@ -32,7 +32,8 @@ export class Queue {
   /** Whole seconds the longest-waiting caller has waited; 0 when empty. */
   get longestWaitS(): number {
     if (this.items.length === 0) return 0;
-    const oldest = Math.min(...this.items.map((c) => c.queuedAt));
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const c of this.items) if (c.queuedAt < oldest) oldest = c.queuedAt;
     return Math.max(0, Math.floor((this.clock.now() - oldest) / 1000));
   }
 

@@ -15,12 +15,19 @@ export class CallManager implements SipServerHandlers {
   private readonly calls = new Map<string, Call>();
   private readonly log: Logger;
 
+  /** Where answered calls go when calls.queue is set (the agent desk). */
+  private queueing: { enqueue(call: Call, queue: string): void } | undefined;
+
   constructor(
     private readonly deps: CallDeps,
     private readonly pool: PortPool,
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'calls' });
+  }
+
+  routeAnsweredCallsTo(queueing: { enqueue(call: Call, queue: string): void }): void {
+    this.queueing = queueing;
   }
 
   get active(): number {
@@ -98,6 +105,11 @@ export class CallManager implements SipServerHandlers {
       this.deps.metrics.callsActive.set(this.calls.size);
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
     });
+    const queue = this.deps.config.calls.queue;
+    if (queue && this.queueing) {
+      const queueing = this.queueing;
+      call.once('confirmed', () => queueing.enqueue(call, queue));
+    }
     call.start();
   }
 

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
+import { MediaBridge } from '../../media/bridge/media-bridge';
+import { DtmfSender } from '../../media/dtmf/dtmf-sender';
 import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
+import type { WebRtcLeg, WebRtcLegState } from '../../media/webrtc/webrtc-leg';
 import { MediaError } from '../../media/errors';
 import type { RtpSession } from '../../media/rtp/rtp-session';
 import { negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
@@ -11,6 +14,7 @@ import type { CodecName, Config } from '../config/schema';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import type { IncomingInvite } from '../sip/sip-server';
+import { displayNameOf, uriOf, userOf } from '../sip/messages';
 import type { UasDialog } from '../sip/uas-dialog';
 import type { CallRecord, CallStore } from '../store/call-store';
 import { inboundRecord } from './inbound-record';
@@ -30,13 +34,25 @@ export type CallEndCause =
   | 'ack-timeout'
   | 'rtp-timeout'
   | 'shutdown'
-  | 'internal-error';
+  | 'internal-error'
+  | 'agent-hangup'
+  | 'agent-lost'
+  | 'agent-logout'
+  | 'media-failed';
 
 /**
  * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them
  * all in close(). Every state change is written to the store with its event.
  */
-export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
+export interface CallEvents {
+  /** The caller's ACK arrived: the call is up (the desk queues it). */
+  confirmed: [];
+  /** The agent's WebRTC leg is connected and bridged to the caller. */
+  agentConnected: [agentName: string];
+  closed: [cause: CallEndCause];
+}
+
+export class Call extends EventEmitter<CallEvents> {
   readonly id = randomUUID();
   readonly log: Logger;
   private readonly dialog: UasDialog;
@@ -47,6 +63,10 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
   private dtmf = '';
   private closedCause: CallEndCause | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly dtmfSender: DtmfSender;
+  private agentLeg: WebRtcLeg | undefined;
+  private agentName: string | undefined;
+  private bridge: MediaBridge | undefined;
 
   constructor(
     private readonly invite: IncomingInvite,
@@ -62,6 +82,73 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
     this.audio = audio;
     this.log = log.child({ callId: this.id, sipCallId: this.dialog.callId });
     this.player = new TonePlayer(deps.clock, rtp, deps.holdFrames[audio.codec]);
+    this.dtmfSender = new DtmfSender(deps.clock, rtp);
+  }
+
+  get codec(): NegotiatedAudio['codec'] {
+    return this.audio.codec;
+  }
+
+  /** The caller as agents see it: number (From user) and display name. */
+  get caller(): { number: string; name: string | null } {
+    const from = this.invite.rq.headers.from;
+    return { number: userOf(from) ?? uriOf(from), name: displayNameOf(from) };
+  }
+
+  get agent(): string | undefined {
+    return this.agentName;
+  }
+
+  get isHeld(): boolean {
+    return this.bridge?.isHeld ?? false;
+  }
+
+  get isMuted(): boolean {
+    return this.bridge?.isMuted ?? false;
+  }
+
+  /** An event in the call's record (queue and agent milestones), with optional column changes. */
+  record(type: string, data: Record<string, unknown> = {}, changes: { queue?: string; agent?: string } = {}): void {
+    if (this.closed) return;
+    this.persist(this.deps.store.update(this.id, changes, type, data));
+  }
+
+  /**
+   * Gives the call an agent's WebRTC leg. The caller keeps hearing the hold tone until the leg
+   * connects; then the bridge relays audio both ways. A failed leg ends the call.
+   */
+  attachAgent(agentName: string, leg: WebRtcLeg): void {
+    if (this.closed) {
+      void leg.close();
+      return;
+    }
+    this.agentLeg = leg;
+    this.agentName = agentName;
+    leg.on('state', (state: WebRtcLegState) => {
+      if (state === 'connected') this.onAgentConnected(agentName, leg);
+      else if (state === 'failed') void this.close('media-failed');
+    });
+  }
+
+  /** Agent hold: the caller hears the hold tone, nothing is relayed either way. */
+  setHold(on: boolean): void {
+    if (!this.bridge || this.closed) return;
+    this.bridge.setHold(on);
+    if (on) this.player.start();
+    else this.player.stop();
+    this.record(on ? 'call.agent-hold' : 'call.agent-unhold');
+  }
+
+  setMute(on: boolean): void {
+    if (!this.bridge || this.closed) return;
+    this.bridge.setMute(on);
+    this.record(on ? 'call.agent-mute' : 'call.agent-unmute');
+  }
+
+  /** Digits from the agent's dial pad, sent to the caller's leg as RFC 4733; false if not negotiated. */
+  sendDtmf(digits: string): boolean {
+    if (this.closed) return false;
+    return this.dtmfSender.send(digits);
   }
 
   get closed(): boolean {
@@ -107,6 +194,9 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
     this.closedCause = cause;
     for (const t of this.timers) clearTimeout(t);
     this.player.stop();
+    this.dtmfSender.stop();
+    this.bridge?.stop();
+    if (this.agentLeg) void this.agentLeg.close();
     let hangup: Promise<void> = Promise.resolve();
     if (this.dialog.state !== 'terminated') {
       if (this.dialog.state === 'early') sipStatus ??= 480;
@@ -130,7 +220,12 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
           rtpPacketsDropped: stats.packetsDropped,
         },
         'call.ended',
-        { cause, packetsSent: stats.packetsSent, packetsReceived: stats.packetsReceived },
+        {
+          cause,
+          packetsSent: stats.packetsSent,
+          packetsReceived: stats.packetsReceived,
+          ...(this.bridge ? { bridgedToAgent: this.bridge.stats.toAgent, bridgedToCaller: this.bridge.stats.toCaller } : {}),
+        },
       ),
     );
     this.log.info({ cause, rtp: stats }, 'call ended');
@@ -150,8 +245,19 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
 
   private onConfirmed(): void {
     this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
-    // Until agents exist the caller hears the hold tone.
+    // The caller hears the hold tone until an agent is bridged in.
     if (!this.audio.onHold) this.player.start();
+    this.emit('confirmed');
+  }
+
+  private onAgentConnected(agentName: string, leg: WebRtcLeg): void {
+    if (this.closed || this.bridge) return;
+    this.player.stop();
+    this.bridge = new MediaBridge(this.rtp, leg, this.audio.payloadType, this.dtmfSender);
+    this.bridge.start();
+    this.record('call.agent-connected', { agent: agentName }, { agent: agentName });
+    this.log.info({ agent: agentName }, 'agent connected: caller and agent bridged');
+    this.emit('agentConnected', agentName);
   }
 
   private onReinvite(rq: SipRequest): void {
@@ -180,10 +286,12 @@ export class Call extends EventEmitter<{ closed: [CallEndCause] }> {
       this.dialog.answerReinvite(rq, { sdp: answerSdp });
       if (audio.onHold && !wasOnHold) {
         this.player.stop();
+        this.bridge?.setHold(true);
         this.persist(this.deps.store.update(this.id, {}, 'call.held', { direction: audio.remoteDirection }));
         this.log.info({ direction: audio.remoteDirection }, 'call put on hold by the PBX');
       } else if (!audio.onHold && (wasOnHold || codecChanged)) {
-        if (this.dialog.state === 'confirmed') this.player.start();
+        if (this.bridge) this.bridge.setHold(false);
+        else if (this.dialog.state === 'confirmed') this.player.start();
         this.persist(this.deps.store.update(this.id, {}, 'call.resumed'));
         this.log.info('call resumed by the PBX');
       }

@@ -30,5 +30,7 @@ export function inboundRecord(id: string, rq: SipRequest, flow: Flow, trunk: str
     rtpPacketsSent: 0,
     rtpPacketsReceived: 0,
     rtpPacketsDropped: 0,
+    queue: null,
+    agent: null,
   };
 }

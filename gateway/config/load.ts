@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { CcedgeError } from '../errors';
-import { demoConfig } from './demo';
+import { DEMO_PASSWORD_PLACEHOLDER, demoConfig } from './demo';
 import { configSchema, type Config } from './schema';
 
 type Raw = Record<string, unknown>;
@@ -57,6 +57,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; cwd?:
   if (!parsed.success) throw configError(parsed.error, file ?? 'embedded demo config', fromEnv);
   const config = parsed.data;
   config.dataDir = path.resolve(cwd, config.dataDir);
+  for (const agent of config.agents) if (agent.password === DEMO_PASSWORD_PLACEHOLDER) agent.password = config.demo.password;
   return { config, source: file ?? 'embedded demo config' };
 }
 

@@ -1,5 +1,6 @@
 import { isIP, BlockList } from 'node:net';
 import { z } from 'zod';
+import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -95,16 +96,36 @@ export const configSchema = z
       .strict()
       .prefault({}),
     mqtt: z.object({ url: z.string().regex(/^mqtts?:\/\//, 'must start with mqtt:// or mqtts://').optional() }).strict().default({}),
-    webrtc: z.object({ interfaces: z.array(host).optional() }).strict().default({}),
+    webrtc: z
+      .object({
+        /** Addresses ICE gathers host candidates on; default: every non-internal IPv4 (loopback if none). */
+        interfaces: z.array(host).min(1).optional(),
+        /** UDP ports for ICE/DTLS-SRTP of agent legs. */
+        ports: portRange.default('40000-49999'),
+      })
+      .strict()
+      .prefault({}),
     hw: z.object({ dahdiDir: z.string().min(1).default('/proc/dahdi') }).strict().default({ dahdiDir: '/proc/dahdi' }),
     demo: z.object({ password: z.string().min(1).default('demo') }).strict().default({ password: 'demo' }),
     trunks: z.array(trunkSchema).min(1),
+    queues: queuesSchema.default([]),
+    agents: agentsSchema.default([]),
+    agentSessions: z
+      .object({
+        idleTimeoutS: z.number().int().min(60).max(7 * 86_400).default(43_200),
+        /** A page that vanished mid-call has this long to come back before the call ends with BYE. */
+        reconnectGraceS: z.number().int().min(1).max(300).default(10),
+      })
+      .strict()
+      .prefault({}),
     calls: z
       .object({
         /** Until agents answer calls, an answered call hears this and ends after maxDurationS. */
         holdTone: z.enum(['hold', 'ringback']).default('hold'),
         maxDurationS: z.number().int().min(1).max(86_400).default(3600),
         codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
+        /** Queue every answered call joins (routing by intent comes later); unset: no queue, hold tone only. */
+        queue: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -116,6 +137,10 @@ export const configSchema = z
       if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['trunks', i, 'name'], message: `duplicate trunk name "${t.name}"` });
       names.add(t.name);
     });
+    for (const i of acdConfigIssues(cfg.agents, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    if (cfg.calls.queue !== undefined && !cfg.queues.some((q) => q.name === cfg.calls.queue)) {
+      ctx.addIssue({ code: 'custom', path: ['calls', 'queue'], message: `no queue named "${cfg.calls.queue}" in queues` });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;

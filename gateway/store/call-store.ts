@@ -27,6 +27,9 @@ export interface CallRecord {
   rtpPacketsSent: number;
   rtpPacketsReceived: number;
   rtpPacketsDropped: number;
+  /** Queue the call waited in, and the agent who took it. */
+  queue: string | null;
+  agent: string | null;
 }
 
 export interface CallEvent {
@@ -63,6 +66,8 @@ const COLUMNS: Record<keyof CallRecord, string> = {
   rtpPacketsSent: 'rtp_packets_sent',
   rtpPacketsReceived: 'rtp_packets_received',
   rtpPacketsDropped: 'rtp_packets_dropped',
+  queue: 'queue',
+  agent: 'agent',
 };
 const FIELDS = Object.keys(COLUMNS) as Array<keyof CallRecord>;
 const SELECT = `SELECT ${FIELDS.map((f) => `${COLUMNS[f]} AS ${f}`).join(', ')} FROM calls`;

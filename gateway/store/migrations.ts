@@ -41,4 +41,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX call_events_call ON call_events (call_id, id);
   `,
+  `
+  ALTER TABLE calls ADD COLUMN queue TEXT;
+  ALTER TABLE calls ADD COLUMN agent TEXT;
+  CREATE TABLE agent_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    call_id TEXT
+  );
+  CREATE INDEX agent_events_agent ON agent_events (agent, id);
+  `,
 ];

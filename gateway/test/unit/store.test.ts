@@ -36,6 +36,8 @@ function record(over: Partial<CallRecord> = {}): CallRecord {
     rtpPacketsSent: 0,
     rtpPacketsReceived: 0,
     rtpPacketsDropped: 0,
+    queue: null,
+    agent: null,
     ...over,
   };
 }

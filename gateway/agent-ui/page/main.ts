@@ -1,0 +1,609 @@
+/**
+ * Agent softphone page (served by the appliance at GET /agent). Login over POST /agent/login,
+ * then signalling over WebSocket /ws (protocol.ts, v1) and audio over WebRTC with the appliance.
+ * Nothing here loads anything from outside the appliance.
+ */
+import type { AgentState, CallInfo, ErrorCode, LoginRequest, LoginResponse, ServerMessage } from '../protocol';
+import { CallMedia, MediaCancelled, errorText } from './media';
+import { Ringer } from './ringer';
+import { Signalling } from './signalling';
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+type Phase = 'ringing' | 'answering' | 'connecting' | 'connected';
+
+interface Call {
+  info: CallInfo;
+  phase: Phase;
+  /** Local time the server stops ringing us (null when unknown, e.g. after a reconnect). */
+  ringDeadline: number | null;
+  connectedAt: number | null;
+  held: boolean;
+  muted: boolean;
+  /** `ref` of the `answer` we sent: an error with this ref puts the call back to ringing. */
+  answerRef: string | null;
+}
+
+interface Session {
+  token: string;
+  agent: { name: string; displayName: string };
+}
+
+const STORAGE_KEY = 'ccedge.agent.session';
+const OFFSET_KEY = 'ccedge.agent.clockOffsetMs';
+
+let session: Session | null = null;
+let serverState: AgentState = 'offline';
+let serverReason: string | null = null;
+/** Local time the current server state began (from `state.since`). */
+let stateSince: number | null = null;
+let call: Call | null = null;
+/** True between `welcome` and the socket closing. */
+let online = false;
+let connText = '';
+/** Server clock minus local clock (ms), from the Date header of the login response. */
+let clockOffsetMs = Number(sessionStorage.getItem(OFFSET_KEY) ?? 0) || 0;
+
+// ---------------------------------------------------------------------------------------------
+// DOM
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} missing from index.html`);
+  return el as T;
+}
+
+const ui = {
+  sessionBar: $('session-bar'),
+  who: $('who'),
+  conn: $('conn'),
+  logout: $<HTMLButtonElement>('logout'),
+  alert: $('alert'),
+  alertDismiss: $<HTMLButtonElement>('alert-dismiss'),
+  loginView: $('login-view'),
+  loginForm: $<HTMLFormElement>('login-form'),
+  loginAgent: $<HTMLInputElement>('login-agent'),
+  loginPassword: $<HTMLInputElement>('login-password'),
+  loginSubmit: $<HTMLButtonElement>('login-submit'),
+  insecureWarning: $('insecure-warning'),
+  sessionView: $('session-view'),
+  state: $('state'),
+  stateSince: $('state-since'),
+  available: $<HTMLButtonElement>('btn-available'),
+  away: $<HTMLButtonElement>('btn-away'),
+  callCard: $('call-card'),
+  callHeading: $('call-heading'),
+  callDetails: $('call-details'),
+  callNumber: $('call-number'),
+  callName: $('call-name'),
+  callQueue: $('call-queue'),
+  callTimerLabel: $('call-timer-label'),
+  callTimer: $('call-timer'),
+  callNote: $('call-note'),
+  lastCall: $('last-call'),
+  answer: $<HTMLButtonElement>('btn-answer'),
+  hangup: $<HTMLButtonElement>('btn-hangup'),
+  hold: $<HTMLButtonElement>('btn-hold'),
+  mute: $<HTMLButtonElement>('btn-mute'),
+  keys: Array.from(document.querySelectorAll<HTMLButtonElement>('#dialpad button[data-digit]')),
+  dtmfSent: $('dtmf-sent'),
+  audio: $<HTMLAudioElement>('remote-audio'),
+  announcer: $('announcer'),
+};
+
+const media = new CallMedia(ui.audio, (message) => showAlert(message));
+const ringer = new Ringer();
+const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+const signalling = new Signalling(wsUrl, () => session?.token ?? null, {
+  opened: () => {
+    connText = 'Signing in…';
+    render();
+  },
+  message: onServerMessage,
+  down: (retryInMs) => {
+    online = false;
+    connText = `Connection lost. Reconnecting in ${Math.round(retryInMs / 1000)} s…`;
+    render();
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Labels
+
+const STATE_LABEL: Record<AgentState, string> = {
+  offline: 'Offline',
+  available: 'Available',
+  ringing: 'Ringing',
+  'on-call': 'On call',
+  'wrap-up': 'Wrap-up',
+  away: 'Away',
+};
+
+const RING_CANCELLED: Record<Extract<ServerMessage, { type: 'ringCancelled' }>['reason'], string> = {
+  'caller-hangup': 'The caller hung up before you answered.',
+  'no-answer': 'The call was not answered in time.',
+  'taken-elsewhere': 'The call was answered elsewhere.',
+};
+
+const CALL_ENDED: Record<Extract<ServerMessage, { type: 'callEnded' }>['cause'], string> = {
+  'caller-hangup': 'The caller hung up.',
+  'agent-hangup': 'You hung up.',
+  'agent-lost': 'The connection to your browser was lost.',
+  'media-failed': 'The audio connection failed.',
+  shutdown: 'The appliance is shutting down.',
+};
+
+const ERROR_HINT: Partial<Record<ErrorCode, string>> = {
+  WS_NOT_ALLOWED: 'That is not possible right now.',
+  WS_NO_SUCH_CALL: 'That call no longer exists.',
+  WEBRTC_FAILED: 'The audio connection could not be set up.',
+};
+
+/** The state the agent is in as far as this page can tell (server state, refined by the call). */
+function effectiveState(): AgentState {
+  if (call) {
+    if (call.phase === 'connected') return 'on-call';
+    return serverState === 'on-call' ? 'on-call' : 'ringing';
+  }
+  return serverState;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function render(): void {
+  const loggedIn = session !== null;
+  ui.loginView.hidden = loggedIn;
+  ui.sessionView.hidden = !loggedIn;
+  ui.sessionBar.hidden = !loggedIn;
+  if (!loggedIn) {
+    document.title = 'Sign in — ccedge agent';
+    return;
+  }
+
+  ui.who.textContent = session!.agent.displayName
+    ? `${session!.agent.displayName} (${session!.agent.name})`
+    : session!.agent.name;
+  ui.conn.textContent = online ? '' : connText;
+  ui.conn.classList.toggle('conn-down', !online);
+
+  const st = effectiveState();
+  const label =
+    st === 'away' && serverReason ? `Away (${serverReason})` : STATE_LABEL[st];
+  setText(ui.state, label);
+  ui.state.className = `state state-${st}${online ? '' : ' state-stale'}`;
+  document.body.dataset.state = st;
+
+  const idle = !call;
+  ui.available.disabled = !online || !idle || !['away', 'wrap-up', 'offline'].includes(st);
+  ui.away.disabled = !online || !idle || !['available', 'wrap-up', 'offline'].includes(st);
+  ui.available.classList.toggle('current', st === 'available');
+  ui.away.classList.toggle('current', st === 'away');
+
+  const connected = online && call?.phase === 'connected';
+  ui.answer.disabled = !(online && call?.phase === 'ringing');
+  ui.hangup.disabled = !connected;
+  ui.hold.disabled = !connected;
+  ui.mute.disabled = !connected;
+  for (const key of ui.keys) key.disabled = !connected;
+  ui.hold.setAttribute('aria-pressed', String(!!call?.held));
+  ui.mute.setAttribute('aria-pressed', String(!!call?.muted));
+
+  ui.callCard.className = `call-card ${call ? `call-${call.phase}` : 'idle'}`;
+  ui.callDetails.hidden = !call;
+  if (call) {
+    const ringingish = call.phase !== 'connected';
+    setText(ui.callHeading, ringingish ? 'Incoming call' : call.held ? 'On call (on hold)' : 'On call');
+    setText(ui.callNumber, call.info.caller || 'unknown number');
+    setText(ui.callName, call.info.callerName || '—');
+    setText(ui.callQueue, call.info.queue);
+    setText(ui.callTimerLabel, ringingish ? 'Waiting' : 'Talking');
+    let note = '';
+    if (call.phase === 'answering') note = 'Answering…';
+    else if (call.phase === 'connecting') note = 'Connecting audio…';
+    else if (call.phase === 'connected') note = [call.held ? 'Caller is on hold.' : '', call.muted ? 'Your microphone is muted.' : ''].filter(Boolean).join(' ');
+    setText(ui.callNote, note);
+    document.title = ringingish
+      ? `Ringing: ${call.info.callerName ?? call.info.caller} — ccedge agent`
+      : `On call — ccedge agent`;
+  } else {
+    setText(ui.callHeading, 'No call');
+    setText(ui.callNote, '');
+    document.title = `${label} — ccedge agent`;
+  }
+  tick();
+}
+
+/** Once a second: wait/talk timers, ring deadline, time in state. */
+function tick(): void {
+  const now = Date.now();
+  if (call) {
+    const from = call.phase === 'connected' ? call.connectedAt ?? now : serverTimeToLocal(call.info.queuedAt);
+    setText(ui.callTimer, duration(now - from));
+    if (call.phase === 'ringing' && call.ringDeadline !== null) {
+      const left = Math.max(0, Math.ceil((call.ringDeadline - now) / 1000));
+      setText(ui.callNote, `Rings for another ${left} s.`);
+    }
+  }
+  setText(ui.stateSince, stateSince !== null && session && online ? `for ${duration(now - stateSince)}` : '');
+}
+
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+function serverTimeToLocal(iso: string): number {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t - clockOffsetMs : Date.now();
+}
+
+function showAlert(message: string): void {
+  ui.alert.textContent = message;
+  ui.alertDismiss.hidden = !message;
+}
+
+function clearAlert(): void {
+  showAlert('');
+}
+
+function announce(text: string): void {
+  // Clear first so the same text twice is announced twice.
+  ui.announcer.textContent = '';
+  window.setTimeout(() => (ui.announcer.textContent = text), 50);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+function loadSession(): Session | null {
+  try {
+    const raw = sessionStorage.getItem(STORAGE_KEY);
+    if (!raw) return null;
+    const s = JSON.parse(raw) as Session;
+    return typeof s?.token === 'string' && typeof s.agent?.name === 'string' ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+async function login(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const body: LoginRequest = { agent: ui.loginAgent.value.trim(), password: ui.loginPassword.value };
+  if (!body.agent || !body.password) {
+    showAlert('Enter your agent name and password.');
+    (body.agent ? ui.loginPassword : ui.loginAgent).focus();
+    return;
+  }
+  ui.loginSubmit.disabled = true;
+  try {
+    let res: Response;
+    try {
+      res = await fetch('/agent/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch {
+      showAlert('Cannot reach the appliance. Check the network and try again.');
+      return;
+    }
+    let data: LoginResponse | null = null;
+    try {
+      data = (await res.json()) as LoginResponse;
+    } catch {
+      data = null;
+    }
+    if (!res.ok || !data || !('token' in data)) {
+      const err = data && 'error' in data ? data.error : null;
+      if (res.status === 401 || err?.code === 'AGENT_LOGIN_FAILED') {
+        showAlert('Login failed: wrong agent name or password.');
+      } else {
+        showAlert(`Login failed: ${err?.message ?? `the appliance answered ${res.status}`}.`);
+      }
+      ui.loginPassword.value = '';
+      ui.loginPassword.focus();
+      return;
+    }
+    const serverDate = Date.parse(res.headers.get('date') ?? '');
+    if (Number.isFinite(serverDate)) {
+      const offset = serverDate - Date.now();
+      // Date has 1 s resolution: only correct clearly wrong local clocks.
+      clockOffsetMs = Math.abs(offset) > 2000 ? offset : 0;
+      sessionStorage.setItem(OFFSET_KEY, String(clockOffsetMs));
+    }
+    session = { token: data.token, agent: data.agent };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    ui.loginPassword.value = '';
+    clearAlert();
+    startSession();
+    ui.available.focus();
+  } finally {
+    ui.loginSubmit.disabled = false;
+  }
+}
+
+function startSession(): void {
+  serverState = 'offline';
+  serverReason = null;
+  stateSince = null;
+  online = false;
+  connText = 'Connecting…';
+  setText(ui.lastCall, '');
+  render();
+  signalling.start();
+}
+
+/** Back to the login form; `message` is shown as an alert. */
+function endSession(message: string | null, sendLogout: boolean): void {
+  if (sendLogout) signalling.send({ type: 'logout' });
+  signalling.stop();
+  dropCall();
+  session = null;
+  online = false;
+  serverState = 'offline';
+  serverReason = null;
+  stateSince = null;
+  sessionStorage.removeItem(STORAGE_KEY);
+  if (message) showAlert(message);
+  else clearAlert();
+  render();
+  ui.loginAgent.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+function dropCall(): void {
+  ringer.stop();
+  media.close();
+  call = null;
+  setText(ui.dtmfSent, '');
+}
+
+function newCall(info: CallInfo, phase: Phase, timeoutS: number | null): Call {
+  return {
+    info,
+    phase,
+    ringDeadline: timeoutS !== null ? Date.now() + timeoutS * 1000 : null,
+    connectedAt: phase === 'connected' ? Date.now() : null,
+    held: false,
+    muted: false,
+    answerRef: null,
+  };
+}
+
+function ringingStarted(c: Call): void {
+  ringer.start();
+  const who = c.info.callerName ? `${c.info.callerName}, ${c.info.caller}` : c.info.caller;
+  announce(`Incoming call from ${who}, queue ${c.info.queue}.`);
+}
+
+async function handleOffer(callId: string, sdp: string): Promise<void> {
+  if (!call || call.info.callId !== callId) return; // stale offer for a call we no longer have
+  ringer.stop();
+  if (call.phase !== 'connected') call.phase = 'connecting';
+  render();
+  try {
+    const answerSdp = await media.answer(sdp);
+    if (!call || call.info.callId !== callId) return;
+    media.setMuted(call.muted);
+    signalling.send({ type: 'webrtcAnswer', callId, sdp: answerSdp });
+  } catch (err) {
+    if (err instanceof MediaCancelled) return;
+    showAlert(`Could not set up the audio: ${errorText(err)}.`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server messages
+
+function onServerMessage(msg: ServerMessage): void {
+  switch (msg.type) {
+    case 'welcome': {
+      signalling.markWelcomed();
+      online = true;
+      connText = '';
+      if (session) {
+        session.agent = msg.agent;
+        sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+      }
+      if (serverState !== msg.state) stateSince = Date.now();
+      serverState = msg.state;
+      serverReason = msg.reason;
+      const c = msg.call;
+      if (!c) {
+        if (call) dropCall();
+      } else if (call && call.info.callId === c.callId) {
+        // Resumed: keep the peer connection (audio does not go through the WebSocket).
+        call.info = { callId: c.callId, caller: c.caller, callerName: c.callerName, queue: c.queue, queuedAt: c.queuedAt };
+        if (c.phase === 'connected' && call.phase !== 'connected') {
+          call.phase = 'connected';
+          call.connectedAt ??= Date.now();
+        } else if (c.phase === 'ringing' && call.phase === 'answering') {
+          call.phase = 'ringing'; // our answer may not have arrived: let the agent press Answer again
+          call.answerRef = null;
+        }
+      } else {
+        if (call) dropCall();
+        call = newCall(c, c.phase === 'connected' ? 'connected' : 'ringing', null);
+        if (c.phase === 'ringing') ringingStarted(call);
+      }
+      break;
+    }
+    case 'state':
+      serverState = msg.state;
+      serverReason = msg.reason;
+      stateSince = Number.isFinite(Date.parse(msg.since)) ? serverTimeToLocal(msg.since) : Date.now();
+      if (call && (msg.state === 'available' || msg.state === 'away' || msg.state === 'offline')) dropCall();
+      break;
+    case 'ringing':
+      if (call && call.info.callId !== msg.call.callId) dropCall();
+      if (!call) {
+        call = newCall(msg.call, 'ringing', msg.timeoutS);
+        setText(ui.lastCall, '');
+        ringingStarted(call);
+      }
+      break;
+    case 'ringCancelled':
+      if (call && call.info.callId === msg.callId) {
+        dropCall();
+        setText(ui.lastCall, RING_CANCELLED[msg.reason] ?? 'The call stopped ringing.');
+        announce(RING_CANCELLED[msg.reason] ?? 'The call stopped ringing.');
+      }
+      break;
+    case 'webrtcOffer':
+      void handleOffer(msg.callId, msg.sdp);
+      break;
+    case 'callConnected':
+      if (call && call.info.callId === msg.callId) {
+        const focusHangup = document.activeElement === ui.answer || document.activeElement === document.body;
+        call.phase = 'connected';
+        call.connectedAt = Date.now();
+        call.answerRef = null;
+        ringer.stop();
+        render();
+        if (focusHangup) ui.hangup.focus();
+      }
+      break;
+    case 'held':
+      if (call && call.info.callId === msg.callId) call.held = msg.on;
+      break;
+    case 'muted':
+      if (call && call.info.callId === msg.callId) {
+        call.muted = msg.on;
+        media.setMuted(msg.on);
+      }
+      break;
+    case 'callEnded': {
+      const text = CALL_ENDED[msg.cause] ?? 'The call ended.';
+      if (!call || call.info.callId === msg.callId) {
+        dropCall();
+        setText(ui.lastCall, `Call ended: ${text}`);
+        announce(`Call ended. ${text}`);
+      }
+      break;
+    }
+    case 'error':
+      onServerError(msg);
+      break;
+    case 'pong':
+      break;
+    default:
+      break;
+  }
+  render();
+}
+
+function onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
+  if (msg.code === 'WS_SESSION_INVALID' || (msg.code === 'WS_NOT_AUTHENTICATED' && !online)) {
+    endSession('Your session has ended. Please log in again.', false);
+    return;
+  }
+  if (msg.code === 'WS_UNSUPPORTED_VERSION') {
+    signalling.stop();
+    online = false;
+    connText = 'This page is out of date.';
+    showAlert('This page is out of date for the appliance. Reload the page (Ctrl+Shift+R).');
+    return;
+  }
+  if (call && msg.ref && msg.ref === call.answerRef) {
+    call.phase = 'ringing';
+    call.answerRef = null;
+    media.close();
+  }
+  const hint = ERROR_HINT[msg.code];
+  showAlert(msg.message ? `${msg.message}${hint && !msg.message.includes(hint) ? ` ${hint}` : ''}` : hint ?? msg.code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls
+
+function sendOrComplain(ref: string | null): void {
+  if (ref === null) showAlert('Not connected to the appliance. Reconnecting…');
+}
+
+ui.loginForm.addEventListener('submit', (ev) => void login(ev));
+ui.logout.addEventListener('click', () => endSession(null, true));
+ui.alertDismiss.addEventListener('click', clearAlert);
+
+ui.available.addEventListener('click', () => {
+  clearAlert();
+  sendOrComplain(signalling.send({ type: 'setState', state: 'available' }));
+});
+ui.away.addEventListener('click', () => {
+  clearAlert();
+  sendOrComplain(signalling.send({ type: 'setState', state: 'away' }));
+});
+ui.answer.addEventListener('click', () => {
+  if (!call || call.phase !== 'ringing') return;
+  clearAlert();
+  media.prepareMic(); // in the click (user gesture): permission prompt now, not when the offer comes
+  const ref = signalling.send({ type: 'answer', callId: call.info.callId });
+  sendOrComplain(ref);
+  if (ref === null) return;
+  call.phase = 'answering';
+  call.answerRef = ref;
+  ringer.stop();
+  render();
+});
+ui.hangup.addEventListener('click', () => {
+  if (!call) return;
+  sendOrComplain(signalling.send({ type: 'hangup', callId: call.info.callId }));
+});
+ui.hold.addEventListener('click', () => {
+  if (!call) return;
+  sendOrComplain(signalling.send({ type: 'hold', callId: call.info.callId, on: !call.held }));
+});
+ui.mute.addEventListener('click', () => {
+  if (!call) return;
+  const on = !call.muted;
+  // Silence the microphone at once; the server's `muted` reply sets the button state.
+  if (on) media.setMuted(true);
+  const ref = signalling.send({ type: 'mute', callId: call.info.callId, on });
+  sendOrComplain(ref);
+  if (ref === null) media.setMuted(call.muted);
+});
+for (const key of ui.keys) {
+  key.addEventListener('click', () => {
+    const digit = key.dataset.digit;
+    if (!call || !digit) return;
+    const ref = signalling.send({ type: 'dtmf', callId: call.info.callId, digits: digit });
+    sendOrComplain(ref);
+    if (ref !== null) setText(ui.dtmfSent, `${ui.dtmfSent.textContent ?? ''}${digit}`.slice(-24));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test hooks (read-only) and start-up
+
+declare global {
+  interface Window {
+    ccedge: { readonly pc: () => RTCPeerConnection | null; readonly state: () => string };
+  }
+}
+
+Object.defineProperty(window, 'ccedge', {
+  value: Object.freeze({ pc: () => media.pc, state: () => effectiveState() }),
+  writable: false,
+  configurable: false,
+  enumerable: true,
+});
+
+ui.insecureWarning.hidden = window.isSecureContext;
+window.setInterval(tick, 1000);
+window.addEventListener('beforeunload', () => media.close());
+
+session = loadSession();
+if (session) startSession();
+else render();

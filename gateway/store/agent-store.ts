@@ -1,0 +1,28 @@
+import type { Db } from './db';
+
+export interface AgentEvent {
+  id: number;
+  ts: string;
+  agent: string;
+  state: string;
+  reason: string | null;
+  callId: string | null;
+}
+
+/** Agent state changes, one row each (occupancy and adherence are computed from these). */
+export class AgentStore {
+  constructor(private readonly db: Db) {}
+
+  async recordState(agent: string, state: string, reason: string | null, callId: string | null, at: Date): Promise<void> {
+    await this.db.transaction((db) =>
+      db.run('INSERT INTO agent_events (ts, agent, state, reason, call_id) VALUES (?, ?, ?, ?, ?)', [at.toISOString(), agent, state, reason, callId]),
+    );
+  }
+
+  events(agent: string, limit = 1000): Promise<AgentEvent[]> {
+    return this.db.all<AgentEvent>(
+      'SELECT id, ts, agent, state, reason, call_id AS callId FROM agent_events WHERE agent = ? ORDER BY id DESC LIMIT ?',
+      [agent, limit],
+    );
+  }
+}
