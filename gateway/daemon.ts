@@ -79,6 +79,7 @@ export class Daemon {
         agents: { login: (body, remote) => sessions.login(body, remote), handleUpgrade: (req, socket, head) => sessions.handleUpgrade(req, socket, head) },
         health: () => ({
           version: VERSION,
+          pid: process.pid,
           site: config.site.id,
           device: config.site.deviceId,
           startedAt: startedAt.toISOString(),

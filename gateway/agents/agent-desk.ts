@@ -89,6 +89,7 @@ export class AgentDesk {
     const call = this.calls.get(queued.callId);
     if (!call || call.closed) return;
     const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
+    call.once('agentConnected', () => this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id }));
     call.attachAgent(agent, leg);
     call.record('call.agent-answered', { agent }, { agent });
     try {

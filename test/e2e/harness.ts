@@ -40,6 +40,8 @@ function udpFree(port: number): Promise<boolean> {
 
 export interface DaemonHandle {
   proc: ChildProcess;
+  /** The daemon's own pid (differs from proc.pid under strace). */
+  pid: number;
   sipPort: number;
   httpPort: number;
   dataDir: string;
@@ -55,6 +57,8 @@ export interface DaemonHandle {
 export interface DaemonOptions {
   config?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** Run the daemon under `strace -f` recording every connect/sendto/sendmsg into this file. */
+  straceFile?: string;
 }
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
@@ -83,7 +87,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     CCEDGE_LOG_LEVEL: 'debug',
     ...opts.env,
   };
-  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = opts.straceFile
+    ? spawn('strace', ['-f', '-qq', '-e', 'trace=connect,sendto,sendmsg,sendmmsg', '-o', opts.straceFile, process.execPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let buffer = '';
@@ -134,11 +140,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   };
 
   // Ready means answering HTTP; log lines may be filtered by CCEDGE_LOG_LEVEL.
+  let daemonPid = 0;
   const deadline = Date.now() + 20000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}; stderr: ${stderr.slice(-2000)}`);
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false);
-    if (ok) break;
+    const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
+      (r) => (r.ok ? (r.json() as Promise<{ pid: number }>) : undefined),
+      () => undefined,
+    );
+    if (health) {
+      daemonPid = health.pid;
+      break;
+    }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`daemon not ready within 20 s; stderr: ${stderr.slice(-2000)}`);
@@ -147,6 +160,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   }
   return {
     proc,
+    pid: daemonPid,
     sipPort,
     httpPort,
     dataDir,
@@ -155,7 +169,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     exited,
     waitForLog,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      // Signal the daemon itself (under strace, proc is strace, which passes on its exit code).
+      if (proc.exitCode === null && proc.signalCode === null) process.kill(daemonPid || (proc.pid ?? 0), signal);
       return exited;
     },
     async api<T>(pathname: string) {
