@@ -47,7 +47,12 @@ export function siteIceConfig(opts: SiteIceOptions): Partial<RTCPeerConnectionCo
       throw new MediaError('WEBRTC_FAILED', `invalid WebRTC port range ${min}-${max} (need 1024 <= min < max <= 65535)`);
     }
   }
+  const reachable = remoteReachable(interfaces);
   return {
+    // Only remote addresses our interfaces should talk to: a browser also offers (and checks
+    // from) its other addresses, and answering those would send packets off the site/loopback.
+    iceFilterStunResponse: (_msg, addr) => reachable(addr[0]),
+    iceFilterCandidatePair: (pair) => reachable(pair.remoteCandidate.host),
     iceServers: [],
     iceTransportPolicy: 'all',
     iceUseIpv4: false,
@@ -85,7 +90,8 @@ export function pinIceToSite(transceiver: RTCRtpTransceiver): void {
  * - moves `preferredPt` to the front of the m=audio format list: werift sends with the first
  *   codec of the answer, so an answer listing telephone-event first would label voice as 101.
  */
-export function sanitizeRemoteSdp(sdp: string, preferredPt: number): { sdp: string; droppedCandidates: number } {
+export function sanitizeRemoteSdp(sdp: string, preferredPt: number, localInterfaces: string[] = []): { sdp: string; droppedCandidates: number } {
+  const reachable = remoteReachable(localInterfaces);
   let droppedCandidates = 0;
   const out: string[] = [];
   for (const line of sdp.split(/\r?\n/)) {
@@ -93,7 +99,7 @@ export function sanitizeRemoteSdp(sdp: string, preferredPt: number): { sdp: stri
     if (line.startsWith('a=candidate:')) {
       // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
       const f = line.slice('a=candidate:'.length).split(' ');
-      if (f.length < 8 || f[2].toLowerCase() !== 'udp' || isIP(f[4]) === 0) {
+      if (f.length < 8 || f[2].toLowerCase() !== 'udp' || isIP(f[4]) === 0 || !reachable(f[4])) {
         droppedCandidates++;
         continue;
       }
@@ -111,4 +117,19 @@ export function sanitizeRemoteSdp(sdp: string, preferredPt: number): { sdp: stri
     out.push(line);
   }
   return { sdp: out.join('\r\n') + '\r\n', droppedCandidates };
+}
+
+/**
+ * Which remote ICE addresses a leg on `interfaces` may exchange packets with: a leg gathering
+ * on loopback only talks to loopback (anything else leaves the box's loopback), a leg on the
+ * site network never to loopback; a mix allows both.
+ */
+export function remoteReachable(interfaces: string[]): (address: string) => boolean {
+  const loopbackOnly = interfaces.length > 0 && interfaces.every(isLoopback);
+  const noLoopback = interfaces.length > 0 && !interfaces.some(isLoopback);
+  return (address) => (loopbackOnly ? isLoopback(address) : noLoopback ? !isLoopback(address) : true);
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
 }

@@ -121,6 +121,7 @@ export class WebRtcLeg extends EventEmitter<WebRtcLegEvents> {
     private readonly pc: RTCPeerConnection,
     private readonly transceiver: RTCRtpTransceiver,
     private readonly codec: G711,
+    private readonly interfaces: string[],
     private readonly log?: WebRtcLegOptions['log'],
   ) {
     super();
@@ -144,7 +145,7 @@ export class WebRtcLeg extends EventEmitter<WebRtcLegEvents> {
       pc.close().catch(ignore);
       throw err;
     }
-    return new WebRtcLeg(pc, transceiver, opts.codec, opts.log);
+    return new WebRtcLeg(pc, transceiver, opts.codec, [...opts.interfaces], opts.log);
   }
 
   get state(): WebRtcLegState {
@@ -185,11 +186,11 @@ export class WebRtcLeg extends EventEmitter<WebRtcLegEvents> {
       throw new MediaError('WEBRTC_FAILED', `acceptAnswer needs a new leg with an offer and no answer yet (state ${this._state})`);
     }
     const tePt = this.checkAnswer(sdp);
-    const { sdp: cleaned, droppedCandidates } = sanitizeRemoteSdp(sdp, this.pt);
+    const { sdp: cleaned, droppedCandidates } = sanitizeRemoteSdp(sdp, this.pt, this.interfaces);
     if (droppedCandidates > 0) {
       // Typically mDNS (.local) names from a page without microphone permission: resolving them
       // would mean multicast DNS. The browser's checks to us still give werift a peer-reflexive pair.
-      this.log?.warn({ droppedCandidates }, 'ignoring remote ICE candidates that are not UDP IP literals');
+      this.log?.warn({ droppedCandidates }, 'ignoring remote ICE candidates that are not UDP IP literals or not reachable from our interfaces');
     }
     this.answerAccepted = true;
     this.tePt = tePt;

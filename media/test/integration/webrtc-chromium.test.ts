@@ -118,6 +118,18 @@ describe('WebRtcLeg ↔ headless Chromium (fake microphone)', function () {
     });
   }
 
+  it('the page closing its RTCPeerConnection (DTLS close_notify) fails the leg at once', async () => {
+    const { leg, page } = await call('PCMA');
+    try {
+      await page.evaluate('pc.close()');
+      const took = await waitState(leg, 'failed', 5_000);
+      assert.ok(took < 2_000, `failed after ${took} ms`);
+    } finally {
+      await leg.close();
+      await page.close();
+    }
+  });
+
   it('closing the tab takes the leg to failed in bounded time', async () => {
     const { leg, page } = await call('PCMU');
     try {
