@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { ServerMessage } from '../../gateway/agent-ui/protocol';
+import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
+import { TestUac } from './test-uac';
+import { WeriftAgent } from './werift-agent';
+
+const AGENTS = ['a1', 'a2', 'a3', 'a4'];
+const CALLS_PER_AGENT = 25;
+
+/** Sockets/handles and every active resource incl. timers (Node's getActiveResourcesInfo), from /metrics. */
+async function resources(d: DaemonHandle): Promise<{ handles: number; resources: number; calls: number; rtpPorts: number; byType: string }> {
+  const metrics = await getFresh(`http://127.0.0.1:${d.httpPort}/metrics`);
+  const handles = Number(/^ccedge_nodejs_active_handles_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
+  const active = Number(/^ccedge_nodejs_active_resources_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
+  const health = JSON.parse(await getFresh(`http://127.0.0.1:${d.httpPort}/healthz`)) as { calls: number; rtpPortsInUse: number };
+  const byType = [...metrics.matchAll(/^ccedge_nodejs_active_(?:handles|resources)\{type="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ');
+  return { handles, resources: active, calls: health.calls, rtpPorts: health.rtpPortsInUse, byType };
+}
+
+/** GET on a connection of its own, closed afterwards: pooled keep-alive sockets would count as handles. */
+function getFresh(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('call lifecycle: nothing survives a call', function () {
+  let daemon: DaemonHandle;
+  before(async () => {
+    daemon = await startDaemon({
+      config: {
+        calls: { queue: 'support' },
+        trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }],
+        queues: [{ name: 'support', ringTimeoutS: 10, wrapUpS: 0 }],
+        agents: AGENTS.map((name) => ({ name, password: `${name}-password` })),
+      },
+      env: { CCEDGE_WEBRTC_INTERFACES: '127.0.0.1', CCEDGE_LOG_LEVEL: 'warn' },
+    });
+  });
+  after(async () => {
+    await daemon?.stop();
+  });
+
+  it('after 100 SIP↔WebRTC calls, open handles, RTP ports and calls are back to the baseline', async () => {
+    await sleep(500);
+    const baseline = await resources(daemon);
+    assert.ok(Number.isFinite(baseline.handles) && Number.isFinite(baseline.resources), JSON.stringify(baseline));
+    const agents = await Promise.all(AGENTS.map((n) => WeriftAgent.login(daemon.httpPort, n, `${n}-password`)));
+    let bridged = 0;
+    await Promise.all(
+      agents.map(async (agent, i) => {
+        agent.available();
+        for (let n = 0; n < CALLS_PER_AGENT; n++) {
+          const from = agent.inbox.length;
+          const uac = await TestUac.create({ codec: n % 2 ? 'PCMU' : 'PCMA' });
+          try {
+            assert.equal(await uac.call(`127.0.0.1:${daemon.sipPort}`, { from: `55500${i}${String(n).padStart(2, '0')}` }), 200);
+            const connected = await agent.waitFor<Extract<ServerMessage, { type: 'callConnected' }>>((m) => m.type === 'callConnected', 15_000, from);
+            // Bridged both ways: the agent's peer hears the caller's tone, the caller gets the agent's RTP.
+            await eventually(async () => (agent.peer(connected.callId)?.received.length ?? 0) > 3, 10_000, 20);
+            const before = uac.packetsReceived;
+            agent.peer(connected.callId)?.sendAudio(Buffer.alloc(160, 0x55), 1000);
+            agent.peer(connected.callId)?.sendAudio(Buffer.alloc(160, 0x55), 1160);
+            await eventually(async () => uac.packetsReceived > before, 10_000, 20);
+            bridged++;
+            if (n % 2) {
+              assert.equal(await uac.hangup(), 200);
+            } else {
+              agent.hangup(connected.callId);
+              assert.ok(
+                await uac.waitForBye(5000),
+                `BYE after the agent hung up (call ${connected.callId}); agent saw ${agent.inbox.slice(from).map((m) => m.type).join(',')}; daemon: ${JSON.stringify(daemon.logs.filter((l) => l.callId === connected.callId || Number(l.level === 'warn' || l.level === 'error')).slice(-10))}`,
+              );
+            }
+            await agent.waitFor((m) => m.type === 'state' && m.state === 'available', 15_000, from);
+          } finally {
+            uac.close();
+          }
+        }
+      }),
+    );
+    assert.equal(bridged, AGENTS.length * CALLS_PER_AGENT);
+    for (const a of agents) await a.close();
+    let last: Awaited<ReturnType<typeof resources>> | undefined;
+    // SIP transactions rightly keep their timers for 32 s after the final response (RFC 3261
+    // timers J/L); a leak is what is still there after that.
+    const after = await eventually(async () => {
+      const r = await resources(daemon);
+      last = r;
+      return r.calls === 0 && r.rtpPorts === 0 && r.handles <= baseline.handles && r.resources <= baseline.resources && r;
+    }, 40_000, 1000).catch((e: Error) => {
+      throw new Error(`${e.message}: baseline ${JSON.stringify(baseline)}, now ${JSON.stringify(last)}`);
+    });
+    assert.equal(after.calls, 0);
+    assert.equal(after.rtpPorts, 0);
+    assert.ok(after.handles <= baseline.handles, `handles ${after.handles} vs baseline ${baseline.handles}`);
+    assert.ok(after.resources <= baseline.resources, `resources ${after.resources} vs baseline ${baseline.resources}`);
+  });
+});

@@ -1,0 +1,100 @@
+import WebSocket from 'ws';
+import type { ServerMessage } from '../../gateway/agent-ui/protocol';
+import { WeriftAnswerer } from '../../media/test/helpers/werift-answerer';
+
+/**
+ * An agent without a browser: logs in over HTTP, speaks the /ws protocol and answers the WebRTC
+ * offer with a werift peer. For tests and load where one Chromium per call does not fit.
+ */
+export class WeriftAgent {
+  readonly inbox: ServerMessage[] = [];
+  private readonly peers = new Map<string, WeriftAnswerer>();
+  private waiters: Array<() => void> = [];
+  private refs = 0;
+  autoAnswer = true;
+
+  private constructor(
+    readonly name: string,
+    private readonly ws: WebSocket,
+  ) {
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as ServerMessage;
+      this.inbox.push(msg);
+      void this.react(msg);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static async login(httpPort: number, name: string, password: string): Promise<WeriftAgent> {
+    const res = await fetch(`http://127.0.0.1:${httpPort}/agent/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ agent: name, password }),
+    });
+    if (res.status !== 200) throw new Error(`login ${name}: ${res.status}`);
+    const { token } = (await res.json()) as { token: string };
+    const ws = new WebSocket(`ws://127.0.0.1:${httpPort}/ws`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const agent = new WeriftAgent(name, ws);
+    agent.send({ type: 'hello', token });
+    await agent.waitFor((m) => m.type === 'welcome');
+    return agent;
+  }
+
+  send(msg: Record<string, unknown>): void {
+    this.ws.send(JSON.stringify({ v: 1, ref: `r${++this.refs}`, ...msg }));
+  }
+
+  available(): void {
+    this.send({ type: 'setState', state: 'available' });
+  }
+
+  hangup(callId: string): void {
+    this.send({ type: 'hangup', callId });
+  }
+
+  /** Resolves with the first message (already received or future) that matches. */
+  async waitFor<T extends ServerMessage>(pred: (m: ServerMessage) => boolean, timeoutMs = 15_000, from = 0): Promise<T> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.inbox.slice(from).find(pred);
+      if (found) return found as T;
+      if (Date.now() > end) throw new Error(`${this.name}: no matching message in ${timeoutMs} ms; got ${this.inbox.map((m) => m.type).join(',')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 200);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  peer(callId: string): WeriftAnswerer | undefined {
+    return this.peers.get(callId);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.peers.values()) await p.pc.close().catch(() => undefined);
+    this.peers.clear();
+    if (this.ws.readyState === this.ws.OPEN) this.send({ type: 'logout' });
+    this.ws.close();
+  }
+
+  private async react(msg: ServerMessage): Promise<void> {
+    if (msg.type === 'ringing' && this.autoAnswer) this.send({ type: 'answer', callId: msg.call.callId });
+    if (msg.type === 'webrtcOffer') {
+      const peer = await WeriftAnswerer.answer(msg.sdp);
+      this.peers.set(msg.callId, peer);
+      this.send({ type: 'webrtcAnswer', callId: msg.callId, sdp: peer.answer });
+    }
+    if (msg.type === 'callEnded') {
+      const peer = this.peers.get(msg.callId);
+      this.peers.delete(msg.callId);
+      await peer?.pc.close().catch(() => undefined);
+    }
+  }
+}
