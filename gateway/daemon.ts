@@ -7,6 +7,9 @@ import { Acd } from './acd/acd';
 import { AgentDirectory } from './acd/agent-directory';
 import { AgentDesk } from './agents/agent-desk';
 import { AgentSessions } from './agents/agent-sessions';
+import { CallbackCall } from './callbacks/callback-call';
+import { CallbackScheduler } from './callbacks/callback-scheduler';
+import { CallbackStore } from './callbacks/callback-store';
 import { CallManager } from './calls/call-manager';
 import { siteIPv4Addresses } from './net/addresses';
 import { AgentStore } from './store/agent-store';
@@ -36,7 +39,7 @@ export class Daemon {
     private readonly sip: SipServer,
     private readonly http: HttpServer,
     readonly httpPort: number,
-    private readonly agents: { desk: AgentDesk; sessions: AgentSessions; acd: Acd; directory: AgentDirectory },
+    private readonly agents: { desk: AgentDesk; sessions: AgentSessions; acd: Acd; directory: AgentDirectory; callbacks: CallbackScheduler },
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
@@ -48,8 +51,9 @@ export class Daemon {
       const metrics = new Metrics();
       const pool = new PortPool(PortPool.parseRange(config.rtp.ports));
       const tone = config.calls.holdTone === 'ringback' ? RINGBACK_TONE : HOLD_TONE;
+      const clock = new MediaClock();
       const calls = new CallManager(
-        { config, store, metrics, clock: new MediaClock(), holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') } },
+        { config, store, metrics, clock, holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') } },
         pool,
         log,
       );
@@ -66,6 +70,28 @@ export class Daemon {
       });
       calls.routeAnsweredCallsTo(desk);
       const sip = new SipServer(config, log, metrics, calls);
+      const callbackStore = new CallbackStore(db);
+      const callbacks: CallbackScheduler = new CallbackScheduler({
+        config,
+        store: callbackStore,
+        log: log.child({ component: 'callbacks' }),
+        enqueue: (call, queue, queuedAt) => desk.enqueue(call, queue, queuedAt),
+        makeCall: (record) =>
+          new CallbackCall(record, {
+            config,
+            calls: store,
+            callbacks: callbackStore,
+            metrics,
+            clock,
+            pool,
+            log,
+            placeCall: (number) => {
+              const trunk = callbacks.trunk as string;
+              return { ...sip.createOutbound(trunk, number), trunk, codec: config.calls.codecs[0] };
+            },
+          }),
+      });
+      desk.offerCallbacks(callbacks);
       const startedAt = new Date();
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
@@ -90,8 +116,9 @@ export class Daemon {
       });
       await sip.start();
       const httpPort = await http.start();
+      if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks });
     } catch (e) {
       await db.close().catch(() => undefined);
       throw e;
@@ -102,6 +129,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ calls: this.calls.active }, 'stopping');
+      await this.agents.callbacks.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
       this.agents.desk.close();
       this.agents.sessions.close();

@@ -4,7 +4,9 @@ import type { Acd } from '../acd/acd';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
 import type { CallInfo, ServerMessage } from '../agent-ui/protocol';
-import type { Call, CallEndCause } from '../calls/call';
+import type { CallEndCause } from '../calls/call';
+import type { CallbackScheduler } from '../callbacks/callback-scheduler';
+import type { DeskCall } from './desk-call';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
 import type { AgentCommand, AgentSessions } from './agent-sessions';
@@ -30,10 +32,11 @@ type EndedCause = Extract<ServerMessage, { type: 'callEnded' }>['cause'];
  * actions. Calls own their media; the desk only wires them.
  */
 export class AgentDesk {
-  private readonly calls = new Map<string, Call>();
+  private readonly calls = new Map<string, DeskCall>();
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly pendingOffers = new Map<string, { agent: string; leg: WebRtcLeg; timer: NodeJS.Timeout }>();
   private readonly log: Logger;
+  private callbacks: CallbackScheduler | undefined;
 
   constructor(private readonly opts: AgentDeskOptions) {
     this.log = opts.log.child({ component: 'desk' });
@@ -65,13 +68,40 @@ export class AgentDesk {
     acd.on('logoutPending', (_agent, callId) => void this.calls.get(callId)?.close('agent-logout'));
   }
 
+  /** Queued callers may press the callback key; needs a trunk that can dial out. */
+  offerCallbacks(scheduler: CallbackScheduler): void {
+    if (scheduler.enabled) this.callbacks = scheduler;
+  }
+
   /** An answered caller joins `queue` and hears the hold tone until an agent is bridged. */
-  enqueue(call: Call, queue: string): void {
+  enqueue(call: DeskCall, queue: string, queuedAt?: number): void {
     this.calls.set(call.id, call);
     call.once('closed', (cause) => this.onCallClosed(call, cause));
     const caller = call.caller;
-    this.opts.acd.enqueue(queue, { callId: call.id, caller: caller.number, callerName: caller.name });
+    this.opts.acd.enqueue(queue, { callId: call.id, caller: caller.number, callerName: caller.name, queuedAt });
     call.record('call.queued', { queue }, { queue });
+    call.on('dtmf', (digit) => void this.onQueuedDigit(call, digit));
+  }
+
+  /** The callback key while waiting: the caller hangs up and is called back, keeping the place. */
+  private async onQueuedDigit(call: DeskCall, digit: string): Promise<void> {
+    const scheduler = this.callbacks;
+    if (!scheduler || digit !== scheduler.key || call.closed) return;
+    const where = this.opts.acd.locate(call.id);
+    if (!where || where.phase !== 'queued') return;
+    try {
+      const cb = await scheduler.request({
+        number: call.caller.number,
+        name: call.caller.name,
+        queue: where.call.queue,
+        queuedAt: where.call.queuedAt,
+        originCallId: call.id,
+      });
+      call.record('call.callback-requested', { callbackId: cb.id });
+      await call.close('callback-requested');
+    } catch (err) {
+      call.log.error({ err }, 'callback request failed; the caller stays in the queue');
+    }
   }
 
   close(): void {
@@ -108,7 +138,7 @@ export class AgentDesk {
     }
   }
 
-  private onCallClosed(call: Call, cause: CallEndCause): void {
+  private onCallClosed(call: DeskCall, cause: CallEndCause): void {
     this.calls.delete(call.id);
     const pending = this.pendingOffers.get(call.id);
     if (pending) clearTimeout(pending.timer);

@@ -10,6 +10,7 @@ import type { RtpSession } from '../../media/rtp/rtp-session';
 import { negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { MediaClock } from '../../media/tones/media-clock';
 import { TonePlayer } from '../../media/tones/tone-player';
+import type { DeskCall } from '../agents/desk-call';
 import type { CodecName, Config } from '../config/schema';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
@@ -38,7 +39,9 @@ export type CallEndCause =
   | 'agent-hangup'
   | 'agent-lost'
   | 'agent-logout'
-  | 'media-failed';
+  | 'media-failed'
+  | 'callback-requested'
+  | 'callback-failed';
 
 /**
  * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them
@@ -49,10 +52,12 @@ export interface CallEvents {
   confirmed: [];
   /** The agent's WebRTC leg is connected and bridged to the caller. */
   agentConnected: [agentName: string];
+  /** A DTMF digit from the caller (RFC 4733 or SIP INFO). */
+  dtmf: [digit: string];
   closed: [cause: CallEndCause];
 }
 
-export class Call extends EventEmitter<CallEvents> {
+export class Call extends EventEmitter<CallEvents> implements DeskCall {
   readonly id = randomUUID();
   readonly log: Logger;
   private readonly dialog: UasDialog;
@@ -319,6 +324,7 @@ export class Call extends EventEmitter<CallEvents> {
     this.deps.metrics.dtmfDigits.inc();
     this.persist(this.deps.store.update(this.id, { dtmf: this.dtmf }, 'call.dtmf', { digit: ev.digit, durationMs: ev.durationMs }));
     this.log.info({ digit: ev.digit, durationMs: ev.durationMs }, 'DTMF');
+    this.emit('dtmf', ev.digit);
   }
 
   /** Store writes never block or break the call; a failure is logged with the call's id. */

@@ -49,6 +49,11 @@ export const trunkSchema = z
     maxCalls: z.number().int().min(1).optional(),
     /** Ring time before the call is answered (180 Ringing is sent meanwhile). */
     answerDelayMs: z.number().int().min(0).max(60_000).default(0),
+    /** Where outbound calls (queued callbacks) are sent: the PBX's SIP address. */
+    outbound: z
+      .object({ host: host, port: port.default(5060), transport: z.enum(['udp', 'tcp']).default('udp') })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -109,6 +114,19 @@ export const configSchema = z
     demo: z.object({ password: z.string().min(1).default('demo') }).strict().default({ password: 'demo' }),
     trunks: z.array(trunkSchema).min(1),
     queues: queuesSchema.default([]),
+    callbacks: z
+      .object({
+        /** Trunk the callback is dialled through (default: the first trunk with `outbound`). */
+        trunk: z.string().optional(),
+        /** DTMF key a queued caller presses to be called back (keeps the place in the queue). */
+        key: z.string().regex(/^[0-9*#]$/, 'one DTMF key: 0-9, * or #').default('9'),
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        retryAfterS: z.number().int().min(1).max(86_400).default(60),
+        /** The calling number ccedge presents on callbacks. */
+        fromUser: z.string().regex(/^[A-Za-z0-9+._-]{1,32}$/).default('ccedge'),
+      })
+      .strict()
+      .prefault({}),
     agents: agentsSchema.default([]),
     agentSessions: z
       .object({
@@ -138,6 +156,11 @@ export const configSchema = z
       names.add(t.name);
     });
     for (const i of acdConfigIssues(cfg.agents, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    if (cfg.callbacks.trunk !== undefined) {
+      const t = cfg.trunks.find((x) => x.name === cfg.callbacks.trunk);
+      if (!t) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `no trunk named "${cfg.callbacks.trunk}"` });
+      else if (!t.outbound) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `trunk "${t.name}" has no outbound address for callbacks` });
+    }
     if (cfg.calls.queue !== undefined && !cfg.queues.some((q) => q.name === cfg.calls.queue)) {
       ctx.addIssue({ code: 'custom', path: ['calls', 'queue'], message: `no queue named "${cfg.calls.queue}" in queues` });
     }

@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics';
 import { advertisedAddress, normaliseAddress } from '../net/addresses';
 import { DigestAuthenticator } from './digest-auth';
 import { ALLOW_HEADER, respond, newTag } from './messages';
+import { UacDialog } from './uac-dialog';
 import { UasDialog } from './uas-dialog';
 import { validateRequest } from './validate';
 
@@ -50,7 +51,7 @@ const SHUTDOWN_BYE_WAIT_MS = 2000;
 export class SipServer {
   private stack: Stack | undefined;
   private readonly trunks: Trunk[];
-  private readonly dialogs = new Map<string, UasDialog>();
+  private readonly dialogs = new Map<string, UasDialog | UacDialog>();
   private readonly pendingInvites = new Map<string, UasDialog>();
   private readonly log: Logger;
 
@@ -103,9 +104,26 @@ export class SipServer {
     this.log.info({ host, port, udp, tcp, publicAddress }, 'SIP listening');
   }
 
+  /**
+   * An outbound call to `toUser` through `trunkName`'s outbound address (queued callbacks).
+   * The dialog is registered so the callee's BYE finds it; call start(sdp) to send the INVITE.
+   */
+  createOutbound(trunkName: string, toUser: string): { dialog: UacDialog; localAddress: string; remote: string } {
+    const stack = this.stack;
+    const trunk = this.trunks.find((t) => t.config.name === trunkName)?.config;
+    if (!stack || !trunk?.outbound) throw new CcedgeError('SIP_TRANSPORT_FAILED', `trunk ${trunkName} cannot place outbound calls`);
+    const target = trunk.outbound;
+    const localAddress = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: this.config.sip.host, peer: target.host });
+    const dialog = new UacDialog(stack, target, { fromUser: this.config.callbacks.fromUser, toUser, localAddress, localPort: this.config.sip.port, userAgent: this.config.sip.userAgent });
+    const key = dialogKeyOf(dialog.callId, dialog.localTag);
+    this.dialogs.set(key, dialog);
+    dialog.on('terminated', () => this.dialogs.delete(key));
+    return { dialog, localAddress, remote: `${target.host}:${target.port}` };
+  }
+
   /** Ends every dialog with BYE (or 480 if unanswered), waits briefly for answers, closes sockets. */
   async stop(): Promise<void> {
-    const byes = [...this.dialogs.values()].map((d) => d.bye('shutdown'));
+    const byes = [...this.dialogs.values()].map((d) => (d instanceof UasDialog ? d.bye('shutdown') : (d.hangup('shutdown'), Promise.resolve(0))));
     await Promise.race([Promise.allSettled(byes), new Promise((r) => setTimeout(r, SHUTDOWN_BYE_WAIT_MS))]);
     this.stack?.destroy();
     this.stack = undefined;
@@ -215,7 +233,7 @@ export class SipServer {
     }
   }
 
-  private findDialog(rq: SipRequest): UasDialog | undefined {
+  private findDialog(rq: SipRequest): UasDialog | UacDialog | undefined {
     const tag = rq.headers.to.params.tag;
     return tag ? this.dialogs.get(dialogKeyOf(rq.headers['call-id'], String(tag))) : undefined;
   }

@@ -54,4 +54,21 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX agent_events_agent ON agent_events (agent, id);
   `,
+  `
+  CREATE TABLE callbacks (
+    id TEXT PRIMARY KEY,
+    number TEXT NOT NULL,
+    caller_name TEXT,
+    queue TEXT NOT NULL,
+    origin_call_id TEXT,
+    queued_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    agent TEXT,
+    completed_at TEXT
+  );
+  CREATE INDEX callbacks_state ON callbacks (state, queued_at);
+  `,
 ];

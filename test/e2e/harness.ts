@@ -59,15 +59,19 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** Run the daemon under `strace -f` recording every connect/sendto/sendmsg into this file. */
   straceFile?: string;
+  /** Reuse a data dir (a restart); default: a new temporary one. */
+  dataDir?: string;
+  /** Reuse ports (a restart on the same addresses). */
+  ports?: { sip: number; http: number };
 }
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 /** Starts the built daemon (`node dist/gateway/main.js run`) on free ports with its own data dir. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-'));
-  const sipPort = await freePort();
-  const httpPort = await freePort();
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-'));
+  const sipPort = opts.ports?.sip ?? (await freePort());
+  const httpPort = opts.ports?.http ?? (await freePort());
   const rtpBase = 20000 + 2 * Math.floor(Math.random() * 4000);
   const args = [MAIN, 'run'];
   if (opts.config) {

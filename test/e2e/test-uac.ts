@@ -130,7 +130,31 @@ export class TestUac {
     return new Promise((resolve) => this.stack?.send(rq, (rs) => rs.status >= 200 && resolve(rs.status)));
   }
 
-  /** CANCEL while the call is still being set up (queued callers are answered, so: BYE). */
+  /** Presses a key: RFC 4733 events (PT 101) on the RTP socket, 100 ms with three end packets. */
+  async sendDtmf(digit: string): Promise<void> {
+    const remote = this.remoteRtp;
+    if (!remote || !this.rtp) throw new Error('no media yet');
+    const code = '0123456789*#ABCD'.indexOf(digit);
+    const ssrc = randomBytes(4).readUInt32BE(0);
+    const ts = randomBytes(4).readUInt32BE(0);
+    for (let i = 0; i < 8; i++) {
+      const end = i >= 5;
+      const duration = Math.min(i + 1, 5) * 160;
+      const pkt = Buffer.alloc(16);
+      pkt[0] = 0x80;
+      pkt[1] = 101 | (i === 0 ? 0x80 : 0);
+      pkt.writeUInt16BE((1000 + i) & 0xffff, 2);
+      pkt.writeUInt32BE(ts, 4);
+      pkt.writeUInt32BE(ssrc, 8);
+      pkt[12] = code;
+      pkt[13] = (end ? 0x80 : 0) | 10;
+      pkt.writeUInt16BE(duration, 14);
+      this.rtp.send(pkt, remote.port, remote.address);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Closes sockets without signalling (the test is done with this caller). */
   close(): void {
     this.stopTone();
     this.stack?.destroy();

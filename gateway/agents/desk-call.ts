@@ -1,0 +1,27 @@
+import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { CallEndCause } from '../calls/call';
+import type { Logger } from '../logging';
+
+/**
+ * A call as the agent desk handles it: an inbound call from the PBX, or a queued callback that
+ * dials the caller once the agent is connected. Both own their media and close it in close().
+ */
+export interface DeskCall {
+  readonly id: string;
+  readonly log: Logger;
+  readonly closed: boolean;
+  readonly codec: 'PCMU' | 'PCMA';
+  readonly caller: { number: string; name: string | null };
+  readonly agent: string | undefined;
+  readonly isHeld: boolean;
+  readonly isMuted: boolean;
+  attachAgent(agentName: string, leg: WebRtcLeg): void;
+  setHold(on: boolean): void;
+  setMute(on: boolean): void;
+  sendDtmf(digits: string): boolean;
+  record(type: string, data?: Record<string, unknown>, changes?: { queue?: string; agent?: string }): void;
+  close(cause: CallEndCause): Promise<void>;
+  once(event: 'closed', listener: (cause: CallEndCause) => void): unknown;
+  once(event: 'agentConnected', listener: (agentName: string) => void): unknown;
+  on(event: 'dtmf', listener: (digit: string) => void): unknown;
+}
