@@ -11,6 +11,7 @@ import { CallbackCall } from './callbacks/callback-call';
 import { CallbackScheduler } from './callbacks/callback-scheduler';
 import { CallbackStore } from './callbacks/callback-store';
 import { CallManager } from './calls/call-manager';
+import { Router } from './routing/router';
 import { siteIPv4Addresses } from './net/addresses';
 import { AgentStore } from './store/agent-store';
 import type { Config } from './config/schema';
@@ -68,7 +69,7 @@ export class Daemon {
         webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
         reconnectGraceS: config.agentSessions.reconnectGraceS,
       });
-      calls.routeAnsweredCallsTo(desk);
+      calls.routeAnsweredCallsTo(desk, { router: new Router({ config }), acd });
       const sip = new SipServer(config, log, metrics, calls);
       const callbackStore = new CallbackStore(db);
       const callbacks: CallbackScheduler = new CallbackScheduler({

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ACD_UNKNOWN_QUEUE'
   | 'ACD_UNKNOWN_CALL'
   | 'ACD_DUPLICATE_CALL'
+  | 'ACD_QUEUE_FULL'
   | 'ACD_CLOSED';
 
 export class CcedgeError extends Error {

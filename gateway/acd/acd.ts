@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { AGENT_STATES } from '../agent-ui/protocol';
 import { Agent, type AgentState, type AgentView } from './agent';
 import { realClock, type Clock, type Timer } from './clock';
-import type { QueueConfig } from './config';
+import { queueGraphIssues, type QueueConfig, type QueueStrategy } from './config';
 import { AcdError } from './errors';
 import { Queue, type QueuedCall } from './queue';
 
@@ -12,6 +12,8 @@ export interface AcdAgentConfig {
   displayName?: string;
   /** Queues served; absent or null = every queue. */
   queues?: readonly string[] | null;
+  /** Skill levels by skill name, for requiredSkills and skills-best-match. */
+  skills?: Readonly<Record<string, number>>;
 }
 
 export interface AcdOptions {
@@ -26,7 +28,17 @@ export interface NewCall {
   caller: string;
   callerName: string | null;
   queuedAt?: number;
+  /** Base priority (intent priority + VIP boost); default 0. Higher is served first. */
+  priority?: number;
+  /** The intent that chose the queue, carried for the agent's screen and records. */
+  intent?: string | null;
 }
+
+/** Where an overflowing call goes: another queue, or a callback offer the gateway makes. */
+export type OverflowTarget = { queue: string } | { callback: true };
+
+/** Why a call overflowed: it waited maxWaitS, or its queue was full (whenFull.overflowQueue) when it arrived. */
+export type OverflowReason = 'max-wait' | 'full';
 
 /** Why a ringing offer stopped without answer or timeout. */
 export type RingCancelReason = 'caller-hangup' | 'agent-logout' | 'agent-away';
@@ -34,8 +46,14 @@ export type RingCancelReason = 'caller-hangup' | 'agent-logout' | 'agent-away';
 export type CallPhase = 'queued' | 'ringing' | 'connected';
 
 export interface AcdEvents {
-  /** A call entered a queue (enqueue only; a call put back after RONA does not repeat this). */
+  /** A call entered a queue (enqueue only; a call put back after RONA or moved by overflow does not repeat this). */
   queued: [call: QueuedCall];
+  /**
+   * `call` (as it was, in its old queue `call.queue`) left that queue: for `{ queue }` it now
+   * waits there (same callId and queuedAt; for reason `full` it never waited in call.queue); for
+   * `{ callback: true }` the ACD no longer holds it and the gateway offers the caller a callback.
+   */
+  overflow: [call: QueuedCall, target: OverflowTarget, reason: OverflowReason];
   /** Ring `agentName` with `call`; it rings until answer(), abandon(), or `timeoutS` passes. */
   offer: [agentName: string, call: QueuedCall, timeoutS: number];
   /** The agent answered: bridge the call to the agent. */
@@ -78,15 +96,30 @@ interface Offer {
   call: QueuedCall;
   agent: Agent;
   timer: Timer;
+  /** When the call entered its queue: kept if it goes back there (maxWaitS counts from it). */
+  enteredAt: number;
 }
 
 const MAX_REASON = 64;
 
 /**
- * Automatic call distribution: queues of waiting calls and the agents serving them. Whenever a
- * call waits and an agent serving its queue is available, the call at the head is offered to the
- * longest-idle such agent (ties: who became available first). When several queues have waiting
- * calls, the head that has waited longest goes first.
+ * Automatic call distribution: queues of waiting calls and the agents serving them. An agent is
+ * eligible for a queue when available, serving it (`queues`) and having every requiredSkills
+ * skill at its minimum level. Whenever a call waits and an agent is eligible for its queue, the
+ * queue's next call (highest effective priority = priority + agingPerMinute × minutes waited,
+ * then longest waiting) is offered to the agent the queue's strategy picks:
+ * - `longest-idle` (default): idle longest (ties: who became available first);
+ * - `skills-best-match`: highest sum of the agent's levels in the queue's requiredSkills (in its
+ *   primarySkill, default the queue's name, when requiredSkills is empty), then longest idle;
+ * - `round-robin`: the next eligible agent after the one last offered a call of this queue, in
+ *   configured agent order.
+ * When several queues have a call and an eligible agent, the call with the highest effective
+ * priority goes first (each by its own queue's aging), then the longest waiting.
+ *
+ * Overflow: a call waiting maxWaitS in a queue moves to `overflow.queue` (keeping queuedAt) or
+ * leaves the ACD with a callback offer (event `overflow`). A queue at maxSize refuses new calls
+ * (ACD_QUEUE_FULL) or sends them to `whenFull.overflowQueue`; calls moved by max-wait overflow
+ * are always accepted (they have already waited).
  *
  * Plain logic, no I/O: the gateway turns events into SIP/WebRTC actions and calls back
  * answer() / abandon() / callEnded(). Events are emitted after each operation has finished
@@ -101,6 +134,10 @@ export class Acd extends EventEmitter<AcdEvents> {
   private readonly connected = new Map<string, { call: QueuedCall; agent: Agent }>();
   private readonly wrapping = new Map<Agent, { call: QueuedCall; timer: Timer }>();
   private readonly pendingLogout = new Map<Agent, string>();
+  /** Max-wait timers of waiting calls, by callId. */
+  private readonly overflowTimers = new Map<string, Timer>();
+  /** Round-robin: the agent last offered a call of each queue. */
+  private readonly rrLast = new Map<string, string>();
   private pending: Array<() => void> = [];
   private depth = 0;
   private flushing = false;
@@ -113,10 +150,12 @@ export class Acd extends EventEmitter<AcdEvents> {
       if (this.queueMap.has(q.name)) throw new RangeError(`duplicate queue "${q.name}"`);
       this.queueMap.set(q.name, new Queue(q, this.clock));
     }
+    const graph = queueGraphIssues(opts.queues);
+    if (graph.length > 0) throw new RangeError(graph.map((i) => i.message).join('; '));
     for (const a of opts.agents) {
       if (this.agentMap.has(a.name)) throw new RangeError(`duplicate agent "${a.name}"`);
       for (const q of a.queues ?? []) if (!this.queueMap.has(q)) throw new RangeError(`agent "${a.name}" names unknown queue "${q}"`);
-      const agent = new Agent(a.name, a.displayName ?? a.name, a.queues ? new Set(a.queues) : null, this.clock.now());
+      const agent = new Agent(a.name, a.displayName ?? a.name, a.queues ? new Set(a.queues) : null, this.clock.now(), Object.freeze({ ...(a.skills ?? {}) }));
       agent.on('state', (state, reason) => this.post('agentState', agent.name, state, reason, agent.stateSince));
       this.agentMap.set(a.name, agent);
     }
@@ -124,24 +163,52 @@ export class Acd extends EventEmitter<AcdEvents> {
 
   // ---- calls ----
 
-  /** Puts a call at the tail of `queueName`; it is offered at once if an agent is available. */
+  /**
+   * Puts a call in `queueName` (behind calls of equal or higher priority); it is offered at once if
+   * an agent is eligible. A full queue (maxSize) sends it on to whenFull.overflowQueue (events
+   * `overflow` reason `full`; the returned call's `queue` says where it landed) or, with
+   * whenFull `busy`, throws ACD_QUEUE_FULL (the gateway answers 486 / plays busy) and changes nothing.
+   */
   enqueue(queueName: string, call: NewCall): QueuedCall {
     return this.run(() => {
       const queue = this.queueMap.get(queueName);
       if (!queue) throw new AcdError('ACD_UNKNOWN_QUEUE', `no queue "${queueName}"`, { queue: queueName });
       if (!call.callId) throw new AcdError('ACD_UNKNOWN_CALL', 'a call needs a callId');
       if (this.locate(call.callId)) throw new AcdError('ACD_DUPLICATE_CALL', `call ${call.callId} is already in the ACD`, { callId: call.callId });
-      const queued: QueuedCall = Object.freeze({
+      const priority = call.priority ?? 0;
+      if (!Number.isFinite(priority)) throw new RangeError('priority must be a finite number');
+      const path = this.placementPath(queueName);
+      const target = path.at(-1) as Queue;
+      if (!target.hasRoom) {
+        throw new AcdError('ACD_QUEUE_FULL', `queue "${queueName}" is full`, { queue: queueName, tried: path.map((q) => q.name) });
+      }
+      const base = {
         callId: call.callId,
         caller: call.caller,
         callerName: call.callerName,
-        queue: queueName,
         queuedAt: call.queuedAt ?? this.clock.now(),
-      });
-      queue.push(queued);
+        priority,
+        intent: call.intent ?? null,
+      };
+      for (let i = 0; i + 1 < path.length; i++) {
+        this.post('overflow', Object.freeze({ ...base, queue: path[i].name }), { queue: path[i + 1].name }, 'full');
+      }
+      const queued: QueuedCall = Object.freeze({ ...base, queue: target.name });
+      this.addWaiting(target, queued, this.clock.now(), false);
       this.post('queued', queued);
       return queued;
     });
+  }
+
+  /**
+   * Where a new call for `queueName` would wait now (following whenFull.overflowQueue from full
+   * queues), or null when it would get ACD_QUEUE_FULL. For the gateway to answer 486 before
+   * answering the call; enqueue() decides again when it is called.
+   */
+  placement(queueName: string): string | null {
+    if (!this.queueMap.has(queueName)) throw new AcdError('ACD_UNKNOWN_QUEUE', `no queue "${queueName}"`, { queue: queueName });
+    const target = this.placementPath(queueName).at(-1) as Queue;
+    return target.hasRoom ? target.name : null;
   }
 
   /** The ringing agent took the call: agent on-call, event `answered`. */
@@ -179,7 +246,7 @@ export class Acd extends EventEmitter<AcdEvents> {
         return 'ringing';
       }
       for (const q of this.queueMap.values()) {
-        const call = q.remove(callId);
+        const call = this.takeWaiting(q, callId);
         if (call) {
           this.post('abandoned', call, 'queued');
           return 'queued';
@@ -342,7 +409,7 @@ export class Acd extends EventEmitter<AcdEvents> {
     const queues: QueueSnapshot[] = [];
     for (const q of this.queueMap.values()) {
       const agents = Object.fromEntries(AGENT_STATES.map((s) => [s, [] as string[]])) as Record<AgentState, string[]>;
-      for (const a of this.agentMap.values()) if (a.serves(q.name)) agents[a.state].push(a.name);
+      for (const a of this.agentMap.values()) if (this.qualifies(a, q)) agents[a.state].push(a.name);
       let oldest = Number.POSITIVE_INFINITY;
       for (const c of q.calls()) oldest = Math.min(oldest, c.queuedAt);
       let offered = 0;
@@ -365,7 +432,7 @@ export class Acd extends EventEmitter<AcdEvents> {
     return { at: now, queues, agents: [...this.agentMap.values()].map((a) => a.view()) };
   }
 
-  /** Waiting calls of a queue, head first. */
+  /** Waiting calls of a queue in the order they would be offered now. */
   waiting(queueName: string): QueuedCall[] {
     const q = this.queueMap.get(queueName);
     if (!q) throw new AcdError('ACD_UNKNOWN_QUEUE', `no queue "${queueName}"`, { queue: queueName });
@@ -378,7 +445,9 @@ export class Acd extends EventEmitter<AcdEvents> {
     this.closed = true;
     for (const o of this.offers.values()) this.clock.clearTimeout(o.timer);
     for (const w of this.wrapping.values()) this.clock.clearTimeout(w.timer);
+    for (const t of this.overflowTimers.values()) this.clock.clearTimeout(t);
     this.wrapping.clear();
+    this.overflowTimers.clear();
     this.pending = [];
   }
 
@@ -436,17 +505,23 @@ export class Acd extends EventEmitter<AcdEvents> {
     if (failed) throw firstError;
   }
 
-  /** Offers waiting calls to available agents until no pair is left. */
+  /** Moves overdue calls (maxWaitS), then offers waiting calls to eligible agents until no pair is left. */
   private dispatch(): void {
+    this.overflowDue();
     for (;;) {
+      const now = this.clock.now();
       const heads = [...this.queueMap.values()]
         .filter((q) => q.size > 0)
-        .sort((a, b) => (a.peek() as QueuedCall).queuedAt - (b.peek() as QueuedCall).queuedAt);
+        .map((q) => ({ q, call: q.peek() as QueuedCall, p: q.effectivePriority(q.peek() as QueuedCall, now) }))
+        .sort((a, b) => b.p - a.p || a.call.queuedAt - b.call.queuedAt);
       let offered = false;
-      for (const q of heads) {
-        const agent = this.longestIdle(q.name);
+      for (const { q } of heads) {
+        const agent = this.pickAgent(q);
         if (!agent) continue;
-        this.offer(agent, q, q.shift() as QueuedCall);
+        const call = q.peek() as QueuedCall;
+        const enteredAt = q.enteredAt(call.callId) ?? now;
+        this.takeWaiting(q, call.callId);
+        this.offer(agent, q, call, enteredAt);
         offered = true;
         break;
       }
@@ -454,19 +529,114 @@ export class Acd extends EventEmitter<AcdEvents> {
     }
   }
 
-  private longestIdle(queue: string): Agent | undefined {
-    let best: Agent | undefined;
-    for (const a of this.agentMap.values()) {
-      if (a.state !== 'available' || !a.serves(queue)) continue;
-      if (!best || a.compareIdle(best) < 0) best = a;
-    }
-    return best;
+  /** Serves the queue and meets its requiredSkills (any state). */
+  private qualifies(a: Agent, q: Queue): boolean {
+    return a.serves(q.name) && a.meets(q.config.requiredSkills);
   }
 
-  private offer(agent: Agent, queue: Queue, call: QueuedCall): void {
+  private pickAgent(q: Queue): Agent | undefined {
+    const strategy: QueueStrategy = q.config.strategy ?? 'longest-idle';
+    const eligible = [...this.agentMap.values()].filter((a) => a.state === 'available' && this.qualifies(a, q));
+    if (eligible.length === 0) return undefined;
+    switch (strategy) {
+      case 'round-robin': {
+        const order = [...this.agentMap.keys()];
+        const last = this.rrLast.get(q.name);
+        const start = last === undefined ? 0 : order.indexOf(last) + 1;
+        for (let k = 0; k < order.length; k++) {
+          const a = eligible.find((e) => e.name === order[(start + k) % order.length]);
+          if (a) return a;
+        }
+        return undefined;
+      }
+      case 'skills-best-match': {
+        const required = Object.keys(q.config.requiredSkills ?? {});
+        const skills = required.length > 0 ? required : [q.config.primarySkill ?? q.name];
+        let best: Agent | undefined;
+        let bestScore = Number.NEGATIVE_INFINITY;
+        for (const a of eligible) {
+          const score = a.skillScore(skills);
+          if (score > bestScore || (score === bestScore && best && a.compareIdle(best) < 0)) {
+            best = a;
+            bestScore = score;
+          }
+        }
+        return best;
+      }
+      default: {
+        let best: Agent | undefined;
+        for (const a of eligible) if (!best || a.compareIdle(best) < 0) best = a;
+        return best;
+      }
+    }
+  }
+
+  /**
+   * The queues a new call for `queueName` would pass through: itself, then while full, its
+   * whenFull.overflowQueue (stopping at a queue already visited, a queue with room or busy).
+   */
+  private placementPath(queueName: string): Queue[] {
+    const path = [this.queueMap.get(queueName) as Queue];
+    for (;;) {
+      const q = path.at(-1) as Queue;
+      if (q.hasRoom) return path;
+      const wf = q.config.whenFull;
+      const next = wf && typeof wf === 'object' ? this.queueMap.get(wf.overflowQueue) : undefined;
+      if (!next || path.includes(next)) return path;
+      path.push(next);
+    }
+  }
+
+  /** Puts a call in a queue's waiting list and arms its max-wait timer. */
+  private addWaiting(q: Queue, call: QueuedCall, enteredAt: number, front: boolean): void {
+    if (front) q.pushFront(call, enteredAt);
+    else q.push(call, enteredAt);
+    const maxWaitS = q.config.maxWaitS;
+    if (maxWaitS === undefined || !q.config.overflow) return;
+    const due = Math.max(0, enteredAt + maxWaitS * 1000 - this.clock.now());
+    // The timer only wakes the ACD; dispatch() moves whatever is overdue.
+    const timer = this.clock.setTimeout(() => {
+      this.overflowTimers.delete(call.callId);
+      this.onTimer(() => undefined);
+    }, due);
+    this.overflowTimers.set(call.callId, timer);
+  }
+
+  /** Takes a call out of a queue's waiting list and disarms its max-wait timer. */
+  private takeWaiting(q: Queue, callId: string): QueuedCall | undefined {
+    const call = q.remove(callId);
+    if (!call) return undefined;
+    const t = this.overflowTimers.get(callId);
+    if (t !== undefined) this.clock.clearTimeout(t);
+    this.overflowTimers.delete(callId);
+    return call;
+  }
+
+  /** Calls that have waited maxWaitS in their queue go to its overflow target. */
+  private overflowDue(): void {
+    const now = this.clock.now();
+    for (const q of this.queueMap.values()) {
+      const target = q.config.overflow;
+      if (!target) continue;
+      for (const call of q.overdue(now)) {
+        this.takeWaiting(q, call.callId);
+        if ('queue' in target) {
+          const next = this.queueMap.get(target.queue) as Queue;
+          // Already waited: accepted even above maxSize; queuedAt kept; maxWaitS of `next` counts from now.
+          this.addWaiting(next, Object.freeze({ ...call, queue: next.name }), now, false);
+          this.post('overflow', call, { queue: next.name }, 'max-wait');
+        } else {
+          this.post('overflow', call, { callback: true }, 'max-wait');
+        }
+      }
+    }
+  }
+
+  private offer(agent: Agent, queue: Queue, call: QueuedCall, enteredAt: number): void {
     const timeoutS = queue.config.ringTimeoutS;
     const timer = this.clock.setTimeout(() => this.onTimer(() => this.ringTimeout(agent, call.callId)), timeoutS * 1000);
-    this.offers.set(call.callId, { call, agent, timer });
+    this.offers.set(call.callId, { call, agent, timer, enteredAt });
+    if ((queue.config.strategy ?? 'longest-idle') === 'round-robin') this.rrLast.set(queue.name, agent.name);
     this.post('offer', agent.name, call, timeoutS);
     agent.transition('ringing', this.clock.now(), { callId: call.callId });
   }
@@ -475,7 +645,7 @@ export class Acd extends EventEmitter<AcdEvents> {
     const offer = this.offers.get(callId);
     if (!offer || offer.agent !== agent) return;
     this.offers.delete(callId);
-    this.queueMap.get(offer.call.queue)?.pushFront(offer.call);
+    this.putBack(offer);
     this.post('rona', agent.name, offer.call);
     agent.transition('away', this.clock.now(), { reason: 'no-answer' });
   }
@@ -487,8 +657,14 @@ export class Acd extends EventEmitter<AcdEvents> {
     if (!offer || offer.agent !== agent) return;
     this.clock.clearTimeout(offer.timer);
     this.offers.delete(offer.call.callId);
-    this.queueMap.get(offer.call.queue)?.pushFront(offer.call);
+    this.putBack(offer);
     this.post('ringCancelled', agent.name, offer.call, reason);
+  }
+
+  /** An offer that was not answered: the call goes back ahead of its equals in its queue. */
+  private putBack(offer: Offer): void {
+    const q = this.queueMap.get(offer.call.queue);
+    if (q) this.addWaiting(q, offer.call, offer.enteredAt, true);
   }
 
   private endWrapUp(agent: Agent): void {

@@ -70,6 +70,8 @@ export class Agent extends EventEmitter<{ state: [state: AgentState, reason: str
     /** Queues served; null = all. */
     readonly queues: ReadonlySet<string> | null,
     now: number,
+    /** Skill levels by skill name (an absent skill is not had at all). */
+    readonly skills: Readonly<Record<string, number>> = {},
   ) {
     super();
     this.since = now;
@@ -93,6 +95,23 @@ export class Agent extends EventEmitter<{ state: [state: AgentState, reason: str
 
   serves(queue: string): boolean {
     return this.queues === null || this.queues.has(queue);
+  }
+
+  /** Has every skill of `required` at the given minimum level or above. */
+  meets(required: Readonly<Record<string, number>> | undefined): boolean {
+    if (!required) return true;
+    for (const [skill, min] of Object.entries(required)) {
+      const level = Object.prototype.hasOwnProperty.call(this.skills, skill) ? this.skills[skill] : undefined;
+      if (level === undefined || level < min) return false;
+    }
+    return true;
+  }
+
+  /** Sum of this agent's levels in `skills` (absent skills count 0). */
+  skillScore(skills: readonly string[]): number {
+    let sum = 0;
+    for (const s of skills) if (Object.prototype.hasOwnProperty.call(this.skills, s)) sum += this.skills[s];
+    return sum;
   }
 
   /** Orders available agents: negative when this one has been idle longer than `other`. */

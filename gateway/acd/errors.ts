@@ -8,6 +8,8 @@ export type AcdErrorCode =
   | 'ACD_UNKNOWN_QUEUE'
   | 'ACD_UNKNOWN_CALL'
   | 'ACD_DUPLICATE_CALL'
+  /** enqueue(): the queue (and any whenFull overflow queue) is at maxSize and whenFull is busy. */
+  | 'ACD_QUEUE_FULL'
   | 'ACD_CLOSED';
 
 export class AcdError extends CcedgeError {

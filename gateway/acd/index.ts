@@ -1,8 +1,22 @@
-export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type QueueSnapshot, type RingCancelReason } from './acd';
+export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type OverflowReason, type OverflowTarget, type QueueSnapshot, type RingCancelReason } from './acd';
 export { Agent, canTransition, type AgentState, type AgentView, type TransitionOptions } from './agent';
 export { AgentDirectory, type AgentDirectoryOptions, type DirectoryAgent, type SessionEndReason } from './agent-directory';
 export { realClock, type Clock, type Timer } from './clock';
-export { acdConfigIssues, agentConfigSchema, agentsSchema, queueConfigSchema, queuesSchema, SCRYPT_HASH_PATTERN, type AgentConfig, type QueueConfig } from './config';
+export {
+  acdConfigIssues,
+  agentConfigSchema,
+  agentsSchema,
+  overflowEdges,
+  overflowTargetSchema,
+  queueConfigSchema,
+  queueGraphIssues,
+  queuesSchema,
+  queueStrategies,
+  SCRYPT_HASH_PATTERN,
+  type AgentConfig,
+  type QueueConfig,
+  type QueueStrategy,
+} from './config';
 export { AcdError, isAcdError, type AcdErrorCode } from './errors';
 export { DEFAULT_SCRYPT, hashPassword, verifyPassword, type ScryptParams } from './password';
 export { Queue, type QueuedCall } from './queue';

@@ -6,6 +6,7 @@ import type { QueuedCall } from '../acd/queue';
 import type { CallInfo, ServerMessage } from '../agent-ui/protocol';
 import type { CallEndCause } from '../calls/call';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
+import type { RouteDecision } from '../routing/router';
 import type { DeskCall } from './desk-call';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
@@ -65,6 +66,12 @@ export class AgentDesk {
         .recordState(agent, state, reason, callId, new Date(since))
         .catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'agent event write failed'));
     });
+    acd.on('overflow', (qc, target, reason) => {
+      const call = this.calls.get(qc.callId);
+      if (!call) return;
+      if ('queue' in target) call.record('call.overflow', { from: qc.queue, to: target.queue, reason }, { queue: target.queue });
+      else void this.callbackOnOverflow(call, qc);
+    });
     acd.on('logoutPending', (_agent, callId) => void this.calls.get(callId)?.close('agent-logout'));
   }
 
@@ -73,14 +80,47 @@ export class AgentDesk {
     if (scheduler.enabled) this.callbacks = scheduler;
   }
 
-  /** An answered caller joins `queue` and hears the hold tone until an agent is bridged. */
-  enqueue(call: DeskCall, queue: string, queuedAt?: number): void {
+  /**
+   * An answered caller joins a queue (by name, or as the router decided) and hears the hold tone
+   * until an agent is bridged. A full queue ends the call (busy); returns whether it was queued.
+   */
+  enqueue(call: DeskCall, target: string | RouteDecision, queuedAt?: number): boolean {
+    const r = typeof target === 'string' ? { queue: target, priority: 0, intent: null as string | null } : target;
+    let queued: QueuedCall;
+    try {
+      queued = this.opts.acd.enqueue(r.queue, { callId: call.id, caller: call.caller.number, callerName: call.caller.name, queuedAt, priority: r.priority, intent: r.intent });
+    } catch (e) {
+      if (!isAcdError(e, 'ACD_QUEUE_FULL')) throw e;
+      call.record('call.queue-full', { queue: r.queue });
+      void call.close('queue-full');
+      return false;
+    }
     this.calls.set(call.id, call);
     call.once('closed', (cause) => this.onCallClosed(call, cause));
-    const caller = call.caller;
-    this.opts.acd.enqueue(queue, { callId: call.id, caller: caller.number, callerName: caller.name, queuedAt });
-    call.record('call.queued', { queue }, { queue });
+    call.record(
+      'call.queued',
+      typeof target === 'string'
+        ? { queue: queued.queue }
+        : { queue: queued.queue, intent: target.intent, source: target.source, rule: target.rule, priority: target.priority, vip: target.vip },
+      { queue: queued.queue },
+    );
     call.on('dtmf', (digit) => void this.onQueuedDigit(call, digit));
+    return true;
+  }
+
+  private async callbackOnOverflow(call: DeskCall, qc: QueuedCall): Promise<void> {
+    // The ACD no longer holds the call: it becomes a callback, or goes back if that fails.
+    try {
+      if (!this.callbacks) throw new Error('callbacks are not enabled');
+      const cb = await this.callbacks.request({ number: call.caller.number, name: call.caller.name, queue: qc.queue, queuedAt: qc.queuedAt, originCallId: call.id });
+      call.record('call.callback-requested', { callbackId: cb.id, reason: 'max-wait' });
+      await call.close('callback-requested');
+    } catch (err) {
+      call.log.warn({ err }, 'overflow to callback failed; back in the queue');
+      this.guard('re-enqueue', () =>
+        this.opts.acd.enqueue(qc.queue, { callId: qc.callId, caller: qc.caller, callerName: qc.callerName, queuedAt: qc.queuedAt, priority: qc.priority, intent: qc.intent }),
+      );
+    }
   }
 
   /** The callback key while waiting: the caller hangs up and is called back, keeping the place. */

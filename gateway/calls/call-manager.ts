@@ -7,6 +7,9 @@ import type { Logger } from '../logging';
 import { advertisedAddress } from '../net/addresses';
 import type { IncomingInvite, RejectedInvite, SipServerHandlers } from '../sip/sip-server';
 import type { Flow } from 'sip';
+import type { Acd } from '../acd/acd';
+import { routingCallFromInvite } from '../routing/sip-call';
+import type { RouteDecision, Router } from '../routing/router';
 import { Call, sanitise, type CallDeps } from './call';
 import { inboundRecord } from './inbound-record';
 
@@ -15,8 +18,9 @@ export class CallManager implements SipServerHandlers {
   private readonly calls = new Map<string, Call>();
   private readonly log: Logger;
 
-  /** Where answered calls go when calls.queue is set (the agent desk). */
-  private queueing: { enqueue(call: Call, queue: string): void } | undefined;
+  /** Where answered calls go (the agent desk), and how their queue is chosen. */
+  private queueing: { enqueue(call: Call, target: string | RouteDecision): boolean } | undefined;
+  private routing: { router: Router; acd: Acd } | undefined;
 
   constructor(
     private readonly deps: CallDeps,
@@ -26,8 +30,9 @@ export class CallManager implements SipServerHandlers {
     this.log = logger.child({ component: 'calls' });
   }
 
-  routeAnsweredCallsTo(queueing: { enqueue(call: Call, queue: string): void }): void {
+  routeAnsweredCallsTo(queueing: { enqueue(call: Call, target: string | RouteDecision): boolean }, routing?: { router: Router; acd: Acd }): void {
     this.queueing = queueing;
+    this.routing = routing;
   }
 
   get active(): number {
@@ -64,6 +69,16 @@ export class CallManager implements SipServerHandlers {
     if (!rq.content) {
       fail(488, 'Not Acceptable Here', 'an SDP offer is required in the INVITE', 'SDP_OFFER_REQUIRED');
       return;
+    }
+    let route: RouteDecision | undefined;
+    if (this.routing?.router.enabled && this.queueing) {
+      route = await this.routing.router.route(routingCallFromInvite(dialog.callId, rq));
+      for (const i of route.ignored) this.log.info({ sipCallId: dialog.callId, ...i }, 'routing step ignored');
+      if (dialog.state !== 'early') return; // cancelled while routing
+      if (this.routing.acd.placement(route.queue) === null) {
+        fail(486, 'Busy Here', `queue ${route.queue} is full`, 'ACD_QUEUE_FULL');
+        return;
+      }
     }
     let rtp: RtpSession;
     try {
@@ -105,10 +120,10 @@ export class CallManager implements SipServerHandlers {
       this.deps.metrics.callsActive.set(this.calls.size);
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
     });
-    const queue = this.deps.config.calls.queue;
-    if (queue && this.queueing) {
+    const target = route ?? this.deps.config.calls.queue;
+    if (target && this.queueing) {
       const queueing = this.queueing;
-      call.once('confirmed', () => queueing.enqueue(call, queue));
+      call.once('confirmed', () => queueing.enqueue(call, target));
     }
     call.start();
   }

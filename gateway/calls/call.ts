@@ -41,7 +41,8 @@ export type CallEndCause =
   | 'agent-logout'
   | 'media-failed'
   | 'callback-requested'
-  | 'callback-failed';
+  | 'callback-failed'
+  | 'queue-full';
 
 /**
  * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them

@@ -1,6 +1,7 @@
 import { isIP, BlockList } from 'node:net';
 import { z } from 'zod';
 import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
+import { routingConfigIssues, routingConfigShape } from '../routing/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -114,6 +115,7 @@ export const configSchema = z
     demo: z.object({ password: z.string().min(1).default('demo') }).strict().default({ password: 'demo' }),
     trunks: z.array(trunkSchema).min(1),
     queues: queuesSchema.default([]),
+    ...routingConfigShape,
     callbacks: z
       .object({
         /** Trunk the callback is dialled through (default: the first trunk with `outbound`). */
@@ -156,6 +158,12 @@ export const configSchema = z
       names.add(t.name);
     });
     for (const i of acdConfigIssues(cfg.agents, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    for (const i of routingConfigIssues(cfg, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    cfg.queues.forEach((q, i) => {
+      if (q.overflow && 'callback' in q.overflow && !cfg.trunks.some((t) => t.outbound)) {
+        ctx.addIssue({ code: 'custom', path: ['queues', i, 'overflow'], message: 'overflow to callback needs a trunk with an outbound address' });
+      }
+    });
     if (cfg.callbacks.trunk !== undefined) {
       const t = cfg.trunks.find((x) => x.name === cfg.callbacks.trunk);
       if (!t) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `no trunk named "${cfg.callbacks.trunk}"` });

@@ -3,6 +3,7 @@
  * then signalling over WebSocket /ws (protocol.ts, v1) and audio over WebRTC with the appliance.
  * Nothing here loads anything from outside the appliance.
  */
+import type { Disposition } from '../../kpi/kpi';
 import type { AgentState, CallInfo, ErrorCode, LoginRequest, LoginResponse, ServerMessage } from '../protocol';
 import { CallMedia, MediaCancelled, errorText } from './media';
 import { Ringer } from './ringer';
@@ -25,6 +26,20 @@ interface Call {
   answerRef: string | null;
 }
 
+/** The server's reply to `disposition` (protocol.ts `dispositionSaved`; spelled out so the page builds with or without it). */
+type DispositionSaved = { v: 1; type: 'dispositionSaved'; callId: string; disposition: Disposition };
+type PageMessage = ServerMessage | DispositionSaved;
+
+/** The call the agent finished last: its outcome is picked during wrap-up. */
+interface LastCall {
+  callId: string;
+  /** What the server confirmed. */
+  disposition: Disposition | null;
+  /** Sent, not yet confirmed, and the `ref` it was sent with. */
+  pending: Disposition | null;
+  ref: string | null;
+}
+
 interface Session {
   token: string;
   agent: { name: string; displayName: string };
@@ -32,6 +47,7 @@ interface Session {
 
 const STORAGE_KEY = 'ccedge.agent.session';
 const OFFSET_KEY = 'ccedge.agent.clockOffsetMs';
+const LAST_CALL_KEY = 'ccedge.agent.lastCall';
 
 let session: Session | null = null;
 let serverState: AgentState = 'offline';
@@ -39,6 +55,8 @@ let serverReason: string | null = null;
 /** Local time the current server state began (from `state.since`). */
 let stateSince: number | null = null;
 let call: Call | null = null;
+/** Kept in sessionStorage: a page reloaded during wrap-up still offers the outcome buttons. */
+let lastCall: LastCall | null = loadLastCall();
 /** True between `welcome` and the socket closing. */
 let online = false;
 let connText = '';
@@ -82,6 +100,9 @@ const ui = {
   callTimer: $('call-timer'),
   callNote: $('call-note'),
   lastCall: $('last-call'),
+  disposition: $('disposition'),
+  dispositionButtons: Array.from(document.querySelectorAll<HTMLButtonElement>('#disposition button[data-disposition]')),
+  dispositionSaved: $('disposition-saved'),
   answer: $<HTMLButtonElement>('btn-answer'),
   hangup: $<HTMLButtonElement>('btn-hangup'),
   hold: $<HTMLButtonElement>('btn-hold'),
@@ -132,6 +153,12 @@ const CALL_ENDED: Record<Extract<ServerMessage, { type: 'callEnded' }>['cause'],
   'agent-lost': 'The connection to your browser was lost.',
   'media-failed': 'The audio connection failed.',
   shutdown: 'The appliance is shutting down.',
+};
+
+const DISPOSITION_LABEL: Record<Disposition, string> = {
+  resolved: 'Resolved',
+  'not-resolved': 'Not resolved',
+  'follow-up': 'Follow-up',
 };
 
 const ERROR_HINT: Partial<Record<ErrorCode, string>> = {
@@ -189,6 +216,21 @@ function render(): void {
   for (const key of ui.keys) key.disabled = !connected;
   ui.hold.setAttribute('aria-pressed', String(!!call?.held));
   ui.mute.setAttribute('aria-pressed', String(!!call?.muted));
+
+  // Outcome of the last call: offered during wrap-up, until the next call.
+  const showDisposition = !call && lastCall !== null && st === 'wrap-up';
+  ui.disposition.hidden = !showDisposition;
+  if (lastCall) {
+    const chosen = lastCall.pending ?? lastCall.disposition;
+    for (const b of ui.dispositionButtons) {
+      b.disabled = !online || lastCall.pending !== null;
+      b.setAttribute('aria-pressed', String(b.dataset.disposition === chosen));
+    }
+    setText(
+      ui.dispositionSaved,
+      lastCall.pending ? 'Saving…' : lastCall.disposition ? `Saved: ${DISPOSITION_LABEL[lastCall.disposition]}.` : '',
+    );
+  }
 
   ui.callCard.className = `call-card ${call ? `call-${call.phase}` : 'idle'}`;
   ui.callDetails.hidden = !call;
@@ -333,6 +375,21 @@ async function login(ev: SubmitEvent): Promise<void> {
   }
 }
 
+function loadLastCall(): LastCall | null {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(LAST_CALL_KEY) ?? 'null') as LastCall | null;
+    return v && typeof v.callId === 'string' ? { callId: v.callId, disposition: v.disposition ?? null, pending: null, ref: null } : null;
+  } catch {
+    return null;
+  }
+}
+
+function setLastCall(v: LastCall | null): void {
+  lastCall = v;
+  if (v) sessionStorage.setItem(LAST_CALL_KEY, JSON.stringify({ callId: v.callId, disposition: v.disposition }));
+  else sessionStorage.removeItem(LAST_CALL_KEY);
+}
+
 function startSession(): void {
   serverState = 'offline';
   serverReason = null;
@@ -350,6 +407,7 @@ function endSession(message: string | null, sendLogout: boolean): void {
   signalling.stop();
   dropCall();
   session = null;
+  setLastCall(null);
   online = false;
   serverState = 'offline';
   serverReason = null;
@@ -408,11 +466,16 @@ async function handleOffer(callId: string, sdp: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Server messages
 
-function onServerMessage(msg: ServerMessage): void {
+function onServerMessage(msg: PageMessage): void {
   switch (msg.type) {
     case 'welcome': {
       signalling.markWelcomed();
       online = true;
+      if (lastCall) {
+        // An unanswered disposition from before the reconnect may be sent again.
+        lastCall.pending = null;
+        lastCall.ref = null;
+      }
       connText = '';
       if (session) {
         session.agent = msg.agent;
@@ -471,6 +534,7 @@ function onServerMessage(msg: ServerMessage): void {
         call.phase = 'connected';
         call.connectedAt = Date.now();
         call.answerRef = null;
+        setLastCall(null);
         ringer.stop();
         render();
         if (focusHangup) ui.hangup.focus();
@@ -489,11 +553,18 @@ function onServerMessage(msg: ServerMessage): void {
       const text = CALL_ENDED[msg.cause] ?? 'The call ended.';
       if (!call || call.info.callId === msg.callId) {
         dropCall();
+        setLastCall({ callId: msg.callId, disposition: null, pending: null, ref: null });
         setText(ui.lastCall, `Call ended: ${text}`);
         announce(`Call ended. ${text}`);
       }
       break;
     }
+    case 'dispositionSaved':
+      if (lastCall && lastCall.callId === msg.callId) {
+        setLastCall({ callId: msg.callId, disposition: msg.disposition, pending: null, ref: null });
+        announce(`Outcome saved: ${DISPOSITION_LABEL[msg.disposition]}.`);
+      }
+      break;
     case 'error':
       onServerError(msg);
       break;
@@ -516,6 +587,10 @@ function onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
     connText = 'This page is out of date.';
     showAlert('This page is out of date for the appliance. Reload the page (Ctrl+Shift+R).');
     return;
+  }
+  if (lastCall && msg.ref && msg.ref === lastCall.ref) {
+    lastCall.pending = null;
+    lastCall.ref = null;
   }
   if (call && msg.ref && msg.ref === call.answerRef) {
     call.phase = 'ringing';
@@ -574,6 +649,19 @@ ui.mute.addEventListener('click', () => {
   sendOrComplain(ref);
   if (ref === null) media.setMuted(call.muted);
 });
+for (const button of ui.dispositionButtons) {
+  button.addEventListener('click', () => {
+    const disposition = button.dataset.disposition as Disposition | undefined;
+    if (!lastCall || !disposition || lastCall.pending) return;
+    clearAlert();
+    const ref = signalling.send({ type: 'disposition', callId: lastCall.callId, disposition });
+    sendOrComplain(ref);
+    if (ref === null) return;
+    lastCall.pending = disposition;
+    lastCall.ref = ref;
+    render();
+  });
+}
 for (const key of ui.keys) {
   key.addEventListener('click', () => {
     const digit = key.dataset.digit;

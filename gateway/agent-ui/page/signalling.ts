@@ -3,14 +3,21 @@
  * backoff 1 s, 2 s, 4 s, 8 s, 10 s, 10 s … after an unexpected close, and pings once the session
  * is welcomed so a dead connection is noticed even when the browser does not report it.
  */
+import type { Disposition } from '../../kpi/kpi';
 import type { ClientMessage, ServerMessage } from '../protocol';
 
 /** The protocol version this page speaks (checked against protocol.ts at type-check time). */
 export const V = 1 satisfies ClientMessage['v'];
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/**
+ * The agent's disposition of its last call (protocol.ts `disposition`). Spelled out here as well
+ * so this page builds against a protocol.ts with or without it; the union is the same then.
+ */
+export type DispositionOutgoing = { type: 'disposition'; callId: string; disposition: Disposition };
+
 /** A client message without the envelope fields the client adds (`v`, `ref`). */
-export type Outgoing = DistributiveOmit<Exclude<ClientMessage, { type: 'hello' }>, 'v' | 'ref'>;
+export type Outgoing = DistributiveOmit<Exclude<ClientMessage, { type: 'hello' }>, 'v' | 'ref'> | DispositionOutgoing;
 
 export interface SignallingHandlers {
   /** Socket is open and `hello` has been sent (the server answers `welcome` or `error`). */

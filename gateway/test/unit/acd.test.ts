@@ -449,7 +449,7 @@ describe('Queue', () => {
   it('is FIFO with pushFront, remove, size and longestWaitS', () => {
     const clock = new ManualClock();
     const q = new Queue({ name: 'support', ringTimeoutS: 20, wrapUpS: 10 }, clock);
-    const mk = (id: string) => ({ callId: id, caller: '1', callerName: null, queue: 'support', queuedAt: clock.now() });
+    const mk = (id: string) => ({ callId: id, caller: '1', callerName: null, queue: 'support', queuedAt: clock.now(), priority: 0, intent: null });
     assert.equal(q.longestWaitS, 0);
     q.push(mk('a'));
     clock.advance(1_500);

@@ -1,0 +1,8 @@
+export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrPromptNames } from './config';
+export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue } from './config';
+export { IvrPrompts, generatedPrompt, generatedPromptSpec, transcodeFrames } from './prompts';
+export type { PromptSource, PromptLog } from './prompts';
+export { PromptPlayer } from './prompt-player';
+export { IvrSession, realIvrTimers } from './ivr-session';
+export type { IvrResult, IvrSessionEvents, IvrSessionOptions, IvrTimers, IvrTimer, DigitSource, DigitOrigin, IvrLog } from './ivr-session';
+export { parseInfoDtmf } from './sip-info-dtmf';

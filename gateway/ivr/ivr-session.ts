@@ -1,0 +1,338 @@
+import { EventEmitter } from 'node:events';
+import type { DtmfDigit, DtmfDigitEvent } from '../../media/dtmf/rfc4733';
+import type { G711Codec } from '../../media/tones/g711';
+import { ivrPromptNames, type IvrAction, type IvrConfig, type IvrMenu } from './config';
+import { PromptPlayer, type FrameSink, type TickSource } from './prompt-player';
+import type { PromptSource } from './prompts';
+
+/**
+ * How the IVR ended. `path` is the choice keys taken, in order (e.g. ['3', '2'] for 3 in the
+ * entry menu then 2 in the submenu); `menu` is the menu whose choice or onFail decided;
+ * `fallback` is true when that was the menu's onFail (the caller did not choose).
+ */
+export type IvrResult =
+  | { kind: 'intent'; intent: string; path: string[]; menu: string; fallback: boolean }
+  | { kind: 'callback'; path: string[]; menu: string; fallback: boolean }
+  | {
+      kind: 'abandoned';
+      /**
+       * closed: close() before a decision (the caller hung up, shutdown);
+       * no-input: retries used up in a menu without onFail;
+       * max-duration: still in the IVR after ivr.maxDurationS (e.g. onFail menus cycling);
+       * error: the prompt source failed.
+       */
+      reason: 'closed' | 'no-input' | 'max-duration' | 'error';
+      path: string[];
+    };
+
+export type DigitOrigin = 'rfc4733' | 'info';
+
+export interface IvrSessionEvents {
+  /** Exactly once per started session, including on close() (`abandoned`, reason `closed`). */
+  done: [IvrResult];
+  /** Entered a menu, or replayed it (attempt 1 = first play). */
+  menu: [menu: string, attempt: number];
+  prompt: [prompt: string];
+  promptEnd: [prompt: string, how: 'finished' | 'barge-in'];
+  digit: [digit: DtmfDigit, origin: DigitOrigin];
+  /** Input that is no choice of the menu (the digits collected). */
+  invalid: [menu: string, input: string];
+  /** No key within the menu's timeoutS after its prompt. */
+  timeout: [menu: string];
+}
+
+/** Opaque timer handle, as returned by IvrTimers.setTimeout. */
+export type IvrTimer = object;
+
+/** One-shot timers, injectable so timeouts are tested without sleeping (see ManualClock). */
+export interface IvrTimers {
+  setTimeout(fn: () => void, ms: number): IvrTimer;
+  clearTimeout(t: IvrTimer): void;
+}
+
+export const realIvrTimers: IvrTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+};
+
+/** RFC 4733 digits: the call's RtpSession fits. */
+export interface DigitSource {
+  on(event: 'dtmf', listener: (ev: DtmfDigitEvent) => void): unknown;
+  off(event: 'dtmf', listener: (ev: DtmfDigitEvent) => void): unknown;
+}
+
+export interface IvrLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface IvrSessionOptions {
+  config: IvrConfig;
+  prompts: PromptSource;
+  /** The shared MediaClock: one prompt frame per tick. */
+  clock: TickSource;
+  /** The call's RtpSession: prompts go out on it, and (unless `digits` is given) RFC 4733 digits come from it. */
+  rtp: FrameSink & Partial<DigitSource>;
+  codec: G711Codec;
+  digits?: DigitSource;
+  timers?: IvrTimers;
+  log?: IvrLog;
+}
+
+type State = 'idle' | 'loading' | 'prompt' | 'invalid-prompt' | 'waiting' | 'collecting' | 'done';
+
+const ALL_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+
+/**
+ * The IVR for one answered call: plays the menu prompt, collects digits (RFC 4733 from the RTP
+ * session, SIP INFO through pushDigit), barge-in, timeouts, retries and invalid input, and ends
+ * with one `done` carrying an intent, a callback request or `abandoned`.
+ *
+ * Choice keys may be several digits: a key that is also the prefix of a longer key waits
+ * `interDigitTimeoutS` for the next digit; a prefix of no key is invalid at once.
+ *
+ * close() releases everything (player, timers, digit listener) and is safe to call at any time,
+ * any number of times.
+ */
+export class IvrSession extends EventEmitter<IvrSessionEvents> {
+  private state: State = 'idle';
+  private codecValue: G711Codec;
+  private readonly frames = new Map<string, Buffer[]>();
+  private readonly timers: IvrTimers;
+  private readonly digits: DigitSource | undefined;
+  private readonly earlyDigits: Array<[DtmfDigit, DigitOrigin]> = [];
+  private player: PromptPlayer | null = null;
+  private playing: { prompt: string; then: () => void } | null = null;
+  private inputTimer: IvrTimer | null = null;
+  private maxTimer: IvrTimer | null = null;
+  private menuName = '';
+  private menu!: IvrMenu;
+  private failures = 0;
+  private buffer = '';
+  private readonly path: string[] = [];
+  private resultValue: IvrResult | null = null;
+
+  constructor(private readonly opts: IvrSessionOptions) {
+    super();
+    this.codecValue = opts.codec;
+    this.timers = opts.timers ?? realIvrTimers;
+    if (opts.digits) this.digits = opts.digits;
+    else if (typeof opts.rtp.on === 'function' && typeof opts.rtp.off === 'function') this.digits = opts.rtp as DigitSource;
+  }
+
+  /** The result once done, else null. */
+  get result(): IvrResult | null {
+    return this.resultValue;
+  }
+
+  /** The current menu ('' before start). */
+  get currentMenu(): string {
+    return this.menuName;
+  }
+
+  get codec(): G711Codec {
+    return this.codecValue;
+  }
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  /**
+   * Loads the prompts (both laws, so a codec change needs no I/O) and enters the entry menu.
+   * Digits arriving meanwhile are kept and applied once the first prompt starts.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') return;
+    this.state = 'loading';
+    this.digits?.on('dtmf', this.onRtpDigit);
+    this.maxTimer = this.timers.setTimeout(() => this.finish({ kind: 'abandoned', reason: 'max-duration', path: [...this.path] }), this.opts.config.maxDurationS * 1000);
+    try {
+      const names = ivrPromptNames(this.opts.config);
+      await Promise.all(
+        ALL_CODECS.flatMap((codec) => names.map(async (name) => this.frames.set(frameKey(codec, name), await this.opts.prompts.frames(name, codec)))),
+      );
+    } catch (err) {
+      this.opts.log?.warn({ err, code: 'IVR_PROMPTS_FAILED' }, 'IVR prompts could not be loaded');
+      this.finish({ kind: 'abandoned', reason: 'error', path: [] });
+      return;
+    }
+    if (this.state !== 'loading') return; // closed while loading
+    this.enterMenu(this.opts.config.entry);
+    const early = this.earlyDigits.splice(0);
+    for (const [d, origin] of early) this.onDigit(d, origin);
+  }
+
+  /** A digit from outside the RTP stream (SIP INFO). Ignored once done. */
+  pushDigit(digit: DtmfDigit, origin: DigitOrigin = 'info'): void {
+    this.onDigit(digit, origin);
+  }
+
+  /** The call's codec changed (re-INVITE): a prompt being played restarts in the new law. */
+  setCodec(codec: G711Codec): void {
+    if (codec === this.codecValue) return;
+    this.codecValue = codec;
+    if (this.playing && this.player) {
+      const { prompt, then } = this.playing;
+      this.player.stop();
+      this.play(prompt, then);
+    }
+  }
+
+  /** Stops everything; emits `done` (abandoned, closed) if no result yet. Idempotent. */
+  close(): void {
+    if (this.state === 'done') return;
+    this.finish({ kind: 'abandoned', reason: 'closed', path: [...this.path] });
+  }
+
+  private readonly onRtpDigit = (ev: DtmfDigitEvent): void => {
+    this.onDigit(ev.digit, 'rfc4733');
+  };
+
+  private onDigit(d: DtmfDigit, origin: DigitOrigin): void {
+    if (this.state === 'done') return;
+    if (this.state === 'idle' || this.state === 'loading') {
+      if (this.earlyDigits.length < 16) this.earlyDigits.push([d, origin]);
+      return;
+    }
+    this.emit('digit', d, origin);
+    this.opts.log?.debug({ menu: this.menuName, digit: d, origin }, 'IVR digit');
+    if (this.playing) {
+      // Barge-in: the caller knows what they want; stop talking.
+      const prompt = this.playing.prompt;
+      this.stopPlayer();
+      this.emit('promptEnd', prompt, 'barge-in');
+    }
+    this.clearInputTimer();
+    this.buffer += d;
+    const key = this.buffer;
+    const choices = this.menu.choices;
+    const exact = Object.prototype.hasOwnProperty.call(choices, key) ? choices[key] : undefined;
+    const longer = Object.keys(choices).some((k) => k.length > key.length && k.startsWith(key));
+    if (exact && !longer) {
+      this.take(key, exact);
+    } else if (longer) {
+      this.state = 'collecting';
+      this.inputTimer = this.timers.setTimeout(() => {
+        this.inputTimer = null;
+        if (exact) this.take(key, exact);
+        else this.invalid(key);
+      }, this.opts.config.interDigitTimeoutS * 1000);
+    } else {
+      this.invalid(key);
+    }
+  }
+
+  private enterMenu(name: string): void {
+    this.menuName = name;
+    this.menu = this.opts.config.menus[name];
+    this.failures = 0;
+    this.playMenu();
+  }
+
+  private playMenu(): void {
+    this.buffer = '';
+    this.emit('menu', this.menuName, this.failures + 1);
+    this.opts.log?.debug({ menu: this.menuName, attempt: this.failures + 1 }, 'IVR menu');
+    this.state = 'prompt';
+    this.play(this.menu.prompt, () => this.waitForInput());
+  }
+
+  private waitForInput(): void {
+    this.state = 'waiting';
+    this.clearInputTimer();
+    this.inputTimer = this.timers.setTimeout(() => {
+      this.inputTimer = null;
+      this.emit('timeout', this.menuName);
+      this.opts.log?.debug({ menu: this.menuName }, 'IVR timeout');
+      this.failed();
+    }, this.menu.timeoutS * 1000);
+  }
+
+  private take(key: string, action: IvrAction): void {
+    this.buffer = '';
+    this.path.push(key);
+    this.act(action, false);
+  }
+
+  private invalid(input: string): void {
+    this.buffer = '';
+    this.emit('invalid', this.menuName, input);
+    this.opts.log?.debug({ menu: this.menuName, input }, 'IVR invalid input');
+    const prompt = this.menu.invalidPrompt;
+    if (prompt === undefined) {
+      this.failed();
+      return;
+    }
+    this.state = 'invalid-prompt';
+    this.play(prompt, () => this.failed());
+  }
+
+  /** A timeout or an invalid entry: replay the menu, or leave by onFail once retries are spent. */
+  private failed(): void {
+    this.failures++;
+    if (this.failures <= this.menu.retries) {
+      this.playMenu();
+      return;
+    }
+    const onFail = this.menu.onFail;
+    if (onFail) this.act(onFail, true);
+    else this.finish({ kind: 'abandoned', reason: 'no-input', path: [...this.path] });
+  }
+
+  private act(action: IvrAction, fallback: boolean): void {
+    if (action.intent !== undefined) {
+      this.finish({ kind: 'intent', intent: action.intent, path: [...this.path], menu: this.menuName, fallback });
+    } else if (action.callback === true) {
+      this.finish({ kind: 'callback', path: [...this.path], menu: this.menuName, fallback });
+    } else if (action.menu !== undefined) {
+      this.enterMenu(action.menu);
+    }
+  }
+
+  private play(prompt: string, then: () => void): void {
+    this.stopPlayer();
+    const frames = this.frames.get(frameKey(this.codecValue, prompt)) ?? [];
+    this.playing = { prompt, then };
+    this.emit('prompt', prompt);
+    const player = new PromptPlayer(this.opts.clock, this.opts.rtp, frames, () => {
+      if (this.player !== player) return;
+      this.player = null;
+      this.playing = null;
+      this.emit('promptEnd', prompt, 'finished');
+      then();
+    });
+    this.player = player;
+    player.start();
+  }
+
+  private stopPlayer(): void {
+    this.player?.stop();
+    this.player = null;
+    this.playing = null;
+  }
+
+  private clearInputTimer(): void {
+    if (this.inputTimer !== null) this.timers.clearTimeout(this.inputTimer);
+    this.inputTimer = null;
+  }
+
+  private finish(result: IvrResult): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.stopPlayer();
+    this.clearInputTimer();
+    if (this.maxTimer !== null) this.timers.clearTimeout(this.maxTimer);
+    this.maxTimer = null;
+    this.digits?.off('dtmf', this.onRtpDigit);
+    this.earlyDigits.length = 0;
+    this.resultValue = result;
+    this.opts.log?.info({ ivr: result, menu: this.menuName }, `IVR done: ${result.kind === 'intent' ? `intent ${result.intent}` : result.kind}`);
+    this.emit('done', result);
+  }
+}
+
+function frameKey(codec: G711Codec, prompt: string): string {
+  return `${codec}\0${prompt}`;
+}

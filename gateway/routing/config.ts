@@ -1,0 +1,169 @@
+/**
+ * Config sections of intelligent routing — `intents:`, `routing:`, `vipCallers:` — for the
+ * gateway's config schema to include (spread routingConfigShape into its object and call
+ * routingConfigIssues from its superRefine, which sees `queues` too). The queue side (strategy,
+ * requiredSkills, overflow, maxSize, aging) lives in gateway/acd/config.ts queueConfigSchema.
+ */
+import { z } from 'zod';
+import { queuesSchema, type QueueConfig } from '../acd/config';
+
+const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)');
+
+/** A number or SIP user part prefix: digits, letters, + * # . _ - (1-64). */
+const numberPrefix = z.string().regex(/^[A-Za-z0-9+*#._-]{1,64}$/, 'letters, digits, + * # . _ - (1-64)');
+
+/** An HTTP/SIP header field name (token characters). */
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'a header field name such as X-Intent');
+
+export type DnisMatchKind = 'exact' | 'prefix' | 'regex';
+
+/** A compiled DNIS `match`: exact user, prefix (`800*`) or regular expression (`/^80[01]\d+$/i`). */
+export interface DnisMatcher {
+  kind: DnisMatchKind;
+  /** Exact: the user; prefix: the prefix without `*`; regex: the source. */
+  text: string;
+  test(user: string): boolean;
+}
+
+/**
+ * Compiles a DNIS rule's `match`. `/body/` or `/body/i` is a regular expression (tested against
+ * the whole To user: anchor it yourself); a trailing `*` makes a prefix (`800*`); anything else is
+ * an exact To user. Throws SyntaxError for a bad regular expression.
+ */
+export function compileDnisMatch(match: string): DnisMatcher {
+  const re = /^\/(.+)\/(i?)$/.exec(match);
+  if (re) {
+    const rx = new RegExp(re[1], re[2]);
+    return { kind: 'regex', text: match, test: (u) => rx.test(u) };
+  }
+  if (match.length > 1 && match.endsWith('*')) {
+    const prefix = match.slice(0, -1);
+    return { kind: 'prefix', text: prefix, test: (u) => u.startsWith(prefix) };
+  }
+  return { kind: 'exact', text: match, test: (u) => u === match };
+}
+
+const dnisMatch = z
+  .string()
+  .min(1)
+  .max(256)
+  .superRefine((m, ctx) => {
+    if (/^\/.+\/i?$/.test(m)) {
+      try {
+        compileDnisMatch(m);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `bad regular expression: ${(e as Error).message}` });
+      }
+    } else if (!/^[A-Za-z0-9+*#._-]+$/.test(m)) {
+      ctx.addIssue({ code: 'custom', message: 'an exact To user, a prefix ending in * (800*), or /regex/ (/regex/i)' });
+    }
+  });
+
+export const intentSchema = z
+  .object({
+    name,
+    /** The queue calls of this intent wait in. */
+    queue: name,
+    /** Base priority of its calls (higher is served first; VIP callers add routing.vipBoost). */
+    priority: z.number().int().min(0).max(1000).default(0),
+  })
+  .strict();
+
+export const intentsSchema = z.array(intentSchema).superRefine((list, ctx) => {
+  const seen = new Set<string>();
+  list.forEach((intent, i) => {
+    if (seen.has(intent.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate intent name "${intent.name}"` });
+    seen.add(intent.name);
+  });
+});
+
+export const routingSchema = z
+  .object({
+    /** Called number (To user) rules: exact wins, then the longest prefix, then regexes in order. */
+    dnis: z.array(z.object({ match: dnisMatch, intent: name }).strict()).default([]),
+    /** Caller (From user) prefix rules: the longest matching prefix wins. */
+    callerPrefixes: z.array(z.object({ prefix: numberPrefix, intent: name }).strict()).default([]),
+    /** Header from the PBX naming the intent (value must be a known intent); null: not consulted. */
+    header: headerName.nullable().default('X-Intent'),
+    /** Intent of calls nothing else decided. */
+    defaultIntent: name.default('general'),
+    /** Priority points added to calls from vipCallers. */
+    vipBoost: z.number().int().min(0).max(1000).default(10),
+    /** Total time classifiers may take for one call; after it the call goes on to the default intent. */
+    classifierTimeoutMs: z.number().int().min(1).max(10_000).default(500),
+  })
+  .strict();
+
+/** Caller (From user) prefixes whose calls get routing.vipBoost on top of their intent's priority. */
+export const vipCallersSchema = z.array(numberPrefix);
+
+/** Spread into the gateway's config object. */
+export const routingConfigShape = {
+  intents: intentsSchema.default([]),
+  routing: routingSchema.prefault({}),
+  vipCallers: vipCallersSchema.default([]),
+};
+
+export type IntentConfig = z.infer<typeof intentSchema>;
+export type RoutingRulesConfig = z.infer<typeof routingSchema>;
+export interface RoutingConfig {
+  intents: IntentConfig[];
+  routing: RoutingRulesConfig;
+  vipCallers: string[];
+}
+
+export interface ConfigIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/**
+ * Problems that need the queues too; paths are relative to the config root. With no intents
+ * routing is off (calls go to calls.queue) and defaultIntent is not checked; rules that name
+ * intents are still checked.
+ */
+export function routingConfigIssues(cfg: RoutingConfig, queues: readonly Pick<QueueConfig, 'name'>[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const queueNames = new Set(queues.map((q) => q.name));
+  const intentNames = new Set(cfg.intents.map((i) => i.name));
+  cfg.intents.forEach((intent, i) => {
+    if (!queueNames.has(intent.queue)) issues.push({ path: ['intents', i, 'queue'], message: `intent "${intent.name}" names unknown queue "${intent.queue}"` });
+  });
+  if (cfg.intents.length > 0 && !intentNames.has(cfg.routing.defaultIntent)) {
+    issues.push({ path: ['routing', 'defaultIntent'], message: `default intent "${cfg.routing.defaultIntent}" is not defined in intents` });
+  }
+  const seenMatch = new Set<string>();
+  cfg.routing.dnis.forEach((r, i) => {
+    if (!intentNames.has(r.intent)) issues.push({ path: ['routing', 'dnis', i, 'intent'], message: `DNIS rule "${r.match}" names unknown intent "${r.intent}"` });
+    if (seenMatch.has(r.match)) issues.push({ path: ['routing', 'dnis', i, 'match'], message: `duplicate DNIS match "${r.match}"` });
+    seenMatch.add(r.match);
+  });
+  const seenPrefix = new Set<string>();
+  cfg.routing.callerPrefixes.forEach((r, i) => {
+    if (!intentNames.has(r.intent)) issues.push({ path: ['routing', 'callerPrefixes', i, 'intent'], message: `caller prefix "${r.prefix}" names unknown intent "${r.intent}"` });
+    if (seenPrefix.has(r.prefix)) issues.push({ path: ['routing', 'callerPrefixes', i, 'prefix'], message: `duplicate caller prefix "${r.prefix}"` });
+    seenPrefix.add(r.prefix);
+  });
+  const seenVip = new Set<string>();
+  cfg.vipCallers.forEach((p, i) => {
+    if (seenVip.has(p)) issues.push({ path: ['vipCallers', i], message: `duplicate VIP prefix "${p}"` });
+    seenVip.add(p);
+  });
+  return issues;
+}
+
+/**
+ * The routing sections with the queues, validated on their own (tests, `config validate` of a
+ * fragment). The gateway's schema does the same through routingConfigShape + routingConfigIssues.
+ */
+export const routingConfigSchema = z
+  .object({ ...routingConfigShape, queues: queuesSchema.default([]) })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    for (const i of routingConfigIssues(cfg, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+  });
+
+/** Issues as `path: reason` lines, as the CLI prints them. */
+export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string[] {
+  return issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+}
