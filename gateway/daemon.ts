@@ -11,6 +11,8 @@ import { CallbackCall } from './callbacks/callback-call';
 import { CallbackScheduler } from './callbacks/callback-scheduler';
 import { CallbackStore } from './callbacks/callback-store';
 import { CallManager } from './calls/call-manager';
+import { ivrPromptNames } from './ivr/config';
+import { IvrPrompts } from './ivr/prompts';
 import { Router } from './routing/router';
 import { siteIPv4Addresses } from './net/addresses';
 import { AgentStore } from './store/agent-store';
@@ -53,8 +55,16 @@ export class Daemon {
       const pool = new PortPool(PortPool.parseRange(config.rtp.ports));
       const tone = config.calls.holdTone === 'ringback' ? RINGBACK_TONE : HOLD_TONE;
       const clock = new MediaClock();
+      let ivr: { config: NonNullable<Config['ivr']>; prompts: IvrPrompts } | undefined;
+      if (config.ivr) {
+        // Prompts are read (or generated) once here, so a call's IVR starts without disk I/O.
+        const prompts = IvrPrompts.forDataDir(config.dataDir, log.child({ component: 'ivr' }));
+        await prompts.preload(ivrPromptNames(config.ivr));
+        ivr = { config: config.ivr, prompts };
+        log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
+      }
       const calls = new CallManager(
-        { config, store, metrics, clock, holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') } },
+        { config, store, metrics, clock, holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') }, ivr },
         pool,
         log,
       );

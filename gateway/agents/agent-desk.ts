@@ -125,10 +125,20 @@ export class AgentDesk {
 
   /** The callback key while waiting: the caller hangs up and is called back, keeping the place. */
   private async onQueuedDigit(call: DeskCall, digit: string): Promise<void> {
+    if (digit !== this.callbacks?.key) return;
+    await this.requestCallback(call);
+  }
+
+  /**
+   * A queued caller asked to be called back (the key while waiting, or the IVR's callback choice):
+   * the callback keeps the call's place and the call ends. False (the caller stays queued) when
+   * callbacks are off, the call is not waiting, or the request failed.
+   */
+  async requestCallback(call: DeskCall): Promise<boolean> {
     const scheduler = this.callbacks;
-    if (!scheduler || digit !== scheduler.key || call.closed) return;
+    if (!scheduler || call.closed) return false;
     const where = this.opts.acd.locate(call.id);
-    if (!where || where.phase !== 'queued') return;
+    if (!where || where.phase !== 'queued') return false;
     try {
       const cb = await scheduler.request({
         number: call.caller.number,
@@ -139,8 +149,10 @@ export class AgentDesk {
       });
       call.record('call.callback-requested', { callbackId: cb.id });
       await call.close('callback-requested');
+      return true;
     } catch (err) {
       call.log.error({ err }, 'callback request failed; the caller stays in the queue');
+      return false;
     }
   }
 

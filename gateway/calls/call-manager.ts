@@ -6,10 +6,11 @@ import { negotiateOffer } from '../../media/sdp/negotiate';
 import type { Logger } from '../logging';
 import { advertisedAddress } from '../net/addresses';
 import type { IncomingInvite, RejectedInvite, SipServerHandlers } from '../sip/sip-server';
-import type { Flow } from 'sip';
+import type { Flow, SipRequest } from 'sip';
 import type { Acd } from '../acd/acd';
 import { routingCallFromInvite } from '../routing/sip-call';
 import type { RouteDecision, Router } from '../routing/router';
+import type { IvrResult } from '../ivr/ivr-session';
 import { Call, sanitise, type CallDeps } from './call';
 import { inboundRecord } from './inbound-record';
 
@@ -19,7 +20,7 @@ export class CallManager implements SipServerHandlers {
   private readonly log: Logger;
 
   /** Where answered calls go (the agent desk), and how their queue is chosen. */
-  private queueing: { enqueue(call: Call, target: string | RouteDecision): boolean } | undefined;
+  private queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> } | undefined;
   private routing: { router: Router; acd: Acd } | undefined;
 
   constructor(
@@ -30,7 +31,7 @@ export class CallManager implements SipServerHandlers {
     this.log = logger.child({ component: 'calls' });
   }
 
-  routeAnsweredCallsTo(queueing: { enqueue(call: Call, target: string | RouteDecision): boolean }, routing?: { router: Router; acd: Acd }): void {
+  routeAnsweredCallsTo(queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> }, routing?: { router: Router; acd: Acd }): void {
     this.queueing = queueing;
     this.routing = routing;
   }
@@ -71,7 +72,9 @@ export class CallManager implements SipServerHandlers {
       return;
     }
     let route: RouteDecision | undefined;
-    if (this.routing?.router.enabled && this.queueing) {
+    // With an IVR the caller's intent is known only after it: routing then runs on `routed`.
+    const ivrOn = this.deps.ivr !== undefined;
+    if (!ivrOn && this.routing?.router.enabled && this.queueing) {
       route = await this.routing.router.route(routingCallFromInvite(dialog.callId, rq));
       for (const i of route.ignored) this.log.info({ sipCallId: dialog.callId, ...i }, 'routing step ignored');
       if (dialog.state !== 'early') return; // cancelled while routing
@@ -121,11 +124,35 @@ export class CallManager implements SipServerHandlers {
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
     });
     const target = route ?? this.deps.config.calls.queue;
-    if (target && this.queueing) {
+    if (ivrOn && this.queueing) {
+      call.once('routed', (result) => {
+        this.enqueueAfterIvr(call, rq, result).catch((err: unknown) => call.log.error({ err }, 'routing after the IVR failed'));
+      });
+    } else if (target && this.queueing) {
       const queueing = this.queueing;
       call.once('confirmed', () => queueing.enqueue(call, target));
     }
     call.start();
+  }
+
+  /**
+   * After the IVR: routing (when intents are configured) with the caller's choice as the IVR
+   * step, else calls.queue. A callback choice queues the call (it keeps a place) and asks the
+   * desk to call back. No queue at all: the caller keeps hearing the hold tone.
+   */
+  private async enqueueAfterIvr(call: Call, rq: SipRequest, result: IvrResult | null): Promise<void> {
+    const queueing = this.queueing;
+    if (!queueing || call.closed) return;
+    let target: string | RouteDecision | undefined = this.deps.config.calls.queue;
+    if (this.routing?.router.enabled) {
+      const route = await this.routing.router.route(routingCallFromInvite(call.id, rq, call.ivrIntent));
+      for (const i of route.ignored) call.log.info({ ...i }, 'routing step ignored');
+      if (call.closed) return;
+      target = route;
+    }
+    if (target === undefined) return;
+    if (!queueing.enqueue(call, target)) return; // queue full: the desk has ended the call
+    if (result?.kind === 'callback' && queueing.requestCallback) await queueing.requestCallback(call);
   }
 
   private recordFailed(rq: IncomingInvite['rq'], flow: Flow, trunk: string, status: number, cause: string): void {

@@ -12,6 +12,10 @@ import type { MediaClock } from '../../media/tones/media-clock';
 import { TonePlayer } from '../../media/tones/tone-player';
 import type { DeskCall } from '../agents/desk-call';
 import type { CodecName, Config } from '../config/schema';
+import type { IvrConfig } from '../ivr/config';
+import { IvrSession, type IvrResult } from '../ivr/ivr-session';
+import type { PromptSource } from '../ivr/prompts';
+import { parseInfoDtmf } from '../ivr/sip-info-dtmf';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import type { IncomingInvite } from '../sip/sip-server';
@@ -26,6 +30,8 @@ export interface CallDeps {
   metrics: Metrics;
   clock: MediaClock;
   holdFrames: Record<CodecName, Buffer[]>;
+  /** Set when config.ivr is: the IVR runs on every confirmed call before it is queued. */
+  ivr?: { config: IvrConfig; prompts: PromptSource };
 }
 
 export type CallEndCause =
@@ -55,6 +61,12 @@ export interface CallEvents {
   agentConnected: [agentName: string];
   /** A DTMF digit from the caller (RFC 4733 or SIP INFO). */
   dtmf: [digit: string];
+  /**
+   * The call is ready to be queued: right after `confirmed` without an IVR (null), or when the
+   * IVR decided (intent, callback, or abandoned for no-input / max-duration / error). Not
+   * emitted when the caller hangs up during the IVR.
+   */
+  routed: [result: IvrResult | null];
   closed: [cause: CallEndCause];
 }
 
@@ -73,6 +85,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private agentLeg: WebRtcLeg | undefined;
   private agentName: string | undefined;
   private bridge: MediaBridge | undefined;
+  private ivr: IvrSession | undefined;
+  private ivrResultValue: IvrResult | null = null;
 
   constructor(
     private readonly invite: IncomingInvite,
@@ -161,6 +175,16 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return this.closedCause !== undefined;
   }
 
+  /** What the IVR decided (null: no IVR, or not finished yet). */
+  get ivrResult(): IvrResult | null {
+    return this.ivrResultValue;
+  }
+
+  /** The intent the caller chose in the IVR (routingCallFromInvite's ivrIntent). */
+  get ivrIntent(): string | undefined {
+    return this.ivrResultValue?.kind === 'intent' ? this.ivrResultValue.intent : undefined;
+  }
+
   /** Records the call, wires events and answers (after the trunk's ring time, if any). */
   start(): void {
     const rq = this.invite.rq;
@@ -182,6 +206,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       else void this.close(reason === 'shutdown' ? 'shutdown' : 'internal-error');
     });
     this.rtp.on('dtmf', (ev) => this.onDtmf(ev));
+    this.dialog.on('info', (info) => this.onInfo(info));
     this.rtp.on('error', (err) => this.log.warn({ err }, 'RTP socket error'));
     this.applyRemote();
 
@@ -197,6 +222,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   /** Ends the call: BYE if it is still up, media and timers released, record closed. */
   close(cause: CallEndCause, sipStatus?: number): Promise<void> {
     if (this.closedCause) return Promise.resolve();
+    // Before closedCause is set, so that its `call.ivr-done` (abandoned, closed) is still recorded.
+    this.ivr?.close();
     this.closedCause = cause;
     for (const t of this.timers) clearTimeout(t);
     this.player.stop();
@@ -251,9 +278,33 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
   private onConfirmed(): void {
     this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
+    if (this.deps.ivr) {
+      this.emit('confirmed');
+      if (!this.closed) this.startIvr(this.deps.ivr);
+      return;
+    }
     // The caller hears the hold tone until an agent is bridged in.
     if (!this.audio.onHold) this.player.start();
     this.emit('confirmed');
+    if (!this.closed) this.emit('routed', null);
+  }
+
+  /** The IVR talks to the caller (prompts on our RTP session) instead of the hold tone. */
+  private startIvr(ivr: NonNullable<CallDeps['ivr']>): void {
+    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: this.rtp, codec: this.audio.codec, log: this.log });
+    this.ivr = session;
+    session.once('done', (result) => this.onIvrDone(result));
+    this.record('call.ivr-started', { menu: ivr.config.entry });
+    void session.start();
+  }
+
+  private onIvrDone(result: IvrResult): void {
+    this.ivr = undefined;
+    this.ivrResultValue = result;
+    this.record('call.ivr-done', ivrEventData(result));
+    if (this.closed || (result.kind === 'abandoned' && result.reason === 'closed')) return;
+    if (!this.audio.onHold && !this.bridge) this.player.start();
+    this.emit('routed', result);
   }
 
   private onAgentConnected(agentName: string, leg: WebRtcLeg): void {
@@ -288,6 +339,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       if (codecChanged) {
         this.player.stop();
         this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
+        this.ivr?.setCodec(audio.codec);
       }
       this.dialog.answerReinvite(rq, { sdp: answerSdp });
       if (audio.onHold && !wasOnHold) {
@@ -297,7 +349,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         this.log.info({ direction: audio.remoteDirection }, 'call put on hold by the PBX');
       } else if (!audio.onHold && (wasOnHold || codecChanged)) {
         if (this.bridge) this.bridge.setHold(false);
-        else if (this.dialog.state === 'confirmed') this.player.start();
+        else if (this.dialog.state === 'confirmed' && !this.ivr) this.player.start();
         this.persist(this.deps.store.update(this.id, {}, 'call.resumed'));
         this.log.info('call resumed by the PBX');
       }
@@ -328,10 +380,26 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.emit('dtmf', ev.digit);
   }
 
+  /** SIP INFO: a DTMF body counts like an RFC 4733 digit (and feeds the IVR); anything else is ignored. */
+  private onInfo(rq: SipRequest): void {
+    if (this.closed) return;
+    const digit = parseInfoDtmf(rq.headers['content-type'], rq.content);
+    if (digit === null) return;
+    this.onDtmf({ digit, durationMs: 0, timestamp: 0 });
+    this.ivr?.pushDigit(digit, 'info');
+  }
+
   /** Store writes never block or break the call; a failure is logged with the call's id. */
   private persist(write: Promise<void>): void {
     write.catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));
   }
+}
+
+/** The data of `call.ivr-done`: a flat, stable shape for the record (and later the cloud). */
+function ivrEventData(r: IvrResult): Record<string, unknown> {
+  if (r.kind === 'intent') return { result: 'intent', intent: r.intent, path: r.path, menu: r.menu, fallback: r.fallback };
+  if (r.kind === 'callback') return { result: 'callback', path: r.path, menu: r.menu, fallback: r.fallback };
+  return { result: 'abandoned', reason: r.reason, path: r.path };
 }
 
 export function sanitise(text: string): string {

@@ -1,6 +1,7 @@
 import { isIP, BlockList } from 'node:net';
 import { z } from 'zod';
 import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
+import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { routingConfigIssues, routingConfigShape } from '../routing/config';
 
 const port = z.number().int().min(1).max(65535);
@@ -130,6 +131,8 @@ export const configSchema = z
       .strict()
       .prefault({}),
     agents: agentsSchema.default([]),
+    /** Menus that decide an intent before an answered call is queued; absent: no IVR. */
+    ivr: ivrSchema.optional(),
     agentSessions: z
       .object({
         idleTimeoutS: z.number().int().min(60).max(7 * 86_400).default(43_200),
@@ -159,6 +162,9 @@ export const configSchema = z
     });
     for (const i of acdConfigIssues(cfg.agents, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     for (const i of routingConfigIssues(cfg, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    if (cfg.ivr) {
+      for (const i of ivrIntentIssues(cfg.ivr, cfg.intents.map((x) => x.name))) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+    }
     cfg.queues.forEach((q, i) => {
       if (q.overflow && 'callback' in q.overflow && !cfg.trunks.some((t) => t.outbound)) {
         ctx.addIssue({ code: 'custom', path: ['queues', i, 'overflow'], message: 'overflow to callback needs a trunk with an outbound address' });

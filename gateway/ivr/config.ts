@@ -162,6 +162,34 @@ export function ivrConfigIssues(cfg: Pick<IvrConfig, 'entry' | 'menus'>): IvrCon
   return issues;
 }
 
+/** Every intent the menus can end with (choices and onFail), each once, in config order. */
+export function ivrIntents(cfg: Pick<IvrConfig, 'menus'>): string[] {
+  const out = new Set<string>();
+  for (const m of Object.values(cfg.menus)) {
+    for (const a of [...Object.values(m.choices), ...(m.onFail ? [m.onFail] : [])]) if (a.intent !== undefined) out.add(a.intent);
+  }
+  return [...out];
+}
+
+/**
+ * With intent routing on (a non-empty `intents:` list), every intent an IVR menu can end with must
+ * be one of them: otherwise the router would silently ignore the caller's choice. Paths are
+ * relative to the config root (for the gateway's superRefine).
+ */
+export function ivrIntentIssues(cfg: Pick<IvrConfig, 'menus'>, known: readonly string[]): IvrConfigIssue[] {
+  if (known.length === 0) return [];
+  const names = new Set(known);
+  const issues: IvrConfigIssue[] = [];
+  const check = (a: IvrAction, path: Array<string | number>): void => {
+    if (a.intent !== undefined && !names.has(a.intent)) issues.push({ path: [...path, 'intent'], message: `intent "${a.intent}" is not defined in intents` });
+  };
+  for (const [name, m] of Object.entries(cfg.menus)) {
+    for (const [key, a] of Object.entries(m.choices)) check(a, ['ivr', 'menus', name, 'choices', key]);
+    if (m.onFail) check(m.onFail, ['ivr', 'menus', name, 'onFail']);
+  }
+  return issues;
+}
+
 /** Every prompt name the config refers to (entry first), for preloading. */
 export function ivrPromptNames(cfg: Pick<IvrConfig, 'menus'>): string[] {
   const out = new Set<string>();

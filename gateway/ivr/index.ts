@@ -1,4 +1,4 @@
-export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrPromptNames } from './config';
+export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrIntentIssues, ivrIntents, ivrPromptNames } from './config';
 export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue } from './config';
 export { IvrPrompts, generatedPrompt, generatedPromptSpec, transcodeFrames } from './prompts';
 export type { PromptSource, PromptLog } from './prompts';

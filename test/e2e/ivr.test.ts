@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
-import { assertSippOk, eventually, runSipp, startDaemon, type DaemonHandle } from './harness';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { assertSippOk, eventually, freePort, runCli, runSipp, startDaemon, type DaemonHandle } from './harness';
 
 /**
  * The IVR on answered calls, with sipp as the PBX and generated prompts (no prompt files).
@@ -135,3 +139,79 @@ describe('IVR with sipp as the PBX', function () {
     assert.ok(!events.some((e) => e.type === 'call.queued'), events.map((e) => e.type).join(','));
   });
 });
+
+/** The same menus with intent routing on (intents → queues) and callbacks through the trunk. */
+async function routingConfig(): Promise<Record<string, unknown>> {
+  return {
+    ...TEST_CONFIG,
+    calls: { maxDurationS: 20, queue: 'general' },
+    // Nothing listens there: a callback stays pending (no agent is ever available here).
+    trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'], outbound: { host: '127.0.0.1', port: await freePort() } }],
+    intents: [
+      { name: 'technical_support', queue: 'tech', priority: 20 },
+      { name: 'billing_inquiry', queue: 'billing' },
+      { name: 'sales', queue: 'general' },
+      { name: 'general', queue: 'general' },
+    ],
+    routing: { defaultIntent: 'general' },
+    queues: [{ name: 'tech' }, { name: 'billing' }, { name: 'general' }],
+  };
+}
+
+describe('IVR with intent routing and callbacks', function () {
+  let daemon: DaemonHandle | undefined;
+  let target: string;
+  before(async function () {
+    try {
+      daemon = await startDaemon({ config: await routingConfig() });
+    } catch (e) {
+      if (/Unrecognized key: "ivr"/.test((e as Error).message)) this.skip();
+      throw e;
+    }
+    target = `127.0.0.1:${daemon.sipPort}`;
+  });
+  after(async () => {
+    await daemon?.stop();
+  });
+
+  it('the IVR intent chooses the queue (source ivr)', async () => {
+    const d = daemon!;
+    const before = new Set((await callsFor(d)).map((c) => c.id));
+    const r = await runSipp({ scenario: 'uac_ivr_1.xml', target });
+    assertSippOk(r);
+    const call = await finalCall(d, before);
+    assert.equal(call.queue, 'tech');
+    const queued = (await eventsOf(d, call.id)).find((e) => e.type === 'call.queued');
+    assert.equal(dataOf(queued).queue, 'tech');
+    assert.equal(dataOf(queued).intent, 'technical_support');
+    assert.equal(dataOf(queued).source, 'ivr');
+  });
+
+  it('the callback choice (9) queues the call, requests a callback and ends the call with BYE', async () => {
+    const d = daemon!;
+    const before = new Set((await callsFor(d)).map((c) => c.id));
+    const r = await runSipp({ scenario: 'uac_ivr_9.xml', target });
+    assertSippOk(r);
+    const call = await finalCall(d, before);
+    assert.equal(call.endCause, 'callback-requested');
+    const events = await eventsOf(d, call.id);
+    const types = events.map((e) => e.type);
+    assert.deepEqual(dataOf(events.find((e) => e.type === 'call.ivr-done')), { result: 'callback', path: ['9'], menu: 'main', fallback: false });
+    assert.ok(types.indexOf('call.callback-requested') > types.indexOf('call.queued') && types.indexOf('call.queued') > types.indexOf('call.ivr-done'), types.join(','));
+  });
+
+  it('config validate names an IVR intent that routing does not know', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ccedge-ivr-cfg-'));
+    try {
+      const cfg = await routingConfig();
+      (cfg.intents as Array<{ name: string }>).splice(2, 1); // drop `sales`, which menu `more` ends with
+      writeFileSync(path.join(dir, 'bad.yaml'), YAML.stringify(cfg));
+      const out = await runCli(['config', 'validate', path.join(dir, 'bad.yaml')], {});
+      assert.equal(out.code, 2, out.stdout + out.stderr);
+      assert.match(out.stdout + out.stderr, /ivr\.menus\.more\.choices\.1\.intent: intent "sales" is not defined in intents/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

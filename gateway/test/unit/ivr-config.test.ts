@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { ivrConfigIssues, ivrPromptNames, ivrSchema, type IvrConfigInput } from '../../ivr/config';
+import { ivrConfigIssues, ivrIntentIssues, ivrIntents, ivrPromptNames, ivrSchema, type IvrConfigInput } from '../../ivr/config';
 
 /** The example of the issue: main → more (nested), a callback, onFail intents. */
 function example(): IvrConfigInput {
@@ -178,5 +178,13 @@ describe('ivr config', () => {
   it('ivrConfigIssues reports paths relative to the section', () => {
     const issues = ivrConfigIssues({ entry: 'x', menus: {} });
     assert.deepEqual(issues.map((i) => i.path.join('.')).sort(), ['entry', 'menus']);
+  });
+
+  it('lists the intents of the menus, and checks them against the routing intents', () => {
+    const cfg = ivrSchema.parse(example());
+    assert.deepEqual(ivrIntents(cfg), ['technical_support', 'billing_inquiry', 'general', 'sales']);
+    assert.deepEqual(ivrIntentIssues(cfg, []), [], 'routing off: any intent goes');
+    const issues = ivrIntentIssues(cfg, ['technical_support', 'billing_inquiry', 'general']);
+    assert.deepEqual(issues, [{ path: ['ivr', 'menus', 'more', 'choices', '1', 'intent'], message: 'intent "sales" is not defined in intents' }]);
   });
 });
