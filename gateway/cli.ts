@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
+import { REPORT_USAGE } from './kpi/report-command';
 import { CcedgeError } from './errors';
 import { CallStore, type CallRecord } from './store/call-store';
 import { Db } from './store/db';
@@ -12,6 +13,7 @@ commands:
   calls [--json] [--limit N] [--config FILE]
                                       list call records, newest first
   config validate FILE                check a config file; exit 0 if valid, 2 if not
+${REPORT_USAGE}
   help                                this text
 
 Configuration: ccedge.yaml in the working directory or --config FILE, overridden by

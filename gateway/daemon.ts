@@ -11,6 +11,11 @@ import { CallbackCall } from './callbacks/callback-call';
 import { CallbackScheduler } from './callbacks/callback-scheduler';
 import { CallbackStore } from './callbacks/callback-store';
 import { CallManager } from './calls/call-manager';
+import { kpiOptions } from './kpi/config';
+import { KpiRecorder } from './kpi/kpi-recorder';
+import { KpiService, registerKpiMetrics } from './kpi/kpi-service';
+import { KpiStore } from './kpi/kpi-store';
+import { adminTokenCheck, WallboardHub } from './wallboard/wallboard-hub';
 import { ivrPromptNames } from './ivr/config';
 import { IvrPrompts } from './ivr/prompts';
 import { Router } from './routing/router';
@@ -42,7 +47,16 @@ export class Daemon {
     private readonly sip: SipServer,
     private readonly http: HttpServer,
     readonly httpPort: number,
-    private readonly agents: { desk: AgentDesk; sessions: AgentSessions; acd: Acd; directory: AgentDirectory; callbacks: CallbackScheduler },
+    private readonly agents: {
+      desk: AgentDesk;
+      sessions: AgentSessions;
+      acd: Acd;
+      directory: AgentDirectory;
+      callbacks: CallbackScheduler;
+      kpi: KpiService;
+      kpiRecorder: KpiRecorder;
+      wallboard: WallboardHub;
+    },
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
@@ -70,6 +84,21 @@ export class Daemon {
       );
       const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS });
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
+      const kpiStore = new KpiStore(db);
+      await kpiStore.closeOpenWrapUps();
+      const kpiRecorder = new KpiRecorder({ store: kpiStore, acd, log: log.child({ component: 'kpi' }) });
+      const kpi = new KpiService({
+        store: kpiStore,
+        recorder: kpiRecorder,
+        snapshot: () => acd.snapshot(),
+        agentQueues: (n) => config.agents.find((a) => a.name === n)?.queues ?? null,
+        window: config.kpi.window,
+        kpi: kpiOptions(config.kpi),
+        targets: config.kpi.targets,
+        log,
+      });
+      await kpi.start();
+      registerKpiMetrics(metrics.registry, kpi);
       const sessions = new AgentSessions(directory, log);
       const desk = new AgentDesk({
         acd,
@@ -78,6 +107,7 @@ export class Daemon {
         log,
         webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
         reconnectGraceS: config.agentSessions.reconnectGraceS,
+        kpi: kpiRecorder,
       });
       calls.routeAnsweredCallsTo(desk, { router: new Router({ config }), acd });
       const sip = new SipServer(config, log, metrics, calls);
@@ -106,6 +136,8 @@ export class Daemon {
       const startedAt = new Date();
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
+      const wallboard = new WallboardHub({ authorise: adminTokenCheck(admin.token), current: () => kpi.current(), log });
+      kpi.on('update', (snapshot) => wallboard.publish(snapshot));
       const http = new HttpServer({
         host: config.http.host,
         port: config.http.port,
@@ -114,6 +146,8 @@ export class Daemon {
         store,
         log,
         agents: { login: (body, remote) => sessions.login(body, remote), handleUpgrade: (req, socket, head) => sessions.handleUpgrade(req, socket, head) },
+        kpi,
+        wallboard,
         health: () => ({
           version: VERSION,
           pid: process.pid,
@@ -129,7 +163,7 @@ export class Daemon {
       const httpPort = await http.start();
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard });
     } catch (e) {
       await db.close().catch(() => undefined);
       throw e;
@@ -147,7 +181,10 @@ export class Daemon {
       this.agents.acd.close();
       this.agents.directory.close();
       await this.sip.stop();
+      this.agents.kpi.stop();
+      this.agents.wallboard.close();
       await this.http.stop();
+      await this.agents.kpiRecorder.flush();
       await this.db.close();
       this.log.info('stopped');
     })();

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { callsCommand, configValidateCommand, USAGE } from './cli';
 import { loadConfig } from './config/load';
+import { reportCommand } from './kpi/report-command';
 import { Daemon } from './daemon';
 import { CcedgeError } from './errors';
 import { createLogger } from './logging';
@@ -44,6 +45,8 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest);
       case 'calls':
         return await callsCommand(rest);
+      case 'report':
+        return await reportCommand(rest);
       case 'config':
         if (rest[0] === 'validate') return configValidateCommand(rest.slice(1));
         throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');

@@ -4,6 +4,7 @@
  * browser page (which imports the types only). Bump PROTOCOL_VERSION on an incompatible change.
  */
 import { z } from 'zod';
+import { DISPOSITIONS, type Disposition } from '../kpi/kpi';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -24,6 +25,7 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('hold'), callId, on: z.boolean() }).strict(),
   z.object({ ...base, type: z.literal('mute'), callId, on: z.boolean() }).strict(),
   z.object({ ...base, type: z.literal('dtmf'), callId, digits: z.string().regex(/^[0-9*#A-D]{1,32}$/) }).strict(),
+  z.object({ ...base, type: z.literal('disposition'), callId, disposition: z.enum(DISPOSITIONS) }).strict(),
   z.object({ ...base, type: z.literal('logout') }).strict(),
   z.object({ ...base, type: z.literal('ping') }).strict(),
 ]);
@@ -60,6 +62,7 @@ export type ServerMessage =
   | { v: 1; type: 'muted'; callId: string; on: boolean }
   | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'shutdown' }
   | { v: 1; type: 'error'; code: ErrorCode; message: string; ref?: string }
+  | { v: 1; type: 'dispositionSaved'; callId: string; disposition: Disposition }
   | { v: 1; type: 'pong'; ref?: string };
 
 /** POST /agent/login body and replies. */

@@ -7,6 +7,7 @@ import type { CallInfo, ServerMessage } from '../agent-ui/protocol';
 import type { CallEndCause } from '../calls/call';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
 import type { RouteDecision } from '../routing/router';
+import type { KpiRecorder } from '../kpi/kpi-recorder';
 import type { DeskCall } from './desk-call';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
@@ -23,6 +24,8 @@ export interface AgentDeskOptions {
   reconnectGraceS: number;
   /** Seconds the page has to answer the WebRTC offer before the call is given up as failed. */
   mediaSetupS?: number;
+  /** Records queue events for the KPIs (hold time, dispositions, callbacks). */
+  kpi?: KpiRecorder;
 }
 
 type EndedCause = Extract<ServerMessage, { type: 'callEnded' }>['cause'];
@@ -114,6 +117,7 @@ export class AgentDesk {
       if (!this.callbacks) throw new Error('callbacks are not enabled');
       const cb = await this.callbacks.request({ number: call.caller.number, name: call.caller.name, queue: qc.queue, queuedAt: qc.queuedAt, originCallId: call.id });
       call.record('call.callback-requested', { callbackId: cb.id, reason: 'max-wait' });
+      this.opts.kpi?.overflowed(call.id);
       await call.close('callback-requested');
     } catch (err) {
       call.log.warn({ err }, 'overflow to callback failed; back in the queue');
@@ -148,6 +152,7 @@ export class AgentDesk {
         originCallId: call.id,
       });
       call.record('call.callback-requested', { callbackId: cb.id });
+      this.opts.kpi?.overflowed(call.id);
       await call.close('callback-requested');
       return true;
     } catch (err) {
@@ -280,6 +285,21 @@ export class AgentDesk {
           });
           return;
         }
+        case 'disposition': {
+          const rec = this.opts.kpi;
+          if (!rec) {
+            reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'dispositions are not recorded' });
+            return;
+          }
+          void rec.disposition(agent, msg.callId, msg.disposition).then(
+            (r) => reply(r.ok ? { v: 1, type: 'dispositionSaved', callId: r.callId, disposition: r.disposition } : { v: 1, type: 'error', code: r.code, message: r.message }),
+            (err: unknown) => {
+              this.log.error({ err, agent }, 'disposition write failed');
+              reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'the disposition could not be saved' });
+            },
+          );
+          return;
+        }
         default: {
           const call = this.calls.get(msg.callId);
           if (!call || call.agent !== agent) {
@@ -289,6 +309,7 @@ export class AgentDesk {
           if (msg.type === 'hangup') void call.close('agent-hangup');
           else if (msg.type === 'hold') {
             call.setHold(msg.on);
+            this.opts.kpi?.hold(call.id, call.isHeld);
             reply({ v: 1, type: 'held', callId: call.id, on: call.isHeld });
           } else if (msg.type === 'mute') {
             call.setMute(msg.on);

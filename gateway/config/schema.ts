@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
 import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { routingConfigIssues, routingConfigShape } from '../routing/config';
+import { kpiConfigSchema } from '../kpi/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -117,6 +118,7 @@ export const configSchema = z
     trunks: z.array(trunkSchema).min(1),
     queues: queuesSchema.default([]),
     ...routingConfigShape,
+    kpi: kpiConfigSchema.prefault({}),
     callbacks: z
       .object({
         /** Trunk the callback is dialled through (default: the first trunk with `outbound`). */

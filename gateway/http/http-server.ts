@@ -8,6 +8,8 @@ import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import type { CallState, CallStore } from '../store/call-store';
+import type { IntentKpi, QueueKpi } from '../kpi/kpi-types';
+import { serveWallboardAsset } from '../wallboard/assets';
 
 /** The agent softphone's server side: login and the signalling WebSocket. */
 export interface AgentEndpoints {
@@ -33,6 +35,8 @@ export interface HttpDeps {
   health: () => Record<string, unknown>;
   log: Logger;
   agents?: AgentEndpoints;
+  kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
+  wallboard?: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
 }
 
 const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed']);
@@ -53,6 +57,7 @@ export class HttpServer {
     server.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/ws' && this.deps.agents) this.deps.agents.handleUpgrade(req, socket, head);
+      else if (url.pathname === '/ws/wallboard' && this.deps.wallboard) this.deps.wallboard.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
     });
     server.headersTimeout = 10_000;
@@ -91,6 +96,7 @@ export class HttpServer {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
       return;
     }
+    if (await serveWallboardAsset(url.pathname, req, res)) return;
     const asset = AGENT_ASSETS[url.pathname];
     if (asset) {
       const content = await readFile(path.join(AGENT_UI_DIR, asset.file)).catch(() => undefined);
@@ -134,6 +140,14 @@ export class HttpServer {
       if (state !== null && !CALL_STATES.has(state as CallState)) throw new CcedgeError('HTTP_BAD_REQUEST', `state must be one of ${[...CALL_STATES].join(', ')}`);
       const calls = await this.deps.store.list({ limit: Number(limitText), state: (state as CallState | null) ?? undefined });
       this.json(res, 200, { calls });
+      return;
+    }
+    if (url.pathname === '/api/v1/queues' && this.deps.kpi) {
+      this.json(res, 200, { queues: this.deps.kpi.queues() });
+      return;
+    }
+    if (url.pathname === '/api/v1/intents' && this.deps.kpi) {
+      this.json(res, 200, { intents: this.deps.kpi.intents() });
       return;
     }
     const m = /^\/api\/v1\/calls\/([0-9a-f-]{36})$/.exec(url.pathname);

@@ -214,8 +214,11 @@ export class KpiService extends EventEmitter<KpiServiceEvents> {
   }
 
   private compute(now: number): KpiSnapshot {
+    // A rolling window slides every millisecond: history follows it on a change or a heartbeat.
+    // 'today' starts again at midnight.
     const from = windowStart(this.windowSpec, now);
-    if (!this.history || this.dirty || this.history.from !== from || now - this.history.computedAt >= this.heartbeatMs) {
+    const midnight = this.windowSpec === 'today' && this.history?.from !== from;
+    if (!this.history || this.dirty || midnight || now - this.history.computedAt >= this.heartbeatMs) {
       this.history = this.computeHistory(now, from);
     }
     const h = this.history;
@@ -240,7 +243,7 @@ export class KpiService extends EventEmitter<KpiServiceEvents> {
     });
     return {
       at: new Date(now).toISOString(),
-      window: { spec: this.windowSpec, from: new Date(from).toISOString(), to: new Date(now).toISOString() },
+      window: { spec: this.windowSpec, from: new Date(h.from).toISOString(), to: new Date(now).toISOString() },
       serviceLevelS: this.opts.serviceLevelS,
       targets: this.o.targets ?? { serviceLevel: 0.8, fcr: 0.7 },
       queues,

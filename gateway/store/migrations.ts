@@ -71,4 +71,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX callbacks_state ON callbacks (state, queued_at);
   `,
+  `
+  CREATE TABLE queue_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL, queue TEXT NOT NULL, intent TEXT, call_id TEXT NOT NULL, agent TEXT,
+    type TEXT NOT NULL CHECK (type IN ('offered', 'answered', 'abandoned', 'overflowed', 'ended', 'disposition')),
+    wait_ms INTEGER, talk_ms INTEGER, hold_ms INTEGER, wrap_ms INTEGER,
+    disposition TEXT CHECK (disposition IS NULL OR disposition IN ('resolved', 'not-resolved', 'follow-up'))
+  );
+  CREATE INDEX queue_events_type_ts ON queue_events (type, ts);
+  CREATE INDEX queue_events_call ON queue_events (call_id, id);
+  CREATE INDEX queue_events_agent ON queue_events (agent, type, id);
+  CREATE INDEX agent_events_ts ON agent_events (ts);
+  `,
 ];

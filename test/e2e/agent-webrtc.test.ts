@@ -13,7 +13,7 @@ const CONFIG = {
   site: { id: 'e2e', deviceId: 'edge-agents' },
   calls: { queue: 'support', maxDurationS: 600 },
   trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'], codecs: ['PCMA', 'PCMU'] }],
-  queues: [{ name: 'support', ringTimeoutS: 4, wrapUpS: 1 }],
+  queues: [{ name: 'support', ringTimeoutS: 4, wrapUpS: 3 }],
   agents: [
     { name: 'alice', displayName: 'Alice', password: PASSWORDS.alice },
     { name: 'bob', displayName: 'Bob', password: PASSWORDS.bob },
@@ -54,7 +54,7 @@ describe('agents on WebRTC: headless Chromium answers calls from the PBX', funct
   afterEach(async () => {
     for (const u of uacs.splice(0)) u.close();
     for (const p of pages.splice(0)) await p.context.close().catch(() => undefined);
-    await sleep(1200); // wrap-up of the last call ends before the next test
+    await sleep(3200); // wrap-up of the last call ends before the next test
   });
   after(async () => {
     await browser?.close();
@@ -91,6 +91,8 @@ describe('agents on WebRTC: headless Chromium answers calls from the PBX', funct
     await alice.page.getByRole('button', { name: 'Hang up' }).click();
     assert.ok(await uac.waitForBye(5000), 'the PBX leg got BYE');
     await statusIs(alice, /^Wrap-up$/);
+    await alice.page.getByRole('button', { name: 'Resolved', exact: true }).click();
+    await alice.page.getByText('Saved: Resolved.').waitFor();
     await alice.shot('05-wrap-up');
     await statusIs(alice, /^Available$/);
     const rec = await callRecord((c) => c.agent === 'alice' && c.endCause === 'agent-hangup');
@@ -156,7 +158,7 @@ describe('agents on WebRTC: headless Chromium answers calls from the PBX', funct
     assert.equal(waiting.length, 1, 'one caller still queued');
     await alice.page.getByRole('button', { name: 'Hang up' }).click();
     await statusIs(alice, /^Wrap-up$/);
-    await statusIs(alice, /^Ringing$/); // after 1 s of wrap-up the third caller rings at alice
+    await statusIs(alice, /^Ringing$/); // after 3 s of wrap-up the third caller rings at alice
     assert.match((await alice.page.textContent('body')) ?? '', /5550143/);
     await alice.page.getByRole('button', { name: 'Answer' }).click();
     await statusIs(alice, /^On call$/);
@@ -212,6 +214,23 @@ describe('agents on WebRTC: headless Chromium answers calls from the PBX', funct
     ws.send(JSON.stringify({ v: 1, type: 'ping' }));
     await eventually(async () => inbox.some((m) => m.type === 'pong'));
     ws.close();
+  });
+
+  it('the wallboard shows the queue KPIs live, and /api/v1/queues has them as JSON', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${daemon.httpPort}/wallboard#token=${daemon.adminToken}`);
+    const tile = page.locator('article.tile[data-queue="support"]');
+    await tile.waitFor();
+    const { body } = await daemon.api<{ queues: Array<{ name: string; offered: number; answered: number; abandoned: number; serviceLevel: number | null; fcr: number | null; aht: number | null }> }>('/api/v1/queues');
+    const q = body.queues.find((x) => x.name === 'support');
+    // Seven answered calls; the caller who hung up after ~1 s of ringing is a short abandon
+    // (under 5 s): not offered, not abandoned (the default `exclude-short` rule).
+    assert.ok(q && q.offered === 7 && q.answered === 7 && q.abandoned === 0, JSON.stringify(q));
+    assert.equal(q.fcr, 1, 'one disposition, resolved');
+    assert.ok(q.serviceLevel !== null && q.serviceLevel > 0);
+    await page.screenshot({ path: path.join(ROOT, 'test-output', 'screenshots', '08-wallboard.png') });
+    await context.close();
   });
 
   it('the daemon sent nothing outside loopback during all of this (strace of connect/sendto/sendmsg)', async () => {

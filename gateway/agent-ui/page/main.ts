@@ -553,7 +553,7 @@ function onServerMessage(msg: PageMessage): void {
       const text = CALL_ENDED[msg.cause] ?? 'The call ended.';
       if (!call || call.info.callId === msg.callId) {
         dropCall();
-        setLastCall({ callId: msg.callId, disposition: null, pending: null, ref: null });
+        if (lastCall?.callId !== msg.callId) setLastCall({ callId: msg.callId, disposition: null, pending: null, ref: null });
         setText(ui.lastCall, `Call ended: ${text}`);
         announce(`Call ended. ${text}`);
       }

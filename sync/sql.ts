@@ -1,0 +1,29 @@
+/**
+ * The narrow database interface sync/ needs. gateway/store/db.ts's `Db` satisfies it structurally,
+ * so sync/ never imports gateway/ (DESIGN.md: dependencies point one way).
+ *
+ * Contract relied on (Db's): `transaction()` runs its work after every earlier transaction has
+ * finished, one at a time on one connection; reads that must not see another flow's uncommitted rows
+ * therefore go through `transaction()` too.
+ */
+export type SqlParam = string | number | bigint | null | Buffer;
+
+export interface SqlExec {
+  run(sql: string, params?: SqlParam[]): Promise<{ lastID: number; changes: number }>;
+  get<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T | undefined>;
+  all<T = Record<string, unknown>>(sql: string, params?: SqlParam[]): Promise<T[]>;
+}
+
+export interface SqlDb extends SqlExec {
+  transaction<T>(work: (tx: SqlExec) => Promise<T>): Promise<T>;
+}
+
+/** The JSON-lines logger sync/ writes to (a pino logger fits). */
+export interface SyncLog {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const SILENT_LOG: SyncLog = { debug() {}, info() {}, warn() {}, error() {} };
