@@ -109,4 +109,22 @@ describe('sync/policy: residency', () => {
       tmp.cleanup();
     }
   });
+
+  it('scrubLive: live snapshots and command results lose numbers and binary, keep aggregates', () => {
+    const p = new Policy();
+    const out = p.scrubLive({
+      queue: 'support',
+      waiting: 2,
+      longestWaitS: 31.5,
+      calls: [{ callId: 'c-1', caller: '+15551234567', fromUri: 'sip:5559876543@pbx', note: 'ring 5551112222', audio: Buffer.alloc(4) }],
+      at: '2025-01-01T00:00:00.000Z',
+    });
+    assert.deepEqual(out, {
+      queue: 'support',
+      waiting: 2,
+      longestWaitS: 31.5,
+      calls: [{ callId: 'c-1', caller: '+*******4567', fromUri: '******6543', note: 'ring ******2222' }],
+      at: '2025-01-01T00:00:00.000Z',
+    });
+  });
 });
