@@ -19,6 +19,8 @@ import { adminTokenCheck, WallboardHub } from './wallboard/wallboard-hub';
 import { ivrPromptNames } from './ivr/config';
 import { IvrPrompts } from './ivr/prompts';
 import { Router } from './routing/router';
+import { resolveSiteSecret, SyncService } from '../sync';
+import { registerCloudCommands } from './cloud-commands';
 import { siteIPv4Addresses } from './net/addresses';
 import { AgentStore } from './store/agent-store';
 import type { Config } from './config/schema';
@@ -35,8 +37,6 @@ const SHUTDOWN_BYE_WAIT_MS = 2000;
 
 /** The composition root: builds every part from the validated config, and stops them in reverse. */
 export class Daemon {
-  readonly bootId = randomUUID();
-  readonly startedAt = new Date();
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -56,13 +56,32 @@ export class Daemon {
       kpi: KpiService;
       kpiRecorder: KpiRecorder;
       wallboard: WallboardHub;
+      sync: SyncService;
     },
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
     const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
     try {
-      const store = new CallStore(db);
+      const bootId = randomUUID();
+      let kpiForSync: KpiService | undefined;
+      const sync = new SyncService({
+        db,
+        log: log.child({ component: 'sync' }),
+        siteId: config.site.id,
+        deviceId: config.site.deviceId,
+        version: VERSION,
+        bootId,
+        startedAt: new Date(),
+        mqtt: config.mqtt,
+        sync: config.sync,
+        hmacKey: config.sync.policy.numbers.mode === 'hmac' ? resolveSiteSecret(config.dataDir, config.sync.hmacSecret).key : undefined,
+        // After every (re)connect the cloud gets the full live state: queue snapshots (aggregates only).
+        republish: (publish) => {
+          for (const q of kpiForSync?.current().queues ?? []) publish(`queues/${q.name}`, q, { qos: 1, retain: true });
+        },
+      });
+      const store = new CallStore(db, sync);
       const orphans = await store.closeOrphans('daemon-restart');
       if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
       const metrics = new Metrics();
@@ -98,12 +117,16 @@ export class Daemon {
         log,
       });
       await kpi.start();
+      kpiForSync = kpi;
       registerKpiMetrics(metrics.registry, kpi);
+      kpi.on('update', (snapshot) => {
+        for (const q of snapshot.queues) sync.publishLive(`queues/${q.name}`, q, { qos: 1, retain: true });
+      });
       const sessions = new AgentSessions(directory, log);
       const desk = new AgentDesk({
         acd,
         sessions,
-        agentStore: new AgentStore(db),
+        agentStore: new AgentStore(db, sync),
         log,
         webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
         reconnectGraceS: config.agentSessions.reconnectGraceS,
@@ -133,6 +156,7 @@ export class Daemon {
           }),
       });
       desk.offerCallbacks(callbacks);
+      registerCloudCommands(sync, { config, acd, bootId, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
       const startedAt = new Date();
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
@@ -148,6 +172,7 @@ export class Daemon {
         agents: { login: (body, remote) => sessions.login(body, remote), handleUpgrade: (req, socket, head) => sessions.handleUpgrade(req, socket, head) },
         kpi,
         wallboard,
+        sync: { status: () => sync.status() },
         health: () => ({
           version: VERSION,
           pid: process.pid,
@@ -159,11 +184,12 @@ export class Daemon {
           rtpPortsInUse: pool.inUse,
         }),
       });
+      await sync.start();
       await sip.start();
       const httpPort = await http.start();
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync });
     } catch (e) {
       await db.close().catch(() => undefined);
       throw e;
@@ -185,6 +211,7 @@ export class Daemon {
       this.agents.wallboard.close();
       await this.http.stop();
       await this.agents.kpiRecorder.flush();
+      await this.agents.sync.close();
       await this.db.close();
       this.log.info('stopped');
     })();

@@ -24,6 +24,8 @@ export const syncConfigSchema = z
   .object({
     outbox: outboxLimitsSchema.prefault({}),
     policy: policyConfigSchema.prefault({}),
+    /** Site secret for HMAC'd numbers; default: generated into <dataDir>/keys/sync-hmac.key (resolveSiteSecret). */
+    hmacSecret: z.string().min(16).optional(),
     /** Stored command results are kept this long for repeated ids. */
     commandResultsTtlS: z.number().int().min(60).default(7 * 86_400),
   })

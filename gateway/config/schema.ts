@@ -4,6 +4,7 @@ import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
 import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
+import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -103,7 +104,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    mqtt: z.object({ url: z.string().regex(/^mqtts?:\/\//, 'must start with mqtt:// or mqtts://').optional() }).strict().default({}),
+    mqtt: mqttConfigSchema.prefault({}),
+    sync: syncConfigSchema.prefault({}),
     webrtc: z
       .object({
         /** Addresses ICE gathers host candidates on; default: every non-internal IPv4 (loopback if none). */
@@ -162,6 +164,11 @@ export const configSchema = z
       if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['trunks', i, 'name'], message: `duplicate trunk name "${t.name}"` });
       names.add(t.name);
     });
+    try {
+      new Policy(cfg.sync.policy, { hmacKey: 'validation-only-secret!' });
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['sync', 'policy'], message: (e as Error).message });
+    }
     for (const i of acdConfigIssues(cfg.agents, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     for (const i of routingConfigIssues(cfg, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     if (cfg.ivr) {

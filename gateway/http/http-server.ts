@@ -37,6 +37,7 @@ export interface HttpDeps {
   agents?: AgentEndpoints;
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
   wallboard?: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
+  sync?: { status(): Promise<unknown> };
 }
 
 const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed']);
@@ -140,6 +141,10 @@ export class HttpServer {
       if (state !== null && !CALL_STATES.has(state as CallState)) throw new CcedgeError('HTTP_BAD_REQUEST', `state must be one of ${[...CALL_STATES].join(', ')}`);
       const calls = await this.deps.store.list({ limit: Number(limitText), state: (state as CallState | null) ?? undefined });
       this.json(res, 200, { calls });
+      return;
+    }
+    if (url.pathname === '/api/v1/sync' && this.deps.sync) {
+      this.json(res, 200, await this.deps.sync.status());
       return;
     }
     if (url.pathname === '/api/v1/queues' && this.deps.kpi) {

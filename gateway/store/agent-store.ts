@@ -1,3 +1,4 @@
+import type { EventSink } from './call-store';
 import type { Db } from './db';
 
 export interface AgentEvent {
@@ -11,12 +12,16 @@ export interface AgentEvent {
 
 /** Agent state changes, one row each (occupancy and adherence are computed from these). */
 export class AgentStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly sink?: EventSink,
+  ) {}
 
   async recordState(agent: string, state: string, reason: string | null, callId: string | null, at: Date): Promise<void> {
-    await this.db.transaction((db) =>
-      db.run('INSERT INTO agent_events (ts, agent, state, reason, call_id) VALUES (?, ?, ?, ?, ?)', [at.toISOString(), agent, state, reason, callId]),
-    );
+    await this.db.transaction(async (db) => {
+      await db.run('INSERT INTO agent_events (ts, agent, state, reason, call_id) VALUES (?, ?, ?, ?, ?)', [at.toISOString(), agent, state, reason, callId]);
+      await this.sink?.append(db, 'agent.state', { agent, state, reason, callId });
+    });
   }
 
   events(agent: string, limit = 1000): Promise<AgentEvent[]> {

@@ -72,9 +72,20 @@ const COLUMNS: Record<keyof CallRecord, string> = {
 const FIELDS = Object.keys(COLUMNS) as Array<keyof CallRecord>;
 const SELECT = `SELECT ${FIELDS.map((f) => `${COLUMNS[f]} AS ${f}`).join(', ')} FROM calls`;
 
-/** Calls and their events; each state change and its event are written in one transaction. */
+/** Where events bound for the cloud are written, inside the caller's transaction (the sync outbox). */
+export interface EventSink {
+  append(tx: Db, type: string, data: Record<string, unknown>): Promise<number>;
+}
+
+/**
+ * Calls and their events; each state change, its event and its outbox row for the cloud are
+ * written in one transaction.
+ */
 export class CallStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly sink?: EventSink,
+  ) {}
 
   async create(record: CallRecord, eventType: string, data: Record<string, unknown> = {}): Promise<void> {
     await this.db.transaction(async (db) => {
@@ -83,6 +94,7 @@ export class CallStore {
         FIELDS.map((f) => record[f] as SqlParam),
       );
       await insertEvent(db, record.id, eventType, data);
+      await this.sink?.append(db, eventType, { callId: record.id, trunk: record.trunk, from: record.fromUser, to: record.toUser, ...data });
     });
   }
 
@@ -96,6 +108,10 @@ export class CallStore {
         ]);
       }
       await insertEvent(db, id, eventType, data);
+      if (this.sink) {
+        const extra = eventType === 'call.ended' ? await db.get<{ queue: string | null; agent: string | null }>('SELECT queue, agent FROM calls WHERE id = ?', [id]) : undefined;
+        await this.sink.append(db, eventType, { callId: id, ...extra, ...data });
+      }
     });
   }
 
@@ -125,6 +141,7 @@ export class CallStore {
       for (const { id } of open) {
         await db.run("UPDATE calls SET state = 'ended', ended_at = ?, end_cause = ? WHERE id = ?", [now, cause, id]);
         await insertEvent(db, id, 'call.ended', { cause });
+        await this.sink?.append(db, 'call.ended', { callId: id, cause });
       }
       return open.length;
     });

@@ -84,4 +84,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX queue_events_agent ON queue_events (agent, type, id);
   CREATE INDEX agent_events_ts ON agent_events (ts);
   `,
+  `
+  CREATE TABLE IF NOT EXISTS sync_outbox (seq INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL, bytes INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS sync_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL DEFAULT 0, last_acked_seq INTEGER NOT NULL DEFAULT 0, depth INTEGER NOT NULL DEFAULT 0, depth_bytes INTEGER NOT NULL DEFAULT 0, dropped_total INTEGER NOT NULL DEFAULT 0, unreported_limit INTEGER NOT NULL DEFAULT 0, unreported_ttl INTEGER NOT NULL DEFAULT 0, unreported_from_seq INTEGER, unreported_to_seq INTEGER);
+  INSERT OR IGNORE INTO sync_state (id) VALUES (1);
+  CREATE TABLE IF NOT EXISTS sync_commands (id TEXT PRIMARY KEY, name TEXT NOT NULL, received_at TEXT NOT NULL, result TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS sync_commands_received ON sync_commands (received_at);
+  CREATE TABLE IF NOT EXISTS sync_config (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, applied_at TEXT NOT NULL, config TEXT NOT NULL);
+  `,
 ];

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import type { SyncService } from '../sync';
+import type { Acd } from './acd/acd';
+import type { Config } from './config/schema';
+import { VERSION } from './version';
+
+/** Commands the cloud may send on cmd/<name>; each is validated by its schema before it runs. */
+export function registerCloudCommands(
+  sync: SyncService,
+  deps: { config: Config; acd: Acd; bootId: string; health: () => Record<string, unknown> },
+): void {
+  const { commands } = sync;
+  commands.register(
+    'agent.setState',
+    z.object({ agent: z.string().min(1).max(64), state: z.enum(['available', 'away']), reason: z.string().max(64).optional() }).strict(),
+    (a) => (a.state === 'available' ? deps.acd.setAvailable(a.agent) : deps.acd.setAway(a.agent, a.reason ?? 'cloud')),
+  );
+  commands.register('diagnostics', z.object({}).strict(), async () => ({
+    version: VERSION,
+    node: process.version,
+    bootId: deps.bootId,
+    sync: await sync.status(),
+    health: deps.health(),
+    queues: deps.acd.snapshot().queues.map((q) => ({ name: q.name, waiting: q.waiting, offered: q.offered, connected: q.connected })),
+  }));
+  commands.register('config.get', z.object({}).strict(), () => redactSecrets(deps.config));
+}
+
+/** The running config without passwords, tokens, secrets or key material. */
+export function redactSecrets(config: Config): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (key, value: unknown) => (/password|token|secret|hash|key$/i.test(key) && typeof value === 'string' ? '[redacted]' : value)),
+  ) as unknown;
+}
