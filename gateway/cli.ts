@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
 import { REPORT_USAGE } from './kpi/report-command';
+import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
 import { CcedgeError } from './errors';
 import { CallStore, type CallRecord } from './store/call-store';
 import { Db } from './store/db';
@@ -14,6 +15,8 @@ commands:
                                       list call records, newest first
   config validate FILE                check a config file; exit 0 if valid, 2 if not
 ${REPORT_USAGE}
+  policy explain [EVENT_TYPE]         what of an event may leave the site (residency policy)
+  outbox [--json]                     cloud events waiting in the outbox, last seq and ack, drops
   help                                this text
 
 Configuration: ccedge.yaml in the working directory or --config FILE, overridden by
@@ -70,4 +73,24 @@ function duration(c: CallRecord): string {
   if (!c.answeredAt) return '-';
   const end = c.endedAt ? Date.parse(c.endedAt) : Date.now();
   return String(Math.round((end - Date.parse(c.answeredAt)) / 1000));
+}
+
+export function policyCommand(argv: string[]): number {
+  const { values, positionals } = parseArgs({ args: argv, options: { config: { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals[0] !== 'explain' || positionals.length > 2) throw new CcedgeError('CLI_USAGE', 'usage: ccedge policy explain [EVENT_TYPE]');
+  process.stdout.write(explainPolicy(loadConfig({ file: values.config }).config.sync.policy, positionals[1]));
+  return 0;
+}
+
+export async function outboxCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, config: { type: 'string' } }, strict: true });
+  const { config } = loadConfig({ file: values.config });
+  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  try {
+    const stats = await new Outbox(db, { deviceId: config.site.deviceId, bootId: 'cli', policy: new Policy(config.sync.policy, { hmacKey: 'cli-read-only-secret' }) }).stats();
+    process.stdout.write(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatOutboxStats(stats));
+  } finally {
+    await db.close();
+  }
+  return 0;
 }

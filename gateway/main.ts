@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { callsCommand, configValidateCommand, USAGE } from './cli';
+import { callsCommand, configValidateCommand, outboxCommand, policyCommand, USAGE } from './cli';
 import { loadConfig } from './config/load';
 import { reportCommand } from './kpi/report-command';
 import { Daemon } from './daemon';
@@ -47,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
         return await callsCommand(rest);
       case 'report':
         return await reportCommand(rest);
+      case 'policy':
+        return policyCommand(rest);
+      case 'outbox':
+        return await outboxCommand(rest);
       case 'config':
         if (rest[0] === 'validate') return configValidateCommand(rest.slice(1));
         throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
