@@ -177,7 +177,8 @@ describe('wallboard page in Chromium', function () {
     wb.acd.answer('alice', 'c1');
     await until(kpi('serviceLevel'), (t) => t === '100%');
     assert.equal(await kpi('waiting').textContent(), '0');
-    assert.equal(await kpi('asa').textContent(), '0:01');
+    // The call waited at least the 1.2 s above; how much more depends on the machine's load.
+    assert.match((await kpi('asa').textContent()) ?? '', /^0:0[1-9]$/);
     assert.equal(await support.getAttribute('data-sl'), 'ok');
     assert.equal(await support.locator('[data-state="on-call"]').textContent(), '1');
     assert.equal(loads, 1);
