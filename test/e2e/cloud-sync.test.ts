@@ -51,6 +51,12 @@ describe('cloud sync: call events reach a real mosquitto, in order, across a bro
     }
     const status = await daemon.api<{ connected: boolean; outboxDepth: number }>('/api/v1/sync');
     assert.equal(status.body.connected, true);
+    // Byte-level: nothing published anywhere under the device's prefix carries the caller's number
+    // unmasked, and nothing is audio-sized.
+    for (const m of cloud.received) {
+      assert.ok(!m.payload.includes('5551234'), `${m.topic} carries the caller number`);
+      assert.ok(m.payload.length < 16 * 1024, `${m.topic}: ${m.payload.length} bytes`);
+    }
   });
 
   it('keeps events in the outbox while the broker is down and delivers them when it is back', async () => {
