@@ -6,6 +6,7 @@ export type AuditAction =
   | 'finalized'
   | 'recovered'
   | 'played'
+  | 'access-denied'
   | 'exported'
   | 'paused'
   | 'resumed'

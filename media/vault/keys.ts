@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { VaultError } from './errors';
 
@@ -54,20 +54,50 @@ export class SiteKeyRing {
   private currentId: string;
   private nextId: string | undefined;
 
+  private stamp = '';
+
   private constructor(readonly dir: string) {
     ensurePrivateDir(dir);
     const file = path.join(dir, SITE_KEY_FILE);
     if (!existsSync(file)) writeSecretFile(file, randomBytes(32));
     chmodSync(file, 0o600);
-    const current = readKeyFile(file);
+    this.currentId = '';
+    this.reload();
+  }
+
+  private fileStamp(): string {
+    const s = (f: string): string => {
+      try {
+        const st = statSync(path.join(this.dir, f));
+        return `${st.ino}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        return '-';
+      }
+    };
+    return `${s(SITE_KEY_FILE)}|${s(SITE_KEY_NEXT_FILE)}`;
+  }
+
+  private reload(): void {
+    this.stamp = this.fileStamp();
+    const current = readKeyFile(path.join(this.dir, SITE_KEY_FILE));
     this.currentId = keyIdOf(current);
     this.keys.set(this.currentId, current);
-    const nextFile = path.join(dir, SITE_KEY_NEXT_FILE);
+    const nextFile = path.join(this.dir, SITE_KEY_NEXT_FILE);
+    this.nextId = undefined;
     if (existsSync(nextFile)) {
       const next = readKeyFile(nextFile);
       this.nextId = keyIdOf(next);
       this.keys.set(this.nextId, next);
     }
+  }
+
+  /**
+   * Re-reads the key files if another process (the CLI) rotated or began rotating the site key,
+   * so new recordings are never wrapped with a key that is about to be retired. Keys already
+   * in memory are kept.
+   */
+  refresh(): void {
+    if (this.fileStamp() !== this.stamp) this.reload();
   }
 
   static load(dir: string): SiteKeyRing {
@@ -98,6 +128,7 @@ export class SiteKeyRing {
   }
 
   unwrap(wrapped: string, recordingId: string, keyId: string): Buffer {
+    if (!this.keys.has(keyId)) this.refresh();
     const kek = this.keys.get(keyId);
     if (!kek) throw new VaultError('VAULT_KEY_UNAVAILABLE', `site key ${keyId} of recording ${recordingId} is not in ${this.dir}`, { recordingId, keyId });
     const raw = Buffer.from(wrapped, 'base64');
@@ -114,11 +145,13 @@ export class SiteKeyRing {
 
   /** Step 1 of a rotation: creates (or, after a crash, reuses) site.key.next. */
   beginRotation(): { from: string; to: string } {
+    this.refresh();
     if (!this.nextId) {
       const next = randomBytes(32);
       writeSecretFile(path.join(this.dir, SITE_KEY_NEXT_FILE), next);
       this.nextId = keyIdOf(next);
       this.keys.set(this.nextId, next);
+      this.stamp = this.fileStamp();
     }
     return { from: this.currentId, to: this.nextId };
   }
@@ -132,6 +165,7 @@ export class SiteKeyRing {
     this.keys.delete(old);
     this.currentId = this.nextId;
     this.nextId = undefined;
+    this.stamp = this.fileStamp();
   }
 }
 
