@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
 import { REPORT_USAGE } from './kpi/report-command';
 import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
+import { Vault } from '../media/vault/vault';
 import { CcedgeError } from './errors';
 import { CallStore, type CallRecord } from './store/call-store';
 import { Db } from './store/db';
@@ -15,6 +16,10 @@ commands:
                                       list call records, newest first
   config validate FILE                check a config file; exit 0 if valid, 2 if not
 ${REPORT_USAGE}
+  recordings list [--json]            recordings in the on-site vault
+  recordings verify                   check every recording file and the audit chain; exit 1 naming problems
+  recordings export ID --out FILE --reason TEXT [--actor NAME]
+                                      plain WAV plus a signed manifest (audited)
   policy explain [EVENT_TYPE]         what of an event may leave the site (residency policy)
   outbox [--json]                     cloud events waiting in the outbox, last seq and ack, drops
   help                                this text
@@ -94,3 +99,44 @@ export async function outboxCommand(argv: string[]): Promise<number> {
   }
   return 0;
 }
+
+export async function recordingsCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean', default: false },
+      config: { type: 'string' },
+      out: { type: 'string' },
+      reason: { type: 'string' },
+      actor: { type: 'string', default: process.env.USER ?? 'cli' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [sub, id] = positionals;
+  if (!['list', 'verify', 'export'].includes(sub ?? '')) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings list|verify|export ID --out FILE --reason TEXT');
+  const { config } = loadConfig({ file: values.config });
+  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  try {
+    const vault = Vault.open({ dataDir: config.dataDir, db, log: silentLog });
+    if (sub === 'list') {
+      const list = await vault.list({ limit: 10_000 });
+      process.stdout.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : list.map((r) => `${r.id}  ${r.callId}  ${r.state}  ${Math.round(r.durationMs / 1000)} s  ${r.bytes} B\n`).join('') || 'no recordings\n');
+      return 0;
+    }
+    if (sub === 'verify') {
+      const problems = await vault.verify();
+      for (const p of problems) process.stderr.write(`ccedge: VAULT_TAMPERED: ${p.message}\n`);
+      if (problems.length === 0) process.stdout.write('every recording and the audit chain verified\n');
+      return problems.length ? 1 : 0;
+    }
+    if (!id || !values.out || !values.reason) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings export ID --out FILE --reason TEXT [--actor NAME]');
+    const out = await vault.exportRecording(id, values.out, values.actor, values.reason);
+    process.stdout.write(`${out.wavFile}\n${out.manifestFile}\n`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => silentLog };

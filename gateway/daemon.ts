@@ -19,6 +19,9 @@ import { adminTokenCheck, WallboardHub } from './wallboard/wallboard-hub';
 import { ivrPromptNames } from './ivr/config';
 import { IvrPrompts } from './ivr/prompts';
 import { Router } from './routing/router';
+import { Vault } from '../media/vault/vault';
+import { RecordingService } from './recording/recording-service';
+import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
 import { siteIPv4Addresses } from './net/addresses';
@@ -82,6 +85,13 @@ export class Daemon {
         },
       });
       const store = new CallStore(db, sync);
+      const vault = Vault.open({ dataDir: config.dataDir, db, log: log.child({ component: 'vault' }) });
+      const recovered = await vault.recoverOpen();
+      if (recovered.length) log.warn({ recordings: recovered.length }, 'finalised recordings left open by an unclean stop');
+      const sweeper = setInterval(() => {
+        vault.sweepExpired(new Date()).catch((err: unknown) => log.error({ err }, 'recording retention sweep failed'));
+      }, 3600_000);
+      sweeper.unref();
       const orphans = await store.closeOrphans('daemon-restart');
       if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
       const metrics = new Metrics();
@@ -131,6 +141,7 @@ export class Daemon {
         webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
         reconnectGraceS: config.agentSessions.reconnectGraceS,
         kpi: kpiRecorder,
+        recording: new RecordingService(vault, config.recording, log.child({ component: 'recording' })),
       });
       calls.routeAnsweredCallsTo(desk, { router: new Router({ config }), acd });
       const sip = new SipServer(config, log, metrics, calls);
@@ -173,6 +184,8 @@ export class Daemon {
         kpi,
         wallboard,
         sync: { status: () => sync.status() },
+        tokens: config.http.tokens,
+        recordings: recordingsApi(vault),
         health: () => ({
           version: VERSION,
           pid: process.pid,

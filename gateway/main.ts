@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { callsCommand, configValidateCommand, outboxCommand, policyCommand, USAGE } from './cli';
+import { callsCommand, configValidateCommand, outboxCommand, policyCommand, recordingsCommand, USAGE } from './cli';
 import { loadConfig } from './config/load';
 import { reportCommand } from './kpi/report-command';
 import { Daemon } from './daemon';
@@ -47,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
         return await callsCommand(rest);
       case 'report':
         return await reportCommand(rest);
+      case 'recordings':
+        return await recordingsCommand(rest);
       case 'policy':
         return policyCommand(rest);
       case 'outbox':

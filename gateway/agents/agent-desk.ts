@@ -8,6 +8,7 @@ import type { CallEndCause } from '../calls/call';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
 import type { RouteDecision } from '../routing/router';
 import type { KpiRecorder } from '../kpi/kpi-recorder';
+import type { RecordingService } from '../recording/recording-service';
 import type { DeskCall } from './desk-call';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
@@ -26,6 +27,8 @@ export interface AgentDeskOptions {
   mediaSetupS?: number;
   /** Records queue events for the KPIs (hold time, dispositions, callbacks). */
   kpi?: KpiRecorder;
+  /** Records bridged calls into the vault per queue policy. */
+  recording?: RecordingService;
 }
 
 type EndedCause = Extract<ServerMessage, { type: 'callEnded' }>['cause'];
@@ -176,7 +179,12 @@ export class AgentDesk {
     const call = this.calls.get(queued.callId);
     if (!call || call.closed) return;
     const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
-    call.once('agentConnected', () => this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id }));
+    call.once('agentConnected', () => {
+      this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
+      this.opts.recording
+        ?.maybeRecord(call, queued.queue, agent)
+        .catch((err: unknown) => call.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not start; the call goes on'));
+    });
     call.attachAgent(agent, leg);
     call.record('call.agent-answered', { agent }, { agent });
     try {

@@ -1,3 +1,5 @@
+import type { Recorder } from '../../media/recorder/recorder';
+import type { RecordingWriter } from '../../media/vault/vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { CallEndCause } from '../calls/call';
 import type { Logger } from '../logging';
@@ -24,4 +26,6 @@ export interface DeskCall {
   once(event: 'closed', listener: (cause: CallEndCause) => void): unknown;
   once(event: 'agentConnected', listener: (agentName: string) => void): unknown;
   on(event: 'dtmf', listener: (digit: string) => void): unknown;
+  /** Inbound calls can be recorded once bridged. */
+  attachRecording?(recorder: Recorder, writer: RecordingWriter): void;
 }

@@ -5,6 +5,8 @@ import { MediaBridge } from '../../media/bridge/media-bridge';
 import { DtmfSender } from '../../media/dtmf/dtmf-sender';
 import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
 import type { WebRtcLeg, WebRtcLegState } from '../../media/webrtc/webrtc-leg';
+import type { Recorder } from '../../media/recorder/recorder';
+import { recordingMetadataForSync, type RecordingWriter } from '../../media/vault/vault';
 import { MediaError } from '../../media/errors';
 import type { RtpSession } from '../../media/rtp/rtp-session';
 import { negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
@@ -85,6 +87,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private agentLeg: WebRtcLeg | undefined;
   private agentName: string | undefined;
   private bridge: MediaBridge | undefined;
+  private recorder: Recorder | undefined;
+  private recording: RecordingWriter | undefined;
   private ivr: IvrSession | undefined;
   private ivrResultValue: IvrResult | null = null;
 
@@ -148,6 +152,35 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       if (state === 'connected') this.onAgentConnected(agentName, leg);
       else if (state === 'failed') void this.close('media-failed');
     });
+  }
+
+  /** Starts recording what the bridge relays (caller left, agent right) into the vault writer. */
+  attachRecording(recorder: Recorder, writer: RecordingWriter): void {
+    if (this.closed || !this.bridge) {
+      recorder.stop();
+      void writer.finalize().catch(() => undefined);
+      return;
+    }
+    this.recorder = recorder;
+    this.recording = writer;
+    this.bridge.setRecordingTap(recorder);
+    this.record('recording.started', { recordingId: writer.id });
+  }
+
+  /** Ends the recording (call end, low disk, write failure); the call itself goes on. */
+  stopRecording(cause: string): void {
+    const recorder = this.recorder;
+    const writer = this.recording;
+    if (!recorder || !writer) return;
+    this.recorder = undefined;
+    this.recording = undefined;
+    this.bridge?.setRecordingTap(null);
+    const stats = recorder.stop();
+    writer
+      .finalize({ pausedMs: stats.pausedMs })
+      // Written straight to the store: the call may have closed meanwhile.
+      .then((info) => this.deps.store.update(this.id, {}, 'recording.stored', { ...recordingMetadataForSync(info), cause }))
+      .catch((err: unknown) => this.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not be finalised'));
   }
 
   /** Agent hold: the caller hears the hold tone, nothing is relayed either way. */
@@ -228,6 +261,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     for (const t of this.timers) clearTimeout(t);
     this.player.stop();
     this.dtmfSender.stop();
+    this.stopRecording('call-ended');
     this.bridge?.stop();
     if (this.agentLeg) void this.agentLeg.close();
     let hangup: Promise<void> = Promise.resolve();

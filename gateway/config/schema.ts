@@ -101,6 +101,10 @@ export const configSchema = z
         host: host.default('0.0.0.0'),
         port: z.number().int().min(0).max(65535).default(8080),
         adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** More API identities: supervisor and compliance (only compliance may play recordings). */
+        tokens: z
+          .array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'must be at least 16 characters'), role: z.enum(['admin', 'supervisor', 'compliance']) }).strict())
+          .default([]),
       })
       .strict()
       .prefault({}),
@@ -121,6 +125,23 @@ export const configSchema = z
     queues: queuesSchema.default([]),
     ...routingConfigShape,
     kpi: kpiConfigSchema.prefault({}),
+    recording: z
+      .object({
+        /** Default for every queue: record all calls, none, or a percentage (0-100). */
+        record: z.union([z.enum(['all', 'none']), z.number().min(0).max(100)]).default('all'),
+        retentionDays: z.number().int().min(1).max(36_500).default(90),
+        /** Below this free space on the data disk, calls are not recorded (and an alarm is logged). */
+        minFreeMb: z.number().int().min(0).default(200),
+        /** Per-queue policy overriding the default. */
+        queues: z
+          .record(
+            z.string(),
+            z.object({ record: z.union([z.enum(['all', 'none']), z.number().min(0).max(100)]), retentionDays: z.number().int().min(1).max(36_500).optional() }).strict(),
+          )
+          .default({}),
+      })
+      .strict()
+      .prefault({}),
     callbacks: z
       .object({
         /** Trunk the callback is dialled through (default: the first trunk with `outbound`). */
@@ -183,6 +204,9 @@ export const configSchema = z
       const t = cfg.trunks.find((x) => x.name === cfg.callbacks.trunk);
       if (!t) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `no trunk named "${cfg.callbacks.trunk}"` });
       else if (!t.outbound) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `trunk "${t.name}" has no outbound address for callbacks` });
+    }
+    for (const q of Object.keys(cfg.recording.queues)) {
+      if (!cfg.queues.some((x) => x.name === q)) ctx.addIssue({ code: 'custom', path: ['recording', 'queues', q], message: `no queue named "${q}"` });
     }
     if (cfg.calls.queue !== undefined && !cfg.queues.some((q) => q.name === cfg.calls.queue)) {
       ctx.addIssue({ code: 'custom', path: ['calls', 'queue'], message: `no queue named "${cfg.calls.queue}" in queues` });

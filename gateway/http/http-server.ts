@@ -11,6 +11,18 @@ import type { CallState, CallStore } from '../store/call-store';
 import type { IntentKpi, QueueKpi } from '../kpi/kpi-types';
 import { serveWallboardAsset } from '../wallboard/assets';
 
+/** What the recordings endpoints need from the vault. */
+export interface RecordingsApi {
+  list(): Promise<unknown[]>;
+  audio(id: string, who: string, reason: string, range: string | undefined): Promise<{ status: number; headers: Record<string, string>; stream: NodeJS.ReadableStream }>;
+  denied(id: string, who: string, role: string): Promise<void>;
+}
+
+export interface ApiIdentity {
+  name: string;
+  role: 'admin' | 'supervisor' | 'compliance';
+}
+
 /** The agent softphone's server side: login and the signalling WebSocket. */
 export interface AgentEndpoints {
   login(body: unknown, remote: string): Promise<{ status: number; body: unknown }>;
@@ -30,6 +42,9 @@ export interface HttpDeps {
   host: string;
   port: number;
   adminToken: string;
+  /** More API identities with roles (supervisor, compliance); the admin token is role admin. */
+  tokens?: Array<{ name: string; token: string; role: 'admin' | 'supervisor' | 'compliance' }>;
+  recordings?: RecordingsApi;
   metrics: Metrics;
   store: CallStore;
   health: () => Record<string, unknown>;
@@ -123,8 +138,14 @@ export class HttpServer {
       return;
     }
     if (url.pathname.startsWith('/api/v1/')) {
-      if (!this.authorised(req)) {
+      const who = this.identify(req);
+      if (!who) {
         this.json(res, 401, { error: { code: 'HTTP_UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } }, { 'www-authenticate': 'Bearer' });
+        return;
+      }
+      const audio = /^\/api\/v1\/recordings\/([0-9a-f-]{36})\/audio$/.exec(url.pathname);
+      if (audio && this.deps.recordings) {
+        await this.recordingAudio(req, res, url, audio[1], who, this.deps.recordings);
         return;
       }
       await this.api(url, res);
@@ -141,6 +162,10 @@ export class HttpServer {
       if (state !== null && !CALL_STATES.has(state as CallState)) throw new CcedgeError('HTTP_BAD_REQUEST', `state must be one of ${[...CALL_STATES].join(', ')}`);
       const calls = await this.deps.store.list({ limit: Number(limitText), state: (state as CallState | null) ?? undefined });
       this.json(res, 200, { calls });
+      return;
+    }
+    if (url.pathname === '/api/v1/recordings' && this.deps.recordings) {
+      this.json(res, 200, { recordings: await this.deps.recordings.list() });
       return;
     }
     if (url.pathname === '/api/v1/sync' && this.deps.sync) {
@@ -165,17 +190,44 @@ export class HttpServer {
     throw new CcedgeError('HTTP_NOT_FOUND', `no such path ${url.pathname}`);
   }
 
-  private authorised(req: IncomingMessage): boolean {
+  private identify(req: IncomingMessage): ApiIdentity | undefined {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) return false;
+    if (!m) return undefined;
     const given = Buffer.from(m[1]);
-    const want = Buffer.from(this.deps.adminToken);
-    return given.length === want.length && timingSafeEqual(given, want);
+    const all = [{ name: 'admin', token: this.deps.adminToken, role: 'admin' as const }, ...(this.deps.tokens ?? [])];
+    const hit = all.find((t) => {
+      const want = Buffer.from(t.token);
+      return given.length === want.length && timingSafeEqual(given, want);
+    });
+    return hit ? { name: hit.name, role: hit.role } : undefined;
+  }
+
+  /** Compliance only, audited, with a reason; HTTP range requests for seeking. */
+  private async recordingAudio(req: IncomingMessage, res: ServerResponse, url: URL, id: string, who: ApiIdentity, recordings: RecordingsApi): Promise<void> {
+    if (who.role !== 'compliance') {
+      await recordings.denied(id, who.name, who.role);
+      this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: 'recordings can be played by the compliance role only' } });
+      return;
+    }
+    const reason = String(req.headers['x-ccedge-reason'] ?? url.searchParams.get('reason') ?? '').trim();
+    if (!reason) throw new CcedgeError('HTTP_BAD_REQUEST', 'a reason is required (X-Ccedge-Reason header or ?reason=)');
+    const out = await recordings.audio(id, who.name, reason, typeof req.headers.range === 'string' ? req.headers.range : undefined);
+    res.writeHead(out.status, out.headers);
+    if (req.method === 'HEAD' || out.status >= 300) {
+      res.end();
+      return;
+    }
+    out.stream.pipe(res);
+    await new Promise<void>((resolve) => res.once('close', () => resolve()));
   }
 
   private fail(res: ServerResponse, err: unknown): void {
     if (err instanceof CcedgeError && (err.code === 'HTTP_BAD_REQUEST' || err.code === 'HTTP_NOT_FOUND')) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       this.json(res, err.code === 'HTTP_NOT_FOUND' ? 404 : 400, { error: { code: err.code, message: err.message } });
       return;
     }

@@ -92,4 +92,22 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS sync_commands_received ON sync_commands (received_at);
   CREATE TABLE IF NOT EXISTS sync_config (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, applied_at TEXT NOT NULL, config TEXT NOT NULL);
   `,
+  `
+  CREATE TABLE recordings (id TEXT PRIMARY KEY, call_id TEXT NOT NULL, created_at TEXT NOT NULL, finalized_at TEXT,
+    codec TEXT NOT NULL CHECK (codec IN ('PCMU','PCMA')), channels INTEGER NOT NULL DEFAULT 2, sample_rate INTEGER NOT NULL DEFAULT 8000,
+    duration_ms INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, chunk_size INTEGER NOT NULL, chunks INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT, wrapped_key TEXT, key_id TEXT NOT NULL, file TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open','final','deleted')), end_reason TEXT, recovered INTEGER NOT NULL DEFAULT 0,
+    paused_ms INTEGER NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0, retention_until TEXT, deleted_at TEXT,
+    queue TEXT, intent TEXT, agent TEXT);
+  CREATE INDEX recordings_call ON recordings (call_id);
+  CREATE INDEX recordings_state_retention ON recordings (state, retention_until);
+  CREATE INDEX recordings_key ON recordings (key_id);
+  CREATE TABLE legal_holds (call_id TEXT PRIMARY KEY, set_at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL);
+  CREATE TABLE recording_audit (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    recording_id TEXT, reason TEXT, data TEXT NOT NULL DEFAULT '{}', prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+  CREATE INDEX recording_audit_recording ON recording_audit (recording_id, seq);
+  CREATE TRIGGER recording_audit_no_update BEFORE UPDATE ON recording_audit BEGIN SELECT RAISE(ABORT, 'recording_audit is append-only'); END;
+  CREATE TRIGGER recording_audit_no_delete BEFORE DELETE ON recording_audit BEGIN SELECT RAISE(ABORT, 'recording_audit is append-only'); END;
+  `,
 ];

@@ -13,6 +13,12 @@ export interface AgentAudioLeg {
   off(event: 'telephoneEvent', listener: (payload: Buffer, marker: boolean, timestamp: number) => void): unknown;
 }
 
+/** Where a recorder listens: only what is actually relayed is recorded (hold and mute are silence). */
+export interface RecordingTap {
+  pushCaller(payload: Buffer, timestamp: number, ssrc: number): void;
+  pushAgent(payload: Buffer, timestamp: number, ssrc: number): void;
+}
+
 /** A source id for RFC 4733 packets from the browser, distinct from its audio SSRC timeline. */
 const AGENT_DTMF_SOURCE = 0x41475444;
 
@@ -34,6 +40,7 @@ export class MediaBridge {
   private held = false;
   private muted = false;
   private running = false;
+  private tap: RecordingTap | null = null;
 
   constructor(
     private readonly caller: RtpSession,
@@ -58,6 +65,10 @@ export class MediaBridge {
     this.agent.off('telephoneEvent', this.fromAgentDtmf);
   }
 
+  setRecordingTap(tap: RecordingTap | null): void {
+    this.tap = tap;
+  }
+
   setHold(on: boolean): void {
     this.held = on;
   }
@@ -80,6 +91,7 @@ export class MediaBridge {
       this.stats.droppedWhileHeld++;
       return;
     }
+    this.tap?.pushCaller(payload, h.timestamp, h.ssrc);
     const ts = this.toAgentTimeline.relay(h.ssrc, h.timestamp, payload.length);
     this.agent.sendAudio(payload, h.marker || this.toAgentTimeline.jumped, ts);
     this.stats.toAgent++;
@@ -90,6 +102,7 @@ export class MediaBridge {
       if (this.held) this.stats.droppedWhileHeld++;
       return;
     }
+    this.tap?.pushAgent(payload, timestamp, ssrc);
     this.caller.sendRelayed(payload, marker, ssrc, timestamp);
     this.stats.toCaller++;
   };

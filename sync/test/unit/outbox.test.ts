@@ -160,6 +160,8 @@ describe('sync/outbox', () => {
     const tmp2 = tempDir();
     const { Db } = await import('../../../gateway/store/db');
     const bare = await Db.open(path.join(tmp2.dir, 'x.db'));
+    // The gateway's migrations create the sync tables; take one away to see the check refuse.
+    await bare.exec('DROP TABLE sync_outbox');
     try {
       await assert.rejects(new Outbox(bare, { deviceId: 'd', bootId: 'b', policy }).check(), /SYNC_SCHEMA_SQL/);
     } finally {
