@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerMessage } from '../../gateway/agent-ui/protocol';
+import { ulawToLinear } from '../../media/tones/g711';
 import { eventually, runCli, sleep, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
 import { WeriftAgent } from './werift-agent';
@@ -81,6 +82,10 @@ describe('on-site recording of a bridged call', function () {
     const data = wav.subarray(58);
     const right = Buffer.from(data.filter((_, i) => i % 2 === 1));
     assert.ok(right.includes(Buffer.alloc(80, 0x2a)), 'the agent audio is on the right channel');
+    // The left channel carries the caller's 1 kHz tone: real energy, not µ-law silence (0xFF).
+    const left = Buffer.from(data.filter((_, i) => i % 2 === 0));
+    const rms = Math.sqrt(left.reduce((sum, b) => sum + ulawToLinear(b) ** 2, 0) / left.length);
+    assert.ok(rms > 1000, `caller channel RMS ${rms.toFixed(0)}`);
     const part = await get(audio, COMPLIANCE, { 'x-ccedge-reason': 'complaint 42', range: 'bytes=0-99' });
     assert.equal(part.status, 206);
     assert.equal((await part.arrayBuffer()).byteLength, 100);
@@ -93,5 +98,39 @@ describe('on-site recording of a bridged call', function () {
     const bad = await runCli(['recordings', 'verify'], { CCEDGE_DATA_DIR: daemon.dataDir });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, new RegExp(rec.id));
+  });
+
+  it('kill -9 during a recorded call: after the restart the recording is kept up to the last whole chunk', async () => {
+    const alice = await WeriftAgent.login(daemon.httpPort, 'alice', 'alice-password');
+    const uac = await TestUac.create({ codec: 'PCMU' });
+    alice.available();
+    assert.equal(await uac.call(`127.0.0.1:${daemon.sipPort}`, { from: '5558002' }), 200);
+    await alice.waitFor((m) => m.type === 'callConnected');
+    await sleep(6000); // > one 64 KiB chunk of stereo G.711 (16 KB/s)
+    const { dataDir, sipPort, httpPort, pid } = daemon;
+    process.kill(pid, 'SIGKILL');
+    await daemon.exited;
+    uac.close();
+    await alice.close().catch(() => undefined);
+    daemon = await startDaemon({
+      config: {
+        calls: { queue: 'support' },
+        trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }],
+        queues: [{ name: 'support', ringTimeoutS: 20, wrapUpS: 0 }],
+        agents: [{ name: 'alice', password: 'alice-password' }],
+        http: { tokens: [{ name: 'carla', token: COMPLIANCE, role: 'compliance' }] },
+      },
+      dataDir,
+      ports: { sip: sipPort, http: httpPort },
+      env: { CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' },
+    });
+    const list = (await daemon.api<{ recordings: Array<{ id: string; state: string; durationMs: number; recovered: boolean; endReason: string | null }> }>('/api/v1/recordings')).body.recordings;
+    const rec = list.find((r) => r.recovered);
+    assert.ok(rec, JSON.stringify(list));
+    assert.equal(rec.state, 'final');
+    assert.ok(rec.durationMs >= 3000, `kept ${rec.durationMs} ms`);
+    const res = await get(`/api/v1/recordings/${rec.id}/audio`, COMPLIANCE, { 'x-ccedge-reason': 'crash review' });
+    assert.equal(res.status, 200);
+    assert.equal(Buffer.from(await res.arrayBuffer()).subarray(0, 4).toString(), 'RIFF');
   });
 });
