@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { SyncService } from '../sync';
+import type { Vault } from '../media/vault/vault';
 import type { Acd } from './acd/acd';
 import type { Config } from './config/schema';
 import { VERSION } from './version';
@@ -7,7 +8,7 @@ import { VERSION } from './version';
 /** Commands the cloud may send on cmd/<name>; each is validated by its schema before it runs. */
 export function registerCloudCommands(
   sync: SyncService,
-  deps: { config: Config; acd: Acd; bootId: string; health: () => Record<string, unknown> },
+  deps: { config: Config; acd: Acd; bootId: string; health: () => Record<string, unknown>; vault: Vault },
 ): void {
   const { commands } = sync;
   commands.register(
@@ -24,6 +25,12 @@ export function registerCloudCommands(
     queues: deps.acd.snapshot().queues.map((q) => ({ name: q.name, waiting: q.waiting, offered: q.offered, connected: q.connected })),
   }));
   commands.register('config.get', z.object({}).strict(), () => redactSecrets(deps.config));
+  // Legal hold by call id: the recording of that call (now or later) is never deleted by retention.
+  commands.register(
+    'recording.hold',
+    z.object({ callId: z.string().min(1).max(128), on: z.boolean().default(true), reason: z.string().min(1).max(500), actor: z.string().min(1).max(64).default('cloud') }).strict(),
+    async (a) => ({ callId: a.callId, on: a.on, recordings: await deps.vault.setLegalHold(a.callId, a.on, a.actor, a.reason) }),
+  );
 }
 
 /** The running config without passwords, tokens, secrets or key material. */

@@ -167,7 +167,7 @@ export class Daemon {
           }),
       });
       desk.offerCallbacks(callbacks);
-      registerCloudCommands(sync, { config, acd, bootId, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
+      registerCloudCommands(sync, { config, acd, bootId, vault, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
       const startedAt = new Date();
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');

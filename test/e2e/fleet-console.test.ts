@@ -71,10 +71,14 @@ describe('fleet console: the cloud side against a real mosquitto and a real daem
     assert.ok(events.every((e) => e.device === device && e.site === site));
   });
 
-  it('command diagnostics → ok with a version; unknown command → ok:false CMD_UNKNOWN', async () => {
+  it('command diagnostics → ok with a version; recording.hold needs a reason; unknown command → ok:false CMD_UNKNOWN', async () => {
     const d = await fc.command(device, 'diagnostics');
     assert.equal(d.ok, true, JSON.stringify(d));
     assert.equal(typeof (d.result as { version?: unknown }).version, 'string');
+    const hold = await fc.command(device, 'recording.hold', { callId: 'call-under-dispute', reason: 'litigation 7' });
+    assert.equal(hold.ok, true, JSON.stringify(hold));
+    const noReason = await fc.command(device, 'recording.hold', { callId: 'x' });
+    assert.equal(noReason.ok, false, 'a legal hold needs a reason');
     const bad = await fc.command(device, 'no.such-command_xyz');
     assert.equal(bad.ok, false);
     assert.equal(bad.code, 'CMD_UNKNOWN');
