@@ -60,11 +60,14 @@ export class Daemon {
       kpiRecorder: KpiRecorder;
       wallboard: WallboardHub;
       sync: SyncService;
+      /** Housekeeping intervals (retention sweep), cleared on stop. */
+      timers: NodeJS.Timeout[];
     },
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
     const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+    const timers: NodeJS.Timeout[] = [];
     try {
       const bootId = randomUUID();
       let kpiForSync: KpiService | undefined;
@@ -92,6 +95,7 @@ export class Daemon {
         vault.sweepExpired(new Date()).catch((err: unknown) => log.error({ err }, 'recording retention sweep failed'));
       }, 3600_000);
       sweeper.unref();
+      timers.push(sweeper);
       const orphans = await store.closeOrphans('daemon-restart');
       if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
       const metrics = new Metrics();
@@ -202,8 +206,9 @@ export class Daemon {
       const httpPort = await http.start();
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, timers });
     } catch (e) {
+      for (const t of timers) clearInterval(t);
       await db.close().catch(() => undefined);
       throw e;
     }
@@ -213,6 +218,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ calls: this.calls.active }, 'stopping');
+      for (const t of this.agents.timers) clearInterval(t);
       await this.agents.callbacks.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
       this.agents.desk.close();

@@ -1,6 +1,6 @@
 import type { AgentState } from '../agent-ui/protocol';
 import type { Db, SqlParam } from '../store/db';
-import { DISPOSITIONS, QUEUE_EVENT_TYPES, type AgentChange, type Disposition, type QueueEvent, type QueueEventType } from './kpi';
+import { DISPOSITIONS, QUEUE_EVENT_TYPES, type AgentChange, type QueueEvent } from './kpi';
 
 /**
  * Schema of `queue_events`: one row per thing that happened to a call in a queue, enough to
@@ -28,19 +28,8 @@ export const KPI_MIGRATION = `
   CREATE INDEX agent_events_ts ON agent_events (ts);
   `;
 
-interface Row {
-  ts: string;
-  queue: string;
-  intent: string | null;
-  callId: string;
-  agent: string | null;
-  type: QueueEventType;
-  waitMs: number | null;
-  talkMs: number | null;
-  holdMs: number | null;
-  wrapMs: number | null;
-  disposition: Disposition | null;
-}
+/** A queue_events row as sqlite returns it: the event with its time as ISO text. */
+type Row = Omit<QueueEvent, 'ts'> & { ts: string };
 
 const SELECT =
   'SELECT ts, queue, intent, call_id AS callId, agent, type, wait_ms AS waitMs, talk_ms AS talkMs, hold_ms AS holdMs, wrap_ms AS wrapMs, disposition FROM queue_events';
