@@ -24,6 +24,12 @@ export function registerCloudCommands(
     health: deps.health(),
     queues: deps.acd.snapshot().queues.map((q) => ({ name: q.name, waiting: q.waiting, offered: q.offered, connected: q.connected })),
   }));
+  // Pausing a queue keeps its callers waiting (overflow still applies) and offers none to agents.
+  commands.register(
+    'queue.pause',
+    z.object({ queue: z.string().min(1).max(64), paused: z.boolean().default(true), reason: z.string().min(1).max(64).optional() }).strict(),
+    (a) => deps.acd.setQueuePaused(a.queue, a.paused, a.reason ?? 'cloud'),
+  );
   commands.register('config.get', z.object({}).strict(), () => redactSecrets(deps.config));
   // Legal hold by call id: the recording of that call (now or later) is never deleted by retention.
   commands.register(

@@ -27,6 +27,7 @@ import { registerCloudCommands } from './cloud-commands';
 import { siteIPv4Addresses } from './net/addresses';
 import { AgentStore } from './store/agent-store';
 import type { Config } from './config/schema';
+import { assignHotSections, checkDesiredConfig } from './config/live-config';
 import { resolveAdminToken } from './http/admin-token';
 import { HttpServer } from './http/http-server';
 import type { Logger } from './logging';
@@ -66,12 +67,16 @@ export class Daemon {
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
+    // Config pushes from the cloud are checked against the file's config (desired: cloud wins);
+    // `config` itself is the running one that every component shares.
+    const fileConfig = structuredClone(config);
     const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
     const timers: NodeJS.Timeout[] = [];
     try {
       const bootId = randomUUID();
       let kpiForSync: KpiService | undefined;
-      const sync = new SyncService({
+      let applyPushed: ((next: Config) => void) | undefined;
+      const sync = new SyncService<Config>({
         db,
         log: log.child({ component: 'sync' }),
         siteId: config.site.id,
@@ -86,7 +91,23 @@ export class Daemon {
         republish: (publish) => {
           for (const q of kpiForSync?.current().queues ?? []) publish(`queues/${q.name}`, q, { qos: 1, retain: true });
         },
+        config: {
+          validate: (desired) => checkDesiredConfig(fileConfig, desired),
+          apply: (next) => {
+            if (!applyPushed) throw new Error('the daemon is still starting');
+            applyPushed(next);
+          },
+        },
       });
+      const pushed = await sync.config.applied();
+      if (pushed) {
+        // The last config the cloud pushed runs again after a restart, unless it no longer fits the file's.
+        const checked = checkDesiredConfig(fileConfig, pushed.config);
+        if (checked.ok) {
+          assignHotSections(config, checked.value);
+          log.info({ version: pushed.version, appliedAt: pushed.appliedAt }, 'running the config pushed by the cloud');
+        } else log.error({ code: 'CONFIG_INVALID', version: pushed.version, error: checked.error }, 'the config pushed by the cloud no longer fits this config file; running the file config');
+      }
       const store = new CallStore(db, sync);
       const vault = Vault.open({ dataDir: config.dataDir, db, log: log.child({ component: 'vault' }) });
       const recovered = await vault.recoverOpen();
@@ -117,6 +138,9 @@ export class Daemon {
       );
       const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS });
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
+      acd.on('queuePaused', (queue, paused) => {
+        db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
+      });
       const kpiStore = new KpiStore(db);
       await kpiStore.closeOpenWrapUps();
       const kpiRecorder = new KpiRecorder({ store: kpiStore, acd, log: log.child({ component: 'kpi' }) });
@@ -145,9 +169,18 @@ export class Daemon {
         webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
         reconnectGraceS: config.agentSessions.reconnectGraceS,
         kpi: kpiRecorder,
-        recording: new RecordingService(vault, config.recording, log.child({ component: 'recording' })),
+        recording: new RecordingService(vault, () => config.recording, log.child({ component: 'recording' })),
       });
-      calls.routeAnsweredCallsTo(desk, { router: new Router({ config }), acd });
+      const routing = { router: new Router({ config }), acd };
+      calls.routeAnsweredCallsTo(desk, routing);
+      applyPushed = (next) => {
+        // Everything that can refuse runs first; then the swap happens in one synchronous step.
+        const router = new Router({ config: next });
+        acd.reconfigureQueues(next.queues);
+        assignHotSections(config, next);
+        routing.router = router;
+        log.info({ queues: next.queues.map((q) => q.name), intents: next.intents.length }, 'config from the cloud is now running');
+      };
       const sip = new SipServer(config, log, metrics, calls);
       const callbackStore = new CallbackStore(db);
       const callbacks: CallbackScheduler = new CallbackScheduler({

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ACD_UNKNOWN_CALL'
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
+  | 'ACD_RECONFIGURE_REFUSED'
   | 'ACD_CLOSED';
 
 export class CcedgeError extends Error {

@@ -70,6 +70,8 @@ export interface AcdEvents {
   agentState: [agentName: string, state: AgentState, reason: string | null, since: number];
   /** logout() of an agent on a call: end `callId`, then call callEnded(); the agent then goes offline. */
   logoutPending: [agentName: string, callId: string];
+  /** A queue was paused (its calls wait, none is offered) or resumed. */
+  queuePaused: [queue: string, paused: boolean, reason: string | null];
 }
 
 export interface QueueSnapshot {
@@ -84,6 +86,8 @@ export interface QueueSnapshot {
   longestWaitS: number;
   /** Names of the agents serving this queue, by state. */
   agents: Record<AgentState, string[]>;
+  /** Paused: calls wait and none is offered to agents. */
+  paused: boolean;
 }
 
 export interface AcdSnapshot {
@@ -402,6 +406,59 @@ export class Acd extends EventEmitter<AcdEvents> {
     return this.agentMap.get(agentName)?.view();
   }
 
+  // ---- queues ----
+
+  /**
+   * Pauses a queue: its callers keep waiting (max-wait overflow still applies) and no call of it is
+   * offered to an agent until it is resumed. Ringing offers continue. Idempotent.
+   */
+  setQueuePaused(queueName: string, paused: boolean, reason = 'paused'): QueueSnapshot {
+    return this.run(() => {
+      const q = this.queueMap.get(queueName);
+      if (!q) throw new AcdError('ACD_UNKNOWN_QUEUE', `no queue "${queueName}"`, { queue: queueName });
+      if (paused !== (q.paused !== null)) {
+        q.paused = paused ? { reason: reason.slice(0, MAX_REASON), since: this.clock.now() } : null;
+        this.post('queuePaused', q.name, paused, paused ? reason.slice(0, MAX_REASON) : null);
+      }
+      return this.snapshot().queues.find((x) => x.name === queueName) as QueueSnapshot;
+    });
+  }
+
+  /**
+   * Replaces the queue set (config push): existing queues take their new settings and keep their
+   * waiting calls (and pause state), new queues are added, queues left out are removed — refused
+   * (ACD_RECONFIGURE_REFUSED, nothing changed) while such a queue still has a call waiting,
+   * ringing or connected, or while an agent is configured to serve it. Calls already queued keep
+   * their max-wait timers; the new settings apply to what happens next.
+   */
+  reconfigureQueues(queues: readonly QueueConfig[]): void {
+    this.run(() => {
+      const names = new Set<string>();
+      for (const q of queues) {
+        if (names.has(q.name)) throw new AcdError('ACD_RECONFIGURE_REFUSED', `duplicate queue "${q.name}"`);
+        names.add(q.name);
+      }
+      const graph = queueGraphIssues(queues);
+      if (graph.length > 0) throw new AcdError('ACD_RECONFIGURE_REFUSED', graph.map((i) => i.message).join('; '));
+      for (const q of this.queueMap.values()) {
+        if (names.has(q.name)) continue;
+        const busy = q.size + [...this.offers.values(), ...this.connected.values()].filter((o) => o.call.queue === q.name).length;
+        if (busy > 0) throw new AcdError('ACD_RECONFIGURE_REFUSED', `queue "${q.name}" still has ${busy} call(s); remove it when it is empty`, { queue: q.name });
+      }
+      for (const a of this.agentMap.values()) {
+        for (const q of a.queues ?? []) {
+          if (!names.has(q)) throw new AcdError('ACD_RECONFIGURE_REFUSED', `agent "${a.name}" serves queue "${q}", which the new config removes`, { agent: a.name, queue: q });
+        }
+      }
+      for (const cfg of queues) {
+        const existing = this.queueMap.get(cfg.name);
+        if (existing) existing.reconfigure(cfg);
+        else this.queueMap.set(cfg.name, new Queue(cfg, this.clock));
+      }
+      for (const name of [...this.queueMap.keys()]) if (!names.has(name)) this.queueMap.delete(name);
+    });
+  }
+
   // ---- views ----
 
   snapshot(): AcdSnapshot {
@@ -427,6 +484,7 @@ export class Acd extends EventEmitter<AcdEvents> {
         connected,
         longestWaitS: oldest === Number.POSITIVE_INFINITY ? 0 : Math.max(0, Math.floor((now - oldest) / 1000)),
         agents,
+        paused: q.paused !== null,
       });
     }
     return { at: now, queues, agents: [...this.agentMap.values()].map((a) => a.view()) };
@@ -511,7 +569,7 @@ export class Acd extends EventEmitter<AcdEvents> {
     for (;;) {
       const now = this.clock.now();
       const heads = [...this.queueMap.values()]
-        .filter((q) => q.size > 0)
+        .filter((q) => q.size > 0 && q.paused === null)
         .map((q) => ({ q, call: q.peek() as QueuedCall, p: q.effectivePriority(q.peek() as QueuedCall, now) }))
         .sort((a, b) => b.p - a.p || a.call.queuedAt - b.call.queuedAt);
       let offered = false;

@@ -10,6 +10,8 @@ export type AcdErrorCode =
   | 'ACD_DUPLICATE_CALL'
   /** enqueue(): the queue (and any whenFull overflow queue) is at maxSize and whenFull is busy. */
   | 'ACD_QUEUE_FULL'
+  /** reconfigureQueues(): a queue to be removed still has calls, or the new set is inconsistent. */
+  | 'ACD_RECONFIGURE_REFUSED'
   | 'ACD_CLOSED';
 
 export class AcdError extends CcedgeError {

@@ -38,10 +38,23 @@ export class Queue {
   private seqBack = 0;
   private seqFront = 0;
 
+  /** A paused queue keeps its callers waiting (and overflowing) but offers none to agents. */
+  paused: { reason: string; since: number } | null = null;
+
   constructor(
-    readonly config: Readonly<QueueConfig>,
+    private current: Readonly<QueueConfig>,
     private readonly clock: Pick<Clock, 'now'>,
   ) {}
+
+  get config(): Readonly<QueueConfig> {
+    return this.current;
+  }
+
+  /** New settings from a config push; waiting calls stay, in their order. */
+  reconfigure(config: Readonly<QueueConfig>): void {
+    if (config.name !== this.current.name) throw new RangeError(`queue "${this.current.name}" cannot be renamed`);
+    this.current = config;
+  }
 
   get name(): string {
     return this.config.name;

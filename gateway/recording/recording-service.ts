@@ -11,16 +11,18 @@ import type { Logger } from '../logging';
 export class RecordingService {
   constructor(
     private readonly vault: Vault,
-    private readonly config: Config['recording'],
+    /** Read per call: a config push changes the policy for the calls that follow. */
+    private readonly policy: () => Config['recording'],
     private readonly log: Logger,
   ) {}
 
   async maybeRecord(call: DeskCall, queue: string | undefined, agent: string): Promise<void> {
     if (!call.attachRecording) return;
-    const perQueue = queue ? this.config.queues[queue] : undefined;
-    const record = perQueue?.record ?? this.config.record;
+    const policy = this.policy();
+    const perQueue = queue ? policy.queues[queue] : undefined;
+    const record = perQueue?.record ?? policy.record;
     if (record === 'none' || (typeof record === 'number' && Math.random() * 100 >= record)) return;
-    const space = await hasSpace(this.vault.recordingsDir, this.config.minFreeMb * 1024 * 1024);
+    const space = await hasSpace(this.vault.recordingsDir, policy.minFreeMb * 1024 * 1024);
     if (!space.ok) {
       this.log.error({ code: 'VAULT_DISK_LOW', callId: call.id, freeBytes: space.freeBytes }, 'not recording: the data disk is below the free-space floor');
       call.record('recording.skipped', { reason: 'disk-low' });
@@ -29,7 +31,7 @@ export class RecordingService {
     const writer = await this.vault.create({
       callId: call.id,
       codec: call.codec,
-      retentionDays: perQueue?.retentionDays ?? this.config.retentionDays,
+      retentionDays: perQueue?.retentionDays ?? policy.retentionDays,
       queue,
       agent,
       onWriteFailure: (err) => this.log.error({ err, callId: call.id, code: 'VAULT_WRITE_FAILED' }, 'recording write failed'),

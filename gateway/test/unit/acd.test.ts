@@ -376,6 +376,7 @@ describe('Acd', () => {
       connected: 0,
       longestWaitS: 7,
       agents: { offline: [], available: [], ringing: ['alice'], 'on-call': [], 'wrap-up': [], away: ['bob'] },
+      paused: false,
     });
     const sales = snap.queues.find((q) => q.name === 'sales');
     assert.equal(sales?.longestWaitS, 0);
@@ -442,6 +443,44 @@ describe('Acd', () => {
     } finally {
       acd.close();
     }
+  });
+});
+
+describe('Acd queue pause and reconfiguration (config push)', () => {
+  it('a paused queue keeps its caller waiting with an agent available; resume offers it', () => {
+    const { acd, offers } = setup({ agents: [{ name: 'alice' }] });
+    acd.login('alice', { ready: true });
+    const snap = acd.setQueuePaused('support', true, 'training');
+    assert.equal(snap.paused, true);
+    acd.enqueue('support', call('c1'));
+    assert.deepEqual(offers(), []);
+    assert.equal(acd.snapshot().queues.find((q) => q.name === 'support')?.waiting, 1);
+    acd.setQueuePaused('support', false);
+    assert.deepEqual(offers(), ['alice:c1']);
+    expectAcdError(() => acd.setQueuePaused('nope', true), 'ACD_UNKNOWN_QUEUE');
+  });
+
+  it('reconfigureQueues: existing queues keep their waiting calls and take new settings; new queues appear', () => {
+    const { acd } = setup({ agents: [] });
+    acd.enqueue('support', call('c1'));
+    acd.reconfigureQueues([
+      { name: 'support', ringTimeoutS: 5, wrapUpS: 0, maxSize: 1 },
+      { name: 'sales', ringTimeoutS: 15, wrapUpS: 0 },
+      { name: 'billing', ringTimeoutS: 15, wrapUpS: 0 },
+    ]);
+    assert.deepEqual(acd.waiting('support').map((c) => c.callId), ['c1']);
+    expectAcdError(() => acd.enqueue('support', call('c2')), 'ACD_QUEUE_FULL');
+    acd.enqueue('billing', call('c3'));
+    assert.deepEqual(acd.snapshot().queues.map((q) => q.name), ['support', 'sales', 'billing']);
+  });
+
+  it('reconfigureQueues refuses to drop a queue with a waiting call, or one an agent serves, and changes nothing', () => {
+    const { acd } = setup({ agents: [{ name: 'alice', queues: ['sales'] }] });
+    acd.enqueue('support', call('c1'));
+    expectAcdError(() => acd.reconfigureQueues([{ name: 'sales', ringTimeoutS: 15, wrapUpS: 0 }]), 'ACD_RECONFIGURE_REFUSED');
+    expectAcdError(() => acd.reconfigureQueues([{ name: 'support', ringTimeoutS: 15, wrapUpS: 0 }]), 'ACD_RECONFIGURE_REFUSED');
+    assert.deepEqual(acd.snapshot().queues.map((q) => q.name), ['support', 'sales']);
+    assert.equal(acd.waiting('support').length, 1);
   });
 });
 

@@ -1,0 +1,43 @@
+import { isDeepStrictEqual } from 'node:util';
+import { configSchema, type Config } from './schema';
+
+/**
+ * Sections the cloud may change while the daemon runs (`config/desired`). Everything else (SIP and
+ * HTTP listeners, data dir, broker, agents and their passwords, trunks, …) needs a restart and is
+ * refused from the cloud when it differs from the running value.
+ */
+export const HOT_KEYS = ['queues', 'intents', 'routing', 'vipCallers', 'recording', 'calls'] as const;
+export type HotKey = (typeof HOT_KEYS)[number];
+
+export type DesiredCheck = { ok: true; value: Config } | { ok: false; error: string };
+
+/**
+ * Validates a desired config from the cloud: an object in the config file's format whose sections
+ * replace the base (file + environment) config's; the merged whole must pass the same schema as a
+ * config file (cross-checks included: queues named by agents, intents, recording policy…).
+ */
+export function checkDesiredConfig(base: Config, desired: unknown): DesiredCheck {
+  if (desired === null || typeof desired !== 'object' || Array.isArray(desired)) return { ok: false, error: 'config must be an object of config-file sections' };
+  const overlay = desired as Record<string, unknown>;
+  const known = new Set(Object.keys(configSchema.shape));
+  const unknown = Object.keys(overlay).filter((k) => !known.has(k));
+  if (unknown.length) return { ok: false, error: `unknown config section(s): ${unknown.join(', ')}` };
+  const parsed = configSchema.safeParse({ ...structuredClone(base), ...structuredClone(overlay) });
+  if (!parsed.success) {
+    return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  }
+  const next = parsed.data;
+  next.dataDir = base.dataDir;
+  const coldChanges = (Object.keys(overlay) as Array<keyof Config>).filter((k) => !(HOT_KEYS as readonly string[]).includes(k) && !isDeepStrictEqual(next[k], base[k]));
+  if (coldChanges.length) return { ok: false, error: `section(s) ${coldChanges.join(', ')} cannot change while running (restart with a new config file)` };
+  return { ok: true, value: next };
+}
+
+/**
+ * Puts the hot sections of `next` into the running config object in one synchronous step, so
+ * every component that reads the shared config sees the new sections from the next call on;
+ * calls already routed keep their queue.
+ */
+export function assignHotSections(running: Config, next: Config): void {
+  for (const key of HOT_KEYS) (running as Record<HotKey, unknown>)[key] = next[key];
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FleetConsole, type FleetEvent } from '../../scripts/fleet-console/fleet-console';
+import { waitFor } from '../../sync/test/helpers/cloud';
+import { Mosquitto } from '../../sync/test/helpers/mosquitto';
+import { assertSippOk, runSipp, sleep, startDaemon, type DaemonHandle } from './harness';
+import { WeriftAgent } from './werift-agent';
+
+interface Diagnostics {
+  queues: Array<{ name: string; waiting: number; offered: number; connected: number }>;
+}
+interface RunningConfig {
+  calls: { queue?: string };
+  queues: Array<{ name: string }>;
+}
+
+describe('cloud config push and queue.pause: a real daemon driven by the fleet console over mosquitto', function () {
+  const site = 'e2e-cfg';
+  const device = 'edge-cfg';
+  const config = {
+    trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }],
+    queues: [{ name: 'support', ringTimeoutS: 20, wrapUpS: 0 }],
+    calls: { queue: 'support' },
+    agents: [{ name: 'alice', password: 'alice-password-1' }],
+  };
+  let broker: Mosquitto;
+  let daemon: DaemonHandle;
+  let fc: FleetConsole;
+  const events: FleetEvent[] = [];
+
+  const start = (dataDir?: string, ports?: { sip: number; http: number }): Promise<DaemonHandle> =>
+    startDaemon({ config, dataDir, ports, env: { CCEDGE_MQTT_URL: `mqtt://127.0.0.1:${broker.port}`, CCEDGE_SITE_ID: site, CCEDGE_DEVICE_ID: device, CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' } });
+  const diagnostics = async (): Promise<Diagnostics> => {
+    const r = await fc.command(device, 'diagnostics');
+    assert.equal(r.ok, true, JSON.stringify(r));
+    return r.result as Diagnostics;
+  };
+  const running = async (): Promise<RunningConfig> => {
+    const r = await fc.command(device, 'config.get');
+    assert.equal(r.ok, true, JSON.stringify(r));
+    return r.result as RunningConfig;
+  };
+
+  before(async () => {
+    broker = await Mosquitto.start(mkdtempSync(path.join(tmpdir(), 'ccedge-mosq-cfg-')));
+    fc = await FleetConsole.connect({ url: `mqtt://127.0.0.1:${broker.port}`, site });
+    await fc.followEvents((e) => events.push(e));
+    daemon = await start();
+    await waitFor(async () => (await fc.devices(300)).some((d) => d.device === device && d.online), 20_000, 'device online');
+  });
+  after(async () => {
+    await daemon?.stop();
+    await fc?.close();
+    await broker?.stop();
+  });
+
+  it('a good push (new queue, calls.queue) is applied and reported; the next call waits in the new queue', async () => {
+    const reported = await fc.pushConfig(device, 2, { queues: [{ name: 'support' }, { name: 'sales', ringTimeoutS: 20, wrapUpS: 0 }], calls: { queue: 'sales' } });
+    assert.equal(reported.error, undefined, JSON.stringify(reported));
+    assert.equal(reported.version, 2);
+    assert.ok(reported.appliedAt && !Number.isNaN(Date.parse(reported.appliedAt)));
+    assert.equal((await running()).calls.queue, 'sales');
+    assert.deepEqual(
+      (await diagnostics()).queues.map((q) => q.name),
+      ['support', 'sales'],
+    );
+    const r = await runSipp({ scenario: 'uac_basic.xml', target: `127.0.0.1:${daemon.sipPort}`, calls: 1, rate: 1, durationMs: 300 });
+    assertSippOk(r);
+    await waitFor(() => events.some((e) => e.type === 'call.queued' && e.queue === 'sales'), 20_000, 'call.queued in sales');
+    assert.ok(events.some((e) => e.type === 'config.applied' && e.version === 2), 'config.applied event');
+  });
+
+  it('bad pushes are refused with a reason naming the problem; the previous config keeps running', async () => {
+    const cold = await fc.pushConfig(device, 3, { sip: { port: 5999 } });
+    assert.equal(cold.version, 3);
+    assert.match(String(cold.error), /sip cannot change while running/);
+    const dangling = await fc.pushConfig(device, 4, { queues: [{ name: 'support' }], calls: { queue: 'nope' } });
+    assert.match(String(dangling.error), /calls\.queue: no queue named "nope"/);
+    const unknown = await fc.pushConfig(device, 5, { bogus: true });
+    assert.match(String(unknown.error), /unknown config section\(s\): bogus/);
+    const garbage = await fc.pushConfig(device, 6, 'not an object');
+    assert.match(String(garbage.error), /must be an object/);
+    assert.equal((await running()).calls.queue, 'sales');
+    assert.deepEqual(
+      (await running()).queues.map((q) => q.name),
+      ['support', 'sales'],
+    );
+  });
+
+  it('queue.pause holds callers in the queue with an agent available; resume offers the call', async () => {
+    const paused = await fc.command(device, 'queue.pause', { queue: 'sales', paused: true, reason: 'training' });
+    assert.equal(paused.ok, true, JSON.stringify(paused));
+    assert.equal((paused.result as { paused: boolean }).paused, true);
+    const unknown = await fc.command(device, 'queue.pause', { queue: 'no-such-queue' });
+    assert.equal(unknown.ok, false);
+    assert.equal(unknown.code, 'ACD_UNKNOWN_QUEUE');
+
+    const alice = await WeriftAgent.login(daemon.httpPort, 'alice', 'alice-password-1');
+    try {
+      alice.available();
+      await alice.waitFor((m) => m.type === 'state' && (m as { state?: string }).state === 'available');
+      const call = runSipp({ scenario: 'uac_basic.xml', target: `127.0.0.1:${daemon.sipPort}`, calls: 1, rate: 1, durationMs: 8000 });
+      await waitFor(async () => (await diagnostics()).queues.find((q) => q.name === 'sales')?.waiting === 1, 20_000, 'a caller waiting in the paused queue');
+      await sleep(1500);
+      assert.equal(
+        alice.inbox.some((m) => m.type === 'ringing'),
+        false,
+        'a paused queue offered a call',
+      );
+      const resumed = await fc.command(device, 'queue.pause', { queue: 'sales', paused: false });
+      assert.equal(resumed.ok, true, JSON.stringify(resumed));
+      await alice.waitFor((m) => m.type === 'ringing', 15_000);
+      assertSippOk(await call);
+      await waitFor(() => events.filter((e) => e.type === 'queue.paused').length === 2, 20_000, 'queue.paused events');
+      assert.deepEqual(
+        events.filter((e) => e.type === 'queue.paused').map((e) => [e.queue, e.paused]),
+        [
+          ['sales', true],
+          ['sales', false],
+        ],
+      );
+    } finally {
+      await alice.close();
+    }
+  });
+
+  it('after a restart the daemon runs the config the cloud pushed last', async () => {
+    const { dataDir, sipPort, httpPort } = daemon;
+    assert.equal(await daemon.stop(), 0);
+    daemon = await start(dataDir, { sip: sipPort, http: httpPort });
+    await daemon.waitForLog((l) => l.msg === 'running the config pushed by the cloud' && l.version === 2);
+    assert.equal((await running()).calls.queue, 'sales');
+  });
+});
