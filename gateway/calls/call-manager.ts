@@ -8,10 +8,13 @@ import { advertisedAddress } from '../net/addresses';
 import type { IncomingInvite, RejectedInvite, SipServerHandlers } from '../sip/sip-server';
 import type { Flow, SipRequest } from 'sip';
 import type { Acd } from '../acd/acd';
+import { ForwardRules, type ForwardTarget } from '../routing/forward';
 import { routingCallFromInvite } from '../routing/sip-call';
+import { userOf } from '../sip/messages';
 import type { RouteDecision, Router } from '../routing/router';
 import type { IvrResult } from '../ivr/ivr-session';
 import { Call, sanitise, type CallDeps } from './call';
+import { ForwardLeg, type OutboundPlacer } from './forward-leg';
 import { inboundRecord } from './inbound-record';
 
 /** Turns INVITEs into Calls, keeps the live set, and records calls that never got that far. */
@@ -22,6 +25,9 @@ export class CallManager implements SipServerHandlers {
   /** Where answered calls go (the agent desk), and how their queue is chosen. */
   private queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> } | undefined;
   private routing: { router: Router; acd: Acd } | undefined;
+  private readonly forwardRules: ForwardRules;
+  private placeOutbound: OutboundPlacer | undefined;
+  private warnedUnwired = false;
 
   constructor(
     private readonly deps: CallDeps,
@@ -29,6 +35,19 @@ export class CallManager implements SipServerHandlers {
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'calls' });
+    this.forwardRules = new ForwardRules(deps.config.routing.forward);
+  }
+
+  /**
+   * How forwarded calls (routing.forward) are placed: the daemon passes
+   * `(trunk, number) => sip.createOutbound(trunk, number)`. Until then forward rules are ignored.
+   */
+  placeOutboundWith(place: OutboundPlacer): void {
+    this.placeOutbound = place;
+  }
+
+  get outboundWired(): boolean {
+    return this.placeOutbound !== undefined;
   }
 
   routeAnsweredCallsTo(queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> }, routing?: { router: Router; acd: Acd }): void {
@@ -71,10 +90,11 @@ export class CallManager implements SipServerHandlers {
       fail(488, 'Not Acceptable Here', 'an SDP offer is required in the INVITE', 'SDP_OFFER_REQUIRED');
       return;
     }
+    const forward = this.forwardTarget(rq);
     let route: RouteDecision | undefined;
     // With an IVR the caller's intent is known only after it: routing then runs on `routed`.
     const ivrOn = this.deps.ivr !== undefined;
-    if (!ivrOn && this.routing?.router.enabled && this.queueing) {
+    if (!forward && !ivrOn && this.routing?.router.enabled && this.queueing) {
       route = await this.routing.router.route(routingCallFromInvite(dialog.callId, rq));
       for (const i of route.ignored) this.log.info({ sipCallId: dialog.callId, ...i }, 'routing step ignored');
       if (dialog.state !== 'early') return; // cancelled while routing
@@ -124,7 +144,12 @@ export class CallManager implements SipServerHandlers {
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
     });
     const target = route ?? this.deps.config.calls.queue;
-    if (ivrOn && this.queueing) {
+    if (forward) {
+      const place = this.placeOutbound as OutboundPlacer;
+      call.forwardOnConfirm(() =>
+        ForwardLeg.open({ pool: this.pool, host: this.deps.config.rtp.host, place, target: forward, codec: negotiated.audio.codec, userAgent: this.deps.config.sip.userAgent, log: call.log }),
+      );
+    } else if (ivrOn && this.queueing) {
       call.once('routed', (result) => {
         this.enqueueAfterIvr(call, rq, result).catch((err: unknown) => call.log.error({ err }, 'routing after the IVR failed'));
       });
@@ -153,6 +178,18 @@ export class CallManager implements SipServerHandlers {
     if (target === undefined) return;
     if (!queueing.enqueue(call, target)) return; // queue full: the desk has ended the call
     if (result?.kind === 'callback' && queueing.requestCallback) await queueing.requestCallback(call);
+  }
+
+  /** The routing.forward rule for this INVITE's called number, if forwarding is wired. */
+  private forwardTarget(rq: SipRequest): ForwardTarget | undefined {
+    if (this.forwardRules.size === 0) return undefined;
+    const target = this.forwardRules.match(userOf(rq.headers.to));
+    if (target && !this.placeOutbound) {
+      if (!this.warnedUnwired) this.log.warn({ rule: target.rule }, 'routing.forward matched but outbound calls are not wired: queueing the call instead');
+      this.warnedUnwired = true;
+      return undefined;
+    }
+    return target;
   }
 
   private recordFailed(rq: IncomingInvite['rq'], flow: Flow, trunk: string, status: number, cause: string): void {

@@ -24,6 +24,7 @@ import type { IncomingInvite } from '../sip/sip-server';
 import { displayNameOf, uriOf, userOf } from '../sip/messages';
 import type { UasDialog } from '../sip/uas-dialog';
 import type { CallRecord, CallStore } from '../store/call-store';
+import type { ForwardLeg } from './forward-leg';
 import { inboundRecord } from './inbound-record';
 
 export interface CallDeps {
@@ -50,7 +51,11 @@ export type CallEndCause =
   | 'media-failed'
   | 'callback-requested'
   | 'callback-failed'
-  | 'queue-full';
+  | 'queue-full'
+  /** Forwarded to a trunk number: the far end did not answer, refused, or could not be dialled. */
+  | 'forward-failed'
+  /** Forwarded to a trunk number: the far end hung up. */
+  | 'forward-hangup';
 
 /**
  * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them
@@ -91,6 +96,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private recording: RecordingWriter | undefined;
   private ivr: IvrSession | undefined;
   private ivrResultValue: IvrResult | null = null;
+  private forwardOpener: (() => Promise<ForwardLeg>) | undefined;
+  private forwardLeg: ForwardLeg | undefined;
 
   constructor(
     private readonly invite: IncomingInvite,
@@ -218,6 +225,15 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return this.ivrResultValue?.kind === 'intent' ? this.ivrResultValue.intent : undefined;
   }
 
+  /**
+   * Call before start(): once the caller's ACK arrives, the call is not queued (no IVR either) but
+   * forwarded — `open` places the outbound leg, the caller hears the hold tone while it rings, and
+   * the two RTP legs are bridged when the far end answers. BYE on either side ends both.
+   */
+  forwardOnConfirm(open: () => Promise<ForwardLeg>): void {
+    this.forwardOpener = open;
+  }
+
   /** Records the call, wires events and answers (after the trunk's ring time, if any). */
   start(): void {
     const rq = this.invite.rq;
@@ -264,6 +280,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.stopRecording('call-ended');
     this.bridge?.stop();
     if (this.agentLeg) void this.agentLeg.close();
+    const forwarded = this.forwardLeg?.stats;
+    this.forwardLeg?.close(cause === 'shutdown');
     let hangup: Promise<void> = Promise.resolve();
     if (this.dialog.state !== 'terminated') {
       if (this.dialog.state === 'early') sipStatus ??= 480;
@@ -292,6 +310,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
           packetsSent: stats.packetsSent,
           packetsReceived: stats.packetsReceived,
           ...(this.bridge ? { bridgedToAgent: this.bridge.stats.toAgent, bridgedToCaller: this.bridge.stats.toCaller } : {}),
+          ...(forwarded ? { forwardPacketsSent: forwarded.packetsSent, forwardPacketsReceived: forwarded.packetsReceived } : {}),
         },
       ),
     );
@@ -312,6 +331,13 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
   private onConfirmed(): void {
     this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
+    const forward = this.forwardOpener;
+    if (forward) {
+      if (!this.audio.onHold) this.player.start();
+      this.emit('confirmed');
+      if (!this.closed) void this.startForward(forward);
+      return;
+    }
     if (this.deps.ivr) {
       this.emit('confirmed');
       if (!this.closed) this.startIvr(this.deps.ivr);
@@ -349,6 +375,38 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.record('call.agent-connected', { agent: agentName }, { agent: agentName });
     this.log.info({ agent: agentName }, 'agent connected: caller and agent bridged');
     this.emit('agentConnected', agentName);
+  }
+
+  private async startForward(open: () => Promise<ForwardLeg>): Promise<void> {
+    let leg: ForwardLeg;
+    try {
+      leg = await open();
+    } catch (err) {
+      this.log.warn({ err, code: (err as { code?: string }).code }, 'forward leg could not be placed');
+      void this.close('forward-failed');
+      return;
+    }
+    if (this.closed) {
+      leg.close();
+      return;
+    }
+    this.forwardLeg = leg;
+    leg.on('answered', (far) => {
+      if (this.closed || this.bridge) return;
+      this.player.stop();
+      this.bridge = new MediaBridge(this.rtp, far, this.audio.payloadType, this.dtmfSender);
+      this.bridge.start();
+      this.record('call.forward-connected', { sipCallId: leg.sipCallId });
+      this.log.info({ remote: leg.remote }, 'forwarded call answered: RTP legs bridged');
+    });
+    leg.on('failed', (status, reason) => {
+      this.record('call.forward-failed', { status, reason });
+      this.log.info({ status, reason }, 'forwarded call not answered');
+      void this.close('forward-failed');
+    });
+    leg.on('ended', () => void this.close('forward-hangup'));
+    this.record('call.forward-dialing', { trunk: leg.target.trunk, number: leg.target.number, rule: leg.target.rule, sipCallId: leg.sipCallId, remote: leg.remote, rtpLocalPort: leg.localPort });
+    leg.dial();
   }
 
   private onReinvite(rq: SipRequest): void {

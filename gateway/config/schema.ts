@@ -205,6 +205,11 @@ export const configSchema = z
       if (!t) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `no trunk named "${cfg.callbacks.trunk}"` });
       else if (!t.outbound) ctx.addIssue({ code: 'custom', path: ['callbacks', 'trunk'], message: `trunk "${t.name}" has no outbound address for callbacks` });
     }
+    cfg.routing.forward.forEach((r, i) => {
+      const t = cfg.trunks.find((x) => x.name === r.trunk);
+      if (!t) ctx.addIssue({ code: 'custom', path: ['routing', 'forward', i, 'trunk'], message: `no trunk named "${r.trunk}"` });
+      else if (!t.outbound) ctx.addIssue({ code: 'custom', path: ['routing', 'forward', i, 'trunk'], message: `trunk "${t.name}" has no outbound address to forward calls to` });
+    });
     for (const q of Object.keys(cfg.recording.queues)) {
       if (!cfg.queues.some((x) => x.name === q)) ctx.addIssue({ code: 'custom', path: ['recording', 'queues', q], message: `no queue named "${q}"` });
     }

@@ -77,8 +77,26 @@ export const intentsSchema = z.array(intentSchema).superRefine((list, ctx) => {
   });
 });
 
+/**
+ * A call forwarded instead of queued: answered, then bridged RTP↔RTP (no transcoding) to an
+ * outbound call placed on `trunk` (which needs an `outbound` address). Overflow to an external
+ * number or another PBX.
+ */
+export const forwardRuleSchema = z
+  .object({
+    /** Called number (To user), as in dnis rules: exact, prefix (`800*`) or `/regex/`. */
+    match: dnisMatch,
+    /** The trunk the outbound call is placed through. */
+    trunk: name,
+    /** The number dialled on that trunk; default: the called number itself. */
+    number: numberPrefix.optional(),
+  })
+  .strict();
+
 export const routingSchema = z
   .object({
+    /** Forward rules, checked before intents and queues: exact wins, then the longest prefix, then regexes in order. */
+    forward: z.array(forwardRuleSchema).default([]),
     /** Called number (To user) rules: exact wins, then the longest prefix, then regexes in order. */
     dnis: z.array(z.object({ match: dnisMatch, intent: name }).strict()).default([]),
     /** Caller (From user) prefix rules: the longest matching prefix wins. */
@@ -104,6 +122,7 @@ export const routingConfigShape = {
   vipCallers: vipCallersSchema.default([]),
 };
 
+export type ForwardRuleConfig = z.infer<typeof forwardRuleSchema>;
 export type IntentConfig = z.infer<typeof intentSchema>;
 export type RoutingRulesConfig = z.infer<typeof routingSchema>;
 export interface RoutingConfig {
@@ -137,6 +156,11 @@ export function routingConfigIssues(cfg: RoutingConfig, queues: readonly Pick<Qu
     if (!intentNames.has(r.intent)) issues.push({ path: ['routing', 'dnis', i, 'intent'], message: `DNIS rule "${r.match}" names unknown intent "${r.intent}"` });
     if (seenMatch.has(r.match)) issues.push({ path: ['routing', 'dnis', i, 'match'], message: `duplicate DNIS match "${r.match}"` });
     seenMatch.add(r.match);
+  });
+  const seenForward = new Set<string>();
+  cfg.routing.forward.forEach((r, i) => {
+    if (seenForward.has(r.match)) issues.push({ path: ['routing', 'forward', i, 'match'], message: `duplicate forward match "${r.match}"` });
+    seenForward.add(r.match);
   });
   const seenPrefix = new Set<string>();
   cfg.routing.callerPrefixes.forEach((r, i) => {

@@ -18,3 +18,4 @@ export {
 export { headerValue, IntentResolver, type IgnoredStep, type IntentClassifier, type IntentResolverOptions, type IntentResult, type IntentSource, type RoutingCall } from './intent';
 export { Router, type RouteDecision, type RouterOptions } from './router';
 export { routingCallFromInvite } from './sip-call';
+export { ForwardRules, type ForwardTarget } from './forward';

@@ -175,6 +175,16 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.transmit(payload, marker || this.timeline.jumped, ts, payloadType);
   }
 
+  /**
+   * Sends a frame whose wire timestamp the sender already computed (the far leg of a bridge whose
+   * own TimestampFollower did the timing): our SSRC and sequence, the negotiated audio type.
+   * Same hot-path rules as sendPayload.
+   */
+  sendFrame(payload: Buffer, marker: boolean, timestamp: number): void {
+    if (!this.canSend()) return;
+    this.transmit(payload, marker, timestamp, this.payloadType);
+  }
+
   /** The negotiated telephone-event payload type, or -1 if the remote did not offer RFC 4733. */
   get telephoneEventPayloadType(): number {
     return this.telephoneEventPt;
