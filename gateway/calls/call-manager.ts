@@ -25,7 +25,8 @@ export class CallManager implements SipServerHandlers {
   /** Where answered calls go (the agent desk), and how their queue is chosen. */
   private queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> } | undefined;
   private routing: { router: Router; acd: Acd } | undefined;
-  private readonly forwardRules: ForwardRules;
+  private forwardRules: ForwardRules;
+  private forwardRulesOf: unknown;
   private placeOutbound: OutboundPlacer | undefined;
   private warnedUnwired = false;
 
@@ -36,6 +37,7 @@ export class CallManager implements SipServerHandlers {
   ) {
     this.log = logger.child({ component: 'calls' });
     this.forwardRules = new ForwardRules(deps.config.routing.forward);
+    this.forwardRulesOf = deps.config.routing.forward;
   }
 
   /**
@@ -182,6 +184,12 @@ export class CallManager implements SipServerHandlers {
 
   /** The routing.forward rule for this INVITE's called number, if forwarding is wired. */
   private forwardTarget(rq: SipRequest): ForwardTarget | undefined {
+    const rules = this.deps.config.routing.forward;
+    if (rules !== this.forwardRulesOf) {
+      // A config push from the cloud replaced the routing section.
+      this.forwardRules = new ForwardRules(rules);
+      this.forwardRulesOf = rules;
+    }
     if (this.forwardRules.size === 0) return undefined;
     const target = this.forwardRules.match(userOf(rq.headers.to));
     if (target && !this.placeOutbound) {
