@@ -5,6 +5,8 @@ import { reportCommand } from './kpi/report-command';
 import { Daemon } from './daemon';
 import { CcedgeError } from './errors';
 import { createLogger } from './logging';
+import { ImageError } from '../image/errors';
+import { versionCommand } from '../image/version-command';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage. */
 const EXIT_FAILURE = 1;
@@ -56,6 +58,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'config':
         if (rest[0] === 'validate') return configValidateCommand(rest.slice(1));
         throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
+      case '--version':
+      case '-V':
+      case 'version':
+        return versionCommand(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -69,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CcedgeError) {
       process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);
       return e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_UNREADABLE' || e.code === 'CLI_USAGE' ? EXIT_INVALID : EXIT_FAILURE;
+    }
+    if (e instanceof ImageError) {
+      process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);
+      return e.exitCode;
     }
     if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ccedge: CLI_USAGE: ${e.message}\n\n${USAGE}\n`);

@@ -1,0 +1,55 @@
+/**
+ * Entry point of the single binary (`ccedge`, a Node SEA). Decides where the runtime directory
+ * goes (the daemon's data dir, found the way loadConfig finds it) before any app module loads,
+ * because loading sqlite3 needs its extracted addon. `--version` needs nothing on disk.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { setRuntimeDataDir } from './runtime';
+import { versionCommand } from './version-command';
+
+/** CCEDGE_DATA_DIR, else `dataDir` of --config FILE or ./ccedge.yaml, else ./var (as loadConfig). */
+export function dataDirFor(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  if (env.CCEDGE_DATA_DIR) return path.resolve(cwd, env.CCEDGE_DATA_DIR);
+  let file: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--config' && argv[i + 1]) file = argv[i + 1];
+    else if (argv[i].startsWith('--config=')) file = argv[i].slice('--config='.length);
+  }
+  if (!file && existsSync(path.join(cwd, 'ccedge.yaml'))) file = path.join(cwd, 'ccedge.yaml');
+  if (file) {
+    try {
+      const doc = YAML.parse(readFileSync(path.resolve(cwd, file), 'utf8')) as { dataDir?: unknown } | null;
+      if (doc && typeof doc.dataDir === 'string' && doc.dataDir) return path.resolve(cwd, doc.dataDir);
+    } catch {
+      // loadConfig reports a bad file properly later.
+    }
+  }
+  return path.resolve(cwd, 'var');
+}
+
+function start(): void {
+  // In a SEA, argv[1] repeats the executable path.
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+    process.exitCode = versionCommand(argv.slice(1));
+    return;
+  }
+  setRuntimeDataDir(dataDirFor(argv));
+  // Loaded only now: its modules (sqlite3, the HTTP server) need the runtime directory.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { main } = require('../gateway/main') as typeof import('../gateway/main');
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 200).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`ccedge: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+start();
