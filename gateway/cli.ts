@@ -7,6 +7,7 @@ import { Vault } from '../media/vault/vault';
 import { CcedgeError } from './errors';
 import { CallStore, type CallRecord } from './store/call-store';
 import { Db } from './store/db';
+import { resolveAdminToken } from './http/admin-token';
 
 export const USAGE = `usage: ccedge <command> [options]
 
@@ -20,6 +21,12 @@ ${REPORT_USAGE}
   recordings verify                   check every recording file and the audit chain; exit 1 naming problems
   recordings export ID --out FILE --reason TEXT [--actor NAME]
                                       plain WAV plus a signed manifest (audited)
+  recordings hold CALL_ID --reason TEXT [--off] [--actor NAME]
+                                      legal hold: retention never deletes that call's recordings
+  recordings rotate-key --reason TEXT [--actor NAME]
+                                      re-wrap every data key under a new site key (in the running
+                                      daemon when it answers on its HTTP port, else offline)
+  recordings audit [ID] [--json]      the hash-chained audit log (who did what, and why)
   policy explain [EVENT_TYPE]         what of an event may leave the site (residency policy)
   outbox [--json]                     cloud events waiting in the outbox, last seq and ack, drops
   help                                this text
@@ -109,13 +116,27 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
       out: { type: 'string' },
       reason: { type: 'string' },
       actor: { type: 'string', default: process.env.USER ?? 'cli' },
+      off: { type: 'boolean', default: false },
     },
     allowPositionals: true,
     strict: true,
   });
   const [sub, id] = positionals;
-  if (!['list', 'verify', 'export'].includes(sub ?? '')) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings list|verify|export ID --out FILE --reason TEXT');
+  if (!['list', 'verify', 'export', 'hold', 'rotate-key', 'audit'].includes(sub ?? '')) {
+    throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings list|verify|export|hold|rotate-key|audit (see ccedge help)');
+  }
+  if ((sub === 'hold' || sub === 'rotate-key') && !values.reason?.trim()) throw new CcedgeError('CLI_USAGE', `ccedge recordings ${sub} needs --reason TEXT (it goes into the audit log)`);
+  if (sub === 'hold' && !id) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings hold CALL_ID --reason TEXT [--off]');
   const { config } = loadConfig({ file: values.config });
+  if (sub === 'rotate-key') {
+    // The running daemon holds the site key: it must do the rotation itself, or new recordings
+    // would be wrapped under a key this command retires.
+    const viaDaemon = await rotateInDaemon(config, values.reason as string);
+    if (viaDaemon) {
+      process.stdout.write(`site key rotated by the running daemon: ${viaDaemon.from} → ${viaDaemon.to}, ${viaDaemon.rewrapped} data keys re-wrapped\n`);
+      return 0;
+    }
+  }
   const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
   try {
     const vault = Vault.open({ dataDir: config.dataDir, db, log: silentLog });
@@ -130,6 +151,25 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
       if (problems.length === 0) process.stdout.write('every recording and the audit chain verified\n');
       return problems.length ? 1 : 0;
     }
+    if (sub === 'hold') {
+      const n = await vault.setLegalHold(id as string, !values.off, values.actor, values.reason as string);
+      process.stdout.write(`legal hold ${values.off ? 'cleared' : 'set'} on call ${id as string} (${n} recording${n === 1 ? '' : 's'} now; later recordings of the call too)\n`);
+      return 0;
+    }
+    if (sub === 'rotate-key') {
+      const r = await vault.rotateSiteKey(values.actor, values.reason as string);
+      process.stdout.write(`site key rotated (daemon not running): ${r.from} → ${r.to}, ${r.rewrapped} data keys re-wrapped\n`);
+      return 0;
+    }
+    if (sub === 'audit') {
+      const entries = await vault.audit.list({ recordingId: id, limit: 10_000 });
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify(entries, null, 2)}\n`
+          : entries.map((e) => `${e.seq}  ${e.ts}  ${e.actor}  ${e.action}${e.recordingId ? `  ${e.recordingId}` : ''}${e.reason ? `  "${e.reason}"` : ''}\n`).join('') || 'no audit entries\n',
+      );
+      return 0;
+    }
     if (!id || !values.out || !values.reason) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings export ID --out FILE --reason TEXT [--actor NAME]');
     const out = await vault.exportRecording(id, values.out, values.actor, values.reason);
     process.stdout.write(`${out.wavFile}\n${out.manifestFile}\n`);
@@ -137,6 +177,26 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
   } finally {
     await db.close();
   }
+}
+
+/** Asks the daemon on this config's HTTP port to rotate the key; undefined when no daemon answers. */
+async function rotateInDaemon(config: ReturnType<typeof loadConfig>['config'], reason: string): Promise<{ from: string; to: string; rewrapped: number } | undefined> {
+  const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host === '::' ? '[::1]' : config.http.host;
+  const { token } = resolveAdminToken(config.dataDir, config.http.adminToken);
+  let res: Response;
+  try {
+    res = await fetch(`http://${host}:${config.http.port}/api/v1/recordings/rotate-key`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch {
+    return undefined; // nothing listening: rotate offline
+  }
+  const body = (await res.json().catch(() => ({}))) as { from: string; to: string; rewrapped: number; error?: { message?: string } };
+  if (res.status !== 200) throw new CcedgeError('CLI_USAGE', `the daemon refused the key rotation (HTTP ${res.status}): ${body.error?.message ?? 'no reason given'}`);
+  return body;
 }
 
 const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => silentLog };

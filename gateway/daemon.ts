@@ -222,7 +222,7 @@ export class Daemon {
         wallboard,
         sync: { status: () => sync.status() },
         tokens: config.http.tokens,
-        recordings: recordingsApi(vault),
+        recordings: recordingsApi(vault, store),
         health: () => ({
           version: VERSION,
           pid: process.pid,

@@ -24,6 +24,8 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('hangup'), callId }).strict(),
   z.object({ ...base, type: z.literal('hold'), callId, on: z.boolean() }).strict(),
   z.object({ ...base, type: z.literal('mute'), callId, on: z.boolean() }).strict(),
+  /** Pause the call's recording while the caller gives card details (the gap is silence, and audited). */
+  z.object({ ...base, type: z.literal('recordingPause'), callId, on: z.boolean(), reason: z.string().min(1).max(64).optional() }).strict(),
   z.object({ ...base, type: z.literal('dtmf'), callId, digits: z.string().regex(/^[0-9*#A-D]{1,32}$/) }).strict(),
   z.object({ ...base, type: z.literal('disposition'), callId, disposition: z.enum(DISPOSITIONS) }).strict(),
   z.object({ ...base, type: z.literal('logout') }).strict(),
@@ -60,6 +62,8 @@ export type ServerMessage =
   | { v: 1; type: 'callConnected'; callId: string }
   | { v: 1; type: 'held'; callId: string; on: boolean }
   | { v: 1; type: 'muted'; callId: string; on: boolean }
+  /** The call's recording state: sent when recording starts, and in reply to recordingPause. */
+  | { v: 1; type: 'recording'; callId: string; active: boolean; paused: boolean }
   | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'shutdown' }
   | { v: 1; type: 'error'; code: ErrorCode; message: string; ref?: string }
   | { v: 1; type: 'dispositionSaved'; callId: string; disposition: Disposition }

@@ -183,6 +183,10 @@ export class AgentDesk {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
       this.opts.recording
         ?.maybeRecord(call, queued.queue, agent)
+        .then(() => {
+          const state = call.recordingState;
+          if (state?.active && !call.closed) this.opts.sessions.send(agent, { v: 1, type: 'recording', callId: call.id, ...state });
+        })
         .catch((err: unknown) => call.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not start; the call goes on'));
     });
     call.attachAgent(agent, leg);
@@ -322,6 +326,12 @@ export class AgentDesk {
           } else if (msg.type === 'mute') {
             call.setMute(msg.on);
             reply({ v: 1, type: 'muted', callId: call.id, on: call.isMuted });
+          } else if (msg.type === 'recordingPause') {
+            if (!call.setRecordingPaused?.(msg.on, agent, msg.reason ?? 'agent')) {
+              reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'this call is not being recorded' });
+              return;
+            }
+            reply({ v: 1, type: 'recording', callId: call.id, ...(call.recordingState ?? { active: false, paused: false }) });
           } else if (msg.type === 'dtmf') {
             if (!call.sendDtmf(msg.digits)) reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'the caller side did not negotiate DTMF (RFC 4733)' });
           }

@@ -28,4 +28,7 @@ export interface DeskCall {
   on(event: 'dtmf', listener: (digit: string) => void): unknown;
   /** Inbound calls can be recorded once bridged. */
   attachRecording?(recorder: Recorder, writer: RecordingWriter): void;
+  /** Pauses/resumes the recording (false: the call is not being recorded). */
+  setRecordingPaused?(on: boolean, actor: string, reason: string): boolean;
+  readonly recordingState?: { active: boolean; paused: boolean };
 }

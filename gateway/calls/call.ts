@@ -174,6 +174,24 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.record('recording.started', { recordingId: writer.id });
   }
 
+  get recordingState(): { active: boolean; paused: boolean } {
+    return { active: this.recorder !== undefined, paused: this.recorder?.isPaused ?? false };
+  }
+
+  /**
+   * Agent's pause (card numbers): nothing is captured until resume, the gap stays silence in both
+   * channels, and the recorder reports the pause to the vault's audit log with the actor.
+   */
+  setRecordingPaused(on: boolean, actor: string, reason: string): boolean {
+    const recorder = this.recorder;
+    if (!recorder || this.closed) return false;
+    if (on === recorder.isPaused) return true;
+    if (on) recorder.pause(reason, actor);
+    else recorder.resume(actor);
+    this.record(on ? 'recording.paused' : 'recording.resumed', { recordingId: this.recording?.id, actor, ...(on ? { reason } : {}) });
+    return true;
+  }
+
   /** Ends the recording (call end, low disk, write failure); the call itself goes on. */
   stopRecording(cause: string): void {
     const recorder = this.recorder;

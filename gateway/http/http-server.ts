@@ -16,6 +16,12 @@ export interface RecordingsApi {
   list(): Promise<unknown[]>;
   audio(id: string, who: string, reason: string, range: string | undefined): Promise<{ status: number; headers: Record<string, string>; stream: NodeJS.ReadableStream }>;
   denied(id: string, who: string, role: string): Promise<void>;
+  /** Compliance sees who called; other roles see metadata only. */
+  listWithCallers?(): Promise<unknown[]>;
+  /** Legal hold by call id (compliance), audited with who and why. */
+  setHold?(callId: string, on: boolean, who: string, reason: string): Promise<{ callId: string; on: boolean; recordings: number }>;
+  /** Re-wraps every data key under a new site key (admin or compliance), audited. */
+  rotateKey?(who: string, reason: string): Promise<{ from: string; to: string; rewrapped: number }>;
 }
 
 export interface ApiIdentity {
@@ -108,6 +114,15 @@ export class HttpServer {
       this.json(res, result.status, result.body);
       return;
     }
+    if (req.method === 'POST' && url.pathname.startsWith('/api/v1/recordings/')) {
+      const who = this.identify(req);
+      if (!who) {
+        this.json(res, 401, { error: { code: 'HTTP_UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } }, { 'www-authenticate': 'Bearer' });
+        return;
+      }
+      await this.recordingAction(req, res, url.pathname, who);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
       return;
@@ -148,13 +163,13 @@ export class HttpServer {
         await this.recordingAudio(req, res, url, audio[1], who, this.deps.recordings);
         return;
       }
-      await this.api(url, res);
+      await this.api(url, res, who);
       return;
     }
     this.json(res, 404, { error: { code: 'HTTP_NOT_FOUND', message: `no such path ${url.pathname}` } });
   }
 
-  private async api(url: URL, res: ServerResponse): Promise<void> {
+  private async api(url: URL, res: ServerResponse, who: ApiIdentity): Promise<void> {
     if (url.pathname === '/api/v1/calls') {
       const limitText = url.searchParams.get('limit') ?? '100';
       const state = url.searchParams.get('state');
@@ -165,7 +180,8 @@ export class HttpServer {
       return;
     }
     if (url.pathname === '/api/v1/recordings' && this.deps.recordings) {
-      this.json(res, 200, { recordings: await this.deps.recordings.list() });
+      const r = this.deps.recordings;
+      this.json(res, 200, { recordings: who.role === 'compliance' && r.listWithCallers ? await r.listWithCallers() : await r.list() });
       return;
     }
     if (url.pathname === '/api/v1/sync' && this.deps.sync) {
@@ -220,6 +236,30 @@ export class HttpServer {
     }
     out.stream.pipe(res);
     await new Promise<void>((resolve) => res.once('close', () => resolve()));
+  }
+
+  /** POST /api/v1/recordings/holds {callId, on, reason} (compliance); POST …/rotate-key {reason} (admin, compliance). */
+  private async recordingAction(req: IncomingMessage, res: ServerResponse, pathname: string, who: ApiIdentity): Promise<void> {
+    const r = this.deps.recordings;
+    const allowed = pathname === '/api/v1/recordings/holds' ? ['compliance'] : pathname === '/api/v1/recordings/rotate-key' ? ['admin', 'compliance'] : null;
+    if (!r || !allowed) throw new CcedgeError('HTTP_NOT_FOUND', `no such path ${pathname}`);
+    if (!allowed.includes(who.role)) {
+      this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: `only the ${allowed.join(' or ')} role may do this` } });
+      return;
+    }
+    const body = await readJson(req);
+    const b = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+    const reason = typeof b.reason === 'string' ? b.reason.trim() : '';
+    if (!reason || reason.length > 500) throw new CcedgeError('HTTP_BAD_REQUEST', 'a reason (1-500 characters) is required');
+    if (pathname === '/api/v1/recordings/holds') {
+      if (typeof b.callId !== 'string' || !/^[A-Za-z0-9@._:-]{1,128}$/.test(b.callId)) throw new CcedgeError('HTTP_BAD_REQUEST', 'callId must be a call id');
+      if (b.on !== undefined && typeof b.on !== 'boolean') throw new CcedgeError('HTTP_BAD_REQUEST', 'on must be true or false');
+      if (!r.setHold) throw new CcedgeError('HTTP_NOT_FOUND', 'legal holds are not available');
+      this.json(res, 200, await r.setHold(b.callId, b.on !== false, who.name, reason));
+      return;
+    }
+    if (!r.rotateKey) throw new CcedgeError('HTTP_NOT_FOUND', 'key rotation is not available');
+    this.json(res, 200, await r.rotateKey(who.name, reason));
   }
 
   private fail(res: ServerResponse, err: unknown): void {

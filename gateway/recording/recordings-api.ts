@@ -3,11 +3,23 @@ import { VaultError } from '../../media/vault/errors';
 import { Vault } from '../../media/vault/vault';
 import { CcedgeError } from '../errors';
 import type { RecordingsApi } from '../http/http-server';
+import type { CallStore } from '../store/call-store';
 
 /** The vault behind /api/v1/recordings: listing, audited playback with byte ranges, refusals. */
-export function recordingsApi(vault: Vault): RecordingsApi {
+export function recordingsApi(vault: Vault, calls?: CallStore): RecordingsApi {
   return {
     list: () => vault.list({ limit: 1000 }),
+    async listWithCallers() {
+      const list = await vault.list({ limit: 1000 });
+      return Promise.all(
+        list.map(async (r) => {
+          const c = calls ? await calls.get(r.callId) : undefined;
+          return { ...r, caller: c ? { number: c.fromUser, name: c.fromName, called: c.toUser, trunk: c.trunk, at: c.createdAt } : null };
+        }),
+      );
+    },
+    setHold: async (callId, on, who, reason) => ({ callId, on, recordings: await vault.setLegalHold(callId, on, who, reason) }),
+    rotateKey: (who, reason) => vault.rotateSiteKey(who, reason),
     denied: (id, who, role) => vault.recordAudit({ actor: who, action: 'access-denied', recordingId: id, data: { role } }),
     async audio(id, who, reason, range) {
       try {

@@ -100,6 +100,86 @@ describe('on-site recording of a bridged call', function () {
     assert.match(bad.stderr, new RegExp(rec.id));
   });
 
+  it('the agent pauses the recording for card details: the gap is silence, audited; compliance sees callers, holds and rotates the key', async () => {
+    const alice = await WeriftAgent.login(daemon.httpPort, 'alice', 'alice-password');
+    const uac = await TestUac.create({ codec: 'PCMU' });
+    let callId = '';
+    try {
+      alice.available();
+      assert.equal(await uac.call(`127.0.0.1:${daemon.sipPort}`, { from: '5558003' }), 200);
+      const c = await alice.waitFor<Extract<ServerMessage, { type: 'callConnected' }>>((m) => m.type === 'callConnected');
+      callId = c.callId;
+      await alice.waitFor((m) => m.type === 'recording' && m.active);
+      const peer = alice.peer(c.callId);
+      assert.ok(peer);
+      let ts = 9000;
+      const talk = async (byte: number, packets: number): Promise<void> => {
+        for (let i = 0; i < packets; i++) {
+          peer.sendAudio(Buffer.alloc(160, byte), (ts += 160));
+          await sleep(20);
+        }
+      };
+      await talk(0x2a, 40);
+      const from = alice.inbox.length;
+      alice.send({ type: 'recordingPause', callId: c.callId, on: true, reason: 'card details' });
+      await alice.waitFor((m) => m.type === 'recording' && m.paused, 5000, from);
+      await talk(0x55, 40); // the card number: must never reach the vault
+      alice.send({ type: 'recordingPause', callId: c.callId, on: false });
+      await alice.waitFor((m) => m.type === 'recording' && !m.paused, 5000, from);
+      await talk(0x2a, 40);
+      assert.equal(await uac.hangup(), 200);
+    } finally {
+      uac.close();
+      await alice.close();
+    }
+    const rec = await eventually(async () => {
+      const r = (await daemon.api<{ recordings: Array<{ id: string; callId: string; state: string; pausedMs?: number }> }>('/api/v1/recordings')).body.recordings;
+      return r.find((x) => x.callId === callId && x.state === 'final');
+    }, 15_000);
+    const wav = Buffer.from(await (await get(`/api/v1/recordings/${rec.id}/audio`, COMPLIANCE, { 'x-ccedge-reason': 'QA review' })).arrayBuffer());
+    const right = Buffer.from(wav.subarray(58).filter((_, i) => i % 2 === 1));
+    assert.ok(right.includes(Buffer.alloc(80, 0x2a)), 'the agent before and after the pause is recorded');
+    assert.equal(right.includes(Buffer.alloc(16, 0x55)), false, 'audio from the paused stretch is in the recording');
+
+    const audit = await runCli(['recordings', 'audit', rec.id, '--json'], { CCEDGE_DATA_DIR: daemon.dataDir });
+    assert.equal(audit.code, 0, audit.stderr);
+    const entries = JSON.parse(audit.stdout) as Array<{ actor: string; action: string; reason: string | null }>;
+    assert.ok(entries.some((e) => e.action === 'paused' && e.actor === 'alice' && e.reason === 'card details'), audit.stdout);
+    assert.ok(entries.some((e) => e.action === 'resumed' && e.actor === 'alice'), audit.stdout);
+    assert.ok(entries.some((e) => e.action === 'played' && e.actor === 'carla' && e.reason === 'QA review'), audit.stdout);
+
+    // Caller details: compliance only.
+    type Listed = { id: string; caller?: { number: string | null } | null };
+    const asCompliance = (await (await get('/api/v1/recordings', COMPLIANCE)).json()) as { recordings: Listed[] };
+    assert.equal(asCompliance.recordings.find((r) => r.id === rec.id)?.caller?.number, '5558003');
+    const asSupervisor = (await (await get('/api/v1/recordings', SUPERVISOR)).json()) as { recordings: Listed[] };
+    assert.equal(asSupervisor.recordings.find((r) => r.id === rec.id)?.caller, undefined);
+    assert.equal(JSON.stringify(asSupervisor).includes('5558003'), false);
+
+    const post = (p: string, token: string, body: unknown): Promise<Response> =>
+      fetch(`http://127.0.0.1:${daemon.httpPort}${p}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post('/api/v1/recordings/holds', SUPERVISOR, { callId, reason: 'x' })).status, 403);
+    assert.equal((await post('/api/v1/recordings/holds', COMPLIANCE, { callId })).status, 400, 'a hold needs a reason');
+    const held = await post('/api/v1/recordings/holds', COMPLIANCE, { callId, reason: 'dispute 12' });
+    assert.equal(held.status, 200);
+    assert.deepEqual(await held.json(), { callId, on: true, recordings: 1 });
+
+    // Key rotation through the CLI is carried out by the running daemon; the audio stays playable.
+    const env = { CCEDGE_DATA_DIR: daemon.dataDir, CCEDGE_HTTP_PORT: String(daemon.httpPort), CCEDGE_HTTP_HOST: '127.0.0.1', CCEDGE_ADMIN_TOKEN: daemon.adminToken };
+    const noReason = await runCli(['recordings', 'rotate-key'], env);
+    assert.equal(noReason.code, 2);
+    assert.match(noReason.stderr, /--reason/);
+    const rotated = await runCli(['recordings', 'rotate-key', '--reason', 'annual rotation'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stdout, /rotated by the running daemon: \S+ → \S+, \d+ data keys re-wrapped/);
+    const again = await get(`/api/v1/recordings/${rec.id}/audio`, COMPLIANCE, { 'x-ccedge-reason': 'after rotation' });
+    assert.equal(again.status, 200);
+    assert.deepEqual(Buffer.from(await again.arrayBuffer()), wav);
+    const after = JSON.parse((await runCli(['recordings', 'audit', '--json'], { CCEDGE_DATA_DIR: daemon.dataDir })).stdout) as Array<{ action: string; reason: string | null }>;
+    assert.ok(after.some((e) => e.action === 'key-rotated' && e.reason === 'annual rotation'));
+    assert.ok(after.some((e) => e.action === 'hold-set' && e.reason === 'dispute 12'));
+  });
+
   it('kill -9 during a recorded call: after the restart the recording is kept up to the last whole chunk', async () => {
     const alice = await WeriftAgent.login(daemon.httpPort, 'alice', 'alice-password');
     const uac = await TestUac.create({ codec: 'PCMU' });

@@ -22,6 +22,8 @@ interface Call {
   connectedAt: number | null;
   held: boolean;
   muted: boolean;
+  /** The call's recording, as the server last said (null: not recorded). */
+  recording: { paused: boolean } | null;
   /** `ref` of the `answer` we sent: an error with this ref puts the call back to ringing. */
   answerRef: string | null;
 }
@@ -107,6 +109,7 @@ const ui = {
   hangup: $<HTMLButtonElement>('btn-hangup'),
   hold: $<HTMLButtonElement>('btn-hold'),
   mute: $<HTMLButtonElement>('btn-mute'),
+  recPause: $<HTMLButtonElement>('btn-rec-pause'),
   keys: Array.from(document.querySelectorAll<HTMLButtonElement>('#dialpad button[data-digit]')),
   dtmfSent: $('dtmf-sent'),
   audio: $<HTMLAudioElement>('remote-audio'),
@@ -216,6 +219,11 @@ function render(): void {
   for (const key of ui.keys) key.disabled = !connected;
   ui.hold.setAttribute('aria-pressed', String(!!call?.held));
   ui.mute.setAttribute('aria-pressed', String(!!call?.muted));
+  const recording = connected ? call?.recording ?? null : null;
+  ui.recPause.hidden = recording === null;
+  ui.recPause.disabled = recording === null;
+  ui.recPause.setAttribute('aria-pressed', String(!!recording?.paused));
+  setText(ui.recPause, recording?.paused ? 'Resume recording' : 'Pause recording');
 
   // Outcome of the last call: offered during wrap-up, until the next call.
   const showDisposition = !call && lastCall !== null && st === 'wrap-up';
@@ -244,7 +252,9 @@ function render(): void {
     let note = '';
     if (call.phase === 'answering') note = 'Answering…';
     else if (call.phase === 'connecting') note = 'Connecting audio…';
-    else if (call.phase === 'connected') note = [call.held ? 'Caller is on hold.' : '', call.muted ? 'Your microphone is muted.' : ''].filter(Boolean).join(' ');
+    else if (call.phase === 'connected') {
+      note = [call.held ? 'Caller is on hold.' : '', call.muted ? 'Your microphone is muted.' : '', call.recording?.paused ? 'Recording paused.' : ''].filter(Boolean).join(' ');
+    }
     setText(ui.callNote, note);
     document.title = ringingish
       ? `Ringing: ${call.info.callerName ?? call.info.caller} — ccedge agent`
@@ -437,6 +447,7 @@ function newCall(info: CallInfo, phase: Phase, timeoutS: number | null): Call {
     connectedAt: phase === 'connected' ? Date.now() : null,
     held: false,
     muted: false,
+    recording: null,
     answerRef: null,
   };
 }
@@ -543,6 +554,9 @@ function onServerMessage(msg: PageMessage): void {
     case 'held':
       if (call && call.info.callId === msg.callId) call.held = msg.on;
       break;
+    case 'recording':
+      if (call && call.info.callId === msg.callId) call.recording = msg.active ? { paused: msg.paused } : null;
+      break;
     case 'muted':
       if (call && call.info.callId === msg.callId) {
         call.muted = msg.on;
@@ -648,6 +662,10 @@ ui.mute.addEventListener('click', () => {
   const ref = signalling.send({ type: 'mute', callId: call.info.callId, on });
   sendOrComplain(ref);
   if (ref === null) media.setMuted(call.muted);
+});
+ui.recPause.addEventListener('click', () => {
+  if (!call?.recording) return;
+  sendOrComplain(signalling.send({ type: 'recordingPause', callId: call.info.callId, on: !call.recording.paused, reason: 'card details' }));
 });
 for (const button of ui.dispositionButtons) {
   button.addEventListener('click', () => {
