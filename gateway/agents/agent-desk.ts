@@ -182,7 +182,7 @@ export class AgentDesk {
     call.once('agentConnected', () => {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
       this.opts.recording
-        ?.maybeRecord(call, queued.queue, agent)
+        ?.maybeRecord(call, queued.queue, agent, queued.intent)
         .then(() => {
           const state = call.recordingState;
           if (state?.active && !call.closed) this.opts.sessions.send(agent, { v: 1, type: 'recording', callId: call.id, ...state });

@@ -61,6 +61,10 @@ export const trunkSchema = z
   })
   .strict();
 
+const recordingPolicySchema = z
+  .object({ record: z.union([z.enum(['all', 'none']), z.number().min(0).max(100)]), retentionDays: z.number().int().min(1).max(36_500).optional() })
+  .strict();
+
 export const configSchema = z
   .object({
     site: z
@@ -133,12 +137,9 @@ export const configSchema = z
         /** Below this free space on the data disk, calls are not recorded (and an alarm is logged). */
         minFreeMb: z.number().int().min(0).default(200),
         /** Per-queue policy overriding the default. */
-        queues: z
-          .record(
-            z.string(),
-            z.object({ record: z.union([z.enum(['all', 'none']), z.number().min(0).max(100)]), retentionDays: z.number().int().min(1).max(36_500).optional() }).strict(),
-          )
-          .default({}),
+        queues: z.record(z.string(), recordingPolicySchema).default({}),
+        /** Per-intent policy: wins over the queue's (a "payments" intent is never recorded, say). */
+        intents: z.record(z.string(), recordingPolicySchema).default({}),
       })
       .strict()
       .prefault({}),
@@ -212,6 +213,9 @@ export const configSchema = z
     });
     for (const q of Object.keys(cfg.recording.queues)) {
       if (!cfg.queues.some((x) => x.name === q)) ctx.addIssue({ code: 'custom', path: ['recording', 'queues', q], message: `no queue named "${q}"` });
+    }
+    for (const i of Object.keys(cfg.recording.intents)) {
+      if (!cfg.intents.some((x) => x.name === i)) ctx.addIssue({ code: 'custom', path: ['recording', 'intents', i], message: `no intent named "${i}"` });
     }
     if (cfg.calls.queue !== undefined && !cfg.queues.some((q) => q.name === cfg.calls.queue)) {
       ctx.addIssue({ code: 'custom', path: ['calls', 'queue'], message: `no queue named "${cfg.calls.queue}" in queues` });

@@ -5,8 +5,8 @@ import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 
 /**
- * Decides whether a bridged call is recorded (per-queue policy: all, none or a percentage) and
- * starts its recorder into the vault; below the free-space floor it records nothing and says so.
+ * Decides whether a bridged call is recorded (per-intent, else per-queue policy: all, none or a
+ * percentage) and starts its recorder into the vault; below the free-space floor it records nothing and says so.
  */
 export class RecordingService {
   constructor(
@@ -16,10 +16,10 @@ export class RecordingService {
     private readonly log: Logger,
   ) {}
 
-  async maybeRecord(call: DeskCall, queue: string | undefined, agent: string): Promise<void> {
+  async maybeRecord(call: DeskCall, queue: string | undefined, agent: string, intent?: string | null): Promise<void> {
     if (!call.attachRecording) return;
     const policy = this.policy();
-    const perQueue = queue ? policy.queues[queue] : undefined;
+    const perQueue = (intent ? policy.intents[intent] : undefined) ?? (queue ? policy.queues[queue] : undefined);
     const record = perQueue?.record ?? policy.record;
     if (record === 'none' || (typeof record === 'number' && Math.random() * 100 >= record)) return;
     const space = await hasSpace(this.vault.recordingsDir, policy.minFreeMb * 1024 * 1024);
