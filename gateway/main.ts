@@ -7,6 +7,9 @@ import { CcedgeError } from './errors';
 import { createLogger } from './logging';
 import { ImageError } from '../image/errors';
 import { versionCommand } from '../image/version-command';
+import { updateCommand } from '../image/update-command';
+import { EXIT_RESTART, restartRequested } from '../image/restart';
+import { startTrialWatch, type TrialWatch } from '../image/trial-watch';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage. */
 const EXIT_FAILURE = 1;
@@ -23,12 +26,21 @@ async function run(argv: string[]): Promise<number> {
   });
   process.on('unhandledRejection', (err) => log.error({ err, code: 'UNCAUGHT' }, 'unhandled rejection'));
   const daemon = await Daemon.start(config, log);
+  // A version on trial after an update commits itself or rolls back (image/trial-watch.ts).
+  let rolledBack = false;
+  let trial: TrialWatch | undefined;
+  try {
+    trial = startTrialWatch({ config, httpPort: daemon.httpPort, log, onRollback: () => ((rolledBack = true), process.kill(process.pid, 'SIGTERM')) });
+  } catch (err) {
+    log.error({ err }, 'update trial watch not started');
+  }
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'signal received');
+      trial?.stop();
       daemon
         .stop()
-        .then(() => resolve(0))
+        .then(() => resolve(rolledBack ? EXIT_FAILURE : restartRequested() ? EXIT_RESTART : 0))
         .catch((err: unknown) => {
           log.error({ err }, 'unclean stop');
           resolve(EXIT_FAILURE);
@@ -58,6 +70,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'config':
         if (rest[0] === 'validate') return configValidateCommand(rest.slice(1));
         throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
+      case 'update':
+        return await updateCommand(rest);
       case '--version':
       case '-V':
       case 'version':
