@@ -61,6 +61,7 @@ export class Daemon {
       kpiRecorder: KpiRecorder;
       wallboard: WallboardHub;
       sync: SyncService;
+      recording: RecordingService;
       /** Housekeeping intervals (retention sweep), cleared on stop. */
       timers: NodeJS.Timeout[];
     },
@@ -161,6 +162,14 @@ export class Daemon {
         for (const q of snapshot.queues) sync.publishLive(`queues/${q.name}`, q, { qos: 1, retain: true });
       });
       const sessions = new AgentSessions(directory, log);
+      const recording = new RecordingService(vault, () => config.recording, log.child({ component: 'recording' }), {
+        alarm: (state, freeBytes, minFreeBytes) => {
+          db.transaction((tx) => sync.append(tx, 'recording.alarm', { alarm: 'disk-low', state, freeBytes, minFreeBytes })).catch((err: unknown) =>
+            log.error({ err, code: 'DB_FAILED' }, 'recording alarm write failed'),
+          );
+        },
+        stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
+      });
       const desk = new AgentDesk({
         acd,
         sessions,
@@ -169,7 +178,7 @@ export class Daemon {
         webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
         reconnectGraceS: config.agentSessions.reconnectGraceS,
         kpi: kpiRecorder,
-        recording: new RecordingService(vault, () => config.recording, log.child({ component: 'recording' })),
+        recording,
       });
       const routing = { router: new Router({ config }), acd };
       calls.routeAnsweredCallsTo(desk, routing);
@@ -239,7 +248,7 @@ export class Daemon {
       const httpPort = await http.start();
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, timers });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, timers });
     } catch (e) {
       for (const t of timers) clearInterval(t);
       await db.close().catch(() => undefined);
@@ -253,6 +262,7 @@ export class Daemon {
       this.log.info({ calls: this.calls.active }, 'stopping');
       for (const t of this.agents.timers) clearInterval(t);
       await this.agents.callbacks.close();
+      this.agents.recording.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
       this.agents.desk.close();
       this.agents.sessions.close();

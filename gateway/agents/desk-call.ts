@@ -31,4 +31,6 @@ export interface DeskCall {
   /** Pauses/resumes the recording (false: the call is not being recorded). */
   setRecordingPaused?(on: boolean, actor: string, reason: string): boolean;
   readonly recordingState?: { active: boolean; paused: boolean };
+  /** Ends the recording; the call goes on. */
+  stopRecording?(cause: string): void;
 }

@@ -134,8 +134,10 @@ export const configSchema = z
         /** Default for every queue: record all calls, none, or a percentage (0-100). */
         record: z.union([z.enum(['all', 'none']), z.number().min(0).max(100)]).default('all'),
         retentionDays: z.number().int().min(1).max(36_500).default(90),
-        /** Below this free space on the data disk, calls are not recorded (and an alarm is logged). */
+        /** Below this free space on the data disk, calls are not recorded and running recordings stop (alarm event). */
         minFreeMb: z.number().int().min(0).default(200),
+        /** How often free space is checked while recordings run. */
+        diskCheckS: z.number().int().min(1).max(3600).default(5),
         /** Per-queue policy overriding the default. */
         queues: z.record(z.string(), recordingPolicySchema).default({}),
         /** Per-intent policy: wins over the queue's (a "payments" intent is never recorded, say). */

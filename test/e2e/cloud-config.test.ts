@@ -7,6 +7,7 @@ import { waitFor } from '../../sync/test/helpers/cloud';
 import { Mosquitto } from '../../sync/test/helpers/mosquitto';
 import { assertSippOk, runSipp, sleep, startDaemon, type DaemonHandle } from './harness';
 import { WeriftAgent } from './werift-agent';
+import type { ServerMessage } from '../../gateway/agent-ui/protocol';
 
 interface Diagnostics {
   queues: Array<{ name: string; waiting: number; offered: number; connected: number }>;
@@ -126,11 +127,42 @@ describe('cloud config push and queue.pause: a real daemon driven by the fleet c
     }
   });
 
+  it('disk guard: when free space falls below recording.minFreeMb the running recording stops with an alarm, the call goes on', async () => {
+    const queues = [{ name: 'support' }, { name: 'sales', ringTimeoutS: 20, wrapUpS: 0 }];
+    const push = async (version: number, recording: Record<string, unknown>): Promise<void> => {
+      const r = await fc.pushConfig(device, version, { queues, calls: { queue: 'sales' }, recording: { record: 'all', diskCheckS: 1, ...recording } });
+      assert.equal(r.error, undefined, JSON.stringify(r));
+    };
+    await push(7, {});
+    const alice = await WeriftAgent.login(daemon.httpPort, 'alice', 'alice-password-1');
+    try {
+      alice.available();
+      const call = runSipp({ scenario: 'uac_basic.xml', target: `127.0.0.1:${daemon.sipPort}`, calls: 1, rate: 1, durationMs: 8000 });
+      const started = await alice.waitFor<Extract<ServerMessage, { type: 'recording' }>>((m) => m.type === 'recording' && m.active, 20_000);
+      // More free space than any disk has: the guard sees the data disk as too full.
+      await push(8, { minFreeMb: 1_000_000_000 });
+      await alice.waitFor((m) => m.type === 'recording' && !m.active && m.callId === started.callId, 15_000);
+      assertSippOk(await call); // the call itself went on to its normal end
+      await waitFor(() => events.some((e) => e.type === 'recording.stopped' && e.callId === started.callId && e.reason === 'disk-low'), 20_000, 'recording.stopped');
+      await waitFor(() => events.some((e) => e.type === 'recording.alarm' && e.state === 'raised'), 20_000, 'recording.alarm raised');
+
+      const next = runSipp({ scenario: 'uac_basic.xml', target: `127.0.0.1:${daemon.sipPort}`, calls: 1, rate: 1, durationMs: 3000 });
+      await waitFor(() => events.some((e) => e.type === 'recording.skipped' && e.reason === 'disk-low'), 20_000, 'recording.skipped');
+      assertSippOk(await next);
+      await push(9, {});
+      const third = runSipp({ scenario: 'uac_basic.xml', target: `127.0.0.1:${daemon.sipPort}`, calls: 1, rate: 1, durationMs: 3000 });
+      await waitFor(() => events.some((e) => e.type === 'recording.alarm' && e.state === 'cleared'), 20_000, 'recording.alarm cleared');
+      assertSippOk(await third);
+    } finally {
+      await alice.close();
+    }
+  });
+
   it('after a restart the daemon runs the config the cloud pushed last', async () => {
     const { dataDir, sipPort, httpPort } = daemon;
     assert.equal(await daemon.stop(), 0);
     daemon = await start(dataDir, { sip: sipPort, http: httpPort });
-    await daemon.waitForLog((l) => l.msg === 'running the config pushed by the cloud' && l.version === 2);
+    await daemon.waitForLog((l) => l.msg === 'running the config pushed by the cloud' && l.version === 9);
     assert.equal((await running()).calls.queue, 'sales');
   });
 });
