@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, mkdtempSync, realpathSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildBinary, type BuildResult } from '../build-binary';
+import { buildBinary, ROOT, type BuildResult } from '../build-binary';
 
 export { freePort, runSipp, assertSippOk, sleep, eventually } from '../../test/e2e/harness';
 
@@ -136,4 +136,11 @@ export function spawnDaemon(bin: string, args: string[], opts: { cwd: string; en
       return exited;
     },
   };
+}
+
+/** Versions around package.json's, for bundles: newer, newer still, and older. */
+export function nextVersions(): { current: string; next: string; later: string; older: string } {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const [maj, min] = pkg.version.split('.').map(Number);
+  return { current: pkg.version, next: `${maj}.${min + 1}.0`, later: `${maj}.${min + 2}.0`, older: '0.0.1' };
 }

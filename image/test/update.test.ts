@@ -3,14 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { listRegularFiles } from '../ustar';
-import { ROOT } from '../build-binary';
-import { cleanEnv, copyBinary, ensureBinary, run, scratchDir, type Ran } from './helpers';
+import { cleanEnv, copyBinary, ensureBinary, nextVersions, run, scratchDir, type Ran } from './helpers';
 
-export function nextVersions(): { current: string; next: string; later: string; older: string } {
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  const [maj, min] = pkg.version.split('.').map(Number);
-  return { current: pkg.version, next: `${maj}.${min + 1}.0`, later: `${maj}.${min + 2}.0`, older: '0.0.1' };
-}
 
 function parseJson(r: Ran): { ok: boolean; code?: string; error?: string; version?: string } {
   try {
