@@ -18,7 +18,9 @@ commands:
   config validate FILE                check a config file; exit 0 if valid, 2 if not
 ${REPORT_USAGE}
   recordings list [--json]            recordings in the on-site vault
-  recordings verify                   check every recording file and the audit chain; exit 1 naming problems
+  recordings verify [--anchor SEQ:HASH]
+                                      check every recording file and the audit chain (and that it
+                                      still holds a head the cloud received); exit 1 naming problems
   recordings export ID --out FILE --reason TEXT [--actor NAME]
                                       plain WAV plus a signed manifest (audited)
   recordings hold CALL_ID --reason TEXT [--off] [--actor NAME]
@@ -117,6 +119,7 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
       reason: { type: 'string' },
       actor: { type: 'string', default: process.env.USER ?? 'cli' },
       off: { type: 'boolean', default: false },
+      anchor: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -146,8 +149,15 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'verify') {
+      let anchor: { seq: number; hash: string } | undefined;
+      if (values.anchor !== undefined) {
+        const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(values.anchor);
+        if (!m) throw new CcedgeError('CLI_USAGE', '--anchor must be SEQ:HASH (a recording.audit-head the cloud received, hash in hex)');
+        anchor = { seq: Number(m[1]), hash: m[2] };
+      }
       const problems = await vault.verify();
-      for (const p of problems) process.stderr.write(`ccedge: VAULT_TAMPERED: ${p.message}\n`);
+      if (anchor) problems.push(...(await vault.audit.verifyAnchor(anchor)));
+      for (const p of problems) process.stderr.write(`ccedge: ${p.code}: ${p.message}\n`);
       if (problems.length === 0) process.stdout.write('every recording and the audit chain verified\n');
       return problems.length ? 1 : 0;
     }

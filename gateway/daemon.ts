@@ -118,6 +118,23 @@ export class Daemon {
       }, 3600_000);
       sweeper.unref();
       timers.push(sweeper);
+      // The audit log's head leaves the site (a hash, nothing else) so a tail cut off the log can be
+      // proven later with `ccedge recordings verify --anchor SEQ:HASH`.
+      let anchoredSeq = 0;
+      const anchorAuditHead = (): void => {
+        vault.audit
+          .head()
+          .then((head) => {
+            if (!head || head.seq === anchoredSeq) return;
+            anchoredSeq = head.seq;
+            return db.transaction((tx) => sync.append(tx, 'recording.audit-head', { seq: head.seq, hash: head.hash })).then(() => undefined);
+          })
+          .catch((err: unknown) => log.error({ err }, 'audit head anchoring failed'));
+      };
+      anchorAuditHead();
+      const anchorTimer = setInterval(anchorAuditHead, config.recording.anchorEveryS * 1000);
+      anchorTimer.unref();
+      timers.push(anchorTimer);
       const orphans = await store.closeOrphans('daemon-restart');
       if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
       const metrics = new Metrics();

@@ -79,6 +79,7 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
     keyId: 'plain',
   },
   'recording.hold': { recordingId: 'plain', callId: 'plain', hold: 'plain' },
+  'recording.audit-head': { seq: 'plain', hash: 'plain' },
   'recording.alarm': { alarm: 'plain', state: 'plain', freeBytes: 'plain', minFreeBytes: 'plain' },
   'recording.skipped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
   'recording.stopped': { ...CALL, reason: 'plain', freeBytes: 'plain' },

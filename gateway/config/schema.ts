@@ -138,6 +138,8 @@ export const configSchema = z
         minFreeMb: z.number().int().min(0).default(200),
         /** How often free space is checked while recordings run. */
         diskCheckS: z.number().int().min(1).max(3600).default(5),
+        /** How often the audit log's head (seq, hash) is sent to the cloud as an anchor, when it changed. */
+        anchorEveryS: z.number().int().min(10).max(86_400).default(900),
         /** Per-queue policy overriding the default. */
         queues: z.record(z.string(), recordingPolicySchema).default({}),
         /** Per-intent policy: wins over the queue's (a "payments" intent is never recorded, say). */

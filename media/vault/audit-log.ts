@@ -41,6 +41,8 @@ export interface VerifyProblem {
   code:
     | 'AUDIT_CHAIN_BROKEN'
     | 'AUDIT_ENTRY_ALTERED'
+    /** The chain does not contain the head recorded outside the box (the cloud saw it): truncated or rewritten. */
+    | 'AUDIT_ANCHOR_MISMATCH'
     | 'VAULT_FILE_MISSING'
     | 'VAULT_TAMPERED'
     | 'VAULT_TRUNCATED'
@@ -154,6 +156,21 @@ export class AuditLog {
   /** The newest entry (to anchor the head outside sqlite, e.g. in the cloud or a report). */
   async head(): Promise<{ seq: number; hash: string } | undefined> {
     return this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM recording_audit ORDER BY seq DESC LIMIT 1');
+  }
+
+  /**
+   * Checks the chain against a head recorded outside this box (the cloud keeps every
+   * `recording.audit-head` it received): the entry must still exist with the same hash. This is
+   * what catches a tail cut off the log together with its triggers, which the chain alone cannot.
+   */
+  async verifyAnchor(anchor: { seq: number; hash: string }): Promise<VerifyProblem[]> {
+    const row = await this.db.get<{ hash: string }>('SELECT hash FROM recording_audit WHERE seq = ?', [anchor.seq]);
+    if (!row) {
+      const head = await this.head();
+      return [{ code: 'AUDIT_ANCHOR_MISMATCH', seq: anchor.seq, message: `audit log: anchored entry seq ${anchor.seq} is missing (the log ends at seq ${head?.seq ?? 0}): entries were removed` }];
+    }
+    if (row.hash !== anchor.hash) return [{ code: 'AUDIT_ANCHOR_MISMATCH', seq: anchor.seq, message: `audit log: entry seq ${anchor.seq} no longer has the anchored hash ${anchor.hash.slice(0, 16)}…: the log was rewritten` }];
+    return [];
   }
 
   /**

@@ -178,6 +178,15 @@ describe('on-site recording of a bridged call', function () {
     const after = JSON.parse((await runCli(['recordings', 'audit', '--json'], { CCEDGE_DATA_DIR: daemon.dataDir })).stdout) as Array<{ action: string; reason: string | null }>;
     assert.ok(after.some((e) => e.action === 'key-rotated' && e.reason === 'annual rotation'));
     assert.ok(after.some((e) => e.action === 'hold-set' && e.reason === 'dispute 12'));
+
+    // The head anchor the cloud received: a matching one passes, a rewritten log does not.
+    const head = (after as unknown as Array<{ seq: number; hash: string }>).at(-1);
+    assert.ok(head);
+    const anchored = await runCli(['recordings', 'verify', '--anchor', `${head.seq}:${head.hash}`], { CCEDGE_DATA_DIR: daemon.dataDir });
+    assert.doesNotMatch(anchored.stderr, /AUDIT_ANCHOR_MISMATCH|anchored/); // (the file tampered with in the first test still fails verify)
+    const forged = await runCli(['recordings', 'verify', '--anchor', `${head.seq}:${'0'.repeat(64)}`], { CCEDGE_DATA_DIR: daemon.dataDir });
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, new RegExp(`entry seq ${head.seq} no longer has the anchored hash`));
   });
 
   it('kill -9 during a recorded call: after the restart the recording is kept up to the last whole chunk', async () => {

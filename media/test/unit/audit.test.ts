@@ -75,6 +75,22 @@ describe('audit log and verify', () => {
     assert.match(problems[0].message, /chain broken at seq 4/);
   });
 
+  it('a tail cut off with the triggers dropped passes the chain check but not the anchor the cloud kept', async () => {
+    await record(10);
+    await record(10);
+    const anchor = await vault.audit.head();
+    assert.ok(anchor);
+    assert.deepEqual(await vault.audit.verifyAnchor(anchor), []);
+    await db.exec('DROP TRIGGER recording_audit_no_delete');
+    await db.run('DELETE FROM recording_audit WHERE seq >= ?', [anchor.seq - 1]);
+    assert.deepEqual(await vault.audit.verifyChain(), [], 'the chain alone cannot see a cut tail');
+    const problems = await vault.audit.verifyAnchor(anchor);
+    assert.deepEqual(problems.map((p) => [p.code, p.seq]), [['AUDIT_ANCHOR_MISMATCH', anchor.seq]]);
+    assert.match(problems[0].message, /missing .*entries were removed/);
+    const wrong = await vault.audit.verifyAnchor({ seq: 1, hash: 'f'.repeat(64) });
+    assert.match(wrong[0].message, /no longer has the anchored hash/);
+  });
+
   it('a rewritten entry with a recomputed hash still breaks the chain after it', async () => {
     await record(10);
     await record(10);
