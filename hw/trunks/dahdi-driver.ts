@@ -30,8 +30,9 @@ export class DahdiDriver extends EventEmitter<TrunkDriverEvents> implements Trun
   private closed = false;
   private polling: Promise<void> = Promise.resolve();
   private backoff: number;
-  /** Fault code per span (and -1: the whole dir). */
+  /** Fault code per span (and -1: the whole dir). A span clears only when it reads again. */
   private readonly faults = new Map<number, string>();
+  private readonly seen = new Set<number>();
 
   constructor(private readonly opts: DahdiDriverOptions) {
     super();
@@ -81,6 +82,7 @@ export class DahdiDriver extends EventEmitter<TrunkDriverEvents> implements Trun
       this.backoff = Math.min(this.opts.backoffMaxMs, this.backoff * 2);
       if (this.faults.get(-1) !== 'HW_DAHDI_UNAVAILABLE') {
         this.faults.set(-1, 'HW_DAHDI_UNAVAILABLE');
+        for (const s of this.opts.spans === 'auto' ? this.seen : this.opts.spans) this.faults.set(s, 'HW_DAHDI_UNAVAILABLE');
         const e = new HwError('HW_DAHDI_UNAVAILABLE', `DAHDI status dir ${this.opts.dir} unreadable: ${errorMessage(err)}`);
         this.opts.log.warn({ dir: this.opts.dir, err: e.message, retryInMs: delay }, 'DAHDI unavailable');
         this.emit('fault', e, undefined);
@@ -88,7 +90,7 @@ export class DahdiDriver extends EventEmitter<TrunkDriverEvents> implements Trun
       return delay;
     }
     this.backoff = this.opts.backoffMinMs;
-    if (this.faults.delete(-1)) this.emit('recovered', undefined);
+    this.faults.delete(-1);
     for (const span of spans) {
       if (this.closed) break;
       let text: string;
@@ -100,6 +102,7 @@ export class DahdiDriver extends EventEmitter<TrunkDriverEvents> implements Trun
       }
       try {
         const report = parseDahdiSpan(text, span);
+        this.seen.add(span);
         if (this.faults.delete(span)) this.emit('recovered', [span]);
         this.emit('report', report);
       } catch (err) {
