@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID, sign as edSign, verify as edVerify, createPublicKey, type Hash, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writevSync } from 'node:fs';
 import { open as openAsync, rename, rm, statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -192,8 +192,8 @@ export interface CreateRecordingOptions {
 /**
  * The open file of one recording: a RecordingSink for the Recorder. write() copies into a
  * preallocated chunk buffer; a full chunk is encrypted and appended (synchronously, every
- * chunkSize/16000 s per call: ~4 s at 64 KiB). finalize() seals the last chunk, fsyncs and
- * records size, duration and SHA-256.
+ * chunkSize/16000 s per call: ~4 s at 64 KiB) and synced to disk off the event loop.
+ * finalize() seals the last chunk, waits for the syncs, fsyncs and records size, duration and SHA-256.
  */
 export class RecordingWriter implements RecordingSink {
   private readonly buf: Buffer;
@@ -203,6 +203,8 @@ export class RecordingWriter implements RecordingSink {
   private readonly hash: Hash = createHash('sha256');
   private failure: Error | undefined;
   private finished = false;
+  /** fdatasync of sealed chunks, on libuv's thread pool so the event loop never waits on the disk. */
+  private durable: Promise<void> = Promise.resolve();
 
   /** @internal created by Vault.create() */
   constructor(
@@ -259,6 +261,7 @@ export class RecordingWriter implements RecordingSink {
     if (this.finished) throw new VaultError('VAULT_BAD_STATE', `recording ${this.id} already finalised`);
     if (this.fill > 0 && !this.failure) this.seal();
     this.finished = true;
+    await this.durable;
     try {
       if (!this.failure) fsyncSync(this.fd);
     } catch (e) {
@@ -294,6 +297,17 @@ export class RecordingWriter implements RecordingSink {
     this.bytes += this.fill;
     this.chunks++;
     this.fill = 0;
+    // Each sealed chunk reaches the disk (power loss too), at most one sync in flight per recording.
+    const fd = this.fd;
+    this.durable = this.durable.then(
+      () =>
+        new Promise<void>((resolve) =>
+          fdatasync(fd, (err) => {
+            if (err) this.vault.log.warn({ err, recordingId: this.id, callId: this.callId }, 'recording chunk sync failed');
+            resolve();
+          }),
+        ),
+    );
   }
 }
 
