@@ -1,123 +1,179 @@
 /**
- * Call-rate benchmark: starts the built daemon, has sipp (as the PBX) place INVITE-200-ACK-BYE
- * calls at increasing rates, and reports the highest rate with no failed call.
- * Run: npm run bench [-- --quick]
+ * Call rate: sipp as the PBX places INVITE-100-200-ACK-(200 ms)-BYE calls at stepped rates
+ * against the built daemon (demo config: every call is answered and queued with hold tone);
+ * the knee is the highest rate with at most 0.1 % failed calls and no 503.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import sqlite3 from 'sqlite3';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import { runSipp, startDaemon, type DaemonHandle } from '../../test/e2e/harness';
+import { load, machine, ProcWindow, round, table, writeResult, type BenchResult } from './lib';
 
-interface Step {
+export interface CpsStep {
   rate: number;
   calls: number;
   successful: number;
   failed: number;
+  /** 503s the daemon sent (capacity), from its /metrics. */
   rejected503: number;
+  achievedCps: number | null;
+  /** sipp's INVITE→200 response time, average (ms). */
   avgSetupMs: number | null;
   daemonCpuPct: number;
-  wallS: number;
+  daemonRssMb: number;
+  loadAvg: [number, number, number];
+  /**
+   * Seconds after sipp finished until the daemon's database had every call of the step closed
+   * (state ended): how far the call records (written one transaction per event) lag behind.
+   */
+  dbLagS: number | null;
+  /** sipp's error lines (numbers replaced by N), counted. */
+  failureReasons: Record<string, number>;
 }
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
-}
-
-const CLK_TCK = 100;
 
 function count(stdout: string, label: string): number {
-  const m = new RegExp(`${label}\\s*\\|\\s*\\d+\\s*\\|\\s*(\\d+)`).exec(stdout);
-  return m ? Number(m[1]) : 0;
+  // The last "cumulative" column of sipp's final screen.
+  const all = [...stdout.matchAll(new RegExp(`${label}\\s*\\|\\s*\\d+\\s*\\|\\s*(\\d+)`, 'g'))];
+  return all.length ? Number(all[all.length - 1][1]) : 0;
 }
 
-function avgSetupMs(stdout: string): number | null {
-  const all = [...stdout.matchAll(/Response Time 1\s*\|\s*[\d:.]+\s*\|\s*(\d+):(\d+):(\d+):(\d+)/g)];
+function lastMs(stdout: string, label: string): number | null {
+  const all = [...stdout.matchAll(new RegExp(`${label}\\s*\\|\\s*[\\d:.]+\\s*\\|\\s*(\\d+):(\\d+):(\\d+):(\\d+)`, 'g'))];
   const m = all[all.length - 1];
   if (!m) return null;
   return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]) / 1000;
 }
 
-async function step(daemon: DaemonHandle, rate: number, seconds: number): Promise<Step> {
+function achieved(stdout: string): number | null {
+  const all = [...stdout.matchAll(/Call Rate\s*\|\s*[\d.]+ cps\s*\|\s*([\d.]+) cps/g)];
+  return all.length ? Number(all[all.length - 1][1]) : null;
+}
+
+async function rejections503(daemon: DaemonHandle): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`).then((r) => r.text());
+  let n = 0;
+  for (const m of text.matchAll(/^ccedge_sip_rejections_total\{[^}]*status="503"[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  return n;
+}
+
+/** Calls the daemon has recorded as ended, read from its sqlite file (WAL: readers do not block it). */
+function endedCalls(dataDir: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(path.join(dataDir, 'ccedge.db'), sqlite3.OPEN_READONLY, (err) => {
+      if (err) return reject(err);
+      db.get("SELECT count(*) AS n FROM calls WHERE state = 'ended'", (e, row: { n: number } | undefined) => {
+        db.close();
+        if (e) reject(e);
+        else resolve(row?.n ?? 0);
+      });
+    });
+  });
+}
+
+/** Waits (up to 120 s) until the database holds `expected` ended calls; the seconds it took. */
+async function dbLag(dataDir: string, expected: number): Promise<number | null> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < 120_000) {
+    if ((await endedCalls(dataDir).catch(() => 0)) >= expected) return round((performance.now() - t0) / 1000, 1);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
+}
+
+async function step(daemon: DaemonHandle, rate: number, seconds: number, endedBefore: number): Promise<CpsStep> {
   const calls = rate * seconds;
-  const pid = daemon.proc.pid ?? 0;
-  const before = cpuTicks(pid);
-  const t0 = process.hrtime.bigint();
+  const before503 = await rejections503(daemon);
+  const win = new ProcWindow(daemon.pid);
+  const errFile = path.join(tmpdir(), `ccedge-bench-sipp-${process.pid}-${rate}.log`);
   const r = await runSipp({
     scenario: 'uac_basic.xml',
     target: `127.0.0.1:${daemon.sipPort}`,
     calls,
     rate,
-    limit: Math.max(rate * 2, 10),
+    limit: Math.max(rate * 3, 10),
     durationMs: 200,
     timeoutS: seconds * 4 + 30,
-    extra: ['-trace_err', '-error_file', '/dev/null'],
+    extra: ['-trace_err', '-error_file', errFile],
   });
-  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = ((cpuTicks(pid) - before) / CLK_TCK / wallS) * 100;
+  const w = win.end();
+  const successful = count(r.stdout, 'Successful call');
+  const lag = await dbLag(daemon.dataDir, endedBefore + successful);
+  if (!/Successful call/.test(r.stdout)) throw new Error(`sipp did not run (exit ${String(r.code)}): ${r.stderr.slice(-1000)}`);
+  // Why calls failed: sipp's error lines, minus the date, counted.
+  const reasons: Record<string, number> = {};
+  if (existsSync(errFile)) {
+    for (const line of readFileSync(errFile, 'utf8').split('\n')) {
+      const why = line.replace(/^\S+\s+\S+\s+\S+:\s*/, '').replace(/\d+/g, 'N').slice(0, 120).trim();
+      if (why) reasons[why] = (reasons[why] ?? 0) + 1;
+    }
+    rmSync(errFile, { force: true });
+  }
   return {
     rate,
     calls,
-    successful: count(r.stdout, 'Successful call'),
+    successful,
     failed: count(r.stdout, 'Failed call'),
-    rejected503: 0,
-    avgSetupMs: avgSetupMs(r.stdout),
-    daemonCpuPct: Math.round(cpu),
-    wallS: Math.round(wallS * 10) / 10,
+    rejected503: (await rejections503(daemon)) - before503,
+    achievedCps: achieved(r.stdout),
+    avgSetupMs: lastMs(r.stdout, 'Response Time 1'),
+    daemonCpuPct: Math.round(w.cpuPct),
+    daemonRssMb: w.peakRssMb,
+    loadAvg: w.loadAvg,
+    failureReasons: reasons,
+    dbLagS: lag,
   };
 }
 
-async function main(): Promise<void> {
-  const quick = process.argv.includes('--quick');
-  const rates = quick ? [20, 50, 100] : [20, 50, 100, 150, 200, 300, 400, 500];
-  const seconds = quick ? 5 : 10;
-  const daemon = await startDaemon({
-    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '40000-49999' },
-  });
-  const steps: Step[] = [];
+export async function runCps(quick: boolean, log: (s: string) => void = () => undefined): Promise<BenchResult> {
+  const rates = quick ? [100, 300, 500] : [100, 200, 300, 400, 500, 600, 700, 800, 1000];
+  const seconds = quick ? 4 : 10;
+  const daemon = await startDaemon({ env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999' } });
+  const steps: CpsStep[] = [];
   try {
     for (const rate of rates) {
-      const s = step(daemon, rate, seconds);
-      const result = await s;
-      const rejected = await daemon.api<{ calls: Array<{ sipStatus: number | null }> }>('/api/v1/calls?state=failed&limit=10000');
-      result.rejected503 = rejected.body.calls.filter((c) => c.sipStatus === 503).length - steps.reduce((n, x) => n + x.rejected503, 0);
-      steps.push(result);
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-      if (result.failed / result.calls > 0.001 || result.rejected503 > 0) break;
+      const s = await step(daemon, rate, seconds, steps.reduce((n, x) => n + x.successful, 0));
+      steps.push(s);
+      log(`cps ${JSON.stringify(s)}`);
+      if (s.failed / s.calls > 0.001 || s.rejected503 > 0 || s.successful < s.calls * 0.999) break;
     }
   } finally {
     await daemon.stop();
   }
-  const clean = steps.filter((s) => s.failed === 0 && s.rejected503 === 0 && s.successful === s.calls);
-  const best = clean.length ? Math.max(...clean.map((s) => s.rate)) : 0;
-  const result = {
+  const clean = steps.filter((s) => s.failed / s.calls <= 0.001 && s.rejected503 === 0 && s.successful >= s.calls * 0.999);
+  const knee = clean.length ? Math.max(...clean.map((s) => s.rate)) : 0;
+  const lastTried = steps[steps.length - 1]?.rate ?? 0;
+  const kneeStep = clean.find((s) => s.rate === knee);
+  const result: BenchResult = {
     bench: 'cps',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-    method: `sipp uac_basic.xml (INVITE/100/200/ACK, 200 ms call with RTP tone, BYE), ${seconds} s per step, UDP on 127.0.0.1, demo config`,
-    highestCleanRate: best,
+    quick,
+    method: `sipp ${'uac_basic.xml'} (INVITE/100/200/ACK, 200 ms call, BYE; UDP on 127.0.0.1), ${seconds} s per step, demo config (calls queued with hold tone), log level warn`,
+    machine: machine(),
+    knee,
+    kneeIsLimit: knee === lastTried && knee === rates[rates.length - 1],
     steps,
+    verdicts: [
+      {
+        target: '≥500 SIP calls/s with <0.1 % failures',
+        measured: `${knee} calls/s clean${knee === rates[rates.length - 1] ? ' (highest rate tried)' : ''}; daemon ${kneeStep?.daemonCpuPct ?? '-'} % CPU, call records ${kneeStep?.dbLagS ?? '-'} s behind at the knee`,
+        met: quick ? null : knee >= 500,
+        loadAvg: kneeStep?.loadAvg ?? load(),
+      },
+    ],
   };
-  const dir = path.join(__dirname, '..', '..', '..', 'scripts', 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `cps${quick ? '-quick' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const md = [
-    `### cps (${result.date.slice(0, 10)}, ${result.machine.cpus} cores, Node ${result.machine.node})`,
+    `### Call rate (${result.date.slice(0, 16)}Z${quick ? ', quick' : ''})`,
     '',
-    '| calls/s | calls | ok | failed | 503 | avg setup ms | daemon CPU % |',
-    '|---|---|---|---|---|---|---|',
-    ...steps.map((s) => `| ${s.rate} | ${s.calls} | ${s.successful} | ${s.failed} | ${s.rejected503} | ${s.avgSetupMs ?? '-'} | ${s.daemonCpuPct} |`),
+    table(
+      ['calls/s asked', 'achieved', 'calls', 'ok', 'failed', '503', 'avg setup ms', 'daemon CPU %', 'daemon RSS MB', 'call records lag s', 'load avg'],
+      steps.map((s) => [s.rate, s.achievedCps, s.calls, s.successful, s.failed, s.rejected503, s.avgSetupMs === null ? null : round(s.avgSetupMs, 2), s.daemonCpuPct, s.daemonRssMb, s.dbLagS, s.loadAvg.join(' ')]),
+    ),
     '',
-    `Highest rate with no failure: **${best} calls/s**.`,
+    '"call records lag": seconds after the last call of the step until the database had every call of the step closed; a growing lag means the sqlite writes (one transaction per event) fall behind the calls.',
     '',
+    `Knee: **${knee} calls/s** (highest step with ≤0.1 % failed calls and no 503${result.kneeIsLimit ? '; it is the highest rate tried' : ''}).`,
   ].join('\n');
-  writeFileSync(path.join(dir, `cps${quick ? '-quick' : ''}.md`), md);
-  process.stdout.write(md);
+  writeResult(result, md);
+  return result;
 }
-
-main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});

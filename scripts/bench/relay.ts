@@ -1,0 +1,136 @@
+/**
+ * RTP↔RTP relay: N concurrent calls forwarded by the daemon (routing.forward) from the PBX trunk
+ * to a far-end trunk, both legs plain RTP G.711 at 20 ms pacing from the load generator process
+ * (relay-gen.ts). Loss, added one-way latency (send time in the payload), jitter, and the
+ * daemon's CPU and RSS from /proc over the measurement window.
+ */
+import path from 'node:path';
+import { freePort, startDaemon } from '../../test/e2e/harness';
+import { GenClient, type GenSetup } from './gen-client';
+import { load, machine, ProcWindow, round, table, writeResult, type BenchResult } from './lib';
+import type { MeasuredStats } from './relay-gen';
+
+/** Preload that wires forwarded calls until gateway/daemon.ts does (see forward-wiring.ts). */
+const FORWARD_WIRING = path.join(__dirname, 'forward-wiring.js');
+
+export interface RelayStep {
+  calls: number;
+  setup: GenSetup;
+  stats: MeasuredStats;
+  baseline: MeasuredStats | null;
+  /** p50/p99 through the daemon minus the same percentile socket-to-socket (the generator's own). */
+  addedP50Ms: number | null;
+  addedP99Ms: number | null;
+  daemon: ReturnType<ProcWindow['end']>;
+  teardown: { byeOk: number; byeFailed: number; farByes: number; farInvites: number };
+}
+
+async function relayStep(calls: number, windowS: number, log: (s: string) => void): Promise<RelayStep> {
+  const farSipPort = await freePort();
+  const callerSipPort = await freePort();
+  const daemon = await startDaemon({
+    config: {
+      sip: { maxCalls: 10_000 },
+      trunks: [
+        { name: 'pbx', allow: ['127.0.0.1/32'], codecs: ['PCMU'] },
+        { name: 'far', allow: ['127.0.0.2/32'], codecs: ['PCMU'], outbound: { host: '127.0.0.2', port: farSipPort } },
+      ],
+      routing: { forward: [{ match: '/.*/', trunk: 'far' }] },
+    },
+    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: `--require ${FORWARD_WIRING}` },
+  });
+  const gen = GenClient.spawn();
+  try {
+    const { setup, baseline } = await gen.start({
+      mode: 'relay',
+      calls,
+      daemon: { host: '127.0.0.1', port: daemon.sipPort },
+      to: '5559000',
+      callerIp: '127.0.0.1',
+      callerSipPort,
+      farIp: '127.0.0.2',
+      farSipPort,
+      setupRatePerS: 100,
+      baselineS: Math.min(5, windowS),
+    });
+    log(`relay ${calls}: setup ${JSON.stringify(setup)}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const win = new ProcWindow(daemon.pid);
+    const measuring = gen.measure(windowS);
+    await new Promise((r) => setTimeout(r, windowS * 1000));
+    const d = win.end();
+    const stats = await measuring;
+    const teardown = await gen.teardown();
+    const step: RelayStep = {
+      calls,
+      setup,
+      stats,
+      baseline,
+      addedP50Ms: baseline ? round(stats.latency.p50Ms - baseline.latency.p50Ms, 3) : null,
+      addedP99Ms: baseline ? round(stats.latency.p99Ms - baseline.latency.p99Ms, 3) : null,
+      daemon: d,
+      teardown,
+    };
+    log(`relay ${calls}: ${JSON.stringify({ loss: stats.lossPct, lat: stats.latency, base: baseline?.latency, cpu: d.cpuPct, rss: d.peakRssMb, genCpu: stats.generatorCpuPct, load: d.loadAvg })}`);
+    return step;
+  } finally {
+    gen.kill();
+    await daemon.stop();
+  }
+}
+
+export async function runRelay(quick: boolean, log: (s: string) => void = () => undefined, counts?: number[]): Promise<BenchResult> {
+  const steps = counts ?? (quick ? [50] : [100, 250, 500]);
+  const windowS = quick ? 6 : 20;
+  const results: RelayStep[] = [];
+  for (const n of steps) results.push(await relayStep(n, windowS, log));
+  const at500 = results.find((r) => r.calls === 500);
+  const best = results.filter((r) => r.stats.lossPct < 0.01 && r.setup.answered === r.calls && r.setup.farAnswered === r.calls);
+  const biggest = best.length ? Math.max(...best.map((r) => r.calls)) : 0;
+  const ref = at500 ?? results[results.length - 1];
+  const result: BenchResult = {
+    bench: 'relay',
+    date: new Date().toISOString(),
+    quick,
+    method: `N calls PBX (load generator, 127.0.0.1) → daemon → routing.forward → far trunk (load generator, 127.0.0.2), both legs plain RTP PCMU 20 ms, no transcoding; ${windowS} s window after setup + 2 s; latency = one-way generator→daemon→generator from the send time in the payload; baseline = the same load socket to socket without the daemon; daemon CPU/RSS from /proc`,
+    machine: machine(),
+    steps: results,
+    verdicts: [
+      {
+        target: '≥500 concurrent RTP↔RTP calls, <0.01 % packet loss',
+        measured: `${biggest} calls with <0.01 % loss (of ${steps.join('/')}); at ${ref?.calls}: ${ref?.stats.lossPct} % loss, daemon ${ref?.daemon.cpuPct} % CPU, ${ref?.daemon.peakRssMb} MB RSS`,
+        met: quick ? null : biggest >= 500,
+        loadAvg: ref?.daemon.loadAvg ?? load(),
+      },
+      {
+        target: '≤1 ms p99 added relay latency',
+        measured: `at ${ref?.calls} calls: p99 ${ref?.stats.latency.p99Ms} ms through the daemon vs ${ref?.baseline?.latency.p99Ms} ms socket to socket (added ≈ ${ref?.addedP99Ms} ms); p50 added ≈ ${ref?.addedP50Ms} ms`,
+        met: quick || !ref || ref.addedP99Ms === null ? null : ref.addedP99Ms <= 1,
+        loadAvg: ref?.daemon.loadAvg ?? load(),
+      },
+    ],
+  };
+  const md = [
+    `### RTP↔RTP relay (${result.date.slice(0, 16)}Z${quick ? ', quick' : ''}; ${windowS} s window)`,
+    '',
+    table(
+      ['calls', 'set up / far answered', 'pkts/s through daemon', 'loss %', 'one-way p50 / p99 / max ms', 'baseline p50 / p99 ms', 'added p50 / p99 ms', 'jitter mean / max ms', 'daemon CPU % (peak s)', 'daemon RSS MB', 'generator CPU %', 'load avg'],
+      results.map((r) => [
+        r.calls,
+        `${r.setup.answered} / ${r.setup.farAnswered}`,
+        Math.round(r.stats.sent / r.stats.windowS),
+        r.stats.lossPct,
+        `${r.stats.latency.p50Ms} / ${r.stats.latency.p99Ms} / ${r.stats.latency.maxMs}`,
+        r.baseline ? `${r.baseline.latency.p50Ms} / ${r.baseline.latency.p99Ms}` : null,
+        `${r.addedP50Ms} / ${r.addedP99Ms}`,
+        `${r.stats.jitterMeanMs} / ${r.stats.jitterMaxMs}`,
+        `${r.daemon.cpuPct} (${r.daemon.cpuPctMaxSecond})`,
+        r.daemon.peakRssMb,
+        r.stats.generatorCpuPct,
+        r.daemon.loadAvg.join(' '),
+      ]),
+    ),
+  ].join('\n');
+  writeResult(result, md);
+  return result;
+}
