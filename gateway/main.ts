@@ -8,6 +8,7 @@ import { createLogger } from './logging';
 import { ImageError } from '../image/errors';
 import { versionCommand } from '../image/version-command';
 import { updateCommand } from '../image/update-command';
+import { provisionCommand } from '../image/provision';
 import { EXIT_RESTART, restartRequested } from '../image/restart';
 import { startTrialWatch, type TrialWatch } from '../image/trial-watch';
 
@@ -72,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
         throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
       case 'update':
         return await updateCommand(rest);
+      case 'provision':
+        return await provisionCommand(rest);
       case '--version':
       case '-V':
       case 'version':

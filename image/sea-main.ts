@@ -9,8 +9,11 @@ import YAML from 'yaml';
 import { setRuntimeDataDir } from './runtime';
 import { versionCommand } from './version-command';
 
-/** CCEDGE_DATA_DIR, else `dataDir` of --config FILE or ./ccedge.yaml, else ./var (as loadConfig). */
+/** provision's --data-dir, CCEDGE_DATA_DIR, else `dataDir` of --config FILE or ./ccedge.yaml, else ./var (as loadConfig). */
 export function dataDirFor(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  // `ccedge provision --data-dir DIR` names the data dir it is about to create.
+  const flag = argv.indexOf('--data-dir');
+  if (argv[0] === 'provision' && flag > 0 && argv[flag + 1]) return path.resolve(cwd, argv[flag + 1]);
   if (env.CCEDGE_DATA_DIR) return path.resolve(cwd, env.CCEDGE_DATA_DIR);
   let file: string | undefined;
   for (let i = 0; i < argv.length; i++) {
