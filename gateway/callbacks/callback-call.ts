@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { MediaBridge } from '../../media/bridge/media-bridge';
+import type { Recorder } from '../../media/recorder/recorder';
+import type { RecordingWriter } from '../../media/vault/vault';
+import { CallRecording } from '../recording/call-recording';
 import { DtmfSender } from '../../media/dtmf/dtmf-sender';
 import type { PortPool } from '../../media/rtp/port-pool';
 import { RtpSession } from '../../media/rtp/rtp-session';
@@ -41,6 +44,7 @@ export class CallbackCall extends EventEmitter<CallEvents> implements DeskCall {
   private rtp: RtpSession | undefined;
   private dialog: UacDialog | undefined;
   private bridge: MediaBridge | undefined;
+  private recording: CallRecording | undefined;
   private dtmf: DtmfSender | undefined;
   private closedCause: CallEndCause | undefined;
   private recordCreated = false;
@@ -89,6 +93,32 @@ export class CallbackCall extends EventEmitter<CallEvents> implements DeskCall {
     this.bridge?.setHold(on);
   }
 
+  /** Recorded like an inbound call once the caller has answered and the bridge runs. */
+  attachRecording(recorder: Recorder, writer: RecordingWriter): void {
+    if (this.closed || !this.bridge || this.recording) {
+      CallRecording.discard(recorder, writer);
+      return;
+    }
+    this.recording = new CallRecording(recorder, writer, this.bridge, {
+      record: (type, data) => this.record(type, data),
+      stored: (data) => this.deps.calls.update(this.id, {}, 'recording.stored', data),
+      log: this.log,
+    });
+  }
+
+  get recordingState(): { active: boolean; paused: boolean } {
+    return this.recording?.state ?? { active: false, paused: false };
+  }
+
+  setRecordingPaused(on: boolean, actor: string, reason: string): boolean {
+    return !this.closed && (this.recording?.setPaused(on, actor, reason) ?? false);
+  }
+
+  stopRecording(cause: string): void {
+    this.recording?.stop(cause);
+    this.recording = undefined;
+  }
+
   setMute(on: boolean): void {
     this.bridge?.setMute(on);
   }
@@ -106,6 +136,7 @@ export class CallbackCall extends EventEmitter<CallEvents> implements DeskCall {
     if (this.closedCause) return Promise.resolve();
     this.closedCause = cause;
     this.dtmf?.stop();
+    this.stopRecording('call-ended');
     this.bridge?.stop();
     if (this.dialog && this.dialog.state !== 'terminated') this.dialog.hangup(cause === 'shutdown' ? 'shutdown' : 'local-bye');
     this.rtp?.close();

@@ -6,7 +6,8 @@ import { DtmfSender } from '../../media/dtmf/dtmf-sender';
 import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
 import type { WebRtcLeg, WebRtcLegState } from '../../media/webrtc/webrtc-leg';
 import type { Recorder } from '../../media/recorder/recorder';
-import { recordingMetadataForSync, type RecordingWriter } from '../../media/vault/vault';
+import type { RecordingWriter } from '../../media/vault/vault';
+import { CallRecording } from '../recording/call-recording';
 import { MediaError } from '../../media/errors';
 import type { RtpSession } from '../../media/rtp/rtp-session';
 import { negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
@@ -92,8 +93,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private agentLeg: WebRtcLeg | undefined;
   private agentName: string | undefined;
   private bridge: MediaBridge | undefined;
-  private recorder: Recorder | undefined;
-  private recording: RecordingWriter | undefined;
+  private recording: CallRecording | undefined;
   private ivr: IvrSession | undefined;
   private ivrResultValue: IvrResult | null = null;
   private forwardOpener: (() => Promise<ForwardLeg>) | undefined;
@@ -163,49 +163,30 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
   /** Starts recording what the bridge relays (caller left, agent right) into the vault writer. */
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    if (this.closed || !this.bridge) {
-      recorder.stop();
-      void writer.finalize().catch(() => undefined);
+    if (this.closed || !this.bridge || this.recording) {
+      CallRecording.discard(recorder, writer);
       return;
     }
-    this.recorder = recorder;
-    this.recording = writer;
-    this.bridge.setRecordingTap(recorder);
-    this.record('recording.started', { recordingId: writer.id });
+    this.recording = new CallRecording(recorder, writer, this.bridge, {
+      record: (type, data) => this.record(type, data),
+      // Written straight to the store: the call may have closed meanwhile.
+      stored: (data) => this.deps.store.update(this.id, {}, 'recording.stored', data),
+      log: this.log,
+    });
   }
 
   get recordingState(): { active: boolean; paused: boolean } {
-    return { active: this.recorder !== undefined, paused: this.recorder?.isPaused ?? false };
+    return this.recording?.state ?? { active: false, paused: false };
   }
 
-  /**
-   * Agent's pause (card numbers): nothing is captured until resume, the gap stays silence in both
-   * channels, and the recorder reports the pause to the vault's audit log with the actor.
-   */
   setRecordingPaused(on: boolean, actor: string, reason: string): boolean {
-    const recorder = this.recorder;
-    if (!recorder || this.closed) return false;
-    if (on === recorder.isPaused) return true;
-    if (on) recorder.pause(reason, actor);
-    else recorder.resume(actor);
-    this.record(on ? 'recording.paused' : 'recording.resumed', { recordingId: this.recording?.id, actor, ...(on ? { reason } : {}) });
-    return true;
+    return !this.closed && (this.recording?.setPaused(on, actor, reason) ?? false);
   }
 
   /** Ends the recording (call end, low disk, write failure); the call itself goes on. */
   stopRecording(cause: string): void {
-    const recorder = this.recorder;
-    const writer = this.recording;
-    if (!recorder || !writer) return;
-    this.recorder = undefined;
+    this.recording?.stop(cause);
     this.recording = undefined;
-    this.bridge?.setRecordingTap(null);
-    const stats = recorder.stop();
-    writer
-      .finalize({ pausedMs: stats.pausedMs })
-      // Written straight to the store: the call may have closed meanwhile.
-      .then((info) => this.deps.store.update(this.id, {}, 'recording.stored', { ...recordingMetadataForSync(info), cause }))
-      .catch((err: unknown) => this.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not be finalised'));
   }
 
   /** Agent hold: the caller hears the hold tone, nothing is relayed either way. */

@@ -41,8 +41,9 @@ describe('queued callback through the PBX trunk', function () {
     await uac.sendDtmf('9');
     assert.ok(await uac.waitForBye(5000), 'the caller is released after asking for a callback');
     uac.close();
-    const calls = (await daemon.api<{ calls: CallRecord[] }>('/api/v1/calls')).body.calls;
-    assert.equal(calls[0].endCause, 'callback-requested');
+    // The record is written just after the BYE: wait for it rather than race it.
+    const first = await eventually(async () => (await daemon.api<{ calls: CallRecord[] }>('/api/v1/calls')).body.calls.find((c) => c.endCause !== null));
+    assert.equal(first.endCause, 'callback-requested');
 
     // The callback survives a restart of the daemon.
     const { dataDir, sipPort, httpPort } = daemon;
@@ -74,6 +75,11 @@ describe('queued callback through the PBX trunk', function () {
       assert.equal(rec.toUser, '5557001');
       assert.equal(rec.agent, 'alice');
       assert.equal(rec.endCause, 'agent-hangup');
+      // The callback is recorded like any answered call (default policy: record all).
+      const recording = await eventually(async () =>
+        (await daemon.api<{ recordings: Array<{ callId: string; state: string; durationMs: number }> }>('/api/v1/recordings')).body.recordings.find((r) => r.callId === rec.id && r.state === 'final'),
+      );
+      assert.ok(recording.durationMs > 0);
     } finally {
       await alice.close();
     }
