@@ -65,10 +65,9 @@ export class FrontPanel extends EventEmitter<FrontPanelEvents> {
     });
     this.link.on('fault', (err) => {
       this.shown = [];
-      if (this.faulted?.code !== err.code) {
-        this.faulted = err;
-        this.emit('fault', err);
-      }
+      const was = this.faulted;
+      this.faulted = err; // the latest reason; one event per outage, not per retry
+      if (!was) this.emit('fault', err);
     });
   }
 
