@@ -250,7 +250,12 @@ export class FleetConsole {
 
   /** Publishes `{id, ...args}` on `cmd/<name>` and waits for `cmd-result/<id>`. */
   async command(device: string, name: string, args: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<CommandResult> {
-    const site = this.requireSite();
+    return this.commandAt(this.requireSite(), device, name, args, timeoutMs);
+  }
+
+  /** `command` to a device of any site (rollouts span sites). */
+  async commandAt(site: string, device: string, name: string, args: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<CommandResult> {
+    checkId('site', site);
     checkId('device', device);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FleetConsoleError('BAD_ARGS', `command name "${name}" is not valid in a topic`);
     const id = randomUUID();
@@ -275,6 +280,35 @@ export class FleetConsole {
       `config/reported version ${version}`,
     );
     return body as unknown as ConfigReported;
+  }
+
+  /**
+   * Waits until a device's (retained) `suffix` topic carries a payload `accept` takes; resolves
+   * with it. Retained values that are already there count.
+   */
+  async waitFor(site: string, device: string, suffix: string, accept: (b: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
+    checkId('site', site);
+    checkId('device', device);
+    const topic = `ccedge/v1/${site}/${device}/${suffix}`;
+    let on: ((t: string, p: Buffer) => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const got = new Promise<Record<string, unknown>>((resolve, reject) => {
+      on = (t: string, p: Buffer): void => {
+        if (t !== topic) return;
+        const b = parseJson(p);
+        if (b && accept(b)) resolve(b);
+      };
+      this.client.on('message', on);
+      timer = setTimeout(() => reject(new FleetConsoleError('TIMEOUT', `${site}/${device}: no matching ${suffix} within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    try {
+      await this.client.subscribeAsync(topic, { qos: 1 });
+      return await got;
+    } finally {
+      clearTimeout(timer);
+      if (on) this.client.off('message', on);
+      await this.client.unsubscribeAsync(topic).catch(() => undefined);
+    }
   }
 
   private async request(

@@ -6,18 +6,25 @@
  *     events [--follow] [--for SECONDS]
  *     command DEVICE NAME [JSON-ARGS]
  *     push-config DEVICE FILE --version N
+ *     rollout --bundle URL --to VERSION [--sha256 H] [--size N] [--percent P] [--max-failure-rate R] [--batch N] [--confirm-timeout S]
  * Exit: 0 ok, 1 the device answered with an error / timed out, 2 usage or broker unreachable.
  */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { FleetConsole, FleetConsoleError } from './fleet-console';
+import { planRollout, runRollout } from './rollout';
 
 const USAGE = `usage: fleet-console --url mqtt://HOST:PORT [--site S] <command>
   devices                              devices with online state, version, bootId, startedAt
   queues                               retained queue snapshots
   events [--follow] [--for SECONDS]    events as JSON lines, deduplicated by (device, seq); GAP lines
   command DEVICE NAME [JSON-ARGS]      send cmd/NAME and print cmd-result (needs --site)
-  push-config DEVICE FILE --version N  publish config/desired, wait for config/reported (needs --site)`;
+  push-config DEVICE FILE --version N  publish config/desired, wait for config/reported (needs --site)
+  rollout --bundle URL --to VERSION [--sha256 H] [--size BYTES] [--percent P (100)]
+          [--max-failure-rate R (0.2)] [--batch N (5)] [--confirm-timeout S (900)]
+                                       staged update: a stable P % of the online devices not on VERSION
+                                       (all sites, or --site), N at a time; each must report VERSION
+                                       committed; stops when failures/attempted > R (exit 1)`;
 
 class UsageError extends Error {}
 
@@ -27,11 +34,12 @@ interface Args {
   follow: boolean;
   forS?: number;
   version?: number;
+  rollout: { bundle?: string; to?: string; sha256?: string; size?: number; percent: number; maxFailureRate: number; batch: number; confirmS: number };
   rest: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { follow: false, rest: [] };
+  const a: Args = { follow: false, rest: [], rollout: { percent: 100, maxFailureRate: 0.2, batch: 5, confirmS: 900 } };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     const val = (): string => {
@@ -50,6 +58,14 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--follow') a.follow = true;
     else if (x === '--for') a.forS = num();
     else if (x === '--version') a.version = num();
+    else if (x === '--bundle') a.rollout.bundle = val();
+    else if (x === '--to') a.rollout.to = val();
+    else if (x === '--sha256') a.rollout.sha256 = val();
+    else if (x === '--size') a.rollout.size = num();
+    else if (x === '--percent') a.rollout.percent = num();
+    else if (x === '--max-failure-rate') a.rollout.maxFailureRate = num();
+    else if (x === '--batch') a.rollout.batch = Math.max(1, Math.floor(num()));
+    else if (x === '--confirm-timeout') a.rollout.confirmS = num();
     else if (x === '-h' || x === '--help') throw new UsageError('');
     else if (x.startsWith('--')) throw new UsageError(`unknown option ${x}`);
     else a.rest.push(x);
@@ -66,7 +82,7 @@ async function run(argv: string[]): Promise<number> {
   const [cmd, ...pos] = a.rest;
   if (!cmd) throw new UsageError('no command given');
   if (!a.url) throw new UsageError('--url is required');
-  const known = ['devices', 'queues', 'events', 'command', 'push-config'];
+  const known = ['devices', 'queues', 'events', 'command', 'push-config', 'rollout'];
   if (!known.includes(cmd)) throw new UsageError(`unknown command "${cmd}"`);
 
   // Validate arguments before connecting.
@@ -97,6 +113,11 @@ async function run(argv: string[]): Promise<number> {
     } catch (e) {
       throw new UsageError(`${pos[1]} is not valid ${/\.json$/i.test(pos[1]) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
     }
+  }
+  if (cmd === 'rollout') {
+    if (!a.rollout.bundle || !a.rollout.to) throw new UsageError('rollout needs --bundle URL and --to VERSION');
+    if (!(a.rollout.percent > 0 && a.rollout.percent <= 100)) throw new UsageError('--percent must be more than 0 and at most 100');
+    if (a.rollout.maxFailureRate > 1) throw new UsageError('--max-failure-rate is a fraction between 0 and 1');
   }
   if ((cmd === 'command' || cmd === 'push-config') && !a.site) throw new UsageError(`${cmd} needs --site`);
 
@@ -139,6 +160,19 @@ async function run(argv: string[]): Promise<number> {
         const r = await fc.command(pos[0], pos[1], cmdArgs);
         out(JSON.stringify(r, null, 2));
         return r.ok ? 0 : 1;
+      }
+      case 'rollout': {
+        const r = a.rollout;
+        const plan = planRollout(await fc.devices(), r.to as string, r.percent);
+        out(JSON.stringify({ plan: { cohort: plan.cohort.map((d) => `${d.site}/${d.device}`), later: plan.later.length, upToDate: plan.upToDate.length, offline: plan.offline.map((d) => `${d.site}/${d.device}`) } }));
+        const report = await runRollout(
+          fc,
+          plan,
+          { url: r.bundle as string, version: r.to as string, sha256: r.sha256, size: r.size, percent: r.percent, maxFailureRate: r.maxFailureRate, batch: r.batch, applyTimeoutMs: 15 * 60_000, confirmTimeoutMs: r.confirmS * 1000 },
+          (x) => out(JSON.stringify(x)),
+        );
+        out(JSON.stringify({ summary: { attempted: report.attempted, failed: report.failed, aborted: report.aborted, notAttempted: report.notAttempted } }));
+        return report.aborted || report.failed > 0 ? 1 : 0;
       }
       case 'push-config': {
         const r = await fc.pushConfig(pos[0], a.version as number, config);
