@@ -36,6 +36,8 @@ import { SipServer } from './sip/sip-server';
 import { CallStore } from './store/call-store';
 import { Db } from './store/db';
 import { VERSION } from './version';
+import { HwService } from '../hw';
+import { sipSelfCheck } from './sip/self-check';
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
 
@@ -62,6 +64,7 @@ export class Daemon {
       wallboard: WallboardHub;
       sync: SyncService;
       recording: RecordingService;
+      hw: HwService;
       /** Housekeeping intervals (retention sweep), cleared on stop. */
       timers: NodeJS.Timeout[];
     },
@@ -73,6 +76,7 @@ export class Daemon {
     const fileConfig = structuredClone(config);
     const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
     const timers: NodeJS.Timeout[] = [];
+    let hwRef: HwService | undefined;
     try {
       const bootId = randomUUID();
       let kpiForSync: KpiService | undefined;
@@ -232,6 +236,29 @@ export class Daemon {
       desk.offerCallbacks(callbacks);
       registerCloudCommands(sync, { config, acd, bootId, vault, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
       const startedAt = new Date();
+      const { dahdiDir, ...hwConfig } = config.hw;
+      const hw = new HwService({
+        config: hwConfig,
+        dataDir: config.dataDir,
+        dahdiDir,
+        log: log.child({ component: 'hw' }),
+        // Alarms and faults are events like any other: outbox, residency policy, the cloud.
+        emit: (type, data) => {
+          const { counters, ...rest } = data as { counters?: Record<string, unknown> };
+          db.transaction((tx) => sync.append(tx, type, { ...rest, ...(counters ?? {}) })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'hardware event write failed'));
+        },
+        panelInfo: () => ({ site: config.site.id, ip: webrtcInterfaces(config)[0] ?? null, activeCalls: calls.active }),
+        // The watchdog is fed only while these pass (the event loop is checked by hw itself).
+        checks: {
+          sip: () => sipSelfCheck({ host: config.sip.host, port: config.sip.port, udp: config.sip.udp }),
+          db: async () => {
+            await db.get('SELECT 1');
+          },
+        },
+      });
+      hw.registerMetrics(metrics.registry);
+      hw.on('health', (msg) => sync.publishLive('health', msg, { qos: 0 }));
+      hwRef = hw;
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
       const wallboard = new WallboardHub({ authorise: adminTokenCheck(admin.token), current: () => kpi.current(), log });
@@ -249,6 +276,7 @@ export class Daemon {
         sync: { status: () => sync.status() },
         tokens: config.http.tokens,
         recordings: recordingsApi(vault, store),
+        hw: { health: () => hw.healthSnapshot(), trunks: () => hw.trunksSnapshot() },
         health: () => ({
           version: VERSION,
           pid: process.pid,
@@ -263,11 +291,14 @@ export class Daemon {
       await sync.start();
       await sip.start();
       const httpPort = await http.start();
+      await hw.start();
+      await hw.ready(`ccedge ${VERSION} ready`);
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, timers });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers });
     } catch (e) {
       for (const t of timers) clearInterval(t);
+      await hwRef?.close().catch(() => undefined);
       await db.close().catch(() => undefined);
       throw e;
     }
@@ -290,6 +321,8 @@ export class Daemon {
       this.agents.wallboard.close();
       await this.http.stop();
       await this.agents.kpiRecorder.flush();
+      // Before the db closes: the watchdog is disarmed (magic close), serial ports released.
+      await this.agents.hw.close();
       await this.agents.sync.close();
       await this.db.close();
       this.log.info('stopped');

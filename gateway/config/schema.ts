@@ -1,5 +1,6 @@
 import { isIP, BlockList } from 'node:net';
 import { z } from 'zod';
+import { hwConfigSchema } from '../../hw/config';
 import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
 import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { routingConfigIssues, routingConfigShape } from '../routing/config';
@@ -123,7 +124,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    hw: z.object({ dahdiDir: z.string().min(1).default('/proc/dahdi') }).strict().default({ dahdiDir: '/proc/dahdi' }),
+    /** Box health, E1 trunks, front panel, watchdog (hw/config.ts); dahdiDir is CCEDGE_DAHDI_DIR. */
+    hw: hwConfigSchema.extend({ dahdiDir: z.string().min(1).default('/proc/dahdi') }).prefault({}),
     demo: z.object({ password: z.string().min(1).default('demo') }).strict().default({ password: 'demo' }),
     trunks: z.array(trunkSchema).min(1),
     queues: queuesSchema.default([]),

@@ -51,6 +51,8 @@ export interface HttpDeps {
   /** More API identities with roles (supervisor, compliance); the admin token is role admin. */
   tokens?: Array<{ name: string; token: string; role: 'admin' | 'supervisor' | 'compliance' }>;
   recordings?: RecordingsApi;
+  /** Box health and E1 trunks (hw/): GET /api/v1/health, GET /api/v1/trunks. */
+  hw?: { health(): unknown; trunks(): unknown };
   metrics: Metrics;
   store: CallStore;
   health: () => Record<string, unknown>;
@@ -182,6 +184,14 @@ export class HttpServer {
     if (url.pathname === '/api/v1/recordings' && this.deps.recordings) {
       const r = this.deps.recordings;
       this.json(res, 200, { recordings: who.role === 'compliance' && r.listWithCallers ? await r.listWithCallers() : await r.list() });
+      return;
+    }
+    if (url.pathname === '/api/v1/health' && this.deps.hw) {
+      this.json(res, 200, this.deps.hw.health());
+      return;
+    }
+    if (url.pathname === '/api/v1/trunks' && this.deps.hw) {
+      this.json(res, 200, this.deps.hw.trunks());
       return;
     }
     if (url.pathname === '/api/v1/sync' && this.deps.sync) {
