@@ -17,6 +17,8 @@ commands:
                                       list call records, newest first
   config validate FILE                check a config file; exit 0 if valid, 2 if not
 ${REPORT_USAGE}
+  status [--json]                     the running daemon: version, calls, cloud link, trunks (exit 3: not running)
+  queues [--json]                     live queue KPIs from the running daemon
   recordings list [--json]            recordings in the on-site vault
   recordings verify [--anchor SEQ:HASH]
                                       check every recording file and the audit chain (and that it
@@ -189,24 +191,89 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** Asks the daemon on this config's HTTP port to rotate the key; undefined when no daemon answers. */
-async function rotateInDaemon(config: ReturnType<typeof loadConfig>['config'], reason: string): Promise<{ from: string; to: string; rewrapped: number } | undefined> {
+type Config = ReturnType<typeof loadConfig>['config'];
+
+/**
+ * A request to the daemon running with this config (its HTTP port, the admin token); undefined
+ * when nothing answers there.
+ */
+async function daemonApi<T>(config: Config, pathname: string, init: { method?: 'GET' | 'POST'; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: T } | undefined> {
   const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host === '::' ? '[::1]' : config.http.host;
   const { token } = resolveAdminToken(config.dataDir, config.http.adminToken);
   let res: Response;
   try {
-    res = await fetch(`http://${host}:${config.http.port}/api/v1/recordings/rotate-key`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ reason }),
-      signal: AbortSignal.timeout(60_000),
+    res = await fetch(`http://${host}:${config.http.port}${pathname}`, {
+      method: init.method ?? 'GET',
+      headers: { authorization: `Bearer ${token}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+      signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
     });
   } catch {
-    return undefined; // nothing listening: rotate offline
+    return undefined;
   }
-  const body = (await res.json().catch(() => ({}))) as { from: string; to: string; rewrapped: number; error?: { message?: string } };
-  if (res.status !== 200) throw new CcedgeError('CLI_USAGE', `the daemon refused the key rotation (HTTP ${res.status}): ${body.error?.message ?? 'no reason given'}`);
-  return body;
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as T };
+}
+
+/** Asks the running daemon to rotate the key; undefined when no daemon answers. */
+async function rotateInDaemon(config: Config, reason: string): Promise<{ from: string; to: string; rewrapped: number } | undefined> {
+  const r = await daemonApi<{ from: string; to: string; rewrapped: number; error?: { message?: string } }>(config, '/api/v1/recordings/rotate-key', { method: 'POST', body: { reason }, timeoutMs: 60_000 });
+  if (!r) return undefined; // nothing listening: rotate offline
+  if (r.status !== 200) throw new CcedgeError('CLI_USAGE', `the daemon refused the key rotation (HTTP ${r.status}): ${r.body.error?.message ?? 'no reason given'}`);
+  return r.body;
+}
+
+const NOT_RUNNING = 3;
+
+/** `ccedge status`: the running daemon's health, calls, cloud link and trunks (exit 3 if not running). */
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, config: { type: 'string' } }, strict: true });
+  const { config } = loadConfig({ file: values.config });
+  const health = await daemonApi<Record<string, unknown>>(config, '/healthz');
+  if (!health) {
+    process.stderr.write(`ccedge: no daemon answers on ${config.http.host}:${config.http.port} (not running, or another config)\n`);
+    return NOT_RUNNING;
+  }
+  const sync = await daemonApi<Record<string, unknown>>(config, '/api/v1/sync');
+  const hw = await daemonApi<Record<string, unknown>>(config, '/api/v1/health');
+  const trunks = await daemonApi<{ trunks?: Array<{ name: string; state: string }> }>(config, '/api/v1/trunks');
+  const status = { ...health.body, sync: sync?.status === 200 ? sync.body : null, hw: hw?.status === 200 ? hw.body : null, trunks: trunks?.status === 200 ? (trunks.body.trunks ?? []) : [] };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    return 0;
+  }
+  const h = health.body;
+  const s = status.sync as { connected?: boolean; outboxDepth?: number } | null;
+  const lines = [
+    `ccedge ${String(h.version)}  site ${String(h.site)}  device ${String(h.device)}  up ${String(h.uptimeS)} s`,
+    `calls: ${String(h.calls)} active, ${String(h.rtpPortsInUse)} RTP ports in use`,
+    `cloud: ${s ? `${s.connected ? 'connected' : 'offline'}, ${String(s.outboxDepth)} events waiting` : 'unknown'}`,
+    ...status.trunks.map((t) => `trunk ${t.name}: ${t.state}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+/** `ccedge queues`: live queue KPIs from the running daemon. */
+export async function queuesCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, config: { type: 'string' } }, strict: true });
+  const { config } = loadConfig({ file: values.config });
+  const r = await daemonApi<{ queues: Array<Record<string, unknown>> }>(config, '/api/v1/queues');
+  if (!r) {
+    process.stderr.write(`ccedge: no daemon answers on ${config.http.host}:${config.http.port} (not running, or another config)\n`);
+    return NOT_RUNNING;
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(r.body.queues, null, 2)}\n`);
+    return 0;
+  }
+  const pct = (v: unknown): string => (typeof v === 'number' ? `${Math.round(v * 100)}%` : '-');
+  const sec = (v: unknown): string => (typeof v === 'number' ? `${Math.round(v)} s` : '-');
+  process.stdout.write(
+    r.body.queues
+      .map((q) => `${String(q.name).padEnd(16)} waiting ${String(q.waiting ?? 0).padStart(3)}  longest ${sec(q.longestWaitS)}  SL ${pct(q.serviceLevel)}  ASA ${sec(q.asa)}  AHT ${sec(q.aht)}  abandoned ${pct(q.abandonRate)}`)
+      .join('\n') + (r.body.queues.length ? '\n' : 'no queues\n'),
+  );
+  return 0;
 }
 
 const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => silentLog };

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { callsCommand, configValidateCommand, outboxCommand, policyCommand, recordingsCommand, USAGE } from './cli';
+import { callsCommand, configValidateCommand, outboxCommand, policyCommand, recordingsCommand, USAGE, queuesCommand, statusCommand } from './cli';
 import { loadConfig } from './config/load';
 import { reportCommand } from './kpi/report-command';
 import { Daemon } from './daemon';
@@ -60,6 +60,10 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest);
       case 'calls':
         return await callsCommand(rest);
+      case 'status':
+        return await statusCommand(rest);
+      case 'queues':
+        return await queuesCommand(rest);
       case 'report':
         return await reportCommand(rest);
       case 'recordings':

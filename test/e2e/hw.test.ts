@@ -5,7 +5,7 @@ import path from 'node:path';
 import { E1Sim, FIXTURES, killAll, PtyPair } from '../../hw/test/helpers';
 import { Cloud } from '../../sync/test/helpers/cloud';
 import { Mosquitto } from '../../sync/test/helpers/mosquitto';
-import { eventually, startDaemon, type DaemonHandle } from './harness';
+import { eventually, freePort, runCli, startDaemon, type DaemonHandle } from './harness';
 
 interface TrunkView {
   name: string;
@@ -107,5 +107,21 @@ describe('hardware in the running daemon: E1 trunks (serial simulator + DAHDI fi
     assert.equal(JSON.stringify(h).includes(String(memTotalKb * 1024)), true, `MemTotal ${memTotalKb} kB not in ${JSON.stringify(h).slice(0, 400)}`);
     await cloud.until(() => cloud.received.some((r) => r.topic === `${prefix}health`), 20_000, 'a health sample');
     await eventually(async () => panelBytes.includes(Buffer.from(site)), 20_000);
+  });
+
+  it('ccedge status and queues read the running daemon; with none running they say so (exit 3)', async () => {
+    const env = { CCEDGE_DATA_DIR: daemon.dataDir, CCEDGE_HTTP_HOST: '127.0.0.1', CCEDGE_HTTP_PORT: String(daemon.httpPort), CCEDGE_ADMIN_TOKEN: daemon.adminToken };
+    const status = await runCli(['status'], env);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`site ${site}\\s+device ${device}`));
+    assert.match(status.stdout, /calls: 0 active/);
+    assert.match(status.stdout, /cloud: connected/);
+    assert.match(status.stdout, /trunk e1-serial: OK/);
+    const queues = await runCli(['queues', '--json'], env);
+    assert.equal(queues.code, 0, queues.stderr);
+    assert.ok(Array.isArray(JSON.parse(queues.stdout)));
+    const none = await runCli(['status'], { ...env, CCEDGE_HTTP_PORT: String(await freePort()) });
+    assert.equal(none.code, 3);
+    assert.match(none.stderr, /no daemon answers/);
   });
 });
