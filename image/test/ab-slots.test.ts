@@ -177,3 +177,74 @@ describe('image: rollback restores the database copy when the trial version migr
     assert.match(s.last?.message ?? '', /schema 6\) was set aside as db-from-failed-2\.0\.0-\d+\.db and the copy from before the switch \(schema 5\) restored/);
   });
 });
+
+describe('image: A/B slots — a version that fails its health checks rolls back (HEALTH_FAILED)', function () {
+  this.timeout(180_000);
+  const v = nextVersions();
+  let dir: string;
+  let tool: string;
+  let env: Record<string, string>;
+  let sup: BinDaemon;
+  let httpPort: number;
+  const cli = (args: string[]): Promise<Ran> => run(tool, args, { cwd: dir, env });
+
+  before(async () => {
+    const [cur, next] = await Promise.all([ensureBinary(), binaryWithVersion(v.next)]);
+    dir = scratchDir('ab-health');
+    tool = copyBinary(cur.file, dir, 'ccedge-tool');
+    copyBinary(next.file, dir, 'ccedge-next');
+    httpPort = await freePort();
+    env = cleanEnv({
+      CCEDGE_UPDATE_ROOT: path.join(dir, 'opt'),
+      CCEDGE_UPDATE_KEYS: path.join(dir, 'trusted'),
+      CCEDGE_UPDATE_CONF: '/nonexistent',
+      CCEDGE_UPDATE_HEALTH_WINDOW_S: '2',
+      CCEDGE_UPDATE_HEALTH_DEADLINE_S: '6',
+      CCEDGE_DATA_DIR: path.join(dir, 'data'),
+      CCEDGE_SIP_HOST: '127.0.0.1',
+      CCEDGE_SIP_PORT: String(await freePort()),
+      CCEDGE_HTTP_HOST: '127.0.0.1',
+      CCEDGE_HTTP_PORT: String(httpPort),
+      CCEDGE_RTP_PORTS: '34000-34999',
+      CCEDGE_ADMIN_TOKEN: 'image-test-admin-token-0123',
+      // The cloud broker is configured but unreachable: "sync connected" never passes.
+      CCEDGE_MQTT_URL: `mqtt://127.0.0.1:${await freePort()}`,
+    });
+    mkdirSync(path.join(dir, 'trusted'));
+    for (const args of [
+      ['update', 'keygen', '--out', path.join(dir, 'signing'), '--name', 'release'],
+      ['update', 'init', '--binary', tool, '--version', v.current],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    copyFileSync(path.join(dir, 'signing', 'release.pub'), path.join(dir, 'trusted', 'release.pub'));
+    sup = spawnDaemon(tool, ['update', 'supervise', '--restart-sec', '0.3'], { cwd: dir, env });
+    await eventually(() => fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false), 30_000);
+  });
+
+  after(async () => {
+    assert.equal(await sup?.stop(), 0, sup.out().slice(-3000));
+  });
+
+  it('rolls back after the health deadline with the failing probe as the reason, and the old version runs again', async () => {
+    const bundle = path.join(dir, 'next.bundle');
+    let r = await cli(['update', 'build', '--key', path.join(dir, 'signing', 'release.key'), '--version', v.next, '--payload', `ccedge=${path.join(dir, 'ccedge-next')}`, '--out', bundle]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(['update', 'apply', bundle]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = await eventually(async () => {
+      const x = await cli(['update', 'status', '--json']);
+      const st = JSON.parse(x.stdout) as Status;
+      return st.last?.outcome === 'rolled-back' ? st : undefined;
+    }, 60_000);
+    assert.equal(s.last?.reason, 'HEALTH_FAILED');
+    assert.match(s.last?.message ?? '', /sync: not connected to the broker/);
+    assert.deepEqual([s.current, s.committed], ['a', 'a']);
+    await eventually(
+      () => fetch(`http://127.0.0.1:${httpPort}/healthz`).then((x) => (x.ok ? (x.json() as Promise<{ version: string }>) : undefined), () => undefined).then((x) => x?.version === v.current),
+      30_000,
+    );
+    assert.match(sup.out(), /"update rolled back"/);
+  });
+});
