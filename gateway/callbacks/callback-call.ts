@@ -44,7 +44,11 @@ export class CallbackCall extends EventEmitter<CallEvents> implements DeskCall {
   private rtp: RtpSession | undefined;
   private dialog: UacDialog | undefined;
   private bridge: MediaBridge | undefined;
-  private recording: CallRecording | undefined;
+  private readonly recording = new CallRecording({
+    record: (type, data) => this.record(type, data),
+    stored: (data) => this.deps.calls.update(this.id, {}, 'recording.stored', data),
+    failed: (err) => this.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not be finalised'),
+  });
   private dtmf: DtmfSender | undefined;
   private closedCause: CallEndCause | undefined;
   private recordCreated = false;
@@ -95,28 +99,19 @@ export class CallbackCall extends EventEmitter<CallEvents> implements DeskCall {
 
   /** Recorded like an inbound call once the caller has answered and the bridge runs. */
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    if (this.closed || !this.bridge || this.recording) {
-      CallRecording.discard(recorder, writer);
-      return;
-    }
-    this.recording = new CallRecording(recorder, writer, this.bridge, {
-      record: (type, data) => this.record(type, data),
-      stored: (data) => this.deps.calls.update(this.id, {}, 'recording.stored', data),
-      log: this.log,
-    });
+    this.recording.attach(recorder, writer, this.closed ? undefined : this.bridge);
   }
 
   get recordingState(): { active: boolean; paused: boolean } {
-    return this.recording?.state ?? { active: false, paused: false };
+    return this.recording.state;
   }
 
   setRecordingPaused(on: boolean, actor: string, reason: string): boolean {
-    return !this.closed && (this.recording?.setPaused(on, actor, reason) ?? false);
+    return !this.closed && this.recording.setPaused(on, actor, reason);
   }
 
   stopRecording(cause: string): void {
-    this.recording?.stop(cause);
-    this.recording = undefined;
+    this.recording.stop(cause);
   }
 
   setMute(on: boolean): void {

@@ -93,7 +93,12 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private agentLeg: WebRtcLeg | undefined;
   private agentName: string | undefined;
   private bridge: MediaBridge | undefined;
-  private recording: CallRecording | undefined;
+  private readonly recording = new CallRecording({
+    record: (type, data) => this.record(type, data),
+    // Written straight to the store: the call may have closed meanwhile.
+    stored: (data) => this.deps.store.update(this.id, {}, 'recording.stored', data),
+    failed: (err) => this.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not be finalised'),
+  });
   private ivr: IvrSession | undefined;
   private ivrResultValue: IvrResult | null = null;
   private forwardOpener: (() => Promise<ForwardLeg>) | undefined;
@@ -161,32 +166,21 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     });
   }
 
-  /** Starts recording what the bridge relays (caller left, agent right) into the vault writer. */
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    if (this.closed || !this.bridge || this.recording) {
-      CallRecording.discard(recorder, writer);
-      return;
-    }
-    this.recording = new CallRecording(recorder, writer, this.bridge, {
-      record: (type, data) => this.record(type, data),
-      // Written straight to the store: the call may have closed meanwhile.
-      stored: (data) => this.deps.store.update(this.id, {}, 'recording.stored', data),
-      log: this.log,
-    });
+    this.recording.attach(recorder, writer, this.closed ? undefined : this.bridge);
   }
 
   get recordingState(): { active: boolean; paused: boolean } {
-    return this.recording?.state ?? { active: false, paused: false };
+    return this.recording.state;
   }
 
   setRecordingPaused(on: boolean, actor: string, reason: string): boolean {
-    return !this.closed && (this.recording?.setPaused(on, actor, reason) ?? false);
+    return !this.closed && this.recording.setPaused(on, actor, reason);
   }
 
   /** Ends the recording (call end, low disk, write failure); the call itself goes on. */
   stopRecording(cause: string): void {
-    this.recording?.stop(cause);
-    this.recording = undefined;
+    this.recording.stop(cause);
   }
 
   /** Agent hold: the caller hears the hold tone, nothing is relayed either way. */

@@ -1,41 +1,40 @@
 import type { MediaBridge } from '../../media/bridge/media-bridge';
 import type { Recorder } from '../../media/recorder/recorder';
 import { recordingMetadataForSync, type RecordingWriter } from '../../media/vault/vault';
-import type { Logger } from '../logging';
 
 export interface CallRecordingHooks {
   /** An event on the call's record (started, paused, resumed). */
   record(type: string, data: Record<string, unknown>): void;
   /** The finalised recording's metadata for the call record; runs even after the call has closed. */
   stored(data: Record<string, unknown>): Promise<void>;
-  log: Logger;
+  /** The file could not be finalised (logged by the call, with its callId). */
+  failed(err: unknown): void;
 }
 
 /**
- * One call's recording: the recorder tapped into the call's bridge and the vault file it fills.
- * Inbound calls and callbacks own one each; stop() (call end, low disk) finalises the file.
+ * A call's recording: the recorder tapped into the call's bridge and the vault file it fills.
+ * Inbound calls and callbacks own one each and delegate to it; stop() (call end, low disk)
+ * finalises the file and the call goes on.
  */
 export class CallRecording {
-  private stopped = false;
+  private current: { recorder: Recorder; writer: RecordingWriter; bridge: MediaBridge } | undefined;
 
-  constructor(
-    private readonly recorder: Recorder,
-    readonly writer: RecordingWriter,
-    private readonly bridge: MediaBridge,
-    private readonly hooks: CallRecordingHooks,
-  ) {
+  constructor(private readonly hooks: CallRecordingHooks) {}
+
+  /** Starts recording what `bridge` relays (caller left, agent right); no bridge (closed, not bridged yet): the file is finalised empty. */
+  attach(recorder: Recorder, writer: RecordingWriter, bridge: MediaBridge | undefined): void {
+    if (!bridge || this.current) {
+      recorder.stop();
+      void writer.finalize().catch(() => undefined);
+      return;
+    }
+    this.current = { recorder, writer, bridge };
     bridge.setRecordingTap(recorder);
-    hooks.record('recording.started', { recordingId: writer.id });
-  }
-
-  /** When the call cannot be recorded after all (closed, not bridged): the empty file is finalised. */
-  static discard(recorder: Recorder, writer: RecordingWriter): void {
-    recorder.stop();
-    void writer.finalize().catch(() => undefined);
+    this.hooks.record('recording.started', { recordingId: writer.id });
   }
 
   get state(): { active: boolean; paused: boolean } {
-    return { active: !this.stopped, paused: !this.stopped && this.recorder.isPaused };
+    return { active: this.current !== undefined, paused: this.current?.recorder.isPaused ?? false };
   }
 
   /**
@@ -43,23 +42,25 @@ export class CallRecording {
    * both channels, and the recorder reports the pause to the vault's audit log with the actor.
    */
   setPaused(on: boolean, actor: string, reason: string): boolean {
-    if (this.stopped) return false;
-    if (on === this.recorder.isPaused) return true;
-    if (on) this.recorder.pause(reason, actor);
-    else this.recorder.resume(actor);
-    this.hooks.record(on ? 'recording.paused' : 'recording.resumed', { recordingId: this.writer.id, actor, ...(on ? { reason } : {}) });
+    const c = this.current;
+    if (!c) return false;
+    if (on === c.recorder.isPaused) return true;
+    if (on) c.recorder.pause(reason, actor);
+    else c.recorder.resume(actor);
+    this.hooks.record(on ? 'recording.paused' : 'recording.resumed', { recordingId: c.writer.id, actor, ...(on ? { reason } : {}) });
     return true;
   }
 
-  /** Ends the recording; the call itself goes on. Idempotent. */
+  /** Ends the recording (idempotent). */
   stop(cause: string): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.bridge.setRecordingTap(null);
-    const stats = this.recorder.stop();
-    this.writer
+    const c = this.current;
+    if (!c) return;
+    this.current = undefined;
+    c.bridge.setRecordingTap(null);
+    const stats = c.recorder.stop();
+    c.writer
       .finalize({ pausedMs: stats.pausedMs })
       .then((info) => this.hooks.stored({ ...recordingMetadataForSync(info), cause }))
-      .catch((err: unknown) => this.hooks.log.error({ err, code: 'VAULT_WRITE_FAILED' }, 'recording could not be finalised'));
+      .catch((err: unknown) => this.hooks.failed(err));
   }
 }
