@@ -104,8 +104,11 @@ async function step(daemon: DaemonHandle, rate: number, seconds: number, endedBe
   const reasons: Record<string, number> = {};
   if (existsSync(errFile)) {
     for (const line of readFileSync(errFile, 'utf8').split('\n')) {
-      const why = line.replace(/^\S+\s+\S+\s+\S+:\s*/, '').replace(/\d+/g, 'N').slice(0, 120).trim();
-      if (why) reasons[why] = (reasons[why] ?? 0) + 1;
+      // Error lines start with a date; the lines after one are the message it quotes.
+      const m = /^\d{4}-\d\d-\d\d\s+\S+\s+\S+:\s*(.*)$/.exec(line);
+      if (!m || m[1].startsWith('The following events occurred')) continue;
+      const why = m[1].replace(/'[^']*$/, '').replace(/[0-9a-f]{6,}[^ ]*/gi, 'X').replace(/\d+/g, 'N').slice(0, 160).trim();
+      reasons[why] = (reasons[why] ?? 0) + 1;
     }
     rmSync(errFile, { force: true });
   }
@@ -128,7 +131,7 @@ async function step(daemon: DaemonHandle, rate: number, seconds: number, endedBe
 export async function runCps(quick: boolean, log: (s: string) => void = () => undefined): Promise<BenchResult> {
   const rates = quick ? [100, 300, 500] : [100, 200, 300, 400, 500, 600, 700, 800, 1000];
   const seconds = quick ? 4 : 10;
-  const daemon = await startDaemon({ env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999' } });
+  const daemon = await startDaemon({ env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '' } });
   const steps: CpsStep[] = [];
   try {
     for (const rate of rates) {

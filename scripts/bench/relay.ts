@@ -25,7 +25,7 @@ export interface RelayStep {
   teardown: { byeOk: number; byeFailed: number; farByes: number; farInvites: number };
 }
 
-async function relayStep(calls: number, windowS: number, log: (s: string) => void): Promise<RelayStep> {
+export async function relayStep(calls: number, windowS: number, log: (s: string) => void): Promise<RelayStep> {
   const farSipPort = await freePort();
   const callerSipPort = await freePort();
   const daemon = await startDaemon({
@@ -37,7 +37,7 @@ async function relayStep(calls: number, windowS: number, log: (s: string) => voi
       ],
       routing: { forward: [{ match: '/.*/', trunk: 'far' }] },
     },
-    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: `--require ${FORWARD_WIRING}` },
+    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: `--require ${FORWARD_WIRING} ${process.env.BENCH_DAEMON_NODE_OPTIONS ?? ''}`.trim() },
   });
   const gen = GenClient.spawn();
   try {
@@ -105,7 +105,8 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
       {
         target: '≤1 ms p99 added relay latency',
         measured: `at ${ref?.calls} calls: p99 ${ref?.stats.latency.p99Ms} ms through the daemon vs ${ref?.baseline?.latency.p99Ms} ms socket to socket (added ≈ ${ref?.addedP99Ms} ms); p50 added ≈ ${ref?.addedP50Ms} ms`,
-        met: quick || !ref || ref.addedP99Ms === null ? null : ref.addedP99Ms <= 1,
+        // Only meaningful when the calls ran clean and the generator itself kept up (baseline p99 well under the histogram's 2 s cap).
+        met: quick || !ref || ref.addedP99Ms === null ? null : ref.addedP99Ms <= 1 && ref.stats.lossPct < 0.01 && (ref.baseline?.latency.p99Ms ?? 2000) < 100,
         loadAvg: ref?.daemon.loadAvg ?? load(),
       },
     ],

@@ -3,13 +3,15 @@
  * A Node generator cannot send and receive 100,000 packets/s next to the daemon on a 2-core box
  * (it needs more than a core of its own); this does it in a few percent of one.
  *
- * Streams are UDP sockets; each active stream sends one 160-byte G.711 frame every 20 ms, streams
- * spread over ten 2 ms phases. The payload carries a magic, the stream id, the send time
+ * Streams share one UDP socket per local address (the daemon latches each call's RTP to the
+ * address and port it comes from, so this is invisible to it); each active stream sends one
+ * 160-byte G.711 frame every 20 ms, streams spread over ten 2 ms phases, sent with sendmmsg and
+ * received with recvmmsg so the generator's syscalls do not grow with the number of calls. The payload carries a magic, the stream id, the send time
  * (CLOCK_MONOTONIC) and a sequence number, so whoever receives it (another stream of this engine,
  * through the daemon or an echoing agent) measures one-way latency, loss and RFC 3550 jitter.
  *
  * Commands (one per line on stdin):
- *   open ID IP            bind a socket on IP:0, answer "port ID PORT"
+ *   open ID IP            stream ID on the socket of IP (bound on IP:0 the first time), answer "port ID PORT"
  *   remote ID IP PORT     where the stream sends
  *   active ID 0|1         start/stop sending
  *   window SECONDS        reset counters, measure packets sent in the next SECONDS; one second
@@ -42,8 +44,11 @@
 #define PKT 172
 #define BATCH 64
 
+#define MAXSOCK 8
+
 typedef struct {
   int fd;
+  uint8_t tx[PKT];
   int active;
   struct sockaddr_in remote;
   uint16_t seq;
@@ -54,6 +59,12 @@ typedef struct {
 } stream_t;
 
 static stream_t S[MAXS];
+static struct { int fd; char ip[64]; int port; } SOCK[MAXSOCK];
+static int nsock = 0;
+/* Per socket, the frames of one phase, sent with one sendmmsg. */
+static struct mmsghdr TXM[MAXSOCK][BATCH];
+static struct iovec TXV[MAXSOCK][BATCH];
+static int txn[MAXSOCK];
 static int nmax = 0;
 static int64_t t0;
 static double w0 = INFINITY, w1 = -INFINITY;
@@ -78,9 +89,25 @@ static double cpu_s(void) {
 static void put32(uint8_t *b, uint32_t v) { b[0] = v >> 24; b[1] = v >> 16; b[2] = v >> 8; b[3] = v; }
 static uint32_t get32(const uint8_t *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
 
+static void flush(int k) {
+  int off = 0;
+  while (off < txn[k]) {
+    int r = sendmmsg(SOCK[k].fd, TXM[k] + off, txn[k] - off, MSG_DONTWAIT);
+    if (r <= 0) break; /* a full send buffer drops the rest: counted as loss by the receiver */
+    off += r;
+  }
+  txn[k] = 0;
+}
+
+static int sock_index(int fd) {
+  for (int k = 0; k < nsock; k++)
+    if (SOCK[k].fd == fd) return k;
+  return 0;
+}
+
 static void send_frame(int id, double t) {
   stream_t *s = &S[id];
-  uint8_t b[PKT];
+  uint8_t *b = s->tx;
   b[0] = 0x80;
   b[1] = 0;
   b[2] = s->seq >> 8;
@@ -96,7 +123,16 @@ static void send_frame(int id, double t) {
   s->nseq++;
   s->ts += 160;
   if (t >= w0 && t < w1) s->sent++;
-  sendto(s->fd, b, PKT, MSG_DONTWAIT, (struct sockaddr *)&s->remote, sizeof s->remote);
+  int k = sock_index(s->fd);
+  int j = txn[k]++;
+  TXV[k][j].iov_base = b;
+  TXV[k][j].iov_len = PKT;
+  memset(&TXM[k][j], 0, sizeof TXM[k][j]);
+  TXM[k][j].msg_hdr.msg_name = &s->remote;
+  TXM[k][j].msg_hdr.msg_namelen = sizeof s->remote;
+  TXM[k][j].msg_hdr.msg_iov = &TXV[k][j];
+  TXM[k][j].msg_hdr.msg_iovlen = 1;
+  if (txn[k] == BATCH) flush(k);
 }
 
 static void on_packet(const uint8_t *b, int len, double now) {
@@ -163,17 +199,36 @@ static void command(char *line, int ep) {
   int id, port, on;
   double secs;
   if (sscanf(line, "open %d %63s", &id, ip) == 2 && id >= 0 && id < MAXS) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-      printf("error open %d %s\n", id, strerror(errno));
-      fflush(stdout);
-      return;
+    int k = 0;
+    while (k < nsock && strcmp(SOCK[k].ip, ip) != 0) k++;
+    if (k == nsock) {
+      if (nsock == MAXSOCK) {
+        printf("error open %d too many local addresses\n", id);
+        fflush(stdout);
+        return;
+      }
+      int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+      struct sockaddr_in a = {0};
+      a.sin_family = AF_INET;
+      inet_pton(AF_INET, ip, &a.sin_addr);
+      int big = 4 << 20;
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+      if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        printf("error open %d %s\n", id, strerror(errno));
+        fflush(stdout);
+        return;
+      }
+      socklen_t al = sizeof a;
+      getsockname(fd, (struct sockaddr *)&a, &al);
+      SOCK[k].fd = fd;
+      SOCK[k].port = ntohs(a.sin_port);
+      snprintf(SOCK[k].ip, sizeof SOCK[k].ip, "%s", ip);
+      struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)k + 1};
+      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+      nsock++;
     }
-    socklen_t al = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &al);
+    int fd = SOCK[k].fd;
     stream_t *s = &S[id];
     memset(s, 0, sizeof *s);
     s->fd = fd;
@@ -182,9 +237,7 @@ static void command(char *line, int ep) {
     s->ssrc = rand();
     s->last_transit = NAN;
     if (id + 1 > nmax) nmax = id + 1;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id + 1};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    printf("port %d %d\n", id, ntohs(a.sin_port));
+    printf("port %d %d\n", id, SOCK[k].port);
     fflush(stdout);
   } else if (sscanf(line, "remote %d %63s %d", &id, ip, &port) == 3 && id >= 0 && id < nmax) {
     S[id].remote.sin_family = AF_INET;
@@ -243,6 +296,7 @@ int main(void) {
         if (t >= w0 && t < w1 && late > send_late_max) send_late_max = late;
         for (int id = p; id < nmax; id += PHASES)
           if (S[id].active) send_frame(id, now_ms());
+        for (int k = 0; k < nsock; k++) flush(k);
         due[p] += PERIOD_NS;
       }
       if (due[p] < next) next = due[p];
@@ -275,7 +329,7 @@ int main(void) {
         }
         continue;
       }
-      int fd = S[tag - 1].fd;
+      int fd = SOCK[tag - 1].fd;
       for (;;) {
         int m = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
         if (m <= 0) break;

@@ -4,7 +4,7 @@
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCps } from './cps';
 import { load, machine, resultsDir, type BenchResult } from './lib';
@@ -52,6 +52,43 @@ function summary(quick: boolean): string {
     }),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** Every process this run started (daemons, generators, agents), found through /proc by parent pid. */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const [pid, pp] of parent) if (pp === p) {
+      out.push(pid);
+      walk(pid);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+// Interrupted: end what this run started (by pid), not just ourselves.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const pid of descendants(process.pid).reverse()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(130);
+  });
 }
 
 async function main(): Promise<void> {

@@ -79,7 +79,7 @@ export interface WebRtcStep {
   recordingsStored: number | null;
 }
 
-async function webrtcStep(calls: number, recording: boolean, windowS: number, log: (s: string) => void): Promise<WebRtcStep> {
+export async function webrtcStep(calls: number, recording: boolean, windowS: number, log: (s: string) => void): Promise<WebRtcStep> {
   const names = Array.from({ length: calls }, (_, i) => ({ name: `a${i}`, password: `a${i}-password-0123` }));
   const daemon = await startDaemon({
     config: {
@@ -91,7 +91,7 @@ async function webrtcStep(calls: number, recording: boolean, windowS: number, lo
       recording: { record: 'none', minFreeMb: 0, queues: recording ? { q: { record: 'all' } } : {} },
       webrtc: { ports: '10000-15999' },
     },
-    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' },
+    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', CCEDGE_WEBRTC_INTERFACES: '127.0.0.1', NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '' },
   });
   const agents = new AgentProcs(Math.max(1, Math.ceil(calls / AGENTS_PER_PROCESS)));
   const gen = GenClient.spawn();
