@@ -31,7 +31,8 @@ export interface CommandRegistry {
   register<S extends z.ZodType>(name: string, schema: S, handler: (args: z.output<S>, ctx: { id: string; name: string }) => unknown): unknown;
 }
 
-export type Publish = (suffix: string, payload: unknown, opts: { qos: 0 | 1; retain?: boolean }) => void;
+/** sync.publishLive: false when not connected (nothing is queued). */
+export type Publish = (suffix: string, payload: unknown, opts: { qos: 0 | 1; retain?: boolean }) => boolean | void;
 
 export interface UpdateCloudDeps {
   dataDir: string;
@@ -108,7 +109,7 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
   commands.register('update.apply', updateApplySchema, async (a, ctx) => {
     if (busy) throw new ImageError('UPDATE_IN_PROGRESS', 'an update is already being applied');
     busy = true;
-    const progress = (phase: string, percent: number): void => deps.publish('update/progress', { cmdId: ctx.id, version: a.version, phase, percent: Math.round(percent) }, { qos: 0 });
+    const progress = (phase: string, percent: number): unknown => deps.publish('update/progress', { cmdId: ctx.id, version: a.version, phase, percent: Math.round(percent) }, { qos: 0 });
     try {
       mkdirSync(incoming, { recursive: true });
       const file = path.join(incoming, `${a.version}.bundle`);
@@ -152,8 +153,8 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
 
   commands.register('update.status', z.object({}).strict(), () => statusPayload(slots));
 
-  // update/status at start, on every change (a commit by the trial watch, a rollback) and once a
-  // minute regardless (a publish while offline is not kept).
+  // update/status at start, on every change (a commit by the trial watch, a rollback), until the
+  // link takes it, and once a minute regardless.
   let lastSent = '';
   let ticks = 0;
   const report = (force: boolean): void => {
@@ -161,7 +162,8 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
       const payload = statusPayload(slots);
       const text = JSON.stringify(payload);
       if (!force && text === lastSent) return;
-      deps.publish('update/status', payload, { qos: 1, retain: true });
+      // Offline: nothing was sent; the next tick tries again.
+      if (deps.publish('update/status', payload, { qos: 1, retain: true }) === false) return;
       lastSent = text;
       if (slots.installed()) slots.markReported();
     } catch (err) {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildBinary, ROOT, type BuildResult } from '../build-binary';
@@ -26,10 +26,20 @@ export function binaryWithVersion(version: string): Promise<BuildResult> {
   return p;
 }
 
-/** A scratch directory outside the repository (no node_modules above it). */
+const scratch: string[] = [];
+
+/** A scratch directory outside the repository (no node_modules above it); removed after the run. */
 export function scratchDir(prefix: string): string {
-  return realpathSync(mkdtempSync(path.join(tmpdir(), `ccedge-${prefix}-`)));
+  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), `ccedge-img-${prefix}-`)));
+  scratch.push(dir);
+  return dir;
 }
+
+// Root-level hook: the scratch dirs hold 100+ MB binaries each. CCEDGE_KEEP_TEST_DIRS=1 keeps them.
+after(() => {
+  if (process.env.CCEDGE_KEEP_TEST_DIRS) return;
+  for (const d of scratch.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 export function copyBinary(file: string, dir: string, name = 'ccedge'): string {
   const dest = path.join(dir, name);

@@ -44,7 +44,7 @@ async function device(): Promise<{
     dataDir: path.join(dir, 'data'),
     settings,
     log,
-    publish: (suffix, payload) => published.push({ suffix, payload: payload as Record<string, unknown> }),
+    publish: (suffix, payload) => void published.push({ suffix, payload: payload as Record<string, unknown> }),
     restart: () => restarts.push(Date.now()),
     restartDelayMs: 10,
     statusIntervalMs: 50,
