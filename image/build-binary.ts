@@ -21,6 +21,8 @@ import { RUNTIME_MANIFEST_ASSET, type RuntimeManifest } from './runtime';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_BINARY = path.join(ROOT, 'dist', 'bin', 'ccedge');
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** Scripts started with `new Worker(path.join(__dirname, …))`, relative to dist/. */
+const WORKER_SCRIPTS = [path.join('hw', 'health', 'sample-worker.js')];
 
 export interface BuildOptions {
   out?: string;
@@ -165,10 +167,20 @@ export async function buildBinary(opts: BuildOptions = {}): Promise<BuildResult>
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const version = opts.version ?? pkg.version;
   const commit = opts.commit ?? process.env.CCEDGE_BUILD_COMMIT ?? gitCommit();
-  const { code, rewritten } = await bundle(entry, { __CCEDGE_BUILD__: JSON.stringify({ version, commit }) });
+  const define = { __CCEDGE_BUILD__: JSON.stringify({ version, commit }) };
+  const { code, rewritten } = await bundle(entry, define);
   const assets = [...nativeAssets(), ...pageAssets()];
+  // Worker threads load their script from disk: each becomes its own bundle, extracted with the
+  // pages (hw's health sampler; its module finds it through the rewritten __dirname).
+  const workerCode = new Map<string, string>();
+  for (const rel of WORKER_SCRIPTS) {
+    const file = path.join(ROOT, 'dist', rel);
+    if (!existsSync(file)) continue;
+    workerCode.set(`app/${rel.split(path.sep).join('/')}`, (await bundle(file, define)).code);
+  }
   const files: Record<string, string> = {};
   for (const a of assets) files[a.name] = sha256(readFileSync(a.file));
+  for (const [name, text] of workerCode) files[name] = sha256(text);
   const hash = sha256(
     Object.keys(files)
       .sort()
@@ -193,6 +205,12 @@ export async function buildBinary(opts: BuildOptions = {}): Promise<BuildResult>
   try {
     const mainFile = path.join(work, 'ccedge.js');
     writeFileSync(mainFile, code);
+    for (const [name, text] of workerCode) {
+      const f = path.join(work, 'workers', name);
+      mkdirSync(path.dirname(f), { recursive: true });
+      writeFileSync(f, text);
+      assets.push({ name, file: f });
+    }
     const manifestFile = path.join(work, RUNTIME_MANIFEST_ASSET);
     writeFileSync(manifestFile, JSON.stringify(manifest));
     const seaConfig = {

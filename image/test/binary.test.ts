@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../build-binary';
-import { assertSippOk, cleanEnv, copyBinary, ensureBinary, freePort, run, runSipp, scratchDir, sipOptions, spawnDaemon, type BinDaemon } from './helpers';
+import { assertSippOk, cleanEnv, copyBinary, ensureBinary, eventually, freePort, run, runSipp, scratchDir, sipOptions, spawnDaemon, type BinDaemon } from './helpers';
 
 describe('image: single binary (Node SEA)', function () {
   this.timeout(180_000);
@@ -94,5 +94,33 @@ describe('image: single binary (Node SEA)', function () {
       assert.ok(existsSync(path.join(dir, 'data', 'ccedge.db')));
       assert.doesNotMatch(daemon.out(), /Warning|only supports loading built-in modules/);
     });
+  });
+
+  it("runs hw's health sampler worker thread from the binary (its script is extracted with the pages)", async () => {
+    const sipPort = await freePort();
+    const httpPort = await freePort();
+    const cfg = path.join(dir, 'worker.yaml');
+    writeFileSync(cfg, `trunks:\n  - name: pbx\n    allow: [127.0.0.1]\nhw:\n  health:\n    source: systeminformation\n    intervalS: 1\n`);
+    const env = cleanEnv({
+      CCEDGE_DATA_DIR: path.join(dir, 'data-worker'),
+      CCEDGE_SIP_HOST: '127.0.0.1',
+      CCEDGE_SIP_PORT: String(sipPort),
+      CCEDGE_HTTP_HOST: '127.0.0.1',
+      CCEDGE_HTTP_PORT: String(httpPort),
+      CCEDGE_RTP_PORTS: '31000-31999',
+      CCEDGE_ADMIN_TOKEN: 'image-test-admin-token-0123',
+    });
+    const d = spawnDaemon(bin, ['run', '--config', cfg], { cwd: dir, env });
+    try {
+      const h = await eventually(async () => {
+        const r = await fetch(`http://127.0.0.1:${httpPort}/api/v1/health`, { headers: { authorization: 'Bearer image-test-admin-token-0123' } }).catch(() => undefined);
+        const body = r?.ok ? ((await r.json()) as { health: { sample?: { mode: string; seq: number } } | null }) : undefined;
+        return body?.health?.sample && body.health.sample.seq >= 1 ? body.health.sample : undefined;
+      }, 30_000);
+      assert.equal(h.mode, 'si-worker');
+    } finally {
+      assert.equal(await d.stop(), 0, d.out().slice(-2000));
+    }
+    assert.doesNotMatch(d.out(), /health worker script missing|health sampler worker failed/);
   });
 });
