@@ -80,14 +80,22 @@ export async function relayStep(calls: number, windowS: number, log: (s: string)
 }
 
 export async function runRelay(quick: boolean, log: (s: string) => void = () => undefined, counts?: number[]): Promise<BenchResult> {
-  const steps = counts ?? (quick ? [50] : [100, 250, 500]);
-  const windowS = quick ? 6 : 20;
+  const steps = counts ?? (quick ? [50] : [100, 200, 300, 400, 500]);
+  const windowS = quick ? 6 : 15;
   const results: RelayStep[] = [];
-  for (const n of steps) results.push(await relayStep(n, windowS, log));
+  for (const n of steps) {
+    const r = await relayStep(n, windowS, log);
+    results.push(r);
+    // Far past the target's loss bound: bigger steps only take longer (the failing step is kept).
+    if (r.stats.lossPct > 1 || r.setup.farAnswered < n * 0.95) break;
+  }
   const at500 = results.find((r) => r.calls === 500);
   const best = results.filter((r) => r.stats.lossPct < 0.01 && r.setup.answered === r.calls && r.setup.farAnswered === r.calls);
   const biggest = best.length ? Math.max(...best.map((r) => r.calls)) : 0;
   const ref = at500 ?? results[results.length - 1];
+  const cleanRef = best.length ? best[best.length - 1] : undefined;
+  // The daemon's CPU per relayed packet at the biggest clean step (packets in + out per second).
+  const usPerPacket = cleanRef ? round((cleanRef.daemon.cpuPct / 100 / (cleanRef.stats.sent / cleanRef.stats.windowS)) * 1e6, 1) : null;
   const result: BenchResult = {
     bench: 'relay',
     date: new Date().toISOString(),
@@ -98,17 +106,17 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
     verdicts: [
       {
         target: '≥500 concurrent RTP↔RTP calls, <0.01 % packet loss',
-        measured: `${biggest} calls with <0.01 % loss (of ${steps.join('/')}); at ${ref?.calls}: ${ref?.stats.lossPct} % loss, daemon ${ref?.daemon.cpuPct} % CPU, ${ref?.daemon.peakRssMb} MB RSS`,
+        measured: `${biggest} calls with <0.01 % loss (tried ${results.map((r) => r.calls).join('/')}); at ${ref?.calls}: ${ref?.stats.lossPct} % loss, daemon ${ref?.daemon.cpuPct} % CPU, ${ref?.daemon.peakRssMb} MB RSS${usPerPacket === null ? '' : `; ${usPerPacket} µs of daemon CPU per relayed packet`}`,
         met: quick ? null : biggest >= 500,
         loadAvg: ref?.daemon.loadAvg ?? load(),
       },
-      {
+      ((l: RelayStep | undefined) => ({
         target: '≤1 ms p99 added relay latency',
-        measured: `at ${ref?.calls} calls: p99 ${ref?.stats.latency.p99Ms} ms through the daemon vs ${ref?.baseline?.latency.p99Ms} ms socket to socket (added ≈ ${ref?.addedP99Ms} ms); p50 added ≈ ${ref?.addedP50Ms} ms`,
+        measured: `at ${l?.calls} calls (${l?.stats.lossPct} % loss${l === cleanRef ? ', the biggest clean step' : ''}): p99 ${l?.stats.latency.p99Ms} ms through the daemon vs ${l?.baseline?.latency.p99Ms} ms socket to socket (added ≈ ${l?.addedP99Ms} ms); p50 added ≈ ${l?.addedP50Ms} ms${at500 && at500 !== l ? `; at 500 calls p99 ${at500.stats.latency.p99Ms} ms` : ''}`,
         // Only meaningful when the calls ran clean and the generator itself kept up (baseline p99 well under the histogram's 2 s cap).
-        met: quick || !ref || ref.addedP99Ms === null ? null : ref.addedP99Ms <= 1 && ref.stats.lossPct < 0.01 && (ref.baseline?.latency.p99Ms ?? 2000) < 100,
-        loadAvg: ref?.daemon.loadAvg ?? load(),
-      },
+        met: quick || !l || l.addedP99Ms === null ? null : l.addedP99Ms <= 1 && l.stats.lossPct < 0.01 && (l.baseline?.latency.p99Ms ?? 2000) < 100,
+        loadAvg: l?.daemon.loadAvg ?? load(),
+      }))(cleanRef ?? ref),
     ],
   };
   const md = [
