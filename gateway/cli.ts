@@ -31,6 +31,10 @@ ${REPORT_USAGE}
                                       re-wrap every data key under a new site key (in the running
                                       daemon when it answers on its HTTP port, else offline)
   recordings audit [ID] [--json]      the hash-chained audit log (who did what, and why)
+  provision [--from FILE] [--force]   first-boot provisioning (site, device, trunk peers, broker, claim code)
+  update keygen|build|verify|apply|status|boot|rollback|init|supervise
+                                      signed A/B updates (ccedge update help)
+  --version                           version, git commit, Node version
   policy explain [EVENT_TYPE]         what of an event may leave the site (residency policy)
   outbox [--json]                     cloud events waiting in the outbox, last seq and ack, drops
   help                                this text

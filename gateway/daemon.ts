@@ -37,6 +37,7 @@ import { CallStore } from './store/call-store';
 import { Db } from './store/db';
 import { VERSION } from './version';
 import { HwService } from '../hw';
+import { registerUpdateCommands, type UpdateCommands } from '../image/update-cloud';
 import { sipSelfCheck } from './sip/self-check';
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
@@ -67,6 +68,7 @@ export class Daemon {
       hw: HwService;
       /** Housekeeping intervals (retention sweep), cleared on stop. */
       timers: NodeJS.Timeout[];
+      timersStop: Array<() => void>;
     },
   ) {}
 
@@ -77,10 +79,13 @@ export class Daemon {
     const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
     const timers: NodeJS.Timeout[] = [];
     let hwRef: HwService | undefined;
+    /** Stop hooks of parts that own a timer (run on stop and on a failed start). */
+    const timersStop: Array<() => void> = [];
     try {
       const bootId = randomUUID();
       let kpiForSync: KpiService | undefined;
       let applyPushed: ((next: Config) => void) | undefined;
+      let updatesForSync: UpdateCommands | undefined;
       const sync = new SyncService<Config>({
         db,
         log: log.child({ component: 'sync' }),
@@ -95,6 +100,7 @@ export class Daemon {
         // After every (re)connect the cloud gets the full live state: queue snapshots (aggregates only).
         republish: (publish) => {
           for (const q of kpiForSync?.current().queues ?? []) publish(`queues/${q.name}`, q, { qos: 1, retain: true });
+          updatesForSync?.republish();
         },
         config: {
           validate: (desired) => checkDesiredConfig(fileConfig, desired),
@@ -235,6 +241,14 @@ export class Daemon {
       });
       desk.offerCallbacks(callbacks);
       registerCloudCommands(sync, { config, acd, bootId, vault, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
+      // Signed A/B updates from the cloud (image/): update.apply, update.chunk, update.status.
+      const updates = registerUpdateCommands(sync.commands, {
+        dataDir: config.dataDir,
+        publish: (suffix, payload, opts) => sync.publishLive(suffix, payload, opts),
+        log: log.child({ component: 'update' }),
+      });
+      updatesForSync = updates;
+      timersStop.push(() => updates.stop());
       const startedAt = new Date();
       const { dahdiDir, ...hwConfig } = config.hw;
       const hw = new HwService({
@@ -295,9 +309,10 @@ export class Daemon {
       await hw.ready(`ccedge ${VERSION} ready`);
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);
+      for (const stop of timersStop) stop();
       await hwRef?.close().catch(() => undefined);
       await db.close().catch(() => undefined);
       throw e;
@@ -309,6 +324,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info({ calls: this.calls.active }, 'stopping');
       for (const t of this.agents.timers) clearInterval(t);
+      for (const stop of this.agents.timersStop) stop();
       await this.agents.callbacks.close();
       this.agents.recording.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FleetConsole, type FleetEvent } from '../../scripts/fleet-console/fleet-console';
@@ -156,6 +158,23 @@ describe('cloud config push and queue.pause: a real daemon driven by the fleet c
     } finally {
       await alice.close();
     }
+  });
+
+  it('cloud update commands: update.status answers; a bundle that is not one is refused with its code, the daemon keeps running', async () => {
+    const status = await fc.command(device, 'update.status');
+    assert.equal(status.ok, true, JSON.stringify(status));
+    assert.equal((status.result as { installed: boolean }).installed, false, 'a development run is not installed in A/B slots');
+    const junk = createServer((_req, res) => res.end(Buffer.alloc(4096, 0x41)));
+    await new Promise<void>((r) => junk.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (junk.address() as AddressInfo).port;
+      const r = await fc.command(device, 'update.apply', { version: '9.9.9', url: `http://127.0.0.1:${port}/ccedge-9.9.9.bundle` }, 30_000);
+      assert.equal(r.ok, false, JSON.stringify(r));
+      assert.match(String(r.code), /^UPDATE_/);
+    } finally {
+      junk.close();
+    }
+    assert.equal((await daemon.api<{ status: string }>('/healthz')).body.status, 'ok');
   });
 
   it('after a restart the daemon runs the config the cloud pushed last', async () => {
