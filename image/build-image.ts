@@ -5,7 +5,7 @@
  * Contents: the binary in A/B slot a (/opt/ccedge/slots/a, `current` and `committed` -> it),
  * /usr/local/bin/ccedge, the systemd units (enabled), /etc/ccedge/update.json and the trusted
  * update keys, sysusers/tmpfiles entries, logrotate and journald settings, the first-boot script
- * and the example config. A raw disk image is not built here (see image/README.md).
+ * and the example config. A raw disk image is not built here (see the README, "The appliance").
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
