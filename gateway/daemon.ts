@@ -218,6 +218,8 @@ export class Daemon {
         log.info({ queues: next.queues.map((q) => q.name), intents: next.intents.length }, 'config from the cloud is now running');
       };
       const sip = new SipServer(config, log, metrics, calls);
+      // Forwarded calls (routing.forward) place their far leg through a trunk's outbound address.
+      calls.placeOutboundWith((trunk, number) => sip.createOutbound(trunk, number));
       const callbackStore = new CallbackStore(db);
       const callbacks: CallbackScheduler = new CallbackScheduler({
         config,
