@@ -65,11 +65,23 @@ export class ProcWindow {
       this.samples.push(((c - this.lastCpu) / ((t - this.lastT) / 1000)) * 100);
       this.lastCpu = c;
       this.lastT = t;
-      this.peakRss = Math.max(this.peakRss, memoryMb(this.pid).rss);
+      this.lastRssSample = memoryMb(this.pid).rss;
+      this.peakRss = Math.max(this.peakRss, this.lastRssSample);
     } catch {
       // The process is gone; the window ends with what was sampled.
     }
   }
+
+  /** RSS now, or the last sample if the process has exited meanwhile. */
+  private lastRss(): number {
+    try {
+      return memoryMb(this.pid).rss;
+    } catch {
+      return this.lastRssSample;
+    }
+  }
+
+  private lastRssSample = 0;
 
   end(): { wallS: number; cpuPct: number; cpuPctMaxSecond: number; rssMb: number; peakRssMb: number; loadAvg: [number, number, number]; loadAvgBefore: [number, number, number] } {
     this.sample();
@@ -80,7 +92,7 @@ export class ProcWindow {
       wallS: round(wallS),
       cpuPct: round(cpuPct),
       cpuPctMaxSecond: round(Math.max(0, ...this.samples)),
-      rssMb: memoryMb(this.pid).rss,
+      rssMb: this.lastRss(),
       peakRssMb: this.peakRss,
       loadAvg: load(),
       loadAvgBefore: this.load0,
