@@ -4,14 +4,10 @@
  * (relay-gen.ts). Loss, added one-way latency (send time in the payload), jitter, and the
  * daemon's CPU and RSS from /proc over the measurement window.
  */
-import path from 'node:path';
 import { freePort, startDaemon } from '../../test/e2e/harness';
 import { GenClient, type GenSetup } from './gen-client';
 import { load, machine, ProcWindow, round, table, writeResult, type BenchResult } from './lib';
 import type { MeasuredStats } from './relay-gen';
-
-/** Preload that wires forwarded calls until gateway/daemon.ts does (see forward-wiring.ts). */
-const FORWARD_WIRING = path.join(__dirname, 'forward-wiring.js');
 
 export interface RelayStep {
   calls: number;
@@ -37,7 +33,7 @@ export async function relayStep(calls: number, windowS: number, log: (s: string)
       ],
       routing: { forward: [{ match: '/.*/', trunk: 'far' }] },
     },
-    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: `--require ${FORWARD_WIRING} ${process.env.BENCH_DAEMON_NODE_OPTIONS ?? ''}`.trim() },
+    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '' },
   });
   const gen = GenClient.spawn();
   try {

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import type { CallRecord } from '../../gateway/store/call-store';
-import { eventually, ROOT, sleep, startDaemon, type DaemonHandle } from './harness';
+import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
 import { TestUas } from './test-uas';
-
-// Until gateway/daemon.ts calls calls.placeOutboundWith(sip.createOutbound) itself (then a no-op).
-const WIRING = path.join(ROOT, 'dist', 'scripts', 'bench', 'forward-wiring.js');
 
 type CallDetail = { call: CallRecord; events: Array<{ type: string; data: Record<string, unknown> }> };
 
@@ -31,7 +27,6 @@ describe('forward to a trunk number (RTP↔RTP relay)', function () {
         queues: [{ name: 'support' }],
         routing: { forward: [{ match: '7001', trunk: 'far', number: '+15550199' }, { match: '72*', trunk: 'far' }] },
       },
-      env: { NODE_OPTIONS: `--require ${WIRING}` },
     });
   });
 
