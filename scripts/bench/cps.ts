@@ -130,7 +130,7 @@ async function step(daemon: DaemonHandle, rate: number, seconds: number, endedBe
 
 export async function runCps(quick: boolean, log: (s: string) => void = () => undefined): Promise<BenchResult> {
   const rates = quick ? [100, 300, 500] : [100, 200, 300, 400, 500, 600, 700, 800, 1000];
-  const seconds = quick ? 4 : 10;
+  const seconds = quick ? 3 : 10;
   const daemon = await startDaemon({ env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '' } });
   const steps: CpsStep[] = [];
   try {

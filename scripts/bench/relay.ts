@@ -47,7 +47,7 @@ export async function relayStep(calls: number, windowS: number, log: (s: string)
       farIp: '127.0.0.2',
       farSipPort,
       setupRatePerS: 100,
-      baselineS: Math.min(5, windowS),
+      baselineS: windowS < 10 ? 2 : 5,
     });
     log(`relay ${calls}: setup ${JSON.stringify(setup)}`);
     await new Promise((r) => setTimeout(r, 2000));
@@ -77,7 +77,7 @@ export async function relayStep(calls: number, windowS: number, log: (s: string)
 
 export async function runRelay(quick: boolean, log: (s: string) => void = () => undefined, counts?: number[]): Promise<BenchResult> {
   const steps = counts ?? (quick ? [50] : [100, 200, 300, 400, 500]);
-  const windowS = quick ? 6 : 15;
+  const windowS = quick ? 5 : 15;
   const results: RelayStep[] = [];
   for (const n of steps) {
     const r = await relayStep(n, windowS, log);

@@ -142,7 +142,7 @@ export async function webrtcStep(calls: number, recording: boolean, windowS: num
 
 export async function runWebRtc(quick: boolean, log: (s: string) => void = () => undefined, counts?: number[]): Promise<BenchResult> {
   const ns = counts ?? (quick ? [10] : [25, 50, 100, 200]);
-  const windowS = quick ? 6 : 15;
+  const windowS = quick ? 4 : 15;
   const steps: WebRtcStep[] = [];
   for (const recording of [false, true]) {
     for (const n of ns) {
