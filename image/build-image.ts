@@ -101,7 +101,7 @@ export function buildImage(o: ImageOptions = {}): ImageResult {
   const pubs = keysDir && existsSync(keysDir) ? readdirSync(keysDir).filter((n) => n.endsWith('.pub')).sort() : [];
   for (const k of pubs) file(`etc/ccedge/update-keys.d/${k}`, readFileSync(path.join(keysDir as string, k)), 0o644);
   if (pubs.length === 0) log('warning: no trusted update keys (--keys DIR or CCEDGE_IMAGE_KEYS): this image will refuse every update bundle');
-  file('usr/share/doc/ccedge/README.md', readFileSync(path.join(ROOT, 'image', 'README.md')), 0o644);
+  file('usr/share/doc/ccedge/README.md', readFileSync(path.join(ROOT, 'README.md')), 0o644);
   tar.finish();
 
   const digest = createHash('sha256').update(readFileSync(tarball)).digest('hex');
