@@ -47,6 +47,9 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'call.callback-requested': { ...CALL, callbackId: 'plain', reason: 'plain' },
   'call.callback-dialing': { ...CALL, callbackId: 'plain', attempt: 'plain', number: 'number' },
   'call.callback-failed': { ...CALL, callbackId: 'plain', status: 'plain' },
+  'call.forward-dialing': { ...CALL, trunk: 'plain', rule: 'plain', number: 'number' },
+  'call.forward-connected': { ...CALL },
+  'call.forward-failed': { ...CALL, status: 'plain', reason: 'plain' },
   'call.note': { ...CALL, agent: 'plain', note: 'text' },
   'call.ended': {
     ...CALL,
