@@ -1,7 +1,6 @@
 /**
- * The sync benchmark's worker process (sync.ts reads its CPU/RSS from /proc): like
- * sync/test/bench/drain.ts — events appended to the outbox, then drained to a real mosquitto —
- * but the broker may queue every message for the cloud subscriber (mosquitto's default
+ * The sync benchmark's worker process (sync.ts reads its CPU/RSS from /proc): events appended
+ * to the outbox, then drained to a real mosquitto. The broker may queue every message for the cloud subscriber (mosquitto's default
  * max_queued_messages 1000 drops QoS 1 messages for a subscriber that falls behind, which would
  * be the test broker losing them, not ccedge), and it reports drained (every event PUBACKed, outbox
  * empty) and delivered (the subscriber has every seq) separately.

@@ -1,6 +1,6 @@
 /**
  * Cloud sync: the outbox's append rate into sqlite and the drain of a backlog to a real mosquitto
- * (sync-drain.ts in its own process, after sync/test/bench/drain.ts: SyncService + a subscriber
+ * (sync-drain.ts in its own process: SyncService + a subscriber
  * that checks every seq arrived). Its process's CPU and RSS are read from /proc while it runs.
  */
 import { spawn } from 'node:child_process';
