@@ -72,7 +72,8 @@ export class ProcSampler {
     const prev = this.prevCpu;
     this.prevCpu = cur;
     if (!prev || cur.total <= prev.total) return null;
-    return r1(((cur.busy - prev.busy) / (cur.total - prev.total)) * 100);
+    // iowait may step backwards on Linux (proc(5)): keep the figure within 0-100.
+    return r1(Math.min(100, Math.max(0, ((cur.busy - prev.busy) / (cur.total - prev.total)) * 100)));
   }
 
   private async memory(): Promise<SystemSample['memory']> {

@@ -27,6 +27,8 @@ describe('hw/health', function () {
     try {
       const first = await h.sampleNow();
       assert.equal(first?.cpu.loadPct, null, 'no CPU % before two readings');
+      // /proc/stat counts in 10 ms ticks: two readings in the same tick give no figure yet.
+      await new Promise((r) => setTimeout(r, 100));
       const s = await h.sampleNow();
       assert.ok(s);
       assert.equal(s.sample.mode, 'proc');
