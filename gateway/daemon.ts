@@ -38,7 +38,6 @@ import { Db } from './store/db';
 import { VERSION } from './version';
 import { HwService } from '../hw';
 import { registerUpdateCommands, type UpdateCommands } from '../image/update-cloud';
-import { sipSelfCheck } from './sip/self-check';
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
 
@@ -266,7 +265,7 @@ export class Daemon {
         panelInfo: () => ({ site: config.site.id, ip: webrtcInterfaces(config)[0] ?? null, activeCalls: calls.active }),
         // The watchdog is fed only while these pass (the event loop is checked by hw itself).
         checks: {
-          sip: () => sipSelfCheck({ host: config.sip.host, port: config.sip.port, udp: config.sip.udp }),
+          sip: () => sip.selfCheck(),
           db: async () => {
             await db.get('SELECT 1');
           },

@@ -3,11 +3,12 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 
 /**
- * Proves the SIP listener answers: an OPTIONS to ourselves over UDP must get any SIP response
- * (403 from an allow-list that excludes loopback still proves the stack and event loop work).
- * Over TCP only, a connect must succeed. For the watchdog: a wedged listener stops the keepalive.
+ * Proves the SIP listener answers: an OPTIONS to ourselves over UDP must be answered. Its Call-ID
+ * starts with `callIdPrefix`, a secret of the SipServer, which answers it 200 without the trunk
+ * allow-list, a log line or a rejection metric. Over TCP only, a connect must succeed. For the
+ * watchdog: a wedged listener stops the keepalive.
  */
-export async function sipSelfCheck(opts: { host: string; port: number; udp: boolean; timeoutMs?: number }): Promise<void> {
+export async function sipSelfCheck(opts: { host: string; port: number; udp: boolean; callIdPrefix: string; timeoutMs?: number }): Promise<void> {
   const target = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host === '::' ? '::1' : opts.host;
   const timeoutMs = opts.timeoutMs ?? 2000;
   if (!opts.udp) {
@@ -27,16 +28,16 @@ export async function sipSelfCheck(opts: { host: string; port: number; udp: bool
   }
   const family = target.includes(':') ? 'udp6' : 'udp4';
   const sock = createSocket(family);
-  const callId = `selfcheck-${randomBytes(8).toString('hex')}`;
+  const callId = `${opts.callIdPrefix}-${randomBytes(8).toString('hex')}`;
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer to OPTIONS from the SIP listener ${target}:${opts.port} within ${timeoutMs} ms`)), timeoutMs);
       sock.on('message', (msg) => {
         const text = msg.toString('latin1');
-        if (text.startsWith('SIP/2.0 ') && text.includes(callId)) {
-          clearTimeout(timer);
-          resolve();
-        }
+        if (!text.includes(callId)) return;
+        clearTimeout(timer);
+        if (text.startsWith('SIP/2.0 200 ')) resolve();
+        else reject(new Error(`the SIP listener answered the self-check with ${text.slice(0, text.indexOf('\r'))}`));
       });
       sock.once('error', (err) => {
         clearTimeout(timer);

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { sipSelfCheck } from './self-check';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import sip, { type Flow, type SipRequest, type Stack } from 'sip';
@@ -70,6 +72,14 @@ export class SipServer {
     }));
   }
 
+  /** Call-ID prefix of our own liveness probes: a per-process secret, so a peer cannot use it. */
+  private readonly selfCheckId = `ccedge-selfcheck-${randomBytes(16).toString('hex')}`;
+
+  /** Resolves when the listener answers an OPTIONS from this process (the watchdog's SIP check). */
+  selfCheck(): Promise<void> {
+    return sipSelfCheck({ host: this.config.sip.host, port: this.config.sip.port, udp: this.config.sip.udp, callIdPrefix: this.selfCheckId });
+  }
+
   get activeDialogs(): number {
     return this.dialogs.size;
   }
@@ -139,6 +149,11 @@ export class SipServer {
       const rejection = validateRequest(rq);
       if (rejection) {
         this.reject(rq, rejection.status, rejection.reason, 'SIP_BAD_REQUEST', { peer, detail: rejection.detail }, rejection.headers);
+        return;
+      }
+      if (rq.method === 'OPTIONS' && String(rq.headers['call-id']).startsWith(this.selfCheckId)) {
+        // Our own watchdog probe (its Call-ID carries this process's secret): no allow-list, no log.
+        stack.send(respond(rq, 200, 'OK', { toTag: newTag(), headers: { 'user-agent': this.config.sip.userAgent } }));
         return;
       }
       const trunk = this.trunks.find((t) => t.allow.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4'));

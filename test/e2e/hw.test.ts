@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { E1Sim, FIXTURES, killAll, PtyPair } from '../../hw/test/helpers';
 import { Cloud } from '../../sync/test/helpers/cloud';
 import { Mosquitto } from '../../sync/test/helpers/mosquitto';
-import { eventually, freePort, runCli, startDaemon, type DaemonHandle } from './harness';
+import { eventually, freePort, runCli, runSipp, startDaemon, type DaemonHandle } from './harness';
 
 interface TrunkView {
   name: string;
@@ -123,5 +123,33 @@ describe('hardware in the running daemon: E1 trunks (serial simulator + DAHDI fi
     const none = await runCli(['status'], { ...env, CCEDGE_HTTP_PORT: String(await freePort()) });
     assert.equal(none.code, 3);
     assert.match(none.stderr, /no daemon answers/);
+  });
+});
+
+describe('watchdog in the running daemon: fed while its SIP self-check and the db answer, even when loopback is no trunk peer', function () {
+  this.timeout(60_000);
+  let daemon: DaemonHandle | undefined;
+  after(async () => {
+    await daemon?.stop();
+  });
+
+  it('keeps feeding the device; the self-check neither logs a rejection nor counts one', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ccedge-wd-e2e-'));
+    const device = path.join(dir, 'watchdog');
+    writeFileSync(device, '');
+    daemon = await startDaemon({
+      // The PBX is elsewhere: the box's own loopback is not an allowed peer.
+      config: { trunks: [{ name: 'pbx', allow: ['192.0.2.10/32'] }], hw: { watchdog: { device, deviceIntervalMs: 200 } } },
+    });
+    await eventually(async () => statSync(device).size >= 5, 20_000);
+    assert.equal(daemon.logs.some((l) => l.code === 'SIP_PEER_FORBIDDEN' || l.code === 'HW_WATCHDOG_CHECK_FAILED'), false, 'a self-check was refused or failed');
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    assert.doesNotMatch(metrics, /^ccedge_sip_rejections_total\{[^}]*\} [1-9]/m);
+    // A peer that only knows the probe's shape is still refused.
+    const r = await runSipp({ scenario: 'uac_options_403.xml', target: `127.0.0.1:${daemon.sipPort}` });
+    assert.equal(r.code, 0, r.stdout.slice(-1500));
+    assert.equal(await daemon.stop(), 0);
+    daemon = undefined;
+    assert.ok(readFileSync(device, 'latin1').endsWith('V'), 'magic close on a clean stop');
   });
 });
