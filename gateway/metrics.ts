@@ -10,6 +10,13 @@ export class Metrics {
     labelNames: ['status', 'code'] as const,
     registers: [this.registry],
   });
+  readonly sipDropped = new Counter({
+    name: 'ccedge_sip_dropped_total',
+    help: 'SIP datagrams and TCP connections dropped before parsing, by transport and reason (forbidden source, too large, malformed, connection limits, timeouts)',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly sipTcpConnections = new Gauge({ name: 'ccedge_sip_tcp_connections', help: 'Open SIP TCP connections', registers: [this.registry] });
   readonly callsActive = new Gauge({ name: 'ccedge_calls_active', help: 'Calls currently up or ringing', registers: [this.registry] });
   readonly callsTotal = new Counter({ name: 'ccedge_calls_total', help: 'Calls ended, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly rtpPortsInUse = new Gauge({ name: 'ccedge_rtp_ports_in_use', help: 'RTP ports allocated to SIP legs', registers: [this.registry] });

@@ -32,6 +32,28 @@ const portRange = z.string().refine(
   { message: 'must be MIN-MAX within 1024-65535, e.g. 20000-29999' },
 );
 
+/**
+ * What one source can make the SIP listener do before it is a known peer, and how long a stream
+ * may hold resources. Sources outside every trunk's allow-list never reach the parser at all.
+ */
+export const sipLimitsSchema = z
+  .object({
+    /** Largest UDP datagram, or message on a TCP connection (headers + body); larger ones are dropped. */
+    maxMessageBytes: z.number().int().min(1024).max(65_535).default(32_768),
+    /** SIP TCP connections at once (inbound and outbound). */
+    maxConnections: z.number().int().min(1).max(100_000).default(1024),
+    /** Inbound SIP TCP connections from one address. */
+    maxConnectionsPerSource: z.number().int().min(1).max(100_000).default(64),
+    /** A message begun on a TCP connection (or a new connection's first) must be complete within this. */
+    messageTimeoutS: z.number().min(0.5).max(300).default(10),
+    /** A TCP connection with no traffic for this long is closed, unless a call still uses it. */
+    idleTimeoutS: z.number().int().min(5).max(86_400).default(600),
+    /** Log lines per rejection kind and interval before the rest are summarised (metrics count all). */
+    logBurst: z.number().int().min(0).max(10_000).default(10),
+    logIntervalS: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict();
+
 export const codecName = z.enum(['PCMU', 'PCMA']);
 
 export const trunkSchema = z
@@ -88,6 +110,7 @@ export const configSchema = z
         /** Seconds a 503 asks the PBX to wait. */
         retryAfterS: z.number().int().min(1).max(3600).default(5),
         userAgent: z.string().min(1).max(128).default('ccedge'),
+        limits: sipLimitsSchema.prefault({}),
       })
       .strict()
       .prefault({}),

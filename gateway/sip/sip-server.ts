@@ -14,6 +14,9 @@ import { ALLOW_HEADER, respond, newTag } from './messages';
 import { UacDialog } from './uac-dialog';
 import { UasDialog } from './uas-dialog';
 import { validateRequest } from './validate';
+import { LogLimiter } from '../log-limiter';
+import { SourceGate } from './transport/source-gate';
+import { createTransportFactory, type DropReason } from './transport/transport';
 
 export interface IncomingInvite {
   rq: SipRequest;
@@ -56,6 +59,9 @@ export class SipServer {
   private readonly dialogs = new Map<string, UasDialog | UacDialog>();
   private readonly pendingInvites = new Map<string, UasDialog>();
   private readonly log: Logger;
+  /** Rejections and drops: the first few per kind and interval are logged, the rest summarised. */
+  private readonly limitedLog: LogLimiter;
+  private limitedLogTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: Config,
@@ -70,6 +76,8 @@ export class SipServer {
       auth: t.auth ? new DigestAuthenticator(t.auth) : undefined,
       active: 0,
     }));
+    const { logBurst, logIntervalS } = config.sip.limits;
+    this.limitedLog = new LogLimiter(this.log, { burst: logBurst, intervalMs: logIntervalS * 1000 });
   }
 
   /** Call-ID prefix of our own liveness probes: a per-process secret, so a peer cannot use it. */
@@ -91,6 +99,8 @@ export class SipServer {
     if (udp) await probeUdp(host, port);
     if (tcp) await probeTcp(host, port);
     const publicAddress = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: host, peer: '' });
+    const limits = this.config.sip.limits;
+    const gate = new SourceGate(this.config.trunks, Buffer.from(this.selfCheckId, 'latin1'), host);
     this.stack = sip.create(
       {
         address: host,
@@ -98,8 +108,20 @@ export class SipServer {
         publicAddress,
         udp,
         tcp,
-        maxBytesHeaders: 16 * 1024,
-        maxContentLength: 64 * 1024,
+        makeTransport: createTransportFactory({
+          gate,
+          limits: {
+            maxMessageBytes: limits.maxMessageBytes,
+            maxConnections: limits.maxConnections,
+            maxConnectionsPerSource: limits.maxConnectionsPerSource,
+            messageTimeoutMs: limits.messageTimeoutS * 1000,
+            idleTimeoutMs: limits.idleTimeoutS * 1000,
+          },
+          onDrop: (reason, transport, address) => this.onDrop(reason, transport, address),
+          flowInUse: (flow) => this.flowInUse(flow),
+          onConnectionCount: (n) => this.metrics.sipTcpConnections.set(n),
+          onError: (err, where) => this.limitedLog.warn(`transport-error:${where}`, { err, where }, 'SIP transport error'),
+        }),
         logger: {
           error: (e) => this.log.error({ err: e }, 'sip stack error'),
           // sip.js swallows an ACK that reuses the INVITE's branch (RFC 2543 PBXs do this) inside
@@ -111,7 +133,26 @@ export class SipServer {
       },
       (rq, flow) => this.onRequest(rq, flow),
     );
-    this.log.info({ host, port, udp, tcp, publicAddress }, 'SIP listening');
+    this.limitedLogTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, limits.logIntervalS * 1000));
+    this.limitedLogTimer.unref();
+    this.log.info({ host, port, udp, tcp, publicAddress, limits }, 'SIP listening');
+  }
+
+  private onDrop(reason: DropReason, transport: 'udp' | 'tcp', address: string): void {
+    this.metrics.sipDropped.inc({ transport, reason });
+    this.limitedLog.warn(
+      `drop:${reason}`,
+      { code: reason === 'forbidden' ? 'SIP_PEER_FORBIDDEN' : 'SIP_DROPPED', reason, transport, peer: normaliseAddress(address) },
+      reason === 'forbidden' ? 'SIP from an address outside every trunk allow-list dropped before parsing' : `SIP ${transport.toUpperCase()} input dropped: ${reason}`,
+    );
+  }
+
+  /** A TCP connection that a dialog's in-dialog requests go over must outlive idle periods. */
+  private flowInUse(flow: Flow): boolean {
+    for (const d of this.dialogs.values()) {
+      if (d instanceof UasDialog && d.flow.address === flow.address && d.flow.port === flow.port && d.flow.protocol.toUpperCase() === flow.protocol.toUpperCase()) return true;
+    }
+    return false;
   }
 
   /**
@@ -137,6 +178,8 @@ export class SipServer {
     await Promise.race([Promise.allSettled(byes), new Promise((r) => setTimeout(r, SHUTDOWN_BYE_WAIT_MS))]);
     this.stack?.destroy();
     this.stack = undefined;
+    if (this.limitedLogTimer) clearInterval(this.limitedLogTimer);
+    this.limitedLog.flush(true);
   }
 
   private onRequest(rq: SipRequest, flow: Flow): void {
@@ -262,7 +305,8 @@ export class SipServer {
     headers: Record<string, unknown> = {},
   ): void {
     this.metrics.sipRejections.inc({ status: String(status), code });
-    this.log.warn({ code, status, ...context, sipCallId: String(rq.headers['call-id']).slice(0, 128) }, `SIP ${rq.method.slice(0, 32)} rejected: ${status} ${reason}`);
+    // Keyed by code, not by peer: an attacker rotating sources must not get a line each.
+    this.limitedLog.warn(code, { code, status, ...context, sipCallId: String(rq.headers['call-id']).slice(0, 128) }, `SIP ${rq.method.slice(0, 32)} rejected: ${status} ${reason}`);
     this.stack?.send(respond(rq, status, reason, { toTag: newTag(), headers: { ...headers, 'user-agent': this.config.sip.userAgent } }));
   }
 }

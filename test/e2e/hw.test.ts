@@ -6,6 +6,7 @@ import { E1Sim, FIXTURES, killAll, PtyPair } from '../../hw/test/helpers';
 import { Cloud } from '../../sync/test/helpers/cloud';
 import { Mosquitto } from '../../sync/test/helpers/mosquitto';
 import { eventually, freePort, runCli, runSipp, startDaemon, type DaemonHandle } from './harness';
+import { optionsMessage, udpExchange } from './sip-probe';
 
 interface TrunkView {
   name: string;
@@ -145,9 +146,13 @@ describe('watchdog in the running daemon: fed while its SIP self-check and the d
     assert.equal(daemon.logs.some((l) => l.code === 'SIP_PEER_FORBIDDEN' || l.code === 'HW_WATCHDOG_CHECK_FAILED'), false, 'a self-check was refused or failed');
     const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
     assert.doesNotMatch(metrics, /^ccedge_sip_rejections_total\{[^}]*\} [1-9]/m);
-    // A peer that only knows the probe's shape is still refused.
-    const r = await runSipp({ scenario: 'uac_options_403.xml', target: `127.0.0.1:${daemon.sipPort}` });
-    assert.equal(r.code, 0, r.stdout.slice(-1500));
+    assert.doesNotMatch(metrics, /^ccedge_sip_dropped_total\{[^}]*\} [1-9]/m);
+    // A peer that only knows the probe's shape (an OPTIONS from loopback) is still dropped unanswered.
+    const port = daemon.sipPort;
+    const lines = await udpExchange(port, optionsMessage({ host: '127.0.0.1', port }, { ip: '127.0.0.1', port: 5999 }, `ccedge-selfcheck-guess-${Date.now()}`));
+    assert.deepEqual(lines, []);
+    const after = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    assert.match(after, /^ccedge_sip_dropped_total\{transport="udp",reason="forbidden"\} 1$/m);
     assert.equal(await daemon.stop(), 0);
     daemon = undefined;
     assert.ok(readFileSync(device, 'latin1').endsWith('V'), 'magic close on a clean stop');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
 import { assertSippOk, eventually, runCli, runSipp, startDaemon, type DaemonHandle } from './harness';
+import { optionsMessage, udpExchange } from './sip-probe';
 
 const TEST_CONFIG = {
   site: { id: 'e2e', deviceId: 'edge-e2e' },
@@ -123,10 +124,13 @@ describe('SIP trunk with sipp as the PBX', function () {
     await daemon.waitForLog((l) => l.code === 'SIP_AUTH_FAILED');
   });
 
-  it('answers 403 to an address outside every allow-list', async () => {
-    const r = await runSipp({ scenario: 'uac_options_403.xml', target, localIp: '127.0.0.2' });
-    assertSippOk(r);
+  it('drops an address outside every allow-list before parsing: no answer, counted, logged', async () => {
+    const port = Number(target.split(':')[1]);
+    const lines = await udpExchange(port, optionsMessage({ host: '127.0.0.1', port }, { ip: '127.0.0.2', port: 5999 }, `outsider-${Date.now()}`), { fromIp: '127.0.0.2' });
+    assert.deepEqual(lines, [], 'an outsider gets no answer at all');
     await daemon.waitForLog((l) => l.code === 'SIP_PEER_FORBIDDEN' && l.peer === '127.0.0.2');
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    assert.match(metrics, /^ccedge_sip_dropped_total\{transport="udp",reason="forbidden"\} [1-9]/m);
   });
 
   it('answers 488 when no codec is in common (G.729 only) and records the failure', async () => {

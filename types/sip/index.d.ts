@@ -106,6 +106,33 @@ declare module 'sip' {
       recv?(m: SipMessage, remote: Flow): void;
       error?(e: unknown): void;
     };
+    /**
+     * Replaces sip.js's own transports (added by patches/sip+0.0.6.patch): the factory gets the
+     * options and the stack's receive callback and returns the transport the transaction layer uses.
+     */
+    makeTransport?(options: StackOptions, onMessage: (m: SipMessage, remote: Flow) => void): Transport;
+  }
+
+  /** A target the transport can open: a flow (with `local`) or a resolved address. */
+  export interface TransportTarget {
+    protocol: string;
+    address: string;
+    port: number;
+    local?: { address: string; port: number };
+  }
+
+  /** A reference to a connection (UDP: the socket) held by a transaction; release() when done. */
+  export interface Connection {
+    send(m: SipMessage): void;
+    release(): void;
+    readonly protocol: string;
+  }
+
+  export interface Transport {
+    open(target: TransportTarget, onError?: (e: Error) => void): Connection;
+    get(target: TransportTarget, onError?: (e: Error) => void): Connection | undefined;
+    send(target: TransportTarget, m: SipMessage): void;
+    destroy(): void;
   }
 
   export interface Stack {

@@ -1,0 +1,344 @@
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { connect as tcpConnect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import sip, { type Connection, type Flow, type SipMessage, type StackOptions, type Transport, type TransportTarget } from 'sip';
+import { datagramStart, StreamFramer } from './framing';
+import type { SourceGate } from './source-gate';
+
+export type DropReason = 'forbidden' | 'too-large' | 'malformed' | 'conn-limit' | 'source-conn-limit' | 'message-timeout' | 'idle-timeout';
+
+export interface TransportLimits {
+  /** A UDP datagram, or one message on a stream (headers and body). */
+  maxMessageBytes: number;
+  /** All SIP TCP connections at once, inbound and outbound. */
+  maxConnections: number;
+  /** Inbound connections from one address. */
+  maxConnectionsPerSource: number;
+  /** A message started on a stream (or a new connection's first) must be complete within this. */
+  messageTimeoutMs: number;
+  /** A connection with no traffic this long is closed unless a dialog still uses it. */
+  idleTimeoutMs: number;
+}
+
+export interface TransportHooks {
+  gate: SourceGate;
+  limits: TransportLimits;
+  /** Counted and (rate-limited) logged by the owner; never one log line per packet here. */
+  onDrop(reason: DropReason, transport: 'udp' | 'tcp', address: string): void;
+  /** A connection carries a live dialog: it is exempt from the idle timeout. */
+  flowInUse(flow: Flow): boolean;
+  onConnectionCount?(open: number): void;
+  /** Socket-level errors (bind failures, EMFILE on accept) for the log. */
+  onError(err: Error, where: string): void;
+}
+
+interface StreamEntry {
+  socket: Socket;
+  remote: Flow;
+  refs: number;
+  lastActivity: number;
+  messageStartedAt: number;
+}
+
+/**
+ * sip.js transports rebuilt around the checks an appliance needs before parsing: the source gate,
+ * a size cap, linear framing, connection caps and timeouts. The stack gets this through the
+ * `makeTransport` option (patches/sip+0.0.6.patch); transactions and dialogs are unchanged.
+ *
+ * Contract with sip.js's transaction layer: open/get return a Connection whose send() stringifies
+ * and writes, with the top Via rewritten for requests; release() drops the transaction's reference.
+ */
+export function createTransportFactory(hooks: TransportHooks): NonNullable<StackOptions['makeTransport']> {
+  return (options, onMessage) => new SipTransport(options, onMessage, hooks);
+}
+
+class SipTransport implements Transport {
+  private readonly udp: UdpSocket | undefined;
+  private readonly tcpServer: Server | undefined;
+  /** Stream connections by `address,port` of the remote end. */
+  private readonly streams = new Map<string, StreamEntry>();
+  private readonly perSource = new Map<string, number>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly address: string;
+  private readonly port: number;
+  private destroyed = false;
+
+  constructor(
+    private readonly options: StackOptions,
+    private readonly onMessage: (m: SipMessage, remote: Flow) => void,
+    private readonly hooks: TransportHooks,
+  ) {
+    this.address = options.address ?? '0.0.0.0';
+    this.port = options.port ?? 5060;
+    if (options.udp !== false) {
+      this.udp = createSocket(isIPv6(this.address) ? 'udp6' : 'udp4', (data, rinfo) => this.onDatagram(data, rinfo));
+      this.udp.on('error', (err) => hooks.onError(err, 'udp'));
+      this.udp.bind(this.port, this.address);
+    }
+    if (options.tcp !== false) {
+      this.tcpServer = createServer((socket) => this.onAccept(socket));
+      this.tcpServer.on('error', (err) => hooks.onError(err, 'tcp'));
+      this.tcpServer.listen(this.port, this.address);
+    }
+    const sweepEvery = Math.max(200, Math.min(hooks.limits.messageTimeoutMs, hooks.limits.idleTimeoutMs) / 4);
+    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+    this.sweepTimer.unref();
+  }
+
+  open(target: TransportTarget, onError?: (e: Error) => void): Connection {
+    const protocol = target.protocol.toUpperCase();
+    if (protocol === 'UDP') return this.wrap(this.udpConnection(target));
+    if (protocol !== 'TCP') throw new Error(`SIP transport ${protocol} is not enabled`);
+    const existing = this.streams.get(remoteKey(target.address, target.port));
+    if (existing) return this.wrap(this.streamConnection(existing, onError));
+    if (this.streams.size >= this.hooks.limits.maxConnections) {
+      this.hooks.onDrop('conn-limit', 'tcp', target.address);
+      throw new Error('SIP TCP connection limit reached');
+    }
+    const socket = tcpConnect(target.port, target.address);
+    const entry = this.track(socket, { protocol: 'TCP', address: target.address, port: target.port, local: { address: '', port: 0 } }, false);
+    socket.once('connect', () => {
+      entry.remote.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    });
+    return this.wrap(this.streamConnection(entry, onError));
+  }
+
+  get(target: TransportTarget, onError?: (e: Error) => void): Connection | undefined {
+    const protocol = target.protocol.toUpperCase();
+    if (protocol === 'UDP') return this.udp ? this.wrap(this.udpConnection(target)) : undefined;
+    if (protocol !== 'TCP') return undefined;
+    const entry = this.streams.get(remoteKey(target.address, target.port));
+    return entry ? this.wrap(this.streamConnection(entry, onError)) : undefined;
+  }
+
+  send(target: TransportTarget, m: SipMessage): void {
+    const cn = this.open(target);
+    try {
+      cn.send(m);
+    } finally {
+      cn.release();
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    clearInterval(this.sweepTimer);
+    try {
+      this.udp?.close();
+    } catch {
+      // Already closed after a bind error.
+    }
+    this.tcpServer?.close();
+    for (const e of this.streams.values()) e.socket.destroy();
+    this.streams.clear();
+  }
+
+  get connections(): number {
+    return this.streams.size;
+  }
+
+  private onDatagram(data: Buffer, rinfo: RemoteInfo): void {
+    // Order matters: the cheapest checks first, nothing parsed before the gate.
+    if (data.length > this.hooks.limits.maxMessageBytes) {
+      this.hooks.onDrop('too-large', 'udp', rinfo.address);
+      return;
+    }
+    if (this.hooks.gate.checkDatagram(rinfo.address, data) === 'forbidden') {
+      this.hooks.onDrop('forbidden', 'udp', rinfo.address);
+      return;
+    }
+    const start = datagramStart(data);
+    if (start < 0) {
+      // A lone CRLF keepalive is no error; anything else without a blank line is.
+      if (data.length > 4 || data.toString('latin1').trim() !== '') this.hooks.onDrop('malformed', 'udp', rinfo.address);
+      return;
+    }
+    const m = sip.parse(data.toString('latin1', start));
+    if (!m || !isWellFormed(m)) {
+      this.hooks.onDrop('malformed', 'udp', rinfo.address);
+      return;
+    }
+    if ('method' in m) {
+      const via = m.headers.via[0];
+      via.params.received = rinfo.address;
+      if (Object.prototype.hasOwnProperty.call(via.params, 'rport')) via.params.rport = rinfo.port;
+    }
+    this.deliver(m, { protocol: 'UDP', address: rinfo.address, port: rinfo.port, local: { address: this.address, port: this.port } });
+  }
+
+  private onAccept(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const port = socket.remotePort ?? 0;
+    if (!address || this.hooks.gate.checkConnection(address) === 'forbidden') {
+      this.hooks.onDrop('forbidden', 'tcp', address);
+      socket.destroy();
+      return;
+    }
+    if (this.streams.size >= this.hooks.limits.maxConnections) {
+      this.hooks.onDrop('conn-limit', 'tcp', address);
+      socket.destroy();
+      return;
+    }
+    if ((this.perSource.get(address) ?? 0) >= this.hooks.limits.maxConnectionsPerSource) {
+      this.hooks.onDrop('source-conn-limit', 'tcp', address);
+      socket.destroy();
+      return;
+    }
+    this.track(socket, { protocol: 'TCP', address, port, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } }, true);
+  }
+
+  private track(socket: Socket, remote: Flow, inbound: boolean): StreamEntry {
+    const key = remoteKey(remote.address, remote.port);
+    const now = Date.now();
+    const entry: StreamEntry = { socket, remote, refs: 0, lastActivity: now, messageStartedAt: inbound ? now : 0 };
+    this.streams.set(key, entry);
+    if (inbound) this.perSource.set(remote.address, (this.perSource.get(remote.address) ?? 0) + 1);
+    this.hooks.onConnectionCount?.(this.streams.size);
+    const framer = new StreamFramer({ maxMessageBytes: this.hooks.limits.maxMessageBytes });
+    socket.setEncoding('latin1');
+    socket.setNoDelay(true);
+    let framingLost = false;
+    socket.on('data', (chunk: string) => {
+      if (framingLost) return;
+      entry.lastActivity = Date.now();
+      framer.push(chunk);
+      for (;;) {
+        const r = framer.next();
+        if (r.kind === 'message') {
+          entry.messageStartedAt = 0;
+          this.onStreamMessage(r.text, entry);
+          if (r.final) {
+            framingLost = true;
+            socket.end();
+            return;
+          }
+          if (socket.destroyed) return;
+          continue;
+        }
+        if (r.kind === 'keepalive') {
+          socket.write('\r\n'); // RFC 5626 §4.4.1 pong
+          continue;
+        }
+        if (r.kind === 'error') {
+          this.hooks.onDrop(r.reason, 'tcp', remote.address);
+          socket.destroy();
+          return;
+        }
+        if (r.started && entry.messageStartedAt === 0) entry.messageStartedAt = Date.now();
+        return;
+      }
+    });
+    socket.on('error', () => {
+      // Reported to the transactions through their onError listeners; a reset peer is routine.
+    });
+    socket.on('end', () => socket.end());
+    socket.on('close', () => {
+      if (this.streams.get(key) === entry) this.streams.delete(key);
+      if (inbound) {
+        const n = (this.perSource.get(remote.address) ?? 1) - 1;
+        if (n > 0) this.perSource.set(remote.address, n);
+        else this.perSource.delete(remote.address);
+      }
+      this.hooks.onConnectionCount?.(this.streams.size);
+    });
+    return entry;
+  }
+
+  private onStreamMessage(text: string, entry: StreamEntry): void {
+    const m = sip.parse(text);
+    if (!m || !isWellFormed(m)) {
+      // A stream that yields garbage has lost framing: nothing after it can be trusted.
+      this.hooks.onDrop('malformed', 'tcp', entry.remote.address);
+      entry.socket.destroy();
+      return;
+    }
+    if ('method' in m) m.headers.via[0].params.received = entry.remote.address;
+    const local = { address: entry.socket.localAddress ?? '', port: entry.socket.localPort ?? 0 };
+    this.deliver(m, { protocol: 'TCP', address: entry.remote.address, port: entry.remote.port, local });
+  }
+
+  private deliver(m: SipMessage, remote: Flow): void {
+    this.options.logger?.recv?.(m, remote);
+    this.onMessage(m, remote);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const { messageTimeoutMs, idleTimeoutMs } = this.hooks.limits;
+    for (const e of this.streams.values()) {
+      if (e.messageStartedAt !== 0 && now - e.messageStartedAt > messageTimeoutMs) {
+        this.hooks.onDrop('message-timeout', 'tcp', e.remote.address);
+        e.socket.destroy();
+      } else if (now - e.lastActivity > idleTimeoutMs && e.refs === 0 && !this.hooks.flowInUse(e.remote)) {
+        this.hooks.onDrop('idle-timeout', 'tcp', e.remote.address);
+        e.socket.destroy();
+      }
+    }
+  }
+
+  private udpConnection(target: TransportTarget): Connection {
+    const socket = this.udp;
+    if (!socket) throw new Error('SIP UDP is not enabled');
+    const onError = this.hooks.onError;
+    return {
+      protocol: 'UDP',
+      send(m: SipMessage): void {
+        const buf = Buffer.from(sip.stringify(m), 'latin1');
+        socket.send(buf, target.port, target.address, (err) => {
+          if (err) onError(err, 'udp send');
+        });
+      },
+      release(): void {},
+    };
+  }
+
+  private streamConnection(entry: StreamEntry, onError?: (e: Error) => void): Connection {
+    entry.refs++;
+    if (onError) entry.socket.on('error', onError);
+    let released = false;
+    return {
+      protocol: 'TCP',
+      send(m: SipMessage): void {
+        entry.lastActivity = Date.now();
+        entry.socket.write(sip.stringify(m), 'latin1');
+      },
+      release(): void {
+        if (released) return;
+        released = true;
+        if (onError) entry.socket.removeListener('error', onError);
+        entry.refs--;
+      },
+    };
+  }
+
+  /** Requests leave with our Via (sip.js's wrap): host, port, transport and rport for UDP. */
+  private wrap(cn: Connection): Connection {
+    const o = this.options;
+    return {
+      protocol: cn.protocol,
+      release: () => cn.release(),
+      send: (m: SipMessage): void => {
+        if ('method' in m) {
+          const via = m.headers.via[0];
+          via.host = o.publicAddress ?? o.address ?? o.hostname ?? '127.0.0.1';
+          via.port = o.port ?? 5060;
+          via.protocol = cn.protocol;
+          if (cn.protocol === 'UDP' && o.rport !== false) via.params.rport = null;
+        }
+        o.logger?.send?.(m, undefined);
+        cn.send(m);
+      },
+    };
+  }
+}
+
+function remoteKey(address: string, port: number): string {
+  return `${address},${port}`;
+}
+
+/** sip.js's checkMessage: what the transaction layer needs to exist. */
+function isWellFormed(m: SipMessage): boolean {
+  const h = m.headers;
+  const startOk = 'method' in m ? Boolean(m.method) : m.status >= 100 && m.status <= 999;
+  return startOk && Array.isArray(h.via) && h.via.length > 0 && Boolean(h['call-id']) && Boolean(h.to) && Boolean(h.from) && Boolean(h.cseq);
+}
