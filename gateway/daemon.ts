@@ -30,6 +30,7 @@ import type { Config } from './config/schema';
 import { assignHotSections, checkDesiredConfig } from './config/live-config';
 import { resolveAdminToken } from './http/admin-token';
 import { HttpServer } from './http/http-server';
+import { Semaphore } from './net/semaphore';
 import type { Logger } from './logging';
 import { Metrics } from './metrics';
 import { SipServer } from './sip/sip-server';
@@ -163,7 +164,10 @@ export class Daemon {
         pool,
         log,
       );
-      const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS });
+      // One gate for every scrypt of the process: logins and config-password hashing share it, so
+      // at most `concurrency` libuv pool threads hash and the rest stay free for sqlite3.
+      const hashGate = new Semaphore({ concurrency: config.agentSessions.passwordHashing.concurrency, maxQueue: config.agentSessions.passwordHashing.maxQueue });
+      const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS, hashGate });
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
       acd.on('queuePaused', (queue, paused) => {
         db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
@@ -187,7 +191,7 @@ export class Daemon {
       kpi.on('update', (snapshot) => {
         for (const q of snapshot.queues) sync.publishLive(`queues/${q.name}`, q, { qos: 1, retain: true });
       });
-      const sessions = new AgentSessions(directory, log);
+      const sessions = new AgentSessions(directory, log, { config: config.agentSessions, metrics });
       const recording = new RecordingService(vault, () => config.recording, log.child({ component: 'recording' }), {
         alarm: (state, freeBytes, minFreeBytes) => {
           db.transaction((tx) => sync.append(tx, 'recording.alarm', { alarm: 'disk-low', state, freeBytes, minFreeBytes })).catch((err: unknown) =>
@@ -290,6 +294,7 @@ export class Daemon {
         wallboard,
         sync: { status: () => sync.status() },
         tokens: config.http.tokens,
+        limits: { maxBodyBytes: config.http.maxBodyBytes, tokenFailures: config.http.tokenFailures, log: config.http.log },
         recordings: recordingsApi(vault, store),
         hw: { health: () => hw.healthSnapshot(), trunks: () => hw.trunksSnapshot() },
         health: () => ({

@@ -13,8 +13,16 @@ export type ErrorCode =
   | 'HTTP_UNAUTHORIZED'
   | 'HTTP_NOT_FOUND'
   | 'HTTP_BAD_REQUEST'
+  /** Request body over http.maxBodyBytes (413; the connection is closed, the rest is not read). */
+  | 'HTTP_BODY_TOO_LARGE'
+  /** Too many wrong bearer tokens from this address (429 + Retry-After). */
+  | 'HTTP_AUTH_THROTTLED'
   | 'CLI_USAGE'
   | 'AGENT_LOGIN_FAILED'
+  /** Too many failed logins from this address or for this agent name (429 + Retry-After). */
+  | 'AGENT_LOGIN_THROTTLED'
+  /** Password checks are queued to their bound (503 + Retry-After); nothing was checked. */
+  | 'AGENT_LOGIN_BUSY'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'

@@ -23,6 +23,29 @@ export class Metrics {
   readonly rtpPackets = new Counter({ name: 'ccedge_rtp_packets_total', help: 'RTP packets of ended calls, by direction', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly dtmfDigits = new Counter({ name: 'ccedge_dtmf_digits_total', help: 'DTMF digits detected (RFC 4733)', registers: [this.registry] });
 
+  // hostile input: http
+  readonly agentLoginsRefused = new Counter({
+    name: 'ccedge_agent_logins_refused_total',
+    help: 'Agent logins refused, by reason (wrong_password, throttled_address, throttled_agent, busy, bad_request)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly passwordChecks = new Counter({ name: 'ccedge_password_checks_total', help: 'Agent password checks (scrypt) started for logins', registers: [this.registry] });
+  readonly httpAuthRefused = new Counter({
+    name: 'ccedge_http_auth_refused_total',
+    help: 'Admin API bearer tokens refused, by reason (invalid, throttled)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly httpBodyTooLarge = new Counter({ name: 'ccedge_http_body_too_large_total', help: 'Requests answered 413 (body over http.maxBodyBytes)', registers: [this.registry] });
+  readonly wsRefused = new Counter({
+    name: 'ccedge_ws_refused_total',
+    help: 'Agent WebSocket connections refused or closed before hello, by reason (address_limit, total_limit, frames_before_hello, hello_timeout)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly wsFramesBeforeHello = new Counter({ name: 'ccedge_ws_frames_before_hello_total', help: 'Agent WebSocket frames received before hello', registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ccedge_' });
   }

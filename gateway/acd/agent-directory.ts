@@ -4,6 +4,7 @@ import { realClock, type Clock, type Timer } from './clock';
 import type { AgentConfig } from './config';
 import { AcdError } from './errors';
 import { hashPassword, verifyPassword, DEFAULT_SCRYPT, type ScryptParams } from './password';
+import { Semaphore, SemaphoreFullError } from '../net/semaphore';
 
 /** What the rest of the gateway may know about an agent: never the password hash. */
 export interface DirectoryAgent {
@@ -22,6 +23,12 @@ export interface AgentDirectoryOptions {
   sessionIdleS?: number;
   /** Cost of hashes made for plain `password:` entries. */
   scrypt?: ScryptParams;
+  /**
+   * Every scrypt of this directory runs through this gate (libuv's thread pool is shared with
+   * sqlite3). Logins use `tryRun` and fail with AGENT_LOGIN_BUSY when its queue is full; hashing
+   * config passwords (start, reload) waits its turn. Default: its own gate, 1 at a time, 8 waiting.
+   */
+  hashGate?: Semaphore;
 }
 
 interface Session {
@@ -54,6 +61,7 @@ export class AgentDirectory extends EventEmitter<{
   private readonly clock: Clock;
   private readonly idleMs: number;
   private readonly scrypt: ScryptParams;
+  private readonly gate: Semaphore;
   private sweepTimer: Timer | null = null;
   private closed = false;
 
@@ -65,13 +73,18 @@ export class AgentDirectory extends EventEmitter<{
     this.clock = opts.clock ?? realClock;
     this.idleMs = (opts.sessionIdleS ?? DEFAULT_IDLE_S) * 1000;
     this.scrypt = opts.scrypt ?? DEFAULT_SCRYPT;
+    this.gate = opts.hashGate ?? new Semaphore({ concurrency: 1, maxQueue: 8 });
     if (!(this.idleMs > 0)) throw new RangeError('sessionIdleS must be positive');
   }
 
   /** Hashes any plain `password:` entries (the plain text is not kept). */
   static async create(agents: readonly AgentConfig[], opts: AgentDirectoryOptions = {}): Promise<AgentDirectory> {
     // Unknown names are checked against this hash, so both failures cost the same time.
-    const dummy = await hashPassword(randomBytes(16).toString('hex'), opts.scrypt ?? DEFAULT_SCRYPT);
+    // Startup hashing goes through the gate too: at start nothing else competes, but the same
+    // path serves reload() while calls and logins run, where it must not take every pool thread.
+    const gate = opts.hashGate;
+    const dummyJob = (): Promise<string> => hashPassword(randomBytes(16).toString('hex'), opts.scrypt ?? DEFAULT_SCRYPT);
+    const dummy = await (gate ? gate.run(dummyJob) : dummyJob());
     const dir = new AgentDirectory(dummy, opts);
     dir.entries = await dir.buildEntries(agents);
     return dir;
@@ -104,7 +117,13 @@ export class AgentDirectory extends EventEmitter<{
     if (this.closed) throw new AcdError('ACD_CLOSED', 'agent directory is closed');
     const entry = this.entries.get(name);
     const pw = typeof password === 'string' && password.length <= MAX_PASSWORD_CHARS ? password : '';
-    const ok = await verifyPassword(pw, entry?.hash ?? this.dummyHash);
+    let ok: boolean;
+    try {
+      ok = await this.gate.tryRun(() => verifyPassword(pw, entry?.hash ?? this.dummyHash));
+    } catch (e) {
+      if (e instanceof SemaphoreFullError) throw new AcdError('AGENT_LOGIN_BUSY', 'too many logins are being checked; try again shortly');
+      throw e;
+    }
     // Re-read: the list may have been reloaded while scrypt ran.
     const current = this.entries.get(name);
     if (!ok || !entry || pw === '' || !current || current.hash !== entry.hash || this.closed) {
@@ -154,7 +173,8 @@ export class AgentDirectory extends EventEmitter<{
     const entries = new Map<string, Entry>();
     for (const a of agents) {
       if (entries.has(a.name)) throw new RangeError(`duplicate agent name "${a.name}"`);
-      const hash = a.passwordHash ?? (a.password !== undefined ? await hashPassword(a.password, this.scrypt) : undefined);
+      const plain = a.password;
+      const hash = a.passwordHash ?? (plain !== undefined ? await this.gate.run(() => hashPassword(plain, this.scrypt)) : undefined);
       if (hash === undefined) throw new RangeError(`agent "${a.name}" has neither password nor passwordHash`);
       const agent: DirectoryAgent = Object.freeze({
         name: a.name,

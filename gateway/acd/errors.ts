@@ -3,6 +3,8 @@ import { CcedgeError } from '../errors';
 /** Errors of the ACD core. Codes are stable (pages, logs and the cloud match on them). */
 export type AcdErrorCode =
   | 'AGENT_LOGIN_FAILED'
+  /** login(): the password-hashing queue is full; nothing was checked (HTTP 503 + Retry-After). */
+  | 'AGENT_LOGIN_BUSY'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'

@@ -74,4 +74,7 @@ export interface LoginRequest {
   agent: string;
   password: string;
 }
-export type LoginResponse = { token: string; agent: { name: string; displayName: string } } | { error: { code: 'AGENT_LOGIN_FAILED' | 'HTTP_BAD_REQUEST'; message: string } };
+export type LoginResponse = { token: string; agent: { name: string; displayName: string } } | {
+      // 401 wrong name or password; 429 too many failures (address or agent); 503 hashing queue full.
+      error: { code: 'AGENT_LOGIN_FAILED' | 'AGENT_LOGIN_THROTTLED' | 'AGENT_LOGIN_BUSY' | 'HTTP_BAD_REQUEST'; message: string; retryAfterS?: number };
+    };

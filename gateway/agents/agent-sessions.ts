@@ -6,11 +6,14 @@ import { z } from 'zod';
 import type { AgentDirectory, DirectoryAgent } from '../acd/agent-directory';
 import { isAcdError } from '../acd/errors';
 import { clientMessage, PROTOCOL_VERSION, type ClientMessage, type ErrorCode, type LoginResponse, type ServerMessage } from '../agent-ui/protocol';
+import { LogLimiter } from '../log-limiter';
 import type { Logger } from '../logging';
+import type { Metrics } from '../metrics';
+import { FailureGuard } from '../net/failure-guard';
+import { failureGuardOptions } from '../net/limits-config';
+import { agentSessionsConfigSchema, type AgentSessionsConfig } from './config';
 
-const HELLO_TIMEOUT_MS = 5000;
 const MAX_FRAME = 64 * 1024;
-const LOGIN_FAILURES_PER_MINUTE = 10;
 const loginBody = z.object({ agent: z.string().min(1).max(64), password: z.string().min(1).max(1024) }).strict();
 
 /** Messages other than hello/ping/logout, after authentication: the desk acts on these. */
@@ -37,15 +40,34 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
   private readonly sockets = new Map<string, Set<WebSocket>>();
   private readonly tokens = new WeakMap<WebSocket, string>();
-  private readonly failures = new Map<string, { count: number; since: number }>();
   private readonly log: Logger;
+  private readonly cfg: AgentSessionsConfig;
+  private readonly metrics: Metrics | undefined;
+  /** Failed logins per source address and per agent name, counted before any hashing. */
+  private readonly byAddress: FailureGuard;
+  private readonly byAgent: FailureGuard;
+  /** Rejected logins and frames: a flood costs a counter, not a log line each. */
+  private readonly limitedLog: LogLimiter;
+  private readonly flushTimer: NodeJS.Timeout;
+  /** Connections that have not said hello yet, per address and in all. */
+  private readonly pending = new Map<string, number>();
+  private pendingTotal = 0;
 
   constructor(
     private readonly directory: AgentDirectory,
     logger: Logger,
+    opts: { config?: AgentSessionsConfig; metrics?: Metrics } = {},
   ) {
     super();
     this.log = logger.child({ component: 'agents' });
+    this.cfg = opts.config ?? agentSessionsConfigSchema.parse({});
+    this.metrics = opts.metrics;
+    this.byAddress = new FailureGuard(failureGuardOptions(this.cfg.loginFailuresPerAddress));
+    this.byAgent = new FailureGuard(failureGuardOptions(this.cfg.loginFailuresPerAgent));
+    this.limitedLog = new LogLimiter(this.log, { burst: this.cfg.log.burst, intervalMs: this.cfg.log.intervalS * 1000 });
+    // Summaries of suppressed lines are written when their interval ends, even if the flood stopped.
+    this.flushTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, this.cfg.log.intervalS * 1000));
+    this.flushTimer.unref();
     directory.on('sessionEnded', (token, agentName, reason) => {
       for (const ws of this.sockets.get(agentName) ?? []) {
         if (this.tokens.get(ws) !== token) continue;
@@ -56,34 +78,102 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
     });
   }
 
-  /** POST /agent/login. */
-  async login(body: unknown, remote: string): Promise<{ status: number; body: LoginResponse }> {
+  /**
+   * POST /agent/login. The attempt is counted against the source address and the agent name
+   * BEFORE the password is hashed, so parallel guesses cannot all pass one check; a blocked key
+   * gets 429 without any hashing; a full hashing queue gets 503 at once. Only a success clears.
+   */
+  async login(body: unknown, remote: string): Promise<{ status: number; body: LoginResponse; headers?: Record<string, string> }> {
     const parsed = loginBody.safeParse(body);
     if (!parsed.success) {
+      this.metrics?.agentLoginsRefused.inc({ reason: 'bad_request' });
       return { status: 400, body: { error: { code: 'HTTP_BAD_REQUEST', message: 'expected {"agent": string, "password": string}' } } };
     }
-    const f = this.failures.get(remote);
-    if (f && Date.now() - f.since < 60_000 && f.count >= LOGIN_FAILURES_PER_MINUTE) {
-      return { status: 429, body: { error: { code: 'AGENT_LOGIN_FAILED', message: 'too many failed logins from this address; wait a minute' } } };
+    const name = parsed.data.agent;
+    const addrKey = remote;
+    // Names are keys an attacker chooses: FailureGuard's LRU bound (maxKeys) caps the memory.
+    const agentKey = name;
+    const blockedAddr = this.byAddress.blockedFor(addrKey);
+    const blockedAgent = this.byAgent.blockedFor(agentKey);
+    if (blockedAddr > 0 || blockedAgent > 0) {
+      const reason = blockedAddr >= blockedAgent ? 'throttled_address' : 'throttled_agent';
+      this.metrics?.agentLoginsRefused.inc({ reason });
+      this.limitedLog.warn('login-throttled', { code: 'AGENT_LOGIN_THROTTLED', agent: name.slice(0, 64), remote, reason }, 'agent login refused: too many failures');
+      const retryAfterS = Math.max(1, Math.ceil(Math.max(blockedAddr, blockedAgent) / 1000));
+      const message = reason === 'throttled_address' ? 'too many failed logins from this address; try again later' : 'too many failed logins for this agent; try again later';
+      return { status: 429, body: { error: { code: 'AGENT_LOGIN_THROTTLED', message, retryAfterS } }, headers: { 'retry-after': String(retryAfterS) } };
     }
+    // Counted now, before the costly check; refunded if the check never ran (busy) or crashed.
+    this.byAddress.fail(addrKey);
+    this.byAgent.fail(agentKey);
     try {
-      const { token, agent } = await this.directory.login(parsed.data.agent, parsed.data.password);
-      this.failures.delete(remote);
+      const { token, agent } = await this.directory.login(name, parsed.data.password);
+      this.metrics?.passwordChecks.inc();
+      this.byAddress.succeed(addrKey);
+      this.byAgent.succeed(agentKey);
       this.log.info({ agent: agent.name, remote }, 'agent logged in');
       this.emit('login', agent);
       return { status: 200, body: { token, agent: { name: agent.name, displayName: agent.displayName } } };
     } catch (e) {
-      if (!isAcdError(e, 'AGENT_LOGIN_FAILED')) throw e;
-      const entry = f && Date.now() - f.since < 60_000 ? f : { count: 0, since: Date.now() };
-      entry.count++;
-      this.failures.set(remote, entry);
-      this.log.warn({ code: 'AGENT_LOGIN_FAILED', agent: parsed.data.agent.slice(0, 64), remote }, 'agent login failed');
+      if (isAcdError(e, 'AGENT_LOGIN_BUSY')) {
+        // Nothing was checked: this attempt does not count against the address or the agent.
+        this.byAddress.refund(addrKey);
+        this.byAgent.refund(agentKey);
+        this.metrics?.agentLoginsRefused.inc({ reason: 'busy' });
+        this.limitedLog.warn('login-busy', { code: 'AGENT_LOGIN_BUSY', agent: name.slice(0, 64), remote }, 'agent login refused: password checks queued to the limit');
+        const retryAfterS = this.cfg.passwordHashing.busyRetryAfterS;
+        return { status: 503, body: { error: { code: 'AGENT_LOGIN_BUSY', message: e.message, retryAfterS } }, headers: { 'retry-after': String(retryAfterS) } };
+      }
+      if (!isAcdError(e, 'AGENT_LOGIN_FAILED')) {
+        this.byAddress.refund(addrKey);
+        this.byAgent.refund(agentKey);
+        throw e;
+      }
+      this.metrics?.passwordChecks.inc();
+      this.metrics?.agentLoginsRefused.inc({ reason: 'wrong_password' });
+      this.limitedLog.warn('login-failed', { code: 'AGENT_LOGIN_FAILED', agent: name.slice(0, 64), remote }, 'agent login failed');
       return { status: 401, body: { error: { code: 'AGENT_LOGIN_FAILED', message: e.message } } };
     }
   }
 
+  /**
+   * Refuses the upgrade (before the WebSocket handshake, so it costs no ws state) when the
+   * address, or everybody together, already holds the allowed number of connections that have
+   * not said hello: 429 per address, 503 in total. Pages reconnect with backoff, so a refused
+   * legitimate page comes back once the flood's connections time out.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    const remote = req.socket.remoteAddress ?? '';
+    const mine = this.pending.get(remote) ?? 0;
+    const refuse = mine >= this.cfg.ws.maxPendingPerAddress ? 'address_limit' : this.pendingTotal >= this.cfg.ws.maxPending ? 'total_limit' : undefined;
+    if (refuse) {
+      this.metrics?.wsRefused.inc({ reason: refuse });
+      this.limitedLog.warn(`ws-${refuse}`, { code: 'WS_TOO_MANY_PENDING', remote, reason: refuse }, 'agent WebSocket refused: too many connections without hello');
+      const status = refuse === 'address_limit' ? '429 Too Many Requests' : '503 Service Unavailable';
+      const body = JSON.stringify({ error: { code: 'WS_TOO_MANY_PENDING', message: 'too many connections that have not said hello' } });
+      // Destroyed once written: the HTTP server's sockets allow half-open, and this peer gets nothing more.
+      socket.end(`HTTP/1.1 ${status}\r\nRetry-After: 5\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+      return;
+    }
+    // Counted from the upgrade on (the handshake itself is work), released at hello or close.
+    this.pending.set(remote, mine + 1);
+    this.pendingTotal++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.pendingTotal--;
+      const n = (this.pending.get(remote) ?? 1) - 1;
+      if (n <= 0) this.pending.delete(remote);
+      else this.pending.set(remote, n);
+    };
+    socket.once('close', release);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, remote, release));
+  }
+
+  /** Connections that have not said hello yet (tests, health). */
+  get pendingConnections(): number {
+    return this.pendingTotal;
   }
 
   isConnected(agentName: string): boolean {
@@ -100,20 +190,25 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
   }
 
   close(): void {
+    clearInterval(this.flushTimer);
+    this.limitedLog.flush(true);
     for (const set of this.sockets.values()) for (const ws of set) ws.close(1001, 'server stopping');
     this.sockets.clear();
     this.wss.close();
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, remote: string, releasePending: () => void): void {
     let agentName: string | undefined;
+    let framesBeforeHello = 0;
     const helloTimer = setTimeout(() => {
+      this.metrics?.wsRefused.inc({ reason: 'hello_timeout' });
       this.sendTo(ws, { v: 1, type: 'error', code: 'WS_NOT_AUTHENTICATED', message: 'send hello with your session token first' });
       ws.close(4000, 'no hello');
-    }, HELLO_TIMEOUT_MS);
-    ws.on('error', (err) => this.log.warn({ err, agent: agentName }, 'agent socket error'));
+    }, this.cfg.ws.helloTimeoutMs);
+    ws.on('error', (err) => this.limitedLog.warn('ws-error', { err, agent: agentName, remote }, 'agent socket error'));
     ws.on('close', () => {
       clearTimeout(helloTimer);
+      releasePending();
       if (!agentName) return;
       const set = this.sockets.get(agentName);
       set?.delete(ws);
@@ -124,9 +219,24 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const fail = (code: ErrorCode, message: string, ref?: string): void => {
-        this.log.warn({ code, agent: agentName, detail: message }, 'agent message rejected');
+        // Keyed by code: whatever the flood, each kind of rejection costs `burst` lines per interval.
+        this.limitedLog.warn(`ws-rejected-${code}`, { code, agent: agentName, remote, detail: message }, 'agent message rejected');
         this.sendTo(ws, { v: 1, type: 'error', code, message, ref });
       };
+      if (!agentName) {
+        // Before hello the peer is nobody: a few frames are answered (a page may race its hello),
+        // then the connection is closed rather than answering and logging a flood frame by frame.
+        framesBeforeHello++;
+        this.metrics?.wsFramesBeforeHello.inc();
+        if (framesBeforeHello > this.cfg.ws.maxFramesBeforeHello) {
+          if (ws.readyState === ws.OPEN) {
+            this.metrics?.wsRefused.inc({ reason: 'frames_before_hello' });
+            this.limitedLog.warn('ws-frames-before-hello', { code: 'WS_NOT_AUTHENTICATED', remote, frames: framesBeforeHello }, 'agent WebSocket closed: too many frames before hello');
+            ws.close(1008, 'too many frames before hello');
+          }
+          return;
+        }
+      }
       if (isBinary) return fail('WS_BAD_MESSAGE', 'binary frames are not part of the protocol');
       let json: unknown;
       try {
@@ -146,6 +256,7 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
         const agent = this.directory.resolve(msg.token);
         if (!agent) return fail('WS_SESSION_INVALID', 'unknown or expired session: log in again', ref);
         clearTimeout(helloTimer);
+        releasePending();
         if (agentName && agentName !== agent.name) return fail('WS_NOT_ALLOWED', 'this connection belongs to another agent', ref);
         agentName = agent.name;
         this.tokens.set(ws, msg.token);

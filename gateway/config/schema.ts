@@ -5,6 +5,8 @@ import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
 import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
+import { agentSessionsConfigSchema } from '../agents/config';
+import { httpConfigSchema } from '../http/config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 
 const port = z.number().int().min(1).max(65535);
@@ -124,18 +126,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    http: z
-      .object({
-        host: host.default('0.0.0.0'),
-        port: z.number().int().min(0).max(65535).default(8080),
-        adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
-        /** More API identities: supervisor and compliance (only compliance may play recordings). */
-        tokens: z
-          .array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'must be at least 16 characters'), role: z.enum(['admin', 'supervisor', 'compliance']) }).strict())
-          .default([]),
-      })
-      .strict()
-      .prefault({}),
+    /** HTTP listener, API identities and request limits (gateway/http/config.ts). */
+    http: httpConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
     sync: syncConfigSchema.prefault({}),
     webrtc: z
@@ -188,14 +180,8 @@ export const configSchema = z
     agents: agentsSchema.default([]),
     /** Menus that decide an intent before an answered call is queued; absent: no IVR. */
     ivr: ivrSchema.optional(),
-    agentSessions: z
-      .object({
-        idleTimeoutS: z.number().int().min(60).max(7 * 86_400).default(43_200),
-        /** A page that vanished mid-call has this long to come back before the call ends with BYE. */
-        reconnectGraceS: z.number().int().min(1).max(300).default(10),
-      })
-      .strict()
-      .prefault({}),
+    /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
+    agentSessions: agentSessionsConfigSchema.prefault({}),
     calls: z
       .object({
         /** Until agents answer calls, an answered call hears this and ends after maxDurationS. */

@@ -1,12 +1,16 @@
-import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { CcedgeError } from '../errors';
+import { LogLimiter } from '../log-limiter';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
+import { FailureGuard } from '../net/failure-guard';
+import { failureGuardOptions } from '../net/limits-config';
+import { TokenMatcher } from './admin-token';
+import { httpConfigSchema, type HttpConfig } from './config';
 import type { CallState, CallStore } from '../store/call-store';
 import type { IntentKpi, QueueKpi } from '../kpi/kpi-types';
 import { serveWallboardAsset } from '../wallboard/assets';
@@ -31,7 +35,7 @@ export interface ApiIdentity {
 
 /** The agent softphone's server side: login and the signalling WebSocket. */
 export interface AgentEndpoints {
-  login(body: unknown, remote: string): Promise<{ status: number; body: unknown }>;
+  login(body: unknown, remote: string): Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
@@ -42,7 +46,12 @@ const AGENT_ASSETS: Record<string, { file: string; type: string }> = {
   '/agent/agent.js': { file: 'agent.js', type: 'text/javascript; charset=utf-8' },
   '/agent/agent.css': { file: 'agent.css', type: 'text/css; charset=utf-8' },
 };
-const MAX_JSON_BODY = 4096;
+
+/**
+ * On every response: no page of this box may be framed by another site (clickjacking the
+ * softphone's Answer/Transfer buttons). HTML pages repeat frame-ancestors in their full CSP.
+ */
+const FRAME_HEADERS: Record<string, string> = { 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'" };
 
 export interface HttpDeps {
   host: string;
@@ -61,6 +70,8 @@ export interface HttpDeps {
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
   wallboard?: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
   sync?: { status(): Promise<unknown> };
+  /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
+  limits?: Pick<HttpConfig, 'maxBodyBytes' | 'tokenFailures' | 'log'>;
 }
 
 const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed']);
@@ -69,15 +80,29 @@ const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed'
 export class HttpServer {
   private server: Server | undefined;
   private readonly log: Logger;
+  private readonly limits: Pick<HttpConfig, 'maxBodyBytes' | 'tokenFailures' | 'log'>;
+  /** Wrong bearer tokens per source address. */
+  private readonly tokenGuard: FailureGuard;
+  private readonly tokens: TokenMatcher<{ name: string; token: string; role: ApiIdentity['role'] }>;
+  private readonly limitedLog: LogLimiter;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: HttpDeps) {
     this.log = deps.log.child({ component: 'http' });
+    const defaults = httpConfigSchema.parse({});
+    this.limits = deps.limits ?? { maxBodyBytes: defaults.maxBodyBytes, tokenFailures: defaults.tokenFailures, log: defaults.log };
+    this.tokenGuard = new FailureGuard(failureGuardOptions(this.limits.tokenFailures));
+    this.tokens = new TokenMatcher([{ name: 'admin', token: deps.adminToken, role: 'admin' as const }, ...(deps.tokens ?? [])]);
+    this.limitedLog = new LogLimiter(this.log, { burst: this.limits.log.burst, intervalMs: this.limits.log.intervalS * 1000 });
   }
 
   async start(): Promise<number> {
     const server = createServer((req, res) => {
-      this.route(req, res).catch((err: unknown) => this.fail(res, err));
+      for (const [k, v] of Object.entries(FRAME_HEADERS)) res.setHeader(k, v);
+      this.route(req, res).catch((err: unknown) => this.fail(req, res, err));
     });
+    this.flushTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, this.limits.log.intervalS * 1000));
+    this.flushTimer.unref();
     server.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/ws' && this.deps.agents) this.deps.agents.handleUpgrade(req, socket, head);
@@ -100,28 +125,37 @@ export class HttpServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    clearInterval(this.flushTimer);
+    this.limitedLog.flush(true);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // An announced body over the limit is refused before a byte of it is read.
+    const announced = Number(req.headers['content-length'] ?? 0);
+    if (announced > this.limits.maxBodyBytes) throw tooLarge(this.limits.maxBodyBytes);
+    if (hasBody(req)) {
+      // Node drains an unread body after the response to keep the connection alive: a 10 MB
+      // body sent to a path that reads none would still be read whole. Close instead.
+      res.once('finish', () => {
+        if (!req.complete) req.socket.destroy();
+      });
+    }
     if (url.pathname === '/agent/login' && this.deps.agents) {
       if (req.method !== 'POST') {
         this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: 'use POST' } }, { allow: 'POST' });
         return;
       }
-      const body = await readJson(req);
+      const body = await readJson(req, this.limits.maxBodyBytes);
       const result = await this.deps.agents.login(body, req.socket.remoteAddress ?? '');
-      this.json(res, result.status, result.body);
+      this.json(res, result.status, result.body, result.headers);
       return;
     }
     if (req.method === 'POST' && url.pathname.startsWith('/api/v1/recordings/')) {
-      const who = this.identify(req);
-      if (!who) {
-        this.json(res, 401, { error: { code: 'HTTP_UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } }, { 'www-authenticate': 'Bearer' });
-        return;
-      }
+      const who = this.authenticate(req, res);
+      if (!who) return;
       await this.recordingAction(req, res, url.pathname, who);
       return;
     }
@@ -139,7 +173,7 @@ export class HttpServer {
         'cache-control': 'no-cache',
         'x-content-type-options': 'nosniff',
         // Everything the page needs comes from this box: the softphone works with the WAN down.
-        'content-security-policy': "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'",
+        'content-security-policy': "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
       });
       res.end(req.method === 'HEAD' ? undefined : content);
       return;
@@ -155,11 +189,8 @@ export class HttpServer {
       return;
     }
     if (url.pathname.startsWith('/api/v1/')) {
-      const who = this.identify(req);
-      if (!who) {
-        this.json(res, 401, { error: { code: 'HTTP_UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } }, { 'www-authenticate': 'Bearer' });
-        return;
-      }
+      const who = this.authenticate(req, res);
+      if (!who) return;
       const audio = /^\/api\/v1\/recordings\/([0-9a-f-]{36})\/audio$/.exec(url.pathname);
       if (audio && this.deps.recordings) {
         await this.recordingAudio(req, res, url, audio[1], who, this.deps.recordings);
@@ -216,17 +247,36 @@ export class HttpServer {
     throw new CcedgeError('HTTP_NOT_FOUND', `no such path ${url.pathname}`);
   }
 
-  private identify(req: IncomingMessage): ApiIdentity | undefined {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) return undefined;
-    const given = Buffer.from(m[1]);
-    const all = [{ name: 'admin', token: this.deps.adminToken, role: 'admin' as const }, ...(this.deps.tokens ?? [])];
-    const hit = all.find((t) => {
-      const want = Buffer.from(t.token);
-      return given.length === want.length && timingSafeEqual(given, want);
-    });
-    return hit ? { name: hit.name, role: hit.role } : undefined;
+  /**
+   * The caller's identity from its bearer token, or undefined after answering 401/429. Wrong
+   * tokens are counted per source address; past tokenFailures.maxFailures the address is refused
+   * (429 + Retry-After) before its token is even compared, until the growing block ends.
+   * A request without any Authorization header is not a guess and is not counted.
+   */
+  private authenticate(req: IncomingMessage, res: ServerResponse): ApiIdentity | undefined {
+    const remote = req.socket.remoteAddress ?? '';
+    const blocked = this.tokenGuard.blockedFor(remote);
+    if (blocked > 0) {
+      const retryAfterS = Math.max(1, Math.ceil(blocked / 1000));
+      this.deps.metrics.httpAuthRefused.inc({ reason: 'throttled' });
+      this.limitedLog.warn('token-throttled', { code: 'HTTP_AUTH_THROTTLED', remote }, 'API request refused: too many wrong tokens from this address');
+      this.json(res, 429, { error: { code: 'HTTP_AUTH_THROTTLED', message: 'too many wrong tokens from this address; try again later', retryAfterS } }, { 'retry-after': String(retryAfterS) });
+      return undefined;
+    }
+    const header = req.headers.authorization;
+    const m = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
+    const hit = m ? this.tokens.match(m[1]) : undefined;
+    if (hit) {
+      this.tokenGuard.succeed(remote);
+      return { name: hit.name, role: hit.role };
+    }
+    if (header !== undefined) {
+      this.tokenGuard.fail(remote);
+      this.deps.metrics.httpAuthRefused.inc({ reason: 'invalid' });
+      this.limitedLog.warn('token-invalid', { code: 'HTTP_UNAUTHORIZED', remote }, 'API request with a wrong token');
+    }
+    this.json(res, 401, { error: { code: 'HTTP_UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } }, { 'www-authenticate': 'Bearer' });
+    return undefined;
   }
 
   /** Compliance only, audited, with a reason; HTTP range requests for seeking. */
@@ -257,7 +307,7 @@ export class HttpServer {
       this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: `only the ${allowed.join(' or ')} role may do this` } });
       return;
     }
-    const body = await readJson(req);
+    const body = await readJson(req, this.limits.maxBodyBytes);
     const b = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>;
     const reason = typeof b.reason === 'string' ? b.reason.trim() : '';
     if (!reason || reason.length > 500) throw new CcedgeError('HTTP_BAD_REQUEST', 'a reason (1-500 characters) is required');
@@ -272,7 +322,20 @@ export class HttpServer {
     this.json(res, 200, await r.rotateKey(who.name, reason));
   }
 
-  private fail(res: ServerResponse, err: unknown): void {
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (err instanceof CcedgeError && err.code === 'HTTP_BODY_TOO_LARGE') {
+      this.deps.metrics.httpBodyTooLarge.inc();
+      this.limitedLog.warn('body-too-large', { code: err.code, remote: req.socket.remoteAddress, path: (req.url ?? '').slice(0, 100) }, 'request body too large');
+      // Stop reading: nothing more of this body is wanted, and the socket goes once 413 is out.
+      req.pause();
+      if (res.headersSent) {
+        req.socket.destroy();
+        return;
+      }
+      res.once('finish', () => req.socket.destroy());
+      this.json(res, 413, { error: { code: err.code, message: err.message } }, { connection: 'close' });
+      return;
+    }
     if (err instanceof CcedgeError && (err.code === 'HTTP_BAD_REQUEST' || err.code === 'HTTP_NOT_FOUND')) {
       if (res.headersSent) {
         res.destroy();
@@ -293,19 +356,62 @@ export class HttpServer {
   }
 }
 
-/** Reads a small JSON body; anything else is a 400 with a reason. */
-async function readJson(req: IncomingMessage): Promise<unknown> {
+function tooLarge(limit: number): CcedgeError {
+  return new CcedgeError('HTTP_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Reads a body of at most `limit` bytes. The count is checked on every chunk as it arrives:
+ * past the limit reading stops at once (HTTP_BODY_TOO_LARGE → 413, connection closed), so an
+ * oversized body costs at most `limit` plus one socket buffer, never its whole size.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(new CcedgeError('HTTP_BAD_REQUEST', `request body not received: ${e.message}`));
+    };
+    const onAborted = (): void => onError(new Error('aborted'));
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.once('aborted', onAborted);
+  });
+}
+
+/** Reads a small JSON body; anything else is a 400 with a reason, over the limit a 413. */
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/json') throw new CcedgeError('HTTP_BAD_REQUEST', 'Content-Type must be application/json');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BODY) throw new CcedgeError('HTTP_BAD_REQUEST', `body larger than ${MAX_JSON_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readBody(req, limit);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new CcedgeError('HTTP_BAD_REQUEST', 'body is not valid JSON');
   }
