@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Commands } from './commands';
-import { ConfigSync, type ConfigHooks } from './config-sync';
+import { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, type ConfigHooks } from './config-sync';
 import { MqttLink, type MqttConfigInput } from './mqtt-link';
 import { Outbox, outboxLimitsSchema } from './outbox';
 import { Policy, policyConfigSchema } from './policy';
@@ -9,7 +9,7 @@ import { SILENT_LOG, type SqlDb, type SqlExec, type SyncLog } from './sql';
 import { TOPICS } from './topics';
 
 export { Commands, type CommandResult, type CommandContext } from './commands';
-export { ConfigSync, type ConfigHooks, type ConfigReported, type AppliedConfig } from './config-sync';
+export { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, versionAtEnds, type ConfigHooks, type ConfigReported, type ConfigRefusalCode, type AppliedConfig } from './config-sync';
 export { MqttLink, mqttConfigSchema, type MqttConfig, type MqttConfigInput, type PublishOptions } from './mqtt-link';
 export { Outbox, outboxLimitsSchema, type OutboxLimits, type OutboxRow, type OutboxStats } from './outbox';
 export { Policy, policyConfigSchema, DEFAULT_EVENT_FIELDS, maskNumber, type PolicyConfig, type FieldKind } from './policy';
@@ -28,6 +28,12 @@ export const syncConfigSchema = z
     hmacSecret: z.string().min(16).optional(),
     /** Stored command results are kept this long for repeated ids. */
     commandResultsTtlS: z.number().int().min(60).default(7 * 86_400),
+    /**
+     * Largest `config/desired` payload the device parses (bytes); a larger push is refused unread
+     * with `config/reported {version, error, code: CONFIG_TOO_LARGE}`. Default 1 MiB: hundreds of
+     * queues, thousands of agents and rules fit; raise it for a config near every list limit at once.
+     */
+    maxConfigBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_CONFIG_BYTES),
   })
   .strict();
 export type SyncConfig = z.infer<typeof syncConfigSchema>;
@@ -87,7 +93,7 @@ export class SyncService<T = unknown> {
         validate: () => ({ ok: false, error: 'this device does not accept configuration from the cloud' }),
         apply: () => undefined,
       },
-      { link: this.link, outbox: this.outbox, log: this.log },
+      { link: this.link, outbox: this.outbox, log: this.log, maxBytes: this.settings.maxConfigBytes },
     );
     this.link?.on('message', (suffix: string, payload: Buffer) => this.route(suffix, payload));
   }
