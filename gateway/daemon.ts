@@ -86,6 +86,11 @@ export class Daemon {
       let kpiForSync: KpiService | undefined;
       let applyPushed: ((next: Config) => void) | undefined;
       let updatesForSync: UpdateCommands | undefined;
+      // The retained `queues/<q>` topics that may exist: those of the running config's queues.
+      const queueTopics = (): Set<string> => new Set(config.queues.map((q) => `queues/${q.name}`));
+      const pruneQueueTopics = (): void => {
+        sync.retained.prune('queues/', queueTopics()).catch((err: unknown) => log.warn({ err }, 'clearing retained snapshots of removed queues failed'));
+      };
       const sync = new SyncService<Config>({
         db,
         log: log.child({ component: 'sync' }),
@@ -99,8 +104,11 @@ export class Daemon {
         hmacKey: config.sync.policy.numbers.mode === 'hmac' ? resolveSiteSecret(config.dataDir, config.sync.hmacSecret).key : undefined,
         // After every (re)connect the cloud gets the full live state: queue snapshots (aggregates only).
         republish: (publish) => {
-          for (const q of kpiForSync?.current().queues ?? []) publish(`queues/${q.name}`, q, { qos: 1, retain: true });
+          for (const q of kpiForSync?.current().queues ?? []) if (queueTopics().has(`queues/${q.name}`)) publish(`queues/${q.name}`, q, { qos: 1, retain: true });
           updatesForSync?.republish();
+          // Queues gone since their snapshot was retained (a push, or a restart with a smaller config
+          // file) are cleared on the broker; a clear that failed before is retried here.
+          pruneQueueTopics();
         },
         config: {
           validate: (desired) => checkDesiredConfig(fileConfig, desired),
@@ -189,7 +197,10 @@ export class Daemon {
       kpiForSync = kpi;
       registerKpiMetrics(metrics.registry, kpi);
       kpi.on('update', (snapshot) => {
-        for (const q of snapshot.queues) sync.publishLive(`queues/${q.name}`, q, { qos: 1, retain: true });
+        // Only configured queues: a snapshot taken before a push removed a queue must not bring
+        // back the retained message that the push just cleared.
+        const live = queueTopics();
+        for (const q of snapshot.queues) if (live.has(`queues/${q.name}`)) sync.publishLive(`queues/${q.name}`, q, { qos: 1, retain: true });
       });
       const sessions = new AgentSessions(directory, log, { config: config.agentSessions, metrics });
       const recording = new RecordingService(vault, () => config.recording, log.child({ component: 'recording' }), {
@@ -219,6 +230,7 @@ export class Daemon {
         assignHotSections(config, next);
         routing.router = router;
         log.info({ queues: next.queues.map((q) => q.name), intents: next.intents.length }, 'config from the cloud is now running');
+        pruneQueueTopics();
       };
       const sip = new SipServer(config, log, metrics, calls);
       // Forwarded calls (routing.forward) place their far leg through a trunk's outbound address.

@@ -2,6 +2,8 @@
 export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_UNREADABLE'
+  // A config push larger than sync.maxConfigBytes, refused before it is parsed (sync/config-sync.ts).
+  | 'CONFIG_TOO_LARGE'
   | 'DB_FAILED'
   | 'DB_MIGRATION_FAILED'
   | 'SIP_BAD_REQUEST'

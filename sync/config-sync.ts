@@ -11,11 +11,19 @@ export interface ConfigHooks<T = unknown> {
   apply(value: T, version: number): void | Promise<void>;
 }
 
+/** Why a desired config was refused: too large to parse, or not valid / not applicable. */
+export type ConfigRefusalCode = 'CONFIG_TOO_LARGE' | 'CONFIG_INVALID';
+
 export interface ConfigReported {
   version: number;
   appliedAt?: string;
   error?: string;
+  /** Set with `error`: a stable code the cloud can match on (the message is for people). */
+  code?: ConfigRefusalCode;
 }
+
+/** Default bound on a `config/desired` payload (sync.maxConfigBytes). */
+export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024;
 
 export interface AppliedConfig {
   version: number;
@@ -39,10 +47,19 @@ export class ConfigSync<T = unknown> {
   constructor(
     private readonly db: SqlDb,
     private readonly hooks: ConfigHooks<T>,
-    private readonly opts: { link?: MqttLink; outbox?: Outbox; log?: SyncLog; now?: () => Date } = {},
+    private readonly opts: { link?: MqttLink; outbox?: Outbox; log?: SyncLog; now?: () => Date; maxBytes?: number } = {},
   ) {
     this.log = opts.log ?? SILENT_LOG;
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES;
   }
+
+  /** Largest `config/desired` payload parsed; a larger one is refused unread (CONFIG_TOO_LARGE). */
+  readonly maxBytes: number;
+  /**
+   * The last refused push (version, size, reason). The retained desired config is redelivered on
+   * every reconnect: the same refusal is reported again but not logged again, and not re-checked.
+   */
+  private lastRefused: { version: number; bytes: number; error: string; code: ConfigRefusalCode } | undefined;
 
   /** The config last applied from the cloud (the gateway runs it at start instead of the file's). */
   async applied(): Promise<AppliedConfig | undefined> {
@@ -58,17 +75,23 @@ export class ConfigSync<T = unknown> {
   }
 
   private async handle(payload: Buffer | string): Promise<ConfigReported | undefined> {
+    const bytes = Buffer.isBuffer(payload) ? payload.length : Buffer.byteLength(payload);
+    if (bytes === 0) return undefined; // retained message cleared by the cloud
+    if (bytes > this.maxBytes) {
+      // Refused before it is decoded or parsed: JSON.parse and the schema walk of a huge document
+      // are what stalled the event loop. Its version is read from the ends of the text only.
+      const version = versionAtEnds(payload);
+      const error = `config/desired is ${bytes} bytes, more than the ${this.maxBytes} allowed (sync.maxConfigBytes)`;
+      return this.refuse(version, bytes, error, 'CONFIG_TOO_LARGE');
+    }
     const text = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
-    if (text.length === 0) return undefined; // retained message cleared by the cloud
     let desired: z.infer<typeof desiredSchema>;
     try {
       const parsed = desiredSchema.safeParse(JSON.parse(text));
       if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
       desired = parsed.data;
     } catch (e) {
-      this.log.warn({ code: 'CONFIG_INVALID', err: { message: (e as Error).message } }, 'config/desired is malformed; ignored');
-      const version = safeVersion(text);
-      return version === undefined ? undefined : this.report({ version, error: `malformed config/desired: ${(e as Error).message}` });
+      return this.refuse(safeVersion(text) ?? versionAtEnds(payload), bytes, `malformed config/desired: ${(e as Error).message}`, 'CONFIG_INVALID');
     }
     const current = await this.applied();
     if (current && desired.version < current.version) {
@@ -76,21 +99,20 @@ export class ConfigSync<T = unknown> {
       return undefined;
     }
     if (current && desired.version === current.version) return this.report({ version: current.version, appliedAt: current.appliedAt });
+    const refused = this.lastRefused;
+    if (refused && refused.version === desired.version && refused.bytes === bytes) return this.report({ version: refused.version, error: refused.error, code: refused.code });
     let checked: ReturnType<ConfigHooks<T>['validate']>;
     try {
       checked = this.hooks.validate(desired.config);
     } catch (e) {
       checked = { ok: false, error: (e as Error).message };
     }
-    if (!checked.ok) {
-      this.log.warn({ code: 'CONFIG_INVALID', version: desired.version, error: checked.error }, 'config from the cloud rejected; previous config keeps running');
-      return this.report({ version: desired.version, error: checked.error });
-    }
+    if (!checked.ok) return this.refuse(desired.version, bytes, checked.error, 'CONFIG_INVALID');
     try {
       await this.hooks.apply(checked.value, desired.version);
     } catch (e) {
       this.log.error({ code: 'CONFIG_INVALID', version: desired.version, err: { message: (e as Error).message } }, 'config from the cloud could not be applied; previous config keeps running');
-      return this.report({ version: desired.version, error: `apply failed: ${(e as Error).message}` });
+      return this.report({ version: desired.version, error: `apply failed: ${(e as Error).message}`, code: 'CONFIG_INVALID' });
     }
     const appliedAt = (this.opts.now?.() ?? new Date()).toISOString();
     await this.db.transaction(async (tx) => {
@@ -105,6 +127,23 @@ export class ConfigSync<T = unknown> {
     return this.report({ version: desired.version, appliedAt });
   }
 
+  /**
+   * Reports a refusal (the previous config keeps running) and logs it once: the same refusal of the
+   * same push, redelivered, is reported again without a new log line. Without a version there is
+   * nothing the cloud could match the report to: logged only.
+   */
+  private refuse(version: number | undefined, bytes: number, error: string, code: ConfigRefusalCode): ConfigReported | undefined {
+    const last = this.lastRefused;
+    const repeat = last !== undefined && last.version === version && last.bytes === bytes && last.error === error;
+    if (!repeat) {
+      // The reason is cut for the log line: a schema refusal can list many issues.
+      this.log.warn({ code, version, bytes, error: error.length > 2000 ? `${error.slice(0, 2000)}…` : error }, 'config from the cloud refused; previous config keeps running');
+    }
+    if (version === undefined) return undefined;
+    this.lastRefused = { version, bytes, error, code };
+    return this.report({ version, error, code });
+  }
+
   private report(r: ConfigReported): ConfigReported {
     const sent = this.opts.link?.publish(TOPICS.configReported, JSON.stringify(r), { qos: 1, retain: true }, (err) => {
       if (err) this.log.warn({ err }, 'config/reported not acknowledged');
@@ -112,6 +151,21 @@ export class ConfigSync<T = unknown> {
     if (this.opts.link && !sent) this.log.warn({ version: r.version }, 'config/reported not sent (offline); reported again when config/desired is redelivered');
     return r;
   }
+}
+
+/**
+ * The top-level `version` of an oversized payload without parsing it: `{"version":N,` at the start
+ * or `,"version":N}` at the end (where JSON.stringify of `{version, config}` / `{config, version}`
+ * puts it). Only the first and last 64 bytes are looked at; anything else: undefined.
+ */
+export function versionAtEnds(payload: Buffer | string): number | undefined {
+  const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+  const head = buf.subarray(0, 64).toString('latin1');
+  const tail = buf.subarray(Math.max(0, buf.length - 64)).toString('latin1');
+  const m = /^\s*\{\s*"version"\s*:\s*(\d{1,16})\s*[,}]/.exec(head) ?? /,\s*"version"\s*:\s*(\d{1,16})\s*\}\s*$/.exec(tail);
+  if (!m) return undefined;
+  const v = Number(m[1]);
+  return Number.isSafeInteger(v) && v >= 1 ? v : undefined;
 }
 
 function safeVersion(text: string): number | undefined {

@@ -1,20 +1,22 @@
 import { z } from 'zod';
 import { Commands } from './commands';
-import { ConfigSync, type ConfigHooks } from './config-sync';
+import { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, type ConfigHooks } from './config-sync';
 import { MqttLink, type MqttConfigInput } from './mqtt-link';
 import { Outbox, outboxLimitsSchema } from './outbox';
 import { Policy, policyConfigSchema } from './policy';
+import { RetainedTopics } from './retained';
 import { Sender, type LivePublisher, type SyncStatus } from './sender';
 import { SILENT_LOG, type SqlDb, type SqlExec, type SyncLog } from './sql';
 import { TOPICS } from './topics';
 
 export { Commands, type CommandResult, type CommandContext } from './commands';
-export { ConfigSync, type ConfigHooks, type ConfigReported, type AppliedConfig } from './config-sync';
+export { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, versionAtEnds, type ConfigHooks, type ConfigReported, type ConfigRefusalCode, type AppliedConfig } from './config-sync';
 export { MqttLink, mqttConfigSchema, type MqttConfig, type MqttConfigInput, type PublishOptions } from './mqtt-link';
 export { Outbox, outboxLimitsSchema, type OutboxLimits, type OutboxRow, type OutboxStats } from './outbox';
 export { Policy, policyConfigSchema, DEFAULT_EVENT_FIELDS, maskNumber, type PolicyConfig, type FieldKind } from './policy';
 export { Sender, type LivePublisher, type SyncStatus } from './sender';
-export { SYNC_SCHEMA_SQL } from './schema';
+export { RetainedTopics } from './retained';
+export { SYNC_RETAINED_SQL, SYNC_SCHEMA_SQL } from './schema';
 export { SyncError, type SyncErrorCode } from './errors';
 export { TOPICS, topicPrefix } from './topics';
 export type { SqlDb, SqlExec, SyncLog } from './sql';
@@ -28,6 +30,12 @@ export const syncConfigSchema = z
     hmacSecret: z.string().min(16).optional(),
     /** Stored command results are kept this long for repeated ids. */
     commandResultsTtlS: z.number().int().min(60).default(7 * 86_400),
+    /**
+     * Largest `config/desired` payload the device parses (bytes); a larger push is refused unread
+     * with `config/reported {version, error, code: CONFIG_TOO_LARGE}`. Default 1 MiB: hundreds of
+     * queues, thousands of agents and rules fit; raise it for a config near every list limit at once.
+     */
+    maxConfigBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_CONFIG_BYTES),
   })
   .strict();
 export type SyncConfig = z.infer<typeof syncConfigSchema>;
@@ -59,6 +67,8 @@ export class SyncService<T = unknown> {
   readonly sender: Sender;
   readonly commands: Commands;
   readonly config: ConfigSync<T>;
+  /** Retained topics we published (`queues/<q>`…), so the gateway can clear those of removed subjects. */
+  readonly retained: RetainedTopics;
   readonly settings: SyncConfig;
   private readonly log: SyncLog;
 
@@ -80,6 +90,7 @@ export class SyncService<T = unknown> {
       maxInflight: this.link?.config.maxInflight,
       republish: opts.republish ? () => opts.republish?.(this.publishLive) : undefined,
     });
+    this.retained = new RetainedTopics(opts.db, this.link, this.log);
     this.commands = new Commands(opts.db, { link: this.link, log: this.log, scrub: (r) => this.policy.scrubLive(r) });
     this.config = new ConfigSync<T>(
       opts.db,
@@ -87,7 +98,7 @@ export class SyncService<T = unknown> {
         validate: () => ({ ok: false, error: 'this device does not accept configuration from the cloud' }),
         apply: () => undefined,
       },
-      { link: this.link, outbox: this.outbox, log: this.log },
+      { link: this.link, outbox: this.outbox, log: this.log, maxBytes: this.settings.maxConfigBytes },
     );
     this.link?.on('message', (suffix: string, payload: Buffer) => this.route(suffix, payload));
   }
@@ -105,8 +116,14 @@ export class SyncService<T = unknown> {
   }
 
   /** Live state (retained `queues/<q>` snapshots, `health`): not paced, not queued, through `Policy.scrubLive`. */
-  publishLive: LivePublisher = (suffix, payload, opts) =>
-    this.sender.publishLive(suffix, typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : this.policy.scrubLive(payload), opts);
+  publishLive: LivePublisher = (suffix, payload, opts) => {
+    const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : this.policy.scrubLive(payload);
+    const sent = this.sender.publishLive(suffix, body, opts);
+    // Recorded even when not sent: clearing a topic that holds nothing is harmless, missing one is not.
+    const retained = opts === undefined || opts.retain === true; // the sender's default is retained
+    if (retained && !(typeof body === 'string' && body === '') && !(Buffer.isBuffer(body) && body.length === 0)) this.retained.note(suffix);
+    return sent;
+  };
 
   status(): Promise<SyncStatus> {
     return this.sender.status();

@@ -1,4 +1,12 @@
 /**
+ * Retained topics we published (sync/retained.ts). A later addition: the gateway appends it as its
+ * own migration entry; SYNC_SCHEMA_SQL includes it for databases created by tests.
+ */
+export const SYNC_RETAINED_SQL = `
+  CREATE TABLE IF NOT EXISTS sync_retained (topic TEXT PRIMARY KEY);
+`;
+
+/**
  * Tables of sync/. The gateway appends this text, verbatim, as one entry of
  * gateway/store/migrations.ts (migrations are append-only there). Written with IF NOT EXISTS so
  * tests can apply it to a database the gateway already migrated.
@@ -38,4 +46,4 @@ export const SYNC_SCHEMA_SQL = `
     applied_at TEXT NOT NULL,
     config TEXT NOT NULL
   );
-`;
+` + SYNC_RETAINED_SQL;

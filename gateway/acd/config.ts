@@ -7,6 +7,26 @@ import { z } from 'zod';
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)');
 
+/**
+ * Size limits of the ACD sections. Config also arrives from the cloud (`config/desired`), and
+ * every queue costs a KPI snapshot, a retained MQTT message and per-call scans, so the lists are
+ * bounded: generous for one site, far from what stalls the box (100,000 queues took 7 s of event
+ * loop and 700 MB; issue 13).
+ */
+export const ACD_LIMITS = {
+  /** `queues:` entries. */
+  queues: 500,
+  /** `agents:` entries. */
+  agents: 5_000,
+  /** Skills of one agent, required skills of one queue. */
+  skills: 100,
+} as const;
+
+/** A record (skills) with at most `max` keys. */
+function boundedKeys<T extends z.ZodType>(record: T, max: number, what: string) {
+  return record.refine((r) => typeof r !== 'object' || r === null || Object.keys(r).length <= max, { message: `at most ${max} ${what}` });
+}
+
 /** `scrypt$N$r$p$saltB64$hashB64`, as written by hashPassword (see password.ts). */
 export const SCRYPT_HASH_PATTERN = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
 
@@ -18,9 +38,9 @@ export const agentConfigSchema = z
     password: z.string().min(1).max(1024).optional(),
     passwordHash: z.string().regex(SCRYPT_HASH_PATTERN, 'must be scrypt$N$r$p$salt$hash (base64)').optional(),
     /** Skill levels 0-100 by skill name: a queue's requiredSkills and the skills-best-match strategy use them. */
-    skills: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.number().int().min(0).max(100)).optional(),
+    skills: boundedKeys(z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.number().int().min(0).max(100)), ACD_LIMITS.skills, 'skills').optional(),
     /** Queues this agent serves; absent = every queue. */
-    queues: z.array(name).min(1).optional(),
+    queues: z.array(name).min(1).max(ACD_LIMITS.queues, `at most ${ACD_LIMITS.queues} queues`).optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -29,7 +49,7 @@ export const agentConfigSchema = z
     }
   });
 
-export const agentsSchema = z.array(agentConfigSchema).superRefine((list, ctx) => {
+export const agentsSchema = z.array(agentConfigSchema).max(ACD_LIMITS.agents, `at most ${ACD_LIMITS.agents} agents`).superRefine((list, ctx) => {
   const seen = new Set<string>();
   list.forEach((a, i) => {
     if (seen.has(a.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate agent name "${a.name}"` });
@@ -68,7 +88,7 @@ export const queueConfigSchema = z
      */
     strategy: z.enum(queueStrategies).optional(),
     /** Skill → minimum level: only agents having every one of these skills at that level or above are offered calls. */
-    requiredSkills: z.record(skillName, z.number().int().min(0).max(100)).optional(),
+    requiredSkills: boundedKeys(z.record(skillName, z.number().int().min(0).max(100)), ACD_LIMITS.skills, 'required skills').optional(),
     /** skills-best-match without requiredSkills ranks agents by this skill (default: the queue's name). */
     primarySkill: skillName.optional(),
     /**
@@ -95,7 +115,7 @@ export const queueConfigSchema = z
     if (q.whenFull && typeof q.whenFull === 'object' && q.whenFull.overflowQueue === q.name) ctx.addIssue({ code: 'custom', path: ['whenFull', 'overflowQueue'], message: `queue "${q.name}" overflows into itself` });
   });
 
-export const queuesSchema = z.array(queueConfigSchema).superRefine((list, ctx) => {
+export const queuesSchema = z.array(queueConfigSchema).max(ACD_LIMITS.queues, `at most ${ACD_LIMITS.queues} queues`).superRefine((list, ctx) => {
   const seen = new Set<string>();
   list.forEach((q, i) => {
     if (seen.has(q.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate queue name "${q.name}"` });

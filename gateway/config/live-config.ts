@@ -12,6 +12,37 @@ export type HotKey = (typeof HOT_KEYS)[number];
 export type DesiredCheck = { ok: true; value: Config } | { ok: false; error: string };
 
 /**
+ * Cheap bounds on a pushed config's raw shape, checked in one walk before the schema runs. The
+ * schema's own limits (ACD_LIMITS, ROUTING_LIMITS, IVR_LIMITS, CONFIG_LIMITS) are the real ones,
+ * but zod parses every element of a list before it checks the list's length: 100,000 queues cost
+ * ~200 ms of event loop to be told "at most 500". No section's limit is above `entries`.
+ */
+export const RAW_SHAPE_LIMITS = {
+  /** Entries of any one array or object (the largest list limit is vipCallers, 10,000). */
+  entries: 10_000,
+  /** Nesting depth (config files are a handful of levels deep). */
+  depth: 16,
+} as const;
+
+/** The first bound `value` breaks, as `path: reason`, or undefined. */
+export function rawShapeProblem(value: unknown, limits: { entries: number; depth: number } = RAW_SHAPE_LIMITS): string | undefined {
+  const walk = (v: unknown, path: string[]): string | undefined => {
+    if (v === null || typeof v !== 'object') return undefined;
+    const where = path.join('.') || '(root)';
+    if (path.length > limits.depth) return `${where}: nested deeper than ${limits.depth} levels`;
+    const entries = Array.isArray(v) ? v.length : Object.keys(v).length;
+    if (entries > limits.entries) return `${where}: ${entries} entries, at most ${limits.entries} per list`;
+    const children: Array<[string, unknown]> = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
+    for (const [k, child] of children) {
+      const problem = walk(child, [...path, k]);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  };
+  return walk(value, []);
+}
+
+/**
  * Validates a desired config from the cloud: an object in the config file's format whose sections
  * replace the base (file + environment) config's; the merged whole must pass the same schema as a
  * config file (cross-checks included: queues named by agents, intents, recording policy…).
@@ -22,6 +53,8 @@ export function checkDesiredConfig(base: Config, desired: unknown): DesiredCheck
   const known = new Set(Object.keys(configSchema.shape));
   const unknown = Object.keys(overlay).filter((k) => !known.has(k));
   if (unknown.length) return { ok: false, error: `unknown config section(s): ${unknown.join(', ')}` };
+  const shape = rawShapeProblem(overlay);
+  if (shape !== undefined) return { ok: false, error: shape };
   const parsed = configSchema.safeParse({ ...structuredClone(base), ...structuredClone(overlay) });
   if (!parsed.success) {
     return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };

@@ -1,9 +1,9 @@
 import { isIP, BlockList } from 'node:net';
 import { z } from 'zod';
 import { hwConfigSchema } from '../../hw/config';
-import { acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
+import { ACD_LIMITS, acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
 import { ivrIntentIssues, ivrSchema } from '../ivr/config';
-import { routingConfigIssues, routingConfigShape } from '../routing/config';
+import { ROUTING_LIMITS, routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
 import { agentSessionsConfigSchema } from '../agents/config';
 import { httpConfigSchema } from '../http/config';
@@ -58,11 +58,27 @@ export const sipLimitsSchema = z
 
 export const codecName = z.enum(['PCMU', 'PCMA']);
 
+/**
+ * Size limits of the sections this module owns (queues, agents, routing and IVR limits live in
+ * their modules: ACD_LIMITS, ROUTING_LIMITS, IVR_LIMITS). A config push is parsed whole before the
+ * "cannot change while running" check, so cold sections are bounded too.
+ */
+export const CONFIG_LIMITS = {
+  trunks: 64,
+  /** CIDRs in one trunk's allow-list. */
+  trunkAllow: 1_000,
+} as const;
+
+/** A record with at most `max` keys. */
+function boundedRecord<T extends z.ZodType>(record: T, max: number, what: string) {
+  return record.refine((r) => typeof r !== 'object' || r === null || Object.keys(r).length <= max, { message: `at most ${max} ${what}` });
+}
+
 export const trunkSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)'),
     /** Source addresses allowed to send requests on this trunk (CIDR). */
-    allow: z.array(cidr).min(1),
+    allow: z.array(cidr).min(1).max(CONFIG_LIMITS.trunkAllow, `at most ${CONFIG_LIMITS.trunkAllow} entries`),
     /** Optional digest authentication of the PBX. */
     auth: z
       .object({
@@ -142,7 +158,7 @@ export const configSchema = z
     /** Box health, E1 trunks, front panel, watchdog (hw/config.ts); dahdiDir is CCEDGE_DAHDI_DIR. */
     hw: hwConfigSchema.extend({ dahdiDir: z.string().min(1).default('/proc/dahdi') }).prefault({}),
     demo: z.object({ password: z.string().min(1).default('demo') }).strict().default({ password: 'demo' }),
-    trunks: z.array(trunkSchema).min(1),
+    trunks: z.array(trunkSchema).min(1).max(CONFIG_LIMITS.trunks, `at most ${CONFIG_LIMITS.trunks} trunks`),
     queues: queuesSchema.default([]),
     ...routingConfigShape,
     kpi: kpiConfigSchema.prefault({}),
@@ -158,9 +174,9 @@ export const configSchema = z
         /** How often the audit log's head (seq, hash) is sent to the cloud as an anchor, when it changed. */
         anchorEveryS: z.number().int().min(10).max(86_400).default(900),
         /** Per-queue policy overriding the default. */
-        queues: z.record(z.string(), recordingPolicySchema).default({}),
+        queues: boundedRecord(z.record(z.string(), recordingPolicySchema), ACD_LIMITS.queues, 'queue policies').default({}),
         /** Per-intent policy: wins over the queue's (a "payments" intent is never recorded, say). */
-        intents: z.record(z.string(), recordingPolicySchema).default({}),
+        intents: boundedRecord(z.record(z.string(), recordingPolicySchema), ROUTING_LIMITS.intents, 'intent policies').default({}),
       })
       .strict()
       .prefault({}),

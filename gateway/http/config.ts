@@ -4,6 +4,8 @@ import { failureGuardSchema, logLimitSchema } from '../net/limits-config';
 
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
 
+export const HTTP_LIMITS = { tokens: 100 } as const;
+
 /** `http:` in ccedge.yaml: the HTTP listener, admin API identities and its limits (http-server.ts). */
 export const httpConfigSchema = z
   .object({
@@ -13,6 +15,7 @@ export const httpConfigSchema = z
     /** More API identities: supervisor and compliance (only compliance may play recordings). */
     tokens: z
       .array(z.object({ name: z.string().min(1).max(64), token: z.string().min(16, 'must be at least 16 characters'), role: z.enum(['admin', 'supervisor', 'compliance']) }).strict())
+      .max(HTTP_LIMITS.tokens, `at most ${HTTP_LIMITS.tokens} tokens`)
       .default([]),
     /**
      * Largest request body accepted (bytes). Checked against Content-Length before reading and

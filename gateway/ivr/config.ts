@@ -34,11 +34,24 @@ const promptName = z
  * A record whose bad keys are reported with our message and the key itself (zod's default is
  * "Invalid key in record"), at the path of the key, alongside any problem in the values.
  */
-function keyedRecord<V extends z.ZodType>(what: string, pattern: RegExp, message: string, value: V) {
-  return z.record(z.string().regex(pattern), value, {
-    error: (iss) => (iss.code === 'invalid_key' ? `${what} "${String(iss.input)}" ${message}` : undefined),
-  });
+function keyedRecord<V extends z.ZodType>(what: string, pattern: RegExp, message: string, value: V, max: number) {
+  return z
+    .record(z.string().regex(pattern), value, {
+      error: (iss) => (iss.code === 'invalid_key' ? `${what} "${String(iss.input)}" ${message}` : undefined),
+    })
+    .refine((r) => Object.keys(r).length <= max, { message: `at most ${max} ${what}s` });
 }
+
+/**
+ * Size limits of the IVR section (it can arrive from the cloud: bounded like every list there).
+ * A DTMF menu has at most 16 single keys; multi-digit keys and many menus are still generous.
+ */
+export const IVR_LIMITS = {
+  /** `ivr.menus` entries. */
+  menus: 200,
+  /** `choices` of one menu. */
+  choices: 100,
+} as const;
 
 /** Where a choice (or a menu's failure) leads: exactly one of intent, menu, callback. */
 export const ivrActionSchema = z
@@ -63,7 +76,7 @@ export const ivrMenuSchema = z
     retries: z.number().int().min(0).max(10).default(2),
     /** Played after a key that is not a choice (then the menu again, or onFail). */
     invalidPrompt: promptName.optional(),
-    choices: keyedRecord('choice key', CHOICE_KEY_PATTERN, CHOICE_KEY_MESSAGE, ivrActionSchema).default({}),
+    choices: keyedRecord('choice key', CHOICE_KEY_PATTERN, CHOICE_KEY_MESSAGE, ivrActionSchema, IVR_LIMITS.choices).default({}),
     /** After the last retry. Absent: the IVR ends with `abandoned` (reason `no-input`). */
     onFail: ivrActionSchema.optional(),
   })
@@ -77,7 +90,7 @@ export const ivrSchema = z
     interDigitTimeoutS: z.number().min(0.5).max(30).default(3),
     /** A caller still in the IVR after this long leaves it with `abandoned` (reason `max-duration`). */
     maxDurationS: z.number().int().min(10).max(3600).default(300),
-    menus: keyedRecord('menu name', MENU_NAME_PATTERN, `is invalid: ${MENU_NAME_MESSAGE}`, ivrMenuSchema),
+    menus: keyedRecord('menu name', MENU_NAME_PATTERN, `is invalid: ${MENU_NAME_MESSAGE}`, ivrMenuSchema, IVR_LIMITS.menus),
   })
   .strict()
   .superRefine((cfg, ctx) => {

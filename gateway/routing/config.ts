@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { queuesSchema, type QueueConfig } from '../acd/config';
+import { compileLinearPattern, linearPatternProblem, MAX_PATTERN_LENGTH } from '../config/pattern';
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)');
 
@@ -14,6 +15,21 @@ const numberPrefix = z.string().regex(/^[A-Za-z0-9+*#._-]{1,64}$/, 'letters, dig
 
 /** An HTTP/SIP header field name (token characters). */
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'a header field name such as X-Intent');
+
+/**
+ * Size limits of the routing sections: they arrive from the cloud too, and every rule is checked
+ * on every call, so the lists are bounded (generous for one site).
+ */
+export const ROUTING_LIMITS = {
+  /** `intents:` entries. */
+  intents: 1_000,
+  /** Entries of each of routing.dnis, routing.forward and routing.callerPrefixes. */
+  rules: 2_000,
+  /** `vipCallers:` prefixes. */
+  vipCallers: 10_000,
+} as const;
+
+const RULES_MESSAGE = `at most ${ROUTING_LIMITS.rules} rules`;
 
 export type DnisMatchKind = 'exact' | 'prefix' | 'regex';
 
@@ -28,12 +44,13 @@ export interface DnisMatcher {
 /**
  * Compiles a DNIS rule's `match`. `/body/` or `/body/i` is a regular expression (tested against
  * the whole To user: anchor it yourself); a trailing `*` makes a prefix (`800*`); anything else is
- * an exact To user. Throws SyntaxError for a bad regular expression.
+ * an exact To user. Regular expressions run on the linear-time engine of config/pattern.ts (RE2
+ * syntax: no backreferences or lookaround); throws PatternError for one it refuses.
  */
 export function compileDnisMatch(match: string): DnisMatcher {
   const re = /^\/(.+)\/(i?)$/.exec(match);
   if (re) {
-    const rx = new RegExp(re[1], re[2]);
+    const rx = compileLinearPattern(re[1], re[2]);
     return { kind: 'regex', text: match, test: (u) => rx.test(u) };
   }
   if (match.length > 1 && match.endsWith('*')) {
@@ -46,14 +63,13 @@ export function compileDnisMatch(match: string): DnisMatcher {
 const dnisMatch = z
   .string()
   .min(1)
-  .max(256)
+  // The slashes and a flag on top of the longest pattern the engine accepts.
+  .max(MAX_PATTERN_LENGTH + 3)
   .superRefine((m, ctx) => {
-    if (/^\/.+\/i?$/.test(m)) {
-      try {
-        compileDnisMatch(m);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: `bad regular expression: ${(e as Error).message}` });
-      }
+    const re = /^\/(.+)\/(i?)$/.exec(m);
+    if (re) {
+      const problem = linearPatternProblem(re[1], re[2]);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `bad regular expression: ${problem}` });
     } else if (!/^[A-Za-z0-9+*#._-]+$/.test(m)) {
       ctx.addIssue({ code: 'custom', message: 'an exact To user, a prefix ending in * (800*), or /regex/ (/regex/i)' });
     }
@@ -69,7 +85,7 @@ export const intentSchema = z
   })
   .strict();
 
-export const intentsSchema = z.array(intentSchema).superRefine((list, ctx) => {
+export const intentsSchema = z.array(intentSchema).max(ROUTING_LIMITS.intents, `at most ${ROUTING_LIMITS.intents} intents`).superRefine((list, ctx) => {
   const seen = new Set<string>();
   list.forEach((intent, i) => {
     if (seen.has(intent.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate intent name "${intent.name}"` });
@@ -96,11 +112,11 @@ export const forwardRuleSchema = z
 export const routingSchema = z
   .object({
     /** Forward rules, checked before intents and queues: exact wins, then the longest prefix, then regexes in order. */
-    forward: z.array(forwardRuleSchema).default([]),
+    forward: z.array(forwardRuleSchema).max(ROUTING_LIMITS.rules, RULES_MESSAGE).default([]),
     /** Called number (To user) rules: exact wins, then the longest prefix, then regexes in order. */
-    dnis: z.array(z.object({ match: dnisMatch, intent: name }).strict()).default([]),
+    dnis: z.array(z.object({ match: dnisMatch, intent: name }).strict()).max(ROUTING_LIMITS.rules, RULES_MESSAGE).default([]),
     /** Caller (From user) prefix rules: the longest matching prefix wins. */
-    callerPrefixes: z.array(z.object({ prefix: numberPrefix, intent: name }).strict()).default([]),
+    callerPrefixes: z.array(z.object({ prefix: numberPrefix, intent: name }).strict()).max(ROUTING_LIMITS.rules, RULES_MESSAGE).default([]),
     /** Header from the PBX naming the intent (value must be a known intent); null: not consulted. */
     header: headerName.nullable().default('X-Intent'),
     /** Intent of calls nothing else decided. */
@@ -113,7 +129,7 @@ export const routingSchema = z
   .strict();
 
 /** Caller (From user) prefixes whose calls get routing.vipBoost on top of their intent's priority. */
-export const vipCallersSchema = z.array(numberPrefix);
+export const vipCallersSchema = z.array(numberPrefix).max(ROUTING_LIMITS.vipCallers, `at most ${ROUTING_LIMITS.vipCallers} VIP prefixes`);
 
 /** Spread into the gateway's config object. */
 export const routingConfigShape = {

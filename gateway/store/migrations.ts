@@ -110,4 +110,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER recording_audit_no_update BEFORE UPDATE ON recording_audit BEGIN SELECT RAISE(ABORT, 'recording_audit is append-only'); END;
   CREATE TRIGGER recording_audit_no_delete BEFORE DELETE ON recording_audit BEGIN SELECT RAISE(ABORT, 'recording_audit is append-only'); END;
   `,
+  `
+  CREATE TABLE IF NOT EXISTS sync_retained (topic TEXT PRIMARY KEY);
+  `,
 ];
