@@ -132,7 +132,7 @@ export class CallManager implements SipServerHandlers {
     } catch (e) {
       rtp.close();
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
-      if (e instanceof MediaError && e.code === 'SDP_NO_COMMON_CODEC') fail(488, 'Not Acceptable Here', e.message, e.code);
+      if (e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED')) fail(488, 'Not Acceptable Here', e.message, e.code);
       else if (e instanceof MediaError) fail(400, 'Bad Request', `bad SDP: ${e.message}`, e.code);
       else throw e;
       return;

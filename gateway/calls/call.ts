@@ -416,6 +416,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         sessionVersion: ++this.sessionVersion,
         codecs: this.invite.trunk.codecs,
         userAgent: this.deps.config.sip.userAgent,
+        reoffer: true,
       });
       const wasOnHold = this.audio.onHold;
       const codecChanged = audio.codec !== this.audio.codec;
@@ -439,7 +440,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         this.log.info('call resumed by the PBX');
       }
     } catch (e) {
-      const status = e instanceof MediaError && e.code === 'SDP_NO_COMMON_CODEC' ? 488 : 400;
+      const status = e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED') ? 488 : 400;
       this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, 're-INVITE offer rejected');
       this.sessionVersion--;
       this.dialog.answerReinvite(rq, {
