@@ -45,6 +45,18 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly wsFramesBeforeHello = new Counter({ name: 'ccedge_ws_frames_before_hello_total', help: 'Agent WebSocket frames received before hello', registers: [this.registry] });
+  // hostile input: digest and media
+  readonly digestFailures = new Counter({
+    name: 'ccedge_sip_digest_failures_total',
+    help: 'INVITE digest responses refused, by trunk and reason (bad: wrong credentials, replay: nonce count reused)',
+    labelNames: ['trunk', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly digestBlocks = new Counter({ name: 'ccedge_sip_digest_blocks_total', help: 'Source addresses blocked after too many wrong digest responses, by trunk', labelNames: ['trunk'] as const, registers: [this.registry] });
+  readonly digestBlocked = new Counter({ name: 'ccedge_sip_digest_blocked_total', help: 'INVITEs answered 403 because their source is blocked, by trunk', labelNames: ['trunk'] as const, registers: [this.registry] });
+  readonly rtpForeignPackets = new Counter({ name: 'ccedge_rtp_foreign_packets_total', help: 'RTP packets dropped on SIP legs because they came from a source other than the negotiated (or latched) one', registers: [this.registry] });
+  readonly rtpForeignCalls = new Counter({ name: 'ccedge_rtp_foreign_source_calls_total', help: 'Calls that received RTP from an unexpected source', registers: [this.registry] });
+  readonly rtpLatched = new Counter({ name: 'ccedge_rtp_latched_total', help: 'Calls whose media latched to a source other than the SDP one (trunks[].symmetricRtp)', registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ccedge_' });

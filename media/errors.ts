@@ -7,6 +7,8 @@ export type MediaErrorCode =
   | 'RTP_BIND_FAILED'
   | 'SDP_INVALID'
   | 'SDP_NO_COMMON_CODEC'
+  /** c= names an address media must never go to (multicast, broadcast, 0.0.0.0 in an initial offer): 488. */
+  | 'SDP_ADDRESS_REFUSED'
   | 'PROMPT_INVALID'
   | 'WEBRTC_FAILED';
 

@@ -4,6 +4,7 @@ import type { PortPool } from '../../media/rtp/port-pool';
 import { RtpSession } from '../../media/rtp/rtp-session';
 import { negotiateOffer } from '../../media/sdp/negotiate';
 import type { Logger } from '../logging';
+import { compileAllowList, type TrunkConfig } from '../config/schema';
 import { advertisedAddress } from '../net/addresses';
 import type { IncomingInvite, RejectedInvite, SipServerHandlers } from '../sip/sip-server';
 import type { Flow, SipRequest } from 'sip';
@@ -16,6 +17,23 @@ import type { IvrResult } from '../ivr/ivr-session';
 import { Call, sanitise, type CallDeps } from './call';
 import { ForwardLeg, type OutboundPlacer } from './forward-leg';
 import { inboundRecord } from './inbound-record';
+
+const allowLists = new WeakMap<TrunkConfig, ReturnType<typeof compileAllowList>>();
+
+/**
+ * trunks[].symmetricRtp: the RTP session may latch to a source whose address is in the trunk's
+ * allow-list (media/ gets a predicate, not the config). Undefined: SDP address and port only.
+ */
+export function latchPredicate(trunk: TrunkConfig | undefined): ((address: string) => boolean) | undefined {
+  if (!trunk?.symmetricRtp) return undefined;
+  let list = allowLists.get(trunk);
+  if (!list) {
+    list = compileAllowList(trunk.allow);
+    allowLists.set(trunk, list);
+  }
+  const allow = list;
+  return (address) => allow.check(address, 'ipv4');
+}
 
 /** Turns INVITEs into Calls, keeps the live set, and records calls that never got that far. */
 export class CallManager implements SipServerHandlers {
@@ -107,7 +125,7 @@ export class CallManager implements SipServerHandlers {
     }
     let rtp: RtpSession;
     try {
-      rtp = await RtpSession.open({ pool: this.pool, host: this.deps.config.rtp.host, log: this.log });
+      rtp = await RtpSession.open({ pool: this.pool, host: this.deps.config.rtp.host, log: this.log, latchAllowed: latchPredicate(trunk) });
     } catch (e) {
       const code = e instanceof MediaError ? e.code : 'RTP_BIND_FAILED';
       fail(503, 'Service Unavailable', (e as Error).message, code);
@@ -132,7 +150,7 @@ export class CallManager implements SipServerHandlers {
     } catch (e) {
       rtp.close();
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
-      if (e instanceof MediaError && e.code === 'SDP_NO_COMMON_CODEC') fail(488, 'Not Acceptable Here', e.message, e.code);
+      if (e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED')) fail(488, 'Not Acceptable Here', e.message, e.code);
       else if (e instanceof MediaError) fail(400, 'Bad Request', `bad SDP: ${e.message}`, e.code);
       else throw e;
       return;
@@ -149,7 +167,16 @@ export class CallManager implements SipServerHandlers {
     if (forward) {
       const place = this.placeOutbound as OutboundPlacer;
       call.forwardOnConfirm(() =>
-        ForwardLeg.open({ pool: this.pool, host: this.deps.config.rtp.host, place, target: forward, codec: negotiated.audio.codec, userAgent: this.deps.config.sip.userAgent, log: call.log }),
+        ForwardLeg.open({
+          pool: this.pool,
+          host: this.deps.config.rtp.host,
+          place,
+          target: forward,
+          codec: negotiated.audio.codec,
+          userAgent: this.deps.config.sip.userAgent,
+          log: call.log,
+          latchAllowed: latchPredicate(this.deps.config.trunks.find((t) => t.name === forward.trunk)),
+        }),
       );
     } else if (ivrOn && this.queueing) {
       call.once('routed', (result) => {

@@ -89,6 +89,10 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private dtmf = '';
   private closedCause: CallEndCause | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** First foreign RTP source, until its one warn line is written (see onForeignMedia). */
+  private foreignPending: string | undefined;
+  /** Foreign packets already added to the metric. */
+  private foreignCounted = 0;
   private readonly dtmfSender: DtmfSender;
   private agentLeg: WebRtcLeg | undefined;
   private agentName: string | undefined;
@@ -250,6 +254,11 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.rtp.on('dtmf', (ev) => this.onDtmf(ev));
     this.dialog.on('info', (info) => this.onInfo(info));
     this.rtp.on('error', (err) => this.log.warn({ err }, 'RTP socket error'));
+    this.rtp.once('foreign', (address, port) => this.onForeignMedia(address, port));
+    this.rtp.once('latched', (address, port) => {
+      this.deps.metrics.rtpLatched.inc();
+      this.log.info({ source: `${address}:${port}`, sdp: `${this.audio.remoteAddress}:${this.audio.remotePort}`, trunk: this.invite.trunk.name }, 'RTP latched to a source other than the SDP (trunk symmetricRtp)');
+    });
     this.applyRemote();
 
     const delay = this.invite.trunk.answerDelayMs;
@@ -281,6 +290,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       hangup = this.dialog.bye(cause === 'shutdown' ? 'shutdown' : 'local-bye').then(() => undefined);
     }
     const stats = this.rtp.stats;
+    this.reportForeignMedia();
     this.rtp.close();
     this.deps.metrics.rtpPackets.inc({ direction: 'sent' }, stats.packetsSent);
     this.deps.metrics.rtpPackets.inc({ direction: 'received' }, stats.packetsReceived);
@@ -416,6 +426,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         sessionVersion: ++this.sessionVersion,
         codecs: this.invite.trunk.codecs,
         userAgent: this.deps.config.sip.userAgent,
+        reoffer: true,
       });
       const wasOnHold = this.audio.onHold;
       const codecChanged = audio.codec !== this.audio.codec;
@@ -439,7 +450,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         this.log.info('call resumed by the PBX');
       }
     } catch (e) {
-      const status = e instanceof MediaError && e.code === 'SDP_NO_COMMON_CODEC' ? 488 : 400;
+      const status = e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED') ? 488 : 400;
       this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, 're-INVITE offer rejected');
       this.sessionVersion--;
       this.dialog.answerReinvite(rq, {
@@ -455,6 +466,37 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     if (this.audio.remoteAddress !== '0.0.0.0') this.rtp.setRemote(this.audio.remoteAddress, this.audio.remotePort);
     if (this.audio.onHold) this.rtp.pause();
     else this.rtp.resume();
+  }
+
+  /**
+   * RTP from a source other than the negotiated one (an injection or hijack attempt, or a PBX whose
+   * media comes from elsewhere than its SDP and whose trunk lacks symmetricRtp). The session only
+   * counts such packets; the call writes ONE warn line, a moment after the first, so the line
+   * carries how many came (the rest show in the call-ended line and the metric).
+   */
+  private onForeignMedia(address: string, port: number): void {
+    this.deps.metrics.rtpForeignCalls.inc();
+    this.foreignPending = `${address}:${port}`;
+    this.timers.push(setTimeout(() => this.reportForeignMedia(), FOREIGN_MEDIA_REPORT_MS));
+  }
+
+  private reportForeignMedia(): void {
+    const foreign = this.rtp.stats.packetsForeign;
+    this.deps.metrics.rtpForeignPackets.inc(foreign - this.foreignCounted);
+    this.foreignCounted = foreign;
+    if (this.foreignPending === undefined) return;
+    this.log.warn(
+      {
+        code: 'RTP_FOREIGN_SOURCE',
+        firstSource: this.foreignPending,
+        expected: `${this.audio.remoteAddress}:${this.audio.remotePort}`,
+        foreignPackets: foreign,
+        trunk: this.invite.trunk.name,
+        symmetricRtp: this.invite.trunk.symmetricRtp,
+      },
+      'RTP from an unexpected source dropped',
+    );
+    this.foreignPending = undefined;
   }
 
   private onDtmf(ev: DtmfDigitEvent): void {
@@ -486,6 +528,9 @@ function ivrEventData(r: IvrResult): Record<string, unknown> {
   if (r.kind === 'callback') return { result: 'callback', path: r.path, menu: r.menu, fallback: r.fallback };
   return { result: 'abandoned', reason: r.reason, path: r.path };
 }
+
+/** How long after the first foreign RTP packet the call's one warn line is written. */
+const FOREIGN_MEDIA_REPORT_MS = 2000;
 
 export function sanitise(text: string): string {
   return text.replace(/["\\\r\n]/g, ' ').slice(0, 120);

@@ -29,6 +29,8 @@ export interface ForwardLegOptions {
   codec: CodecName;
   userAgent: string;
   log: Logger;
+  /** The target trunk's symmetricRtp predicate (RtpSessionOptions.latchAllowed). */
+  latchAllowed?: (address: string) => boolean;
 }
 
 /**
@@ -52,7 +54,7 @@ export class ForwardLeg extends EventEmitter<ForwardLegEvents> {
 
   /** Binds the RTP socket and creates the dialog; dial() sends the INVITE. */
   static async open(opts: ForwardLegOptions): Promise<ForwardLeg> {
-    const rtp = await RtpSession.open({ pool: opts.pool, host: opts.host, log: opts.log });
+    const rtp = await RtpSession.open({ pool: opts.pool, host: opts.host, log: opts.log, latchAllowed: opts.latchAllowed });
     try {
       const placed = opts.place(opts.target.trunk, opts.target.number);
       return new ForwardLeg(rtp, placed.dialog, placed.localAddress, placed.remote, opts);

@@ -86,10 +86,24 @@ export const trunkSchema = z
         username: z.string().min(1),
         password: z.string().min(1),
         nonceTtlS: z.number().int().min(5).max(3600).default(300),
+        /**
+         * Wrong digest responses one source address may send within `failureWindowS` before it is
+         * blocked (403) for `blockS`; each further block of that address doubles, up to `maxBlockS`.
+         */
+        maxFailures: z.number().int().min(1).max(1000).default(10),
+        failureWindowS: z.number().int().min(1).max(86_400).default(60),
+        blockS: z.number().int().min(1).max(86_400).default(60),
+        maxBlockS: z.number().int().min(1).max(7 * 86_400).default(3600),
       })
       .strict()
       .optional(),
     codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
+    /**
+     * Media from the PBX is accepted only from the SDP's address and port. true: a call may latch
+     * once to another source (NAT, a PBX sending from another port or address) if that source's
+     * address is in `allow`; the SDP's own address and port always stay accepted.
+     */
+    symmetricRtp: z.boolean().default(false),
     /** Per-trunk cap; the global sip.maxCalls still applies. */
     maxCalls: z.number().int().min(1).optional(),
     /** Ring time before the call is answered (180 Ringing is sent meanwhile). */

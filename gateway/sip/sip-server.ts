@@ -9,6 +9,8 @@ import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import { advertisedAddress, normaliseAddress } from '../net/addresses';
+import { FailureGuard } from '../net/failure-guard';
+import { LogLimiter } from '../log-limiter';
 import { DigestAuthenticator } from './digest-auth';
 import { ALLOW_HEADER, respond, newTag } from './messages';
 import { UacDialog } from './uac-dialog';
@@ -44,6 +46,8 @@ interface Trunk {
   config: TrunkConfig;
   allow: ReturnType<typeof compileAllowList>;
   auth?: DigestAuthenticator;
+  /** Wrong digest responses per source address (set with auth). */
+  authGuard?: FailureGuard;
   active: number;
 }
 
@@ -62,6 +66,10 @@ export class SipServer {
   /** Rejections and drops: the first few per kind and interval are logged, the rest summarised. */
   private readonly limitedLog: LogLimiter;
   private limitedLogTimer: NodeJS.Timeout | undefined;
+  /** Digest failures and blocks: a guessing source must not cost one log line per guess. */
+  private readonly authLog: LogLimiter;
+  /** One line when a source is blocked; its refused INVITEs are only counted (and summarised). */
+  private readonly blockLog: LogLimiter;
 
   constructor(
     private readonly config: Config,
@@ -74,10 +82,15 @@ export class SipServer {
       config: t,
       allow: compileAllowList(t.allow),
       auth: t.auth ? new DigestAuthenticator(t.auth) : undefined,
+      authGuard: t.auth
+        ? new FailureGuard({ maxFailures: t.auth.maxFailures, windowMs: t.auth.failureWindowS * 1000, blockMs: t.auth.blockS * 1000, maxBlockMs: t.auth.maxBlockS * 1000 })
+        : undefined,
       active: 0,
     }));
     const { logBurst, logIntervalS } = config.sip.limits;
     this.limitedLog = new LogLimiter(this.log, { burst: logBurst, intervalMs: logIntervalS * 1000 });
+    this.authLog = new LogLimiter(this.log, { burst: 3, intervalMs: 60_000, maxKeys: 1000 });
+    this.blockLog = new LogLimiter(this.log, { burst: 1, intervalMs: 60_000, maxKeys: 1000 });
   }
 
   /** Call-ID prefix of our own liveness probes: a per-process secret, so a peer cannot use it. */
@@ -242,11 +255,38 @@ export class SipServer {
   }
 
   private onInvite(stack: Stack, rq: SipRequest, flow: Flow, peer: string, trunk: Trunk): void {
-    if (trunk.auth) {
+    if (trunk.auth && trunk.authGuard) {
+      const name = trunk.config.name;
+      const guard = trunk.authGuard;
+      // The limiter holds no timer: summaries of an attack that stopped go out with the next INVITE.
+      this.authLog.flush();
+      this.blockLog.flush();
+      const blockedMs = guard.blockedFor(peer);
+      if (blockedMs > 0) {
+        // No digest is computed for a blocked source: refusing costs a map lookup.
+        this.metrics.digestBlocked.inc({ trunk: name });
+        this.metrics.sipRejections.inc({ status: '403', code: 'SIP_AUTH_BLOCKED' });
+        this.blockLog.warn(`block:${peer}`, { code: 'SIP_AUTH_BLOCKED', peer, trunk: name, retryAfterS: Math.ceil(blockedMs / 1000) }, 'INVITE from a blocked source refused: 403');
+        stack.send(respond(rq, 403, 'Forbidden - Too Many Failed Authentications', { toTag: newTag(), headers: { 'retry-after': String(Math.ceil(blockedMs / 1000)), 'user-agent': this.config.sip.userAgent } }));
+        return;
+      }
+      // Counted before the digest is computed (FailureGuard's rule), refunded when it was no guess.
+      const counted = trunk.auth.hasCredentials(rq);
+      const block = counted ? guard.fail(peer) : 0;
       const verdict = trunk.auth.verify(rq);
-      if (verdict !== 'ok') {
-        if (verdict === 'bad') this.log.warn({ code: 'SIP_AUTH_FAILED', peer, trunk: trunk.config.name }, 'digest authentication failed');
-        this.metrics.sipRejections.inc({ status: '401', code: verdict === 'bad' ? 'SIP_AUTH_FAILED' : 'challenge' });
+      if (verdict === 'ok') {
+        guard.succeed(peer);
+      } else {
+        if (counted && verdict !== 'bad') guard.refund(peer);
+        if (verdict === 'bad' || verdict === 'replay') {
+          this.metrics.digestFailures.inc({ trunk: name, reason: verdict });
+          this.authLog.warn(`failed:${peer}`, { code: verdict === 'bad' ? 'SIP_AUTH_FAILED' : 'SIP_AUTH_REPLAY', peer, trunk: name }, verdict === 'bad' ? 'digest authentication failed' : 'digest nonce count reused: challenged again');
+        }
+        if (verdict === 'bad' && block > 0) {
+          this.metrics.digestBlocks.inc({ trunk: name });
+          this.blockLog.warn(`block:${peer}`, { code: 'SIP_AUTH_BLOCKED', peer, trunk: name, blockS: Math.ceil(block / 1000) }, 'too many failed digest authentications: source blocked');
+        }
+        this.metrics.sipRejections.inc({ status: '401', code: verdict === 'bad' ? 'SIP_AUTH_FAILED' : verdict === 'replay' ? 'SIP_AUTH_REPLAY' : 'challenge' });
         stack.send(respond(rq, 401, 'Unauthorized', { toTag: newTag(), headers: { 'www-authenticate': [trunk.auth.challenge(verdict === 'stale')] } }));
         return;
       }

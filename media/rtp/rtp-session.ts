@@ -15,6 +15,8 @@ export interface RtpSessionStats {
   octetsReceived: number;
   /** Malformed packets and packets from a source other than the remote. */
   packetsDropped: number;
+  /** Of packetsDropped: those from a source other than the negotiated (or latched) one. */
+  packetsForeign: number;
   /** Sends skipped because every ring buffer was still owned by an unfinished socket send. */
   sendOverruns: number;
   /** Date.now() of the last accepted packet; 0 if none yet. */
@@ -25,6 +27,12 @@ export interface RtpSessionOptions {
   pool: PortPool;
   host: string;
   log?: { warn(o: object, msg: string): void };
+  /**
+   * Symmetric RTP (RFC 4961): whether the session may latch, once, to a source other than the
+   * SDP's address and port, and to which addresses (the gateway passes the trunk's allow-list).
+   * Unset: media is accepted only from the SDP's address and port.
+   */
+  latchAllowed?: (address: string) => boolean;
 }
 
 type RtpSessionEvents = {
@@ -35,6 +43,13 @@ type RtpSessionEvents = {
   packet: [RtpHeader, Buffer];
   dtmf: [DtmfDigitEvent];
   error: [Error];
+  /**
+   * Emitted once per session, for the first packet from a source that is not accepted; later ones
+   * are only counted in stats.packetsForeign (the packet path neither logs nor allocates).
+   */
+  foreign: [address: string, port: number];
+  /** Emitted once when the session latched to a source other than the SDP's (symmetric RTP). */
+  latched: [address: string, port: number];
 };
 
 /** A datagram buffer plus a cached exact-length view, so steady 20 ms sends allocate nothing. */
@@ -57,13 +72,21 @@ const MAX_DATAGRAM = 1500;
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly stats: RtpSessionStats = {
     packetsSent: 0, octetsSent: 0, packetsReceived: 0, octetsReceived: 0,
-    packetsDropped: 0, sendOverruns: 0, lastReceivedAt: 0,
+    packetsDropped: 0, packetsForeign: 0, sendOverruns: 0, lastReceivedAt: 0,
   };
 
+  /** Where we send: the SDP's address and port, or the source latched to. */
   private remoteAddress: string | null = null;
   private remotePort = 0;
-  /** True once the remote port has been learnt from traffic; reset by setRemote. */
+  /** The SDP's address and port: always accepted, whatever was latched. */
+  private sdpAddress: string | null = null;
+  private sdpPort = 0;
+  /** True once the first packet was accepted: no latching after that; reset by a new remote. */
   private latched = false;
+  /** Latched to a source other than the SDP's. */
+  private latchedAway = false;
+  private foreignNoticed = false;
+  private latchNoticed = false;
   /** c=0.0.0.0 hold: keep the old address for source checks but send nothing. */
   private remoteBlackholed = false;
   private paused = false;
@@ -88,6 +111,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     readonly localPort: number,
     private readonly pool: PortPool,
     private readonly log?: RtpSessionOptions['log'],
+    private readonly latchAllowed?: RtpSessionOptions['latchAllowed'],
   ) {
     super();
     for (let i = 0; i < RING_SIZE; i++) {
@@ -109,7 +133,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       const socket = dgram.createSocket({ type: 'udp4', lookup: literalOnlyLookup });
       try {
         await bind(socket, opts.host, port);
-        return new RtpSession(socket, port, opts.pool, opts.log);
+        return new RtpSession(socket, port, opts.pool, opts.log, opts.latchAllowed);
       } catch (err) {
         socket.close();
         opts.pool.release(port);
@@ -122,7 +146,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     throw new MediaError('RTP_BIND_FAILED', `cannot bind an RTP socket on ${opts.host}: ${reason}`);
   }
 
-  /** Where we send; also the only IP we accept packets from. Resets port latching. */
+  /**
+   * Where we send; also the only source (address and port) we accept packets from, unless
+   * latchAllowed lets the session latch once to another. A changed address or port restarts
+   * latching; the same one again (a re-INVITE that keeps the media) keeps what was learnt.
+   */
   setRemote(address: string, port: number): void {
     if (!isIPv4(address)) throw new Error(`RTP remote must be an IPv4 literal, got "${address}"`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`invalid RTP remote port ${port}`);
@@ -131,9 +159,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       return;
     }
     this.remoteBlackholed = false;
+    if (address === this.sdpAddress && port === this.sdpPort) return;
+    this.sdpAddress = address;
+    this.sdpPort = port;
     this.remoteAddress = address;
     this.remotePort = port;
     this.latched = false;
+    this.latchedAway = false;
   }
 
   configure(opts: { payloadType: number; telephoneEventPayloadType?: number; clockRate?: number }): void {
@@ -242,18 +274,40 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private readonly onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     const h = this.rx;
-    if (this.remoteAddress === null || rinfo.address !== this.remoteAddress || !parseRtpInto(msg, h)) {
-      // Only the signalled host may send us media: anything else could be an injection attempt.
+    const fromSdp = rinfo.port === this.sdpPort && rinfo.address === this.sdpAddress;
+    // A source other than the SDP's is taken only if it is the one latched to, or if nothing was
+    // received yet and the trunk allows latching to its address. Anything else could be injection
+    // or a hijack (another process on the PBX's host spraying before the PBX's first packet).
+    const fromLatched = !fromSdp && this.latchedAway && rinfo.port === this.remotePort && rinfo.address === this.remoteAddress;
+    if (!fromSdp && !fromLatched && (this.latched || this.sdpAddress === null || this.latchAllowed === undefined || !this.latchAllowed(rinfo.address))) {
+      this.stats.packetsDropped++;
+      this.stats.packetsForeign++;
+      if (!this.foreignNoticed) {
+        this.foreignNoticed = true;
+        this.emit('foreign', rinfo.address, rinfo.port);
+      }
+      return;
+    }
+    if (!parseRtpInto(msg, h)) {
       this.stats.packetsDropped++;
       return;
     }
-    if (rinfo.port !== this.remotePort) {
-      if (this.latched) {
-        this.stats.packetsDropped++;
-        return;
+    if (fromSdp) {
+      // The SDP's source always wins back the send target from a latched one.
+      if (this.latchedAway) {
+        this.latchedAway = false;
+        this.remoteAddress = this.sdpAddress;
+        this.remotePort = this.sdpPort;
       }
-      // Symmetric RTP (RFC 4961): a NATed or multi-port PBX sends from a port other than its SDP one.
+    } else if (!fromLatched) {
+      // Symmetric RTP (RFC 4961): a NATed or multi-port PBX sends from elsewhere than its SDP.
+      this.latchedAway = true;
+      this.remoteAddress = rinfo.address;
       this.remotePort = rinfo.port;
+      if (!this.latchNoticed) {
+        this.latchNoticed = true;
+        this.emit('latched', rinfo.address, rinfo.port);
+      }
     }
     this.latched = true;
     const payload = msg.subarray(h.payloadStart, h.payloadEnd);

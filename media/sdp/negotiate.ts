@@ -30,6 +30,11 @@ export interface AnswerOptions {
   /** Codecs we accept, in our preference order (the order only matters for our own offers). */
   codecs: AudioCodec[];
   userAgent?: string;
+  /**
+   * A re-offer inside an established dialog (re-INVITE): there c=0.0.0.0 is RFC 2543 hold. In an
+   * initial offer (the default) it names no one to send to and is refused like multicast.
+   */
+  reoffer?: boolean;
 }
 
 /** Bounds that keep a hostile offer from costing more than a normal one to process. */
@@ -43,14 +48,37 @@ const DIRECTIONS: readonly Direction[] = ['sendrecv', 'sendonly', 'recvonly', 'i
 
 const invalid = (why: string): MediaError => new MediaError('SDP_INVALID', why);
 const noCodec = (why: string): MediaError => new MediaError('SDP_NO_COMMON_CODEC', why);
+const refused = (why: string): MediaError => new MediaError('SDP_ADDRESS_REFUSED', why);
+
+/**
+ * Why media must not go to this c= address, or null. Multicast (224.0.0.0/4) and the limited
+ * broadcast would make us a traffic source for a whole segment (the hold tone went to a group);
+ * the optional /ttl suffix of a multicast c= is looked through. Loopback stays allowed (tests and
+ * same-host peers use it).
+ */
+export function refusedMediaAddress(ip: string, reoffer: boolean): string | null {
+  const address = ip.split('/', 1)[0];
+  if (!isIPv4(address)) return null;
+  const first = Number(address.split('.', 1)[0]);
+  if (first >= 224 && first <= 239) return 'multicast';
+  if (address === '255.255.255.255') return 'broadcast';
+  if (address === '0.0.0.0' && !reoffer) return 'unspecified (0.0.0.0 is hold only in a re-offer)';
+  return null;
+}
 
 /**
  * RFC 3264 answerer for one audio stream. Any failure is a MediaError (SDP_INVALID → 400-class,
- * SDP_NO_COMMON_CODEC → 488); nothing else escapes, whatever the offer contains.
+ * SDP_NO_COMMON_CODEC and SDP_ADDRESS_REFUSED → 488); nothing else escapes, whatever the offer contains.
  */
 export function negotiateOffer(offerSdp: string, opts: AnswerOptions): { answerSdp: string; audio: NegotiatedAudio } {
   checkOptions(opts);
   const offer = parseOffer(offerSdp);
+  if (offer.connection !== undefined) {
+    // A session-level group address is refused even if media lines override it: such an offer is
+    // not from a PBX we want to talk to. 0.0.0.0 is judged where it applies (per audio line).
+    const why = refusedMediaAddress(String(offer.connection.ip), true);
+    if (why) throw refused(`session c= address ${String(offer.connection.ip).slice(0, 64)} is ${why}`);
+  }
 
   let audio: NegotiatedAudio | null = null;
   let firstProblem: MediaError | null = null;
@@ -145,6 +173,8 @@ function answerAudio(
   if (conn === undefined) throw invalid(`${where}: no c= line at session or media level`);
   if (Number(conn.version) === 6) throw invalid(`${where}: IPv6 media not supported`);
   const address = String(conn.ip);
+  const why = Number(conn.version) === 4 ? refusedMediaAddress(address, opts.reoffer === true) : null;
+  if (why) throw refused(`${where}: c= address ${address.slice(0, 64)} is ${why}`);
   if (Number(conn.version) !== 4 || !isIPv4(address)) {
     // Never resolve names from SDP: it is attacker-controlled and DNS would stall the call path.
     throw invalid(`${where}: c= address "${address}" is not an IPv4 literal`);

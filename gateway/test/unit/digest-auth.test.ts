@@ -25,6 +25,7 @@ function authorization(opts: {
   uri?: string;
   qop?: boolean;
   nonce?: string;
+  nc?: number;
 }): string {
   const method = opts.method ?? 'INVITE';
   const realm = opts.realm ?? unquote(opts.challenge.realm);
@@ -36,7 +37,7 @@ function authorization(opts: {
   if (opts.qop === false) {
     return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${md5(`${ha1}:${nonce}:${ha2}`)}", algorithm=MD5`;
   }
-  const nc = '00000001';
+  const nc = (opts.nc ?? 1).toString(16).padStart(8, '0');
   const cnonce = randomBytes(8).toString('hex');
   const response = md5(`${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`);
   return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
@@ -58,8 +59,8 @@ function request(authHeader?: string, method = 'INVITE'): SipRequest {
   return sip.parse(`${lines.join('\r\n')}\r\n\r\n`) as SipRequest;
 }
 
-function authenticator(nonceTtlS = 300): DigestAuthenticator {
-  return new DigestAuthenticator({ realm: REALM, username: USER, password: PASSWORD, nonceTtlS });
+function authenticator(nonceTtlS = 300, maxNonces?: number): DigestAuthenticator {
+  return new DigestAuthenticator({ realm: REALM, username: USER, password: PASSWORD, nonceTtlS, maxNonces });
 }
 
 describe('DigestAuthenticator', () => {
@@ -137,5 +138,66 @@ describe('DigestAuthenticator', () => {
     await sleep(20);
     assert.equal(auth.verify(request(authorization({ challenge }))), 'stale');
     assert.equal(auth.verify(request(authorization({ challenge, password: 'nope' }))), 'bad');
+  });
+
+  describe('nonce counts (RFC 7616 replay rules)', () => {
+    it('refuses a replayed response (same nonce, same nc) as replay, accepts a higher nc', () => {
+      const auth = authenticator();
+      const challenge = auth.challenge();
+      const first = authorization({ challenge, nc: 1 });
+      assert.equal(auth.verify(request(first)), 'ok');
+      assert.equal(auth.verify(request(first)), 'replay', 'the captured INVITE sent again');
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 1 }))), 'replay', 'fresh cnonce, same nc');
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 2 }))), 'ok');
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 2 }))), 'replay');
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 1 }))), 'replay', 'a lower nc after a higher one');
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 7 }))), 'ok', 'gaps are allowed (RFC 7616: greater, not next)');
+    });
+
+    it('a wrong response does not advance the count (a guess cannot burn the nonce)', () => {
+      const auth = authenticator();
+      const challenge = auth.challenge();
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 5, password: 'guess' }))), 'bad');
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 1 }))), 'ok');
+      assert.equal(auth.trackedNonces, 1);
+    });
+
+    it('without qop (no nc) a nonce is single-use', () => {
+      const auth = authenticator();
+      const header = authorization({ challenge: auth.challenge(), qop: false });
+      assert.equal(auth.verify(request(header)), 'ok');
+      assert.equal(auth.verify(request(header)), 'replay');
+    });
+
+    it('with qop, a missing or malformed nc is bad', () => {
+      const auth = authenticator();
+      const header = authorization({ challenge: auth.challenge() });
+      assert.equal(auth.verify(request(header.replace(/nc=[0-9a-f]+/, 'nc=zz'))), 'bad');
+      assert.equal(auth.verify(request(header.replace(/, nc=[0-9a-f]+/, ''))), 'bad');
+    });
+
+    it('an expired nonce is stale even with a fresh nc', async () => {
+      const auth = authenticator(0);
+      const challenge = auth.challenge();
+      await sleep(20);
+      assert.equal(auth.verify(request(authorization({ challenge, nc: 9 }))), 'stale');
+    });
+
+    it('stays bounded, and a nonce whose count was forgotten is not accepted again', async () => {
+      const auth = authenticator(300, 2);
+      const a = auth.challenge();
+      await sleep(3); // nonces carry a millisecond time: keep them distinct
+      const b = auth.challenge();
+      await sleep(3);
+      const c = auth.challenge();
+      assert.equal(auth.verify(request(authorization({ challenge: a }))), 'ok');
+      assert.equal(auth.verify(request(authorization({ challenge: b }))), 'ok');
+      assert.equal(auth.verify(request(authorization({ challenge: c }))), 'ok'); // evicts a
+      assert.equal(auth.trackedNonces, 2);
+      assert.equal(auth.verify(request(authorization({ challenge: a, nc: 1 }))), 'replay', 'forgotten, so refused: never a replay accepted');
+      assert.equal(auth.verify(request(authorization({ challenge: a, nc: 2 }))), 'replay');
+      await sleep(3);
+      assert.equal(auth.verify(request(authorization({ challenge: auth.challenge() }))), 'ok', 'a fresh nonce still works');
+    });
   });
 });

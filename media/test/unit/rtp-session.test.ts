@@ -54,8 +54,8 @@ describe('RtpSession', () => {
   afterEach(() => {
     while (cleanup.length) cleanup.pop()!();
   });
-  async function session(): Promise<RtpSession> {
-    const s = await RtpSession.open({ pool, host: '127.0.0.1' });
+  async function session(latchAllowed?: (address: string) => boolean): Promise<RtpSession> {
+    const s = await RtpSession.open({ pool, host: '127.0.0.1', latchAllowed });
     cleanup.push(() => s.close());
     return s;
   }
@@ -120,23 +120,90 @@ describe('RtpSession', () => {
     assert.equal(a.stats.packetsReceived, 1);
   });
 
-  it('latches to a new source port on the signalled IP, then ignores other ports', async () => {
-    const a = await session();
+  it('symmetric: latches to a new source port on an allowed IP, then ignores other ports', async () => {
+    const a = await session(() => true);
     const natted = await socket();
     const other = await socket();
     a.setRemote('127.0.0.1', 9); // what the SDP said
     a.configure({ payloadType: 0 });
     let packets = 0;
+    const latched: string[] = [];
     a.on('packet', () => packets++);
+    a.on('latched', (addr, port) => latched.push(`${addr}:${port}`));
     natted.send(rtp(0, 1, 160, Buffer.alloc(160)), a.localPort, '127.0.0.1');
     await until(() => packets === 1);
     assert.deepEqual(a.remote, { address: '127.0.0.1', port: natted.address().port });
+    assert.deepEqual(latched, [`127.0.0.1:${natted.address().port}`]);
     // Our sends now go to the latched port.
     const [echo] = await Promise.all([once(natted, 'message'), Promise.resolve(a.sendPayload(Buffer.alloc(160, 0x55)))]);
     assert.equal(parseRtp(echo[0] as Buffer)!.payload[0], 0x55);
     other.send(rtp(0, 2, 320, Buffer.alloc(160)), a.localPort, '127.0.0.1');
     await until(() => a.stats.packetsDropped === 1);
+    assert.equal(a.stats.packetsForeign, 1);
     assert.equal(packets, 1);
+    // The same remote again (a re-INVITE keeping the media) keeps the latch.
+    a.setRemote('127.0.0.1', 9);
+    natted.send(rtp(0, 3, 480, Buffer.alloc(160)), a.localPort, '127.0.0.1');
+    await until(() => packets === 2);
+  });
+
+  it('strict (default): a foreign port on the PBX IP before its first packet is ignored, the PBX is heard', async () => {
+    const a = await session();
+    const pbx = await socket();
+    const attacker = await socket();
+    a.setRemote('127.0.0.1', pbx.address().port);
+    a.configure({ payloadType: 0 });
+    const got: number[] = [];
+    const foreign: string[] = [];
+    a.on('packet', (_h, p) => got.push(p[0]));
+    a.on('foreign', (addr, port) => foreign.push(`${addr}:${port}`));
+    for (let i = 0; i < 20; i++) attacker.send(rtp(0, i, i * 160, Buffer.alloc(160, 0xaa)), a.localPort, '127.0.0.1');
+    await until(() => a.stats.packetsForeign === 20);
+    assert.equal(got.length, 0);
+    assert.deepEqual(a.remote, { address: '127.0.0.1', port: pbx.address().port }, 'not latched to the attacker');
+    assert.deepEqual(foreign, [`127.0.0.1:${attacker.address().port}`], 'one event, whatever the packet count');
+    for (let i = 0; i < 3; i++) pbx.send(rtp(0, i, i * 160, Buffer.alloc(160, 0x11)), a.localPort, '127.0.0.1');
+    await until(() => got.length === 3);
+    assert.deepEqual(got, [0x11, 0x11, 0x11]);
+    // Our audio goes to the SDP's port, never to the attacker.
+    const [echo] = await Promise.all([once(pbx, 'message'), Promise.resolve(a.sendPayload(Buffer.alloc(160, 0x55)))]);
+    assert.equal(parseRtp(echo[0] as Buffer)!.payload[0], 0x55);
+    assert.equal(a.stats.packetsDropped, 20);
+  });
+
+  it('symmetric: does not latch to an address outside the allow-list; the SDP source wins back a latch', async function () {
+    if (!(await canBind127002())) this.skip();
+    const a = await session((addr) => addr === '127.0.0.1');
+    const pbx = await socket('127.0.0.1');
+    const outsider = await socket('127.0.0.2');
+    const natted = await socket('127.0.0.1');
+    a.setRemote('127.0.0.1', pbx.address().port);
+    a.configure({ payloadType: 0 });
+    let packets = 0;
+    a.on('packet', () => packets++);
+    outsider.send(rtp(0, 1, 160, Buffer.alloc(160)), a.localPort, '127.0.0.1');
+    await until(() => a.stats.packetsForeign === 1);
+    assert.equal(a.remote?.port, pbx.address().port);
+    natted.send(rtp(0, 2, 320, Buffer.alloc(160)), a.localPort, '127.0.0.1');
+    await until(() => packets === 1);
+    assert.equal(a.remote?.port, natted.address().port, 'latched to the allowed source');
+    pbx.send(rtp(0, 3, 480, Buffer.alloc(160)), a.localPort, '127.0.0.1');
+    await until(() => packets === 2);
+    assert.equal(a.remote?.port, pbx.address().port, 'the SDP source is always accepted and takes the send target back');
+    natted.send(rtp(0, 4, 640, Buffer.alloc(160)), a.localPort, '127.0.0.1');
+    await until(() => a.stats.packetsForeign === 2);
+    assert.equal(packets, 2, 'latching happens once');
+  });
+
+  it('a malformed packet from an allowed source does not latch', async () => {
+    const a = await session(() => true);
+    const natted = await socket();
+    a.setRemote('127.0.0.1', 9);
+    a.configure({ payloadType: 0 });
+    natted.send(Buffer.from('not rtp'), a.localPort, '127.0.0.1');
+    await until(() => a.stats.packetsDropped === 1);
+    assert.equal(a.remote?.port, 9);
+    assert.equal(a.stats.packetsForeign, 0);
   });
 
   it('turns telephone-event packets into one dtmf event and not packet events', async () => {

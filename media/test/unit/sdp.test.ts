@@ -145,12 +145,42 @@ describe('SDP negotiateOffer', () => {
       });
     }
 
-    it('c=0.0.0.0 (RFC 2543 hold) → onHold and answer recvonly', () => {
-      const { answerSdp, audio } = negotiateOffer(base(['m=audio 4000 RTP/AVP 0'], [], 'c=IN IP4 0.0.0.0'), OPTS);
+    it('c=0.0.0.0 (RFC 2543 hold) in a re-offer → onHold and answer recvonly', () => {
+      // 0.0.0.0 is hold only inside a dialog: an initial offer with it is refused (below).
+      const { answerSdp, audio } = negotiateOffer(base(['m=audio 4000 RTP/AVP 0'], [], 'c=IN IP4 0.0.0.0'), { ...OPTS, reoffer: true });
       assert.equal(audio.onHold, true);
       assert.equal(audio.localDirection, 'recvonly');
       assert.equal(audio.remoteAddress, '0.0.0.0');
       assert.ok(answerSdp.includes('a=recvonly\r\n'));
+    });
+  });
+
+  describe('c= addresses media must never go to (SDP_ADDRESS_REFUSED → 488)', () => {
+    const audio = ['m=audio 4000 RTP/AVP 0'];
+    const cases: Array<[string, string]> = [
+      ['multicast 224.0.0.1 (session level)', base(audio, [], 'c=IN IP4 224.0.0.1')],
+      ['multicast with a TTL 239.1.2.3/127', base(audio, [], 'c=IN IP4 239.1.2.3/127')],
+      ['multicast at media level', base([...audio, 'c=IN IP4 233.252.0.1'])],
+      ['broadcast 255.255.255.255', base(audio, [], 'c=IN IP4 255.255.255.255')],
+      ['broadcast at media level', base([...audio, 'c=IN IP4 255.255.255.255'])],
+      ['session multicast even if the media level overrides it', base([...audio, 'c=IN IP4 192.0.2.8'], [], 'c=IN IP4 224.0.0.1')],
+      ['0.0.0.0 in an initial offer', base(audio, [], 'c=IN IP4 0.0.0.0')],
+      ['0.0.0.0 at media level in an initial offer', base([...audio, 'c=IN IP4 0.0.0.0'])],
+    ];
+    for (const [name, sdp] of cases) {
+      it(name, () => expectMediaError(() => negotiateOffer(sdp, OPTS), 'SDP_ADDRESS_REFUSED'));
+    }
+
+    it('multicast and broadcast are refused in a re-offer too; 0.0.0.0 there is hold', () => {
+      expectMediaError(() => negotiateOffer(base(audio, [], 'c=IN IP4 224.0.0.1'), { ...OPTS, reoffer: true }), 'SDP_ADDRESS_REFUSED');
+      expectMediaError(() => negotiateOffer(base([...audio, 'c=IN IP4 255.255.255.255']), { ...OPTS, reoffer: true }), 'SDP_ADDRESS_REFUSED');
+      assert.equal(negotiateOffer(base(audio, [], 'c=IN IP4 0.0.0.0'), { ...OPTS, reoffer: true }).audio.onHold, true);
+    });
+
+    it('neighbours of the refused ranges and loopback are accepted', () => {
+      for (const ip of ['223.255.255.255', '240.0.0.1', '127.0.0.1', '255.255.255.254', '10.0.0.0']) {
+        assert.equal(negotiateOffer(base(audio, [], `c=IN IP4 ${ip}`), OPTS).audio.remoteAddress, ip);
+      }
     });
   });
 
