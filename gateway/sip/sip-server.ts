@@ -16,7 +16,6 @@ import { ALLOW_HEADER, respond, newTag } from './messages';
 import { UacDialog } from './uac-dialog';
 import { UasDialog } from './uas-dialog';
 import { validateRequest } from './validate';
-import { LogLimiter } from '../log-limiter';
 import { SourceGate } from './transport/source-gate';
 import { createTransportFactory, type DropReason } from './transport/transport';
 
