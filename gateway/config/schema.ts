@@ -7,6 +7,7 @@ import { ROUTING_LIMITS, routingConfigIssues, routingConfigShape } from '../rout
 import { kpiConfigSchema } from '../kpi/config';
 import { agentSessionsConfigSchema } from '../agents/config';
 import { httpConfigSchema } from '../http/config';
+import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 
 const port = z.number().int().min(1).max(65535);
@@ -50,9 +51,8 @@ export const sipLimitsSchema = z
     messageTimeoutS: z.number().min(0.5).max(300).default(10),
     /** A TCP connection with no traffic for this long is closed, unless a call still uses it. */
     idleTimeoutS: z.number().int().min(5).max(86_400).default(600),
-    /** Log lines per rejection kind and interval before the rest are summarised (metrics count all). */
-    logBurst: z.number().int().min(0).max(10_000).default(10),
-    logIntervalS: z.number().int().min(1).max(3600).default(60),
+    /** Rejections and drops are logged this much per kind at most, then one summary per interval (metrics count all). */
+    log: logLimitSchema.prefault({}),
   })
   .strict();
 

@@ -86,8 +86,8 @@ export class SipServer {
         : undefined,
       active: 0,
     }));
-    const { logBurst, logIntervalS } = config.sip.limits;
-    this.limitedLog = new LogLimiter(this.log, { burst: logBurst, intervalMs: logIntervalS * 1000 });
+    const { burst, intervalS } = config.sip.limits.log;
+    this.limitedLog = new LogLimiter(this.log, { burst, intervalMs: intervalS * 1000 });
     this.authLog = new LogLimiter(this.log, { burst: 3, intervalMs: 60_000, maxKeys: 1000 });
     this.blockLog = new LogLimiter(this.log, { burst: 1, intervalMs: 60_000, maxKeys: 1000 });
   }
@@ -145,7 +145,7 @@ export class SipServer {
       },
       (rq, flow) => this.onRequest(rq, flow),
     );
-    this.limitedLogTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, limits.logIntervalS * 1000));
+    this.limitedLogTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, limits.log.intervalS * 1000));
     this.limitedLogTimer.unref();
     this.log.info({ host, port, udp, tcp, publicAddress, limits }, 'SIP listening');
   }
