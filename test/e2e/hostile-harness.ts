@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, type ReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,4 +130,24 @@ export async function underAttack<T>(daemon: DaemonHandle, wd: WatchdogFifo, tru
 export function describeFigures(label: string, u: UnderAttack<unknown>): string {
   const o = u.options;
   return `${label}: trunk OPTIONS ${o.answered}/${o.sent} answered, p50 ${o.p50Ms} ms, p99 ${o.p99Ms} ms, max ${o.maxMs} ms; admin API p99 ${u.admin.p99Ms} ms (${u.admin.failed} failed); watchdog max gap ${u.watchdogMaxGapMs} ms`;
+}
+
+/** A real watchdog would be set well above the feed interval; a gap past this is a miss. */
+export const WATCHDOG_INTERVAL_MS = 200;
+export const WATCHDOG_GAP_LIMIT_MS = 1000;
+
+/**
+ * The issue's bar for every attack: the trunk's OPTIONS all answered within 1 s, the admin API
+ * answering within 1 s, the watchdog never starved. Prints the figures (and keeps them in `log`).
+ */
+export function assertUnharmed(label: string, u: UnderAttack<unknown>, log?: string[]): void {
+  const line = describeFigures(label, u);
+  log?.push(line);
+  console.log(`      ${line}`);
+  assert.equal(u.options.lost, 0, `${label}: trunk OPTIONS unanswered`);
+  assert.equal(u.options.over1s, 0, `${label}: trunk OPTIONS answered later than 1 s`);
+  assert.ok(u.options.answered >= 10, `${label}: too few probes (${u.options.answered})`);
+  assert.equal(u.admin.failed, 0, `${label}: admin API requests failed`);
+  assert.ok(u.admin.maxMs < 1000, `${label}: admin API took ${u.admin.maxMs} ms`);
+  assert.ok(u.watchdogMaxGapMs <= WATCHDOG_GAP_LIMIT_MS, `${label}: watchdog not fed for ${u.watchdogMaxGapMs} ms`);
 }

@@ -3,7 +3,9 @@ import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import type { CallRecord } from '../../gateway/store/call-store';
 import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
-import { describeFigures, underAttack, WatchdogFifo } from './hostile-harness';
+import { assertUnharmed as unharmed, underAttack, WATCHDOG_INTERVAL_MS, WatchdogFifo, type UnderAttack } from './hostile-harness';
+
+const assertUnharmed = (label: string, u: UnderAttack<unknown>): void => unharmed(label, u, figures);
 import { optionsMessage, udpExchange } from './sip-probe';
 import { TestUac } from './test-uac';
 
@@ -16,24 +18,9 @@ import { TestUac } from './test-uac';
 const PBX = '127.0.0.1';
 const ROGUE_PEER = '127.0.0.3';
 const OUTSIDER = '127.0.0.9';
-const WATCHDOG_INTERVAL_MS = 200;
-/** A real watchdog would be set well above the feed interval; a gap past this is a miss. */
-const WATCHDOG_GAP_LIMIT_MS = 1000;
 const MESSAGE_TIMEOUT_S = 2;
 
 const figures: string[] = [];
-
-function assertUnharmed(label: string, u: Awaited<ReturnType<typeof underAttack>>): void {
-  const line = describeFigures(label, u);
-  figures.push(line);
-  console.log(`      ${line}`);
-  assert.equal(u.options.lost, 0, `${label}: trunk OPTIONS unanswered`);
-  assert.equal(u.options.over1s, 0, `${label}: trunk OPTIONS answered later than 1 s`);
-  assert.ok(u.options.answered >= 10, `${label}: too few probes (${u.options.answered})`);
-  assert.equal(u.admin.failed, 0, `${label}: admin API requests failed`);
-  assert.ok(u.admin.maxMs < 1000, `${label}: admin API took ${u.admin.maxMs} ms`);
-  assert.ok(u.watchdogMaxGapMs <= WATCHDOG_GAP_LIMIT_MS, `${label}: watchdog not fed for ${u.watchdogMaxGapMs} ms`);
-}
 
 /** Sends `count` datagrams from `fromIp` at `perSecond`. */
 async function udpFlood(port: number, fromIp: string, payload: Buffer, count: number, perSecond: number): Promise<void> {
