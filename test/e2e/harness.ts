@@ -73,7 +73,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const sipPort = opts.ports?.sip ?? (await freePort());
   const httpPort = opts.ports?.http ?? (await freePort());
   const rtpBase = 20000 + 2 * Math.floor(Math.random() * 4000);
-  const args = [MAIN, 'run'];
+  // CCEDGE_E2E_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof) when chasing a stall.
+  const args = [...(process.env.CCEDGE_E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), MAIN, 'run'];
   if (opts.config) {
     const file = path.join(dataDir, 'ccedge.yaml');
     writeFileSync(file, YAML.stringify(opts.config));
