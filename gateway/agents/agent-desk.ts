@@ -94,15 +94,17 @@ export class AgentDesk {
   enqueue(call: DeskCall, target: string | RouteDecision, queuedAt?: number): boolean {
     const r = typeof target === 'string' ? { queue: target, priority: 0, intent: null as string | null } : target;
     let queued: QueuedCall;
+    // Known before the ACD may offer it (synchronously): the offer needs the call (privacy).
+    this.calls.set(call.id, call);
     try {
       queued = this.opts.acd.enqueue(r.queue, { callId: call.id, caller: call.caller.number, callerName: call.caller.name, queuedAt, priority: r.priority, intent: r.intent });
     } catch (e) {
+      this.calls.delete(call.id);
       if (!isAcdError(e, 'ACD_QUEUE_FULL')) throw e;
       call.record('call.queue-full', { queue: r.queue });
       void call.close('queue-full');
       return false;
     }
-    this.calls.set(call.id, call);
     call.once('closed', (cause) => this.onCallClosed(call, cause));
     call.record(
       'call.queued',
