@@ -120,6 +120,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   /** trunks[].acceptRefer: places the outbound leg to a REFER's target (set by the CallManager). */
   private referOpener: ((number: string) => Promise<ForwardLeg>) | undefined;
   private referring = false;
+  private referRefused = false;
   /** Delayed offer (INVITE without SDP): the codecs of our offer until the ACK brings the answer. */
   private awaitingAnswer: { codecs: NegotiatedAudio['codec'][]; cseq: number; initial: boolean } | undefined;
   /** Reason header (RFC 3326) of the BYE close() sends, when the cause has one. */
@@ -607,7 +608,9 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     const open = this.referOpener;
     if (!open || !this.invite.trunk.acceptRefer) {
       this.deps.metrics.sipRejections.inc({ status: '603', code: 'SIP_REFER_DECLINED' });
-      this.record('call.refer-refused', { reason: 'trunk does not accept REFER' });
+      // One record event per call: a PBX repeating REFER must not write a row each time.
+      if (!this.referRefused) this.record('call.refer-refused', { reason: 'trunk does not accept REFER' });
+      this.referRefused = true;
       this.dialog.answer(rq, 603, 'Decline', { warning: '399 ccedge "REFER not accepted on this trunk (trunks[].acceptRefer)"' });
       return;
     }

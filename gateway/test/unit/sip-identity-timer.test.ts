@@ -4,6 +4,8 @@ import { callerIdentity, normaliseNumber, parseNameAddrList, privacyOf, uriUser 
 import { expiryDelayMs, negotiateSessionTimer, parseSessionTimer, refreshDelayMs } from '../../sip/session-timer';
 import { referTargetNumber } from '../../calls/call';
 import { IntentResolver } from '../../routing/intent';
+import { configSchema } from '../../config/schema';
+import { rtpTimeoutS } from '../../calls/call';
 
 /** An INVITE as a PBX would write it, parsed by sip.js exactly as the stack does. */
 function invite(extra: string[], opts: { uri?: string; from?: string; to?: string } = {}): SipRequest {
@@ -156,5 +158,37 @@ describe('session timers (RFC 4028)', () => {
     assert.equal(expiryDelayMs(1800), 1_768_000);
     assert.equal(expiryDelayMs(90), 60_000);
     assert.equal(expiryDelayMs(6), 4_000);
+  });
+});
+
+describe('issue 14 config keys', () => {
+  const base = { site: { deviceId: 'd1' }, trunks: [{ name: 'pbx', allow: ['127.0.0.1'] }] };
+  const parse = (extra: Record<string, unknown>) => configSchema.safeParse({ ...base, ...extra });
+
+  it('calls.rtpTimeoutS defaults to 60; the old rtp.inactivityTimeoutS still works; both set differently is an error', () => {
+    const d = parse({});
+    assert.ok(d.success);
+    assert.equal(rtpTimeoutS(d.data), 60);
+    const old = parse({ rtp: { inactivityTimeoutS: 0 } });
+    assert.ok(old.success);
+    assert.equal(rtpTimeoutS(old.data), 0);
+    const both = parse({ rtp: { inactivityTimeoutS: 30 }, calls: { rtpTimeoutS: 20 } });
+    assert.ok(!both.success);
+    assert.match(JSON.stringify(both.error.issues), /old name of calls.rtpTimeoutS/);
+  });
+
+  it('session timer defaults are the RFC minimum and 1800 s; trust and REFER are off per trunk', () => {
+    const d = parse({});
+    assert.ok(d.success);
+    assert.equal(d.data.sip.minSessionExpiresS, 90);
+    assert.equal(d.data.sip.sessionExpiresS, 1800);
+    assert.equal(d.data.trunks[0].trustIdentity, false);
+    assert.equal(d.data.trunks[0].acceptRefer, false);
+  });
+
+  it('acceptRefer needs an outbound address to dial the target', () => {
+    const r = parse({ trunks: [{ name: 'pbx', allow: ['127.0.0.1'], acceptRefer: true }] });
+    assert.ok(!r.success);
+    assert.match(JSON.stringify(r.error.issues), /outbound address to dial REFER targets/);
   });
 });
