@@ -108,6 +108,14 @@ describe('SIP interop: delayed offer, session timers, identity, tel:, RTP timeou
     assert.ok(d.events.some((e) => e.type === 'call.sdp-answer-failed'));
   });
 
+  it('a re-INVITE without SDP: our offer in the 200, the answer from the ACK applied (the codec changes to PCMA)', async () => {
+    const before = await known();
+    assertSippOk(await runSipp({ scenario: 'uac_reinvite_no_sdp.xml', target, extra: ['-rtp_echo'] }));
+    const d = await ended(before);
+    assert.equal(d.call.endCause, 'caller-hangup');
+    assert.ok(d.events.some((e) => e.type === 'call.resumed'), 'the new codec was taken into use');
+  });
+
   it('session timers: Require: timer accepted, refreshes by UPDATE and re-INVITE keep the call past the interval', async () => {
     const before = await known();
     assertSippOk(await runSipp({ scenario: 'uac_timer_refresh.xml', target }));
