@@ -26,7 +26,16 @@ const AGENT_ON_CALL = { callId: 'plain', agent: 'plain', queue: 'plain' } as con
 
 /** The built-in allow-lists. Event types not listed leave as the envelope only. */
 export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldKind>>>> = {
-  'call.offered': { ...CALL, trunk: 'plain', direction: 'plain', from: 'number', to: 'number', fromName: 'text' },
+  // Caller identity (issue 14): the asserted identity and the original called number are numbers
+  // like from/to; callerSource (pai|rpid|from) and privacy (RFC 3323 values) are not.
+  'call.offered': { ...CALL, trunk: 'plain', direction: 'plain', from: 'number', to: 'number', fromName: 'text', asserted: 'number', originalCalled: 'number', callerSource: 'plain', privacy: 'plain', delayedOffer: 'plain' },
+  'call.media-answered': { ...CALL, codec: 'plain' },
+  'call.sdp-answer-failed': { ...CALL, reason: 'plain' },
+  'call.refer-refused': { ...CALL, reason: 'plain' },
+  'call.refer-accepted': { ...CALL, number: 'number' },
+  'call.refer-dialing': { ...CALL, trunk: 'plain', number: 'number' },
+  'call.referred': { ...CALL, number: 'number' },
+  'call.refer-failed': { ...CALL, status: 'plain', reason: 'plain' },
   'call.rejected': { ...CALL, trunk: 'plain', status: 'plain', cause: 'plain', from: 'number', to: 'number' },
   'call.answered': { ...CALL },
   'call.confirmed': { ...CALL },
@@ -144,7 +153,7 @@ const MAX_ARRAY = 32;
 /** In plain strings: a free-standing run of 7+ digits (not part of an id, hash, time or date). */
 const PLAIN_DIGIT_RUN = /(?<![\w+-])\+?\d{7,}(?![\w-])/g;
 /** Keys whose values are treated as phone numbers in live payloads. */
-const NUMBER_KEY = /^(from|to|caller|callee|called|calling|number|ani|dnis|msisdn|phone)(uri|user|number)?$/i;
+const NUMBER_KEY = /^(from|to|caller|callee|called|calling|number|ani|dnis|msisdn|phone|asserted|assertedidentity|originalcalled)(uri|user|number)?$/i;
 /** In allowed free text: 7+ digits, separators allowed (people write numbers many ways). */
 const TEXT_DIGIT_RUN = /\+?\d(?:[ ().\/-]{0,2}\d){6,}/g;
 

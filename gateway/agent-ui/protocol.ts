@@ -64,7 +64,7 @@ export type ServerMessage =
   | { v: 1; type: 'muted'; callId: string; on: boolean }
   /** The call's recording state: sent when recording starts, and in reply to recordingPause. */
   | { v: 1; type: 'recording'; callId: string; active: boolean; paused: boolean }
-  | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'shutdown' }
+  | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'shutdown' | 'transferred' }
   | { v: 1; type: 'error'; code: ErrorCode; message: string; ref?: string }
   | { v: 1; type: 'dispositionSaved'; callId: string; disposition: Disposition }
   | { v: 1; type: 'pong'; ref?: string };

@@ -5,6 +5,7 @@ import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
 import type { CallInfo, ServerMessage } from '../agent-ui/protocol';
 import type { CallEndCause } from '../calls/call';
+import { PRIVATE_CALLER } from '../sip/identity';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
 import type { RouteDecision } from '../routing/router';
 import type { KpiRecorder } from '../kpi/kpi-recorder';
@@ -93,15 +94,17 @@ export class AgentDesk {
   enqueue(call: DeskCall, target: string | RouteDecision, queuedAt?: number): boolean {
     const r = typeof target === 'string' ? { queue: target, priority: 0, intent: null as string | null } : target;
     let queued: QueuedCall;
+    // Known before the ACD may offer it (synchronously): the offer needs the call (privacy).
+    this.calls.set(call.id, call);
     try {
       queued = this.opts.acd.enqueue(r.queue, { callId: call.id, caller: call.caller.number, callerName: call.caller.name, queuedAt, priority: r.priority, intent: r.intent });
     } catch (e) {
+      this.calls.delete(call.id);
       if (!isAcdError(e, 'ACD_QUEUE_FULL')) throw e;
       call.record('call.queue-full', { queue: r.queue });
       void call.close('queue-full');
       return false;
     }
-    this.calls.set(call.id, call);
     call.once('closed', (cause) => this.onCallClosed(call, cause));
     call.record(
       'call.queued',
@@ -172,7 +175,14 @@ export class AgentDesk {
   }
 
   private info(call: QueuedCall): CallInfo {
+    // Privacy (RFC 3323): the agent's page shows "Private"; routing, callbacks and records keep the number.
+    if (this.calls.get(call.callId)?.caller.private) return { callId: call.callId, caller: PRIVATE_CALLER, callerName: null, queue: call.queue, queuedAt: new Date(call.queuedAt).toISOString() };
     return { callId: call.callId, caller: call.caller, callerName: call.callerName, queue: call.queue, queuedAt: new Date(call.queuedAt).toISOString() };
+  }
+
+  /** The call goes on without the desk (the PBX transferred it with REFER): queue and agent let go. */
+  release(call: DeskCall, cause: 'transferred'): void {
+    this.onCallClosed(call, cause);
   }
 
   private async connectAgent(agent: string, queued: QueuedCall): Promise<void> {
@@ -207,7 +217,7 @@ export class AgentDesk {
     }
   }
 
-  private onCallClosed(call: DeskCall, cause: CallEndCause): void {
+  private onCallClosed(call: DeskCall, cause: CallEndCause | 'transferred'): void {
     this.calls.delete(call.id);
     const pending = this.pendingOffers.get(call.id);
     if (pending) clearTimeout(pending.timer);
@@ -357,8 +367,10 @@ export class AgentDesk {
   }
 }
 
-function endedCause(cause: CallEndCause): EndedCause {
+function endedCause(cause: CallEndCause | 'transferred'): EndedCause {
   switch (cause) {
+    case 'transferred':
+      return 'transferred';
     case 'agent-hangup':
     case 'agent-lost':
     case 'media-failed':

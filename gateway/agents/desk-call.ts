@@ -13,7 +13,8 @@ export interface DeskCall {
   readonly log: Logger;
   readonly closed: boolean;
   readonly codec: 'PCMU' | 'PCMA';
-  readonly caller: { number: string; name: string | null };
+  /** `private`: the caller asked for privacy (RFC 3323); agents see "Private". */
+  readonly caller: { number: string; name: string | null; private?: boolean };
   readonly agent: string | undefined;
   readonly isHeld: boolean;
   readonly isMuted: boolean;

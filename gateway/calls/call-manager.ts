@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MediaError } from '../../media/errors';
 import type { PortPool } from '../../media/rtp/port-pool';
 import { RtpSession } from '../../media/rtp/rtp-session';
-import { negotiateOffer } from '../../media/sdp/negotiate';
+import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { Logger } from '../logging';
 import { compileAllowList, type TrunkConfig } from '../config/schema';
 import { advertisedAddress } from '../net/addresses';
@@ -12,6 +12,7 @@ import type { Acd } from '../acd/acd';
 import { ForwardRules, type ForwardTarget } from '../routing/forward';
 import { routingCallFromInvite } from '../routing/sip-call';
 import { userOf } from '../sip/messages';
+import { callerIdentity } from '../sip/identity';
 import type { RouteDecision, Router } from '../routing/router';
 import type { IvrResult } from '../ivr/ivr-session';
 import { Call, sanitise, type CallDeps } from './call';
@@ -35,13 +36,26 @@ export function latchPredicate(trunk: TrunkConfig | undefined): ((address: strin
   return (address) => allow.check(address, 'ipv4');
 }
 
+/** Where answered calls go (the agent desk). */
+export interface Queueing {
+  enqueue(call: Call, target: string | RouteDecision): boolean;
+  requestCallback?(call: Call): Promise<boolean>;
+  /** The call left the desk while going on (a REFER moved the caller elsewhere): free queue and agent. */
+  release?(call: Call, cause: 'transferred'): void;
+}
+
+/** Media of a delayed-offer call until the ACK's answer: nothing to send to, nothing sent. */
+function placeholderAudio(codec: NegotiatedAudio['codec']): NegotiatedAudio {
+  return { codec, payloadType: codec === 'PCMU' ? 0 : 8, clockRate: 8000, remoteAddress: '0.0.0.0', remotePort: 9, remoteDirection: 'inactive', localDirection: 'inactive', ptime: 20, onHold: true };
+}
+
 /** Turns INVITEs into Calls, keeps the live set, and records calls that never got that far. */
 export class CallManager implements SipServerHandlers {
   private readonly calls = new Map<string, Call>();
   private readonly log: Logger;
 
   /** Where answered calls go (the agent desk), and how their queue is chosen. */
-  private queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> } | undefined;
+  private queueing: Queueing | undefined;
   private routing: { router: Router; acd: Acd } | undefined;
   private forwardRules: ForwardRules;
   private forwardRulesOf: unknown;
@@ -70,7 +84,7 @@ export class CallManager implements SipServerHandlers {
     return this.placeOutbound !== undefined;
   }
 
-  routeAnsweredCallsTo(queueing: { enqueue(call: Call, target: string | RouteDecision): boolean; requestCallback?(call: Call): Promise<boolean> }, routing?: { router: Router; acd: Acd }): void {
+  routeAnsweredCallsTo(queueing: Queueing, routing?: { router: Router; acd: Acd }): void {
     this.queueing = queueing;
     this.routing = routing;
   }
@@ -87,7 +101,7 @@ export class CallManager implements SipServerHandlers {
   }
 
   onRejectedInvite(rejected: RejectedInvite): void {
-    this.recordFailed(rejected.rq, rejected.flow, rejected.trunk.name, rejected.status, rejected.reason);
+    this.recordFailed(rejected.rq, rejected.flow, rejected.trunk, rejected.status, rejected.reason);
   }
 
   /** Ends every call (BYE to established ones) and waits up to `waitMs` for the BYEs' answers. */
@@ -103,19 +117,28 @@ export class CallManager implements SipServerHandlers {
     const fail = (status: number, reason: string, why: string, code: string): void => {
       this.log.warn({ code, status, sipCallId: dialog.callId, detail: why }, `INVITE rejected: ${status} ${reason}`);
       this.deps.metrics.sipRejections.inc({ status: String(status), code });
-      dialog.reject(status, reason, { warning: `399 ccedge "${sanitise(why)}"` });
-      this.recordFailed(rq, invite.flow, trunk.name, status, code);
+      dialog.reject(status, reason, { warning: `399 ccedge "${sanitise(why)}"`, ...extra });
+      this.recordFailed(rq, invite.flow, trunk, status, code);
     };
-    if (!rq.content) {
-      fail(488, 'Not Acceptable Here', 'an SDP offer is required in the INVITE', 'SDP_OFFER_REQUIRED');
+    let extra: Record<string, unknown> = {};
+    const timer = dialog.initialTimer;
+    if (timer.kind === 'reject') {
+      // RFC 4028 §9: the PBX retries with at least our Min-SE.
+      extra = { 'min-se': String(timer.minSe) };
+      fail(422, 'Session Interval Too Small', `Session-Expires below sip.minSessionExpiresS (${timer.minSe} s)`, 'SIP_SESSION_INTERVAL_TOO_SMALL');
       return;
     }
+    if (timer.kind === 'bad') {
+      fail(400, 'Bad Session-Expires', timer.why, 'SIP_BAD_REQUEST');
+      return;
+    }
+    const identity = callerIdentity(rq, trunk.trustIdentity);
     const forward = this.forwardTarget(rq);
     let route: RouteDecision | undefined;
     // With an IVR the caller's intent is known only after it: routing then runs on `routed`.
     const ivrOn = this.deps.ivr !== undefined;
     if (!forward && !ivrOn && this.routing?.router.enabled && this.queueing) {
-      route = await this.routing.router.route(routingCallFromInvite(dialog.callId, rq));
+      route = await this.routing.router.route(routingCallFromInvite(dialog.callId, rq, undefined, identity));
       for (const i of route.ignored) this.log.info({ sipCallId: dialog.callId, ...i }, 'routing step ignored');
       if (dialog.state !== 'early') return; // cancelled while routing
       if (this.routing.acd.placement(route.queue) === null) {
@@ -137,16 +160,26 @@ export class CallManager implements SipServerHandlers {
     }
     this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
     const localAddress = advertisedAddress({ publicAddress: this.deps.config.rtp.publicAddress, bound: this.deps.config.rtp.host, peer: invite.peerAddress });
-    let negotiated: ReturnType<typeof negotiateOffer>;
+    let negotiated: { answerSdp: string; audio: NegotiatedAudio };
+    const codecs = trunk.codecs.filter((c) => this.deps.config.calls.codecs.includes(c));
+    const delayedOffer = !rq.content;
     try {
-      negotiated = negotiateOffer(rq.content, {
-        localAddress,
-        localPort: rtp.localPort,
-        sessionId: String(Date.now()),
-        sessionVersion: 1,
-        codecs: trunk.codecs.filter((c) => this.deps.config.calls.codecs.includes(c)),
-        userAgent: this.deps.config.sip.userAgent,
-      });
+      if (delayedOffer) {
+        // Delayed offer (INVITE without SDP): our 200 carries the offer, the ACK the answer. Until
+        // then the media is a placeholder on hold: nothing is sent, nothing queued.
+        if (codecs.length === 0) throw new MediaError('SDP_NO_COMMON_CODEC', 'no codec of the trunk is allowed by calls.codecs');
+        const offerSdp = buildOffer({ localAddress, localPort: rtp.localPort, sessionId: String(Date.now()), sessionVersion: 1, codecs, userAgent: this.deps.config.sip.userAgent });
+        negotiated = { answerSdp: offerSdp, audio: placeholderAudio(codecs[0]) };
+      } else {
+        negotiated = negotiateOffer(rq.content ?? '', {
+          localAddress,
+          localPort: rtp.localPort,
+          sessionId: String(Date.now()),
+          sessionVersion: 1,
+          codecs,
+          userAgent: this.deps.config.sip.userAgent,
+        });
+      }
     } catch (e) {
       rtp.close();
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
@@ -156,7 +189,24 @@ export class CallManager implements SipServerHandlers {
       return;
     }
     const call = new Call(invite, rtp, localAddress, negotiated.audio, negotiated.answerSdp, this.deps, this.log);
+    if (delayedOffer) call.offerInAnswer(codecs);
     this.calls.set(call.id, call);
+    const place = this.placeOutbound;
+    if (trunk.acceptRefer && trunk.outbound && place) {
+      call.referWith((number) =>
+        ForwardLeg.open({
+          pool: this.pool,
+          host: this.deps.config.rtp.host,
+          place,
+          target: { trunk: trunk.name, number, rule: 'refer' },
+          codec: call.codec,
+          userAgent: this.deps.config.sip.userAgent,
+          log: call.log,
+          latchAllowed: latchPredicate(trunk),
+        }),
+      );
+    }
+    call.on('released', (cause) => this.queueing?.release?.(call, cause));
     this.deps.metrics.callsActive.set(this.calls.size);
     call.once('closed', () => {
       this.calls.delete(call.id);
@@ -199,7 +249,7 @@ export class CallManager implements SipServerHandlers {
     if (!queueing || call.closed) return;
     let target: string | RouteDecision | undefined = this.deps.config.calls.queue;
     if (this.routing?.router.enabled) {
-      const route = await this.routing.router.route(routingCallFromInvite(call.id, rq, call.ivrIntent));
+      const route = await this.routing.router.route(routingCallFromInvite(call.id, rq, call.ivrIntent, call.identity));
       for (const i of route.ignored) call.log.info({ ...i }, 'routing step ignored');
       if (call.closed) return;
       target = route;
@@ -227,9 +277,9 @@ export class CallManager implements SipServerHandlers {
     return target;
   }
 
-  private recordFailed(rq: IncomingInvite['rq'], flow: Flow, trunk: string, status: number, cause: string): void {
+  private recordFailed(rq: IncomingInvite['rq'], flow: Flow, trunk: TrunkConfig, status: number, cause: string): void {
     const now = new Date().toISOString();
-    const record = { ...inboundRecord(randomUUID(), rq, flow, trunk), state: 'failed' as const, endedAt: now, endCause: cause, sipStatus: status };
+    const record = { ...inboundRecord(randomUUID(), rq, flow, trunk.name, callerIdentity(rq, trunk.trustIdentity)), state: 'failed' as const, endedAt: now, endCause: cause, sipStatus: status };
     this.deps.store
       .create(record, 'call.rejected', { status, cause })
       .catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));

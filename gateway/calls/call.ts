@@ -10,7 +10,7 @@ import type { RecordingWriter } from '../../media/vault/vault';
 import { CallRecording } from '../recording/call-recording';
 import { MediaError } from '../../media/errors';
 import type { RtpSession } from '../../media/rtp/rtp-session';
-import { negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
+import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { MediaClock } from '../../media/tones/media-clock';
 import { TonePlayer } from '../../media/tones/tone-player';
 import type { DeskCall } from '../agents/desk-call';
@@ -22,7 +22,8 @@ import { parseInfoDtmf } from '../ivr/sip-info-dtmf';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import type { IncomingInvite } from '../sip/sip-server';
-import { displayNameOf, uriOf, userOf } from '../sip/messages';
+import { uriOf } from '../sip/messages';
+import { callerIdentity, uriUser, type CallerIdentity } from '../sip/identity';
 import type { UasDialog } from '../sip/uas-dialog';
 import type { CallRecord, CallStore } from '../store/call-store';
 import type { ForwardLeg } from './forward-leg';
@@ -56,7 +57,11 @@ export type CallEndCause =
   /** Forwarded to a trunk number: the far end did not answer, refused, or could not be dialled. */
   | 'forward-failed'
   /** Forwarded to a trunk number: the far end hung up. */
-  | 'forward-hangup';
+  | 'forward-hangup'
+  /** Delayed offer: the ACK carried no usable SDP answer to the offer in our 200 (or a re-INVITE's). */
+  | 'no-sdp-answer'
+  /** RFC 4028: the PBX did not refresh the session in time, or refused our refresh. */
+  | 'session-expired';
 
 /**
  * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them
@@ -75,6 +80,11 @@ export interface CallEvents {
    * emitted when the caller hangs up during the IVR.
    */
   routed: [result: IvrResult | null];
+  /**
+   * The agent (or queue) no longer has the call, though it goes on: the PBX's REFER moved the
+   * caller to another number (`transferred`). The desk treats it like the end of the call.
+   */
+  released: [cause: 'transferred'];
   closed: [cause: CallEndCause];
 }
 
@@ -107,6 +117,15 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   private ivrResultValue: IvrResult | null = null;
   private forwardOpener: (() => Promise<ForwardLeg>) | undefined;
   private forwardLeg: ForwardLeg | undefined;
+  /** trunks[].acceptRefer: places the outbound leg to a REFER's target (set by the CallManager). */
+  private referOpener: ((number: string) => Promise<ForwardLeg>) | undefined;
+  private referring = false;
+  private referRefused = false;
+  /** Delayed offer (INVITE without SDP): the codecs of our offer until the ACK brings the answer. */
+  private awaitingAnswer: { codecs: NegotiatedAudio['codec'][]; cseq: number; initial: boolean } | undefined;
+  /** Reason header (RFC 3326) of the BYE close() sends, when the cause has one. */
+  private byeReason: string | undefined;
+  readonly identity: CallerIdentity;
 
   constructor(
     private readonly invite: IncomingInvite,
@@ -123,16 +142,33 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.log = log.child({ callId: this.id, sipCallId: this.dialog.callId });
     this.player = new TonePlayer(deps.clock, rtp, deps.holdFrames[audio.codec]);
     this.dtmfSender = new DtmfSender(deps.clock, rtp);
+    this.identity = callerIdentity(invite.rq, invite.trunk.trustIdentity);
+  }
+
+  /**
+   * Delayed offer (RFC 3261 13.2.1, Cisco CUCM's default): `answerSdp` given to the constructor is
+   * our offer (the 200 carries it) and `audio` a placeholder; the call is queued or bridged only
+   * once the ACK's answer is known. Call before start().
+   */
+  offerInAnswer(codecs: NegotiatedAudio['codec'][]): void {
+    this.awaitingAnswer = { codecs, cseq: this.invite.rq.headers.cseq.seq, initial: true };
+  }
+
+  /** trunks[].acceptRefer: how a REFER's target is dialled. Unset: REFER is declined (603). */
+  referWith(open: (number: string) => Promise<ForwardLeg>): void {
+    this.referOpener = open;
   }
 
   get codec(): NegotiatedAudio['codec'] {
     return this.audio.codec;
   }
 
-  /** The caller as agents see it: number (From user) and display name. */
-  get caller(): { number: string; name: string | null } {
-    const from = this.invite.rq.headers.from;
-    return { number: userOf(from) ?? uriOf(from), name: displayNameOf(from) };
+  /**
+   * The caller: number (asserted identity when the trunk trusts it, else From user) and display
+   * name, for routing, callbacks and records. `private`: the agent's page shows "Private" instead.
+   */
+  get caller(): { number: string; name: string | null; private: boolean } {
+    return { number: this.identity.number ?? uriOf(this.invite.rq.headers.from), name: this.identity.name, private: this.identity.privacy !== null };
   }
 
   get agent(): string | undefined {
@@ -234,21 +270,25 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   /** Records the call, wires events and answers (after the trunk's ring time, if any). */
   start(): void {
     const rq = this.invite.rq;
+    const delayed = this.awaitingAnswer !== undefined;
     const record: CallRecord = {
-      ...inboundRecord(this.id, rq, this.invite.flow, this.invite.trunk.name),
-      codec: this.audio.codec,
+      ...inboundRecord(this.id, rq, this.invite.flow, this.invite.trunk.name, this.identity),
+      codec: delayed ? null : this.audio.codec,
       rtpLocalPort: this.rtp.localPort,
-      rtpRemote: `${this.audio.remoteAddress}:${this.audio.remotePort}`,
+      rtpRemote: delayed ? null : `${this.audio.remoteAddress}:${this.audio.remotePort}`,
     };
-    this.persist(this.deps.store.create(record, 'call.offered', { from: record.fromUri, to: record.toUri, trunk: record.trunk }));
-    this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: this.audio.codec, transport: record.transport }, 'call offered');
+    this.persist(this.deps.store.create(record, 'call.offered', { from: record.fromUri, to: record.toUri, trunk: record.trunk, ...identityEventData(this.identity), ...(delayed ? { delayedOffer: true } : {}) }));
+    this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: delayed ? null : this.audio.codec, transport: record.transport, delayedOffer: delayed, callerSource: this.identity.source }, 'call offered');
 
-    this.dialog.on('confirmed', () => this.onConfirmed());
+    this.dialog.on('confirmed', (ack) => this.onConfirmed(ack));
+    this.dialog.on('ack', (ack) => this.onReofferAck(ack));
     this.dialog.on('reinvite', (re) => this.onReinvite(re));
+    this.dialog.on('refer', (re) => this.onRefer(re));
     this.dialog.on('terminated', (reason) => {
       if (reason === 'cancelled') void this.close('caller-cancelled', 487);
       else if (reason === 'ack-timeout') void this.close('ack-timeout');
       else if (reason === 'remote-bye') void this.close('caller-hangup');
+      else if (reason === 'session-expired') void this.close('session-expired');
       else void this.close(reason === 'shutdown' ? 'shutdown' : 'internal-error');
     });
     this.rtp.on('dtmf', (ev) => this.onDtmf(ev));
@@ -287,7 +327,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     let hangup: Promise<void> = Promise.resolve();
     if (this.dialog.state !== 'terminated') {
       if (this.dialog.state === 'early') sipStatus ??= 480;
-      hangup = this.dialog.bye(cause === 'shutdown' ? 'shutdown' : 'local-bye').then(() => undefined);
+      hangup = this.dialog.bye(cause === 'shutdown' ? 'shutdown' : 'local-bye', this.byeReason).then(() => undefined);
     }
     const stats = this.rtp.stats;
     this.reportForeignMedia();
@@ -332,8 +372,13 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.log.info('call answered');
   }
 
-  private onConfirmed(): void {
+  private onConfirmed(ack?: SipRequest): void {
+    if (this.awaitingAnswer?.initial) {
+      // Delayed offer: nothing is queued, played or bridged before the ACK's answer is applied.
+      if (!this.applyAckAnswer(ack, false)) return;
+    }
     this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
+    this.startRtpWatch();
     const forward = this.forwardOpener;
     if (forward) {
       if (!this.audio.onHold) this.player.start();
@@ -414,8 +459,18 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
   private onReinvite(rq: SipRequest): void {
     if (!rq.content) {
-      // No offer in the re-INVITE: our 200 carries the current session as the offer.
-      this.dialog.answerReinvite(rq, { sdp: this.answerSdp });
+      // No offer in the re-INVITE: our 200 carries a new offer, the answer comes in the ACK.
+      const codecs = [this.audio.codec, ...this.invite.trunk.codecs.filter((c) => c !== this.audio.codec && this.deps.config.calls.codecs.includes(c))];
+      const offer = buildOffer({
+        localAddress: this.localAddress,
+        localPort: this.rtp.localPort,
+        sessionId: this.sessionId,
+        sessionVersion: ++this.sessionVersion,
+        codecs,
+        userAgent: this.deps.config.sip.userAgent,
+      });
+      this.awaitingAnswer = { codecs, cseq: rq.headers.cseq.seq, initial: false };
+      this.dialog.answerReinvite(rq, { sdp: offer });
       return;
     }
     try {
@@ -428,30 +483,11 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         userAgent: this.deps.config.sip.userAgent,
         reoffer: true,
       });
-      const wasOnHold = this.audio.onHold;
-      const codecChanged = audio.codec !== this.audio.codec;
-      this.audio = audio;
-      this.applyRemote();
-      if (codecChanged) {
-        this.player.stop();
-        this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
-        this.ivr?.setCodec(audio.codec);
-      }
       this.dialog.answerReinvite(rq, { sdp: answerSdp });
-      if (audio.onHold && !wasOnHold) {
-        this.player.stop();
-        this.bridge?.setHold(true);
-        this.persist(this.deps.store.update(this.id, {}, 'call.held', { direction: audio.remoteDirection }));
-        this.log.info({ direction: audio.remoteDirection }, 'call put on hold by the PBX');
-      } else if (!audio.onHold && (wasOnHold || codecChanged)) {
-        if (this.bridge) this.bridge.setHold(false);
-        else if (this.dialog.state === 'confirmed' && !this.ivr) this.player.start();
-        this.persist(this.deps.store.update(this.id, {}, 'call.resumed'));
-        this.log.info('call resumed by the PBX');
-      }
+      this.adoptAudio(audio);
     } catch (e) {
       const status = e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED') ? 488 : 400;
-      this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, 're-INVITE offer rejected');
+      this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, `${rq.method === 'UPDATE' ? 'UPDATE' : 're-INVITE'} offer rejected`);
       this.sessionVersion--;
       this.dialog.answerReinvite(rq, {
         status,
@@ -459,6 +495,190 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         headers: { warning: `399 ccedge "${sanitise((e as Error).message)}"` },
       });
     }
+  }
+
+  /** New media from a re-offer or an answer: address, codec, hold and resume. */
+  private adoptAudio(audio: NegotiatedAudio): void {
+    const wasOnHold = this.audio.onHold;
+    const codecChanged = audio.codec !== this.audio.codec;
+    this.audio = audio;
+    this.applyRemote();
+    if (codecChanged) {
+      this.player.stop();
+      this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
+      this.ivr?.setCodec(audio.codec);
+    }
+    if (audio.onHold && !wasOnHold) {
+      this.player.stop();
+      this.bridge?.setHold(true);
+      this.persist(this.deps.store.update(this.id, {}, 'call.held', { direction: audio.remoteDirection }));
+      this.log.info({ direction: audio.remoteDirection }, 'call put on hold by the PBX');
+    } else if (!audio.onHold && (wasOnHold || codecChanged)) {
+      if (this.bridge) this.bridge.setHold(false);
+      else if (this.dialog.state === 'confirmed' && !this.ivr) this.player.start();
+      this.persist(this.deps.store.update(this.id, {}, 'call.resumed'));
+      this.log.info('call resumed by the PBX');
+    }
+  }
+
+  /**
+   * The answer to an offer we put in a 200 (delayed offer, or a re-INVITE without SDP), from the
+   * ACK. No usable answer: BYE with a Reason header and `no-sdp-answer`. Returns whether it applied.
+   */
+  private applyAckAnswer(ack: SipRequest | undefined, reoffer: boolean): boolean {
+    const pending = this.awaitingAnswer;
+    this.awaitingAnswer = undefined;
+    if (!pending) return true;
+    let audio: NegotiatedAudio;
+    try {
+      const type = String(ack?.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (!ack?.content) throw new MediaError('SDP_INVALID', 'the ACK carries no SDP answer');
+      if (type !== 'application/sdp') throw new MediaError('SDP_INVALID', `the ACK's body is ${type.slice(0, 40) || 'untyped'}, not application/sdp`);
+      // The answer is read with the offer parser: it yields the address, port and codec chosen.
+      audio = negotiateOffer(ack.content, { localAddress: this.localAddress, localPort: this.rtp.localPort, sessionId: this.sessionId, sessionVersion: this.sessionVersion, codecs: pending.codecs, reoffer }).audio;
+    } catch (e) {
+      const why = e instanceof MediaError ? e.message : 'unparseable SDP answer';
+      this.log.warn({ code: e instanceof MediaError ? e.code : 'SDP_INVALID', detail: why, initial: pending.initial }, 'no usable SDP answer in the ACK: ending the call');
+      this.deps.metrics.sipRejections.inc({ status: '488', code: 'SDP_ANSWER_MISSING' });
+      this.byeReason = `SIP;cause=488;text="no usable SDP answer in ACK: ${sanitise(why).slice(0, 80)}"`;
+      this.record('call.sdp-answer-failed', { reason: why.slice(0, 120) });
+      void this.close('no-sdp-answer');
+      return false;
+    }
+    if (pending.initial) {
+      this.audio = audio;
+      this.player.stop();
+      this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
+      this.applyRemote();
+      this.persist(this.deps.store.update(this.id, { codec: audio.codec, rtpRemote: `${audio.remoteAddress}:${audio.remotePort}` }, 'call.media-answered', { codec: audio.codec }));
+      this.log.info({ codec: audio.codec, remote: `${audio.remoteAddress}:${audio.remotePort}` }, 'delayed offer: SDP answer from the ACK applied');
+    } else {
+      this.adoptAudio(audio);
+    }
+    return true;
+  }
+
+  /** ACKs after the first: one for a re-INVITE whose 200 carried our offer brings the answer. */
+  private onReofferAck(ack: SipRequest): void {
+    const pending = this.awaitingAnswer;
+    if (!pending || pending.initial || ack.headers.cseq.seq !== pending.cseq || this.closed) return;
+    this.applyAckAnswer(ack, true);
+  }
+
+  /**
+   * calls.rtpTimeoutS: a confirmed call from which no RTP arrives for that long while the PBX has
+   * not put it on hold is dead (the PBX crashed, a NAT forgot us): BYE with Reason, `rtp-timeout`.
+   * A timer reads the session's packet counter; the packet path itself is untouched.
+   */
+  private startRtpWatch(): void {
+    const limitS = rtpTimeoutS(this.deps.config);
+    if (limitS <= 0 || this.closed) return;
+    const limitMs = limitS * 1000;
+    const tickMs = Math.min(5000, Math.max(250, limitMs / 4));
+    let seen = this.rtp.stats.packetsReceived;
+    let since = Date.now();
+    const tick = setInterval(() => {
+      if (this.closed) return;
+      const now = Date.now();
+      const count = this.rtp.stats.packetsReceived;
+      if (count !== seen || this.audio.onHold || this.awaitingAnswer?.initial) {
+        seen = count;
+        since = now;
+        return;
+      }
+      if (now - since < limitMs) return;
+      this.log.warn({ code: 'RTP_TIMEOUT', silentS: Math.round((now - since) / 1000), limitS }, 'no RTP from the PBX: ending the call');
+      this.byeReason = `SIP;cause=408;text="RTP timeout: no media for ${limitS} s"`;
+      void this.close('rtp-timeout');
+    }, tickMs);
+    this.timers.push(tick);
+  }
+
+  /**
+   * REFER from the PBX (RFC 3515), trunks[].acceptRefer: 202, then ccedge dials the Refer-To
+   * number through the trunk's outbound address (the forward leg code), bridges the caller's RTP
+   * to it when answered and releases the agent; NOTIFYs carry the progress as message/sipfrag.
+   * Not accepted: 603 Decline.
+   */
+  private onRefer(rq: SipRequest): void {
+    if (this.closed) {
+      this.dialog.answer(rq, 481, 'Call/Transaction Does Not Exist');
+      return;
+    }
+    const open = this.referOpener;
+    if (!open || !this.invite.trunk.acceptRefer) {
+      this.deps.metrics.sipRejections.inc({ status: '603', code: 'SIP_REFER_DECLINED' });
+      // One record event per call: a PBX repeating REFER must not write a row each time.
+      if (!this.referRefused) this.record('call.refer-refused', { reason: 'trunk does not accept REFER' });
+      this.referRefused = true;
+      this.dialog.answer(rq, 603, 'Decline', { warning: '399 ccedge "REFER not accepted on this trunk (trunks[].acceptRefer)"' });
+      return;
+    }
+    const referTo = rq.headers['refer-to'];
+    const uri = typeof referTo === 'string' ? referTo : referTo && typeof referTo === 'object' && 'uri' in referTo ? uriOf(referTo as Parameters<typeof uriOf>[0]) : '';
+    const number = referTargetNumber(uri);
+    if (number === null) {
+      this.deps.metrics.sipRejections.inc({ status: '400', code: 'SIP_BAD_REFER_TO' });
+      this.dialog.answer(rq, 400, 'Bad Refer-To', { warning: '399 ccedge "Refer-To must be a sip:, sips: or tel: URI with a number"' });
+      return;
+    }
+    if (this.referring || this.forwardLeg || this.awaitingAnswer) {
+      this.dialog.answer(rq, 491, 'Request Pending');
+      return;
+    }
+    this.referring = true;
+    const referCseq = rq.headers.cseq.seq;
+    this.dialog.answer(rq, 202, 'Accepted');
+    this.dialog.notifyRefer(referCseq, 'SIP/2.0 100 Trying', false);
+    this.record('call.refer-accepted', { number });
+    this.log.info({ number }, 'REFER accepted: dialling the target');
+    void (async () => {
+      let leg: ForwardLeg;
+      try {
+        leg = await open(number);
+      } catch (err) {
+        this.referring = false;
+        this.log.warn({ err }, 'REFER target could not be dialled');
+        this.record('call.refer-failed', { status: 503 });
+        this.dialog.notifyRefer(referCseq, 'SIP/2.0 503 Service Unavailable', true);
+        return;
+      }
+      if (this.closed) {
+        leg.close();
+        return;
+      }
+      this.forwardLeg = leg;
+      leg.on('answered', (far) => {
+        if (this.closed) return;
+        this.referring = false;
+        // The agent (or the queue) lets go; the caller now talks to the REFER's target.
+        this.ivr?.close();
+        this.ivr = undefined;
+        this.stopRecording('transferred');
+        this.bridge?.stop();
+        this.bridge = undefined;
+        if (this.agentLeg) void this.agentLeg.close();
+        this.agentLeg = undefined;
+        this.player.stop();
+        this.emit('released', 'transferred');
+        this.bridge = new MediaBridge(this.rtp, far, this.audio.payloadType, this.dtmfSender);
+        this.bridge.start();
+        this.record('call.referred', { number, sipCallId: leg.sipCallId });
+        this.log.info({ number, remote: leg.remote }, 'REFER target answered: caller bridged to it');
+        this.dialog.notifyRefer(referCseq, 'SIP/2.0 200 OK', true);
+      });
+      leg.on('failed', (status, reason) => {
+        this.referring = false;
+        if (this.forwardLeg === leg) this.forwardLeg = undefined;
+        leg.close();
+        this.record('call.refer-failed', { status, reason });
+        this.log.info({ status, reason }, 'REFER target not reached: the call stays as it was');
+        this.dialog.notifyRefer(referCseq, `SIP/2.0 ${status} ${sanitise(reason).slice(0, 60) || 'Failed'}`, true);
+      });
+      leg.on('ended', () => void this.close('forward-hangup'));
+      this.record('call.refer-dialing', { trunk: leg.target.trunk, number, sipCallId: leg.sipCallId, remote: leg.remote });
+      leg.dial();
+    })();
   }
 
   private applyRemote(): void {
@@ -531,6 +751,29 @@ function ivrEventData(r: IvrResult): Record<string, unknown> {
 
 /** How long after the first foreign RTP packet the call's one warn line is written. */
 const FOREIGN_MEDIA_REPORT_MS = 2000;
+
+/** The number a REFER's Refer-To names (sip:/sips:/tel: user), or null for anything else. */
+export function referTargetNumber(uri: string): string | null {
+  const user = uriUser(uri);
+  return user !== null && /^[A-Za-z0-9+*#._-]{1,64}$/.test(user) ? user : null;
+}
+
+/** calls.rtpTimeoutS, or the old rtp.inactivityTimeoutS it replaces; default 60 s, 0 = off. */
+export function rtpTimeoutS(config: Config): number {
+  return config.calls.rtpTimeoutS ?? config.rtp.inactivityTimeoutS ?? 60;
+}
+
+/**
+ * Identity fields of `call.offered`. With privacy asked for, the asserted number stays on site
+ * (the record has it for compliance); otherwise the residency policy masks or hashes it.
+ */
+function identityEventData(id: CallerIdentity): Record<string, unknown> {
+  return {
+    callerSource: id.source,
+    ...(id.privacy ? { privacy: id.privacy } : id.asserted ? { asserted: id.asserted } : {}),
+    ...(id.originalCalled ? { originalCalled: id.originalCalled } : {}),
+  };
+}
 
 export function sanitise(text: string): string {
   return text.replace(/["\\\r\n]/g, ' ').slice(0, 120);

@@ -1,20 +1,29 @@
 import type { Flow, SipRequest } from 'sip';
 import { normaliseAddress } from '../net/addresses';
-import { displayNameOf, uriOf, userOf } from '../sip/messages';
+import { callerIdentity, type CallerIdentity } from '../sip/identity';
+import { uriOf } from '../sip/messages';
 import type { CallRecord } from '../store/call-store';
 
-/** The call record of an inbound INVITE, before anything has happened to it. */
-export function inboundRecord(id: string, rq: SipRequest, flow: Flow, trunk: string): CallRecord {
+/**
+ * The call record of an inbound INVITE, before anything has happened to it. `fromUser` is the
+ * caller as decided by `identity` (asserted identity on a trusting trunk, else From; tel: and
+ * visual separators normalised); the untrusted default reads From only.
+ */
+export function inboundRecord(id: string, rq: SipRequest, flow: Flow, trunk: string, identity: CallerIdentity = callerIdentity(rq, false)): CallRecord {
   return {
     id,
     sipCallId: rq.headers['call-id'],
     trunk,
     direction: 'inbound',
     fromUri: uriOf(rq.headers.from),
-    fromUser: userOf(rq.headers.from),
-    fromName: displayNameOf(rq.headers.from),
+    fromUser: identity.number,
+    fromName: identity.name,
     toUri: uriOf(rq.headers.to),
-    toUser: userOf(rq.headers.to),
+    toUser: identity.called,
+    callerSource: identity.source,
+    assertedIdentity: identity.asserted,
+    privacy: identity.privacy,
+    originalCalled: identity.originalCalled,
     remoteAddr: `${normaliseAddress(flow.address)}:${flow.port}`,
     transport: flow.protocol.toUpperCase(),
     codec: null,

@@ -106,6 +106,13 @@ export const trunkSchema = z
     symmetricRtp: z.boolean().default(false),
     /** Per-trunk cap; the global sip.maxCalls still applies. */
     maxCalls: z.number().int().min(1).optional(),
+    /**
+     * The PBX's P-Asserted-Identity (else Remote-Party-ID) names the caller for routing, VIP,
+     * callbacks and records. Only for a PBX that sets it itself: anyone else could claim any number.
+     */
+    trustIdentity: z.boolean().default(false),
+    /** REFER from the PBX: false → 603 Decline; true → the Refer-To number is dialled via `outbound` (RFC 3515). */
+    acceptRefer: z.boolean().default(false),
     /** Ring time before the call is answered (180 Ringing is sent meanwhile). */
     answerDelayMs: z.number().int().min(0).max(60_000).default(0),
     /** Where outbound calls (queued callbacks) are sent: the PBX's SIP address. */
@@ -142,6 +149,13 @@ export const configSchema = z
         /** Seconds a 503 asks the PBX to wait. */
         retryAfterS: z.number().int().min(1).max(3600).default(5),
         userAgent: z.string().min(1).max(128).default('ccedge'),
+        /**
+         * RFC 4028 session timers: the smallest Session-Expires accepted (422 with Min-SE below it).
+         * 90 is the RFC's minimum; lower values are for tests only.
+         */
+        minSessionExpiresS: z.number().int().min(1).max(86_400).default(90),
+        /** The interval we ask for when a PBX supports session timers but names none. */
+        sessionExpiresS: z.number().int().min(1).max(86_400).default(1800),
         limits: sipLimitsSchema.prefault({}),
       })
       .strict()
@@ -151,8 +165,8 @@ export const configSchema = z
         host: host.default('0.0.0.0'),
         ports: portRange.default('20000-29999'),
         publicAddress: host.optional(),
-        /** RTP silence longer than this ends the call (0 = never). */
-        inactivityTimeoutS: z.number().int().min(0).max(3600).default(0),
+        /** Old name of calls.rtpTimeoutS, still honoured when that is unset (setting both differently is an error). */
+        inactivityTimeoutS: z.number().int().min(0).max(3600).optional(),
       })
       .strict()
       .prefault({}),
@@ -220,6 +234,11 @@ export const configSchema = z
         codecs: z.array(codecName).min(1).default(['PCMU', 'PCMA']),
         /** Queue every answered call joins (routing by intent comes later); unset: no queue, hold tone only. */
         queue: z.string().min(1).optional(),
+        /**
+         * No RTP from the PBX for this long while it has not put the call on hold → BYE with Reason,
+         * end cause rtp-timeout. Default 60 (when rtp.inactivityTimeoutS is unset too); 0 = off.
+         */
+        rtpTimeoutS: z.number().int().min(0).max(86_400).optional(),
       })
       .strict()
       .prefault({}),
@@ -245,6 +264,15 @@ export const configSchema = z
       if (q.overflow && 'callback' in q.overflow && !cfg.trunks.some((t) => t.outbound)) {
         ctx.addIssue({ code: 'custom', path: ['queues', i, 'overflow'], message: 'overflow to callback needs a trunk with an outbound address' });
       }
+    });
+    if (cfg.calls.rtpTimeoutS !== undefined && cfg.rtp.inactivityTimeoutS !== undefined && cfg.calls.rtpTimeoutS !== cfg.rtp.inactivityTimeoutS) {
+      ctx.addIssue({ code: 'custom', path: ['rtp', 'inactivityTimeoutS'], message: 'is the old name of calls.rtpTimeoutS; set only calls.rtpTimeoutS' });
+    }
+    if (cfg.sip.sessionExpiresS < cfg.sip.minSessionExpiresS) {
+      ctx.addIssue({ code: 'custom', path: ['sip', 'sessionExpiresS'], message: `must be at least sip.minSessionExpiresS (${cfg.sip.minSessionExpiresS})` });
+    }
+    cfg.trunks.forEach((t, i) => {
+      if (t.acceptRefer && !t.outbound) ctx.addIssue({ code: 'custom', path: ['trunks', i, 'acceptRefer'], message: `trunk "${t.name}" needs an outbound address to dial REFER targets` });
     });
     if (cfg.callbacks.trunk !== undefined) {
       const t = cfg.trunks.find((x) => x.name === cfg.callbacks.trunk);

@@ -113,8 +113,15 @@ export const routingSchema = z
   .object({
     /** Forward rules, checked before intents and queues: exact wins, then the longest prefix, then regexes in order. */
     forward: z.array(forwardRuleSchema).max(ROUTING_LIMITS.rules, RULES_MESSAGE).default([]),
-    /** Called number (To user) rules: exact wins, then the longest prefix, then regexes in order. */
-    dnis: z.array(z.object({ match: dnisMatch, intent: name }).strict()).max(ROUTING_LIMITS.rules, RULES_MESSAGE).default([]),
+    /**
+     * Called number rules: exact wins, then the longest prefix, then regexes in order. `on`: the
+     * To user (`called`, default), the number originally called before a diversion (`original`,
+     * from Diversion/History-Info; checked first), or `either`.
+     */
+    dnis: z
+      .array(z.object({ match: dnisMatch, intent: name, on: z.enum(['called', 'original', 'either']).optional() }).strict())
+      .max(ROUTING_LIMITS.rules, RULES_MESSAGE)
+      .default([]),
     /** Caller (From user) prefix rules: the longest matching prefix wins. */
     callerPrefixes: z.array(z.object({ prefix: numberPrefix, intent: name }).strict()).max(ROUTING_LIMITS.rules, RULES_MESSAGE).default([]),
     /** Header from the PBX naming the intent (value must be a known intent); null: not consulted. */
@@ -170,8 +177,8 @@ export function routingConfigIssues(cfg: RoutingConfig, queues: readonly Pick<Qu
   const seenMatch = new Set<string>();
   cfg.routing.dnis.forEach((r, i) => {
     if (!intentNames.has(r.intent)) issues.push({ path: ['routing', 'dnis', i, 'intent'], message: `DNIS rule "${r.match}" names unknown intent "${r.intent}"` });
-    if (seenMatch.has(r.match)) issues.push({ path: ['routing', 'dnis', i, 'match'], message: `duplicate DNIS match "${r.match}"` });
-    seenMatch.add(r.match);
+    if (seenMatch.has(`${r.on ?? 'called'}:${r.match}`)) issues.push({ path: ['routing', 'dnis', i, 'match'], message: `duplicate DNIS match "${r.match}"` });
+    seenMatch.add(`${r.on ?? 'called'}:${r.match}`);
   });
   const seenForward = new Set<string>();
   cfg.routing.forward.forEach((r, i) => {

@@ -3,6 +3,8 @@
  * that yields a known intent wins:
  *   1. `ivr`        — the caller's IVR choice (RoutingCall.ivrIntent);
  *   2. `dnis`       — the called number (To user): exact rule, else longest prefix, else the first regex;
+ *                     rules with `on: original` (or `either`) match the originally called number
+ *                     (Diversion/History-Info) first, `on: called` (the default) the To user;
  *   3. `caller`     — the caller (From user): longest matching prefix;
  *   4. `header`     — a header the PBX set (routing.header, default X-Intent);
  *   5. `classifier` — pluggable classifiers in order, within routing.classifierTimeoutMs in total;
@@ -20,6 +22,8 @@ export interface RoutingCall {
   fromUser: string | null;
   /** To user (called number, DNIS). */
   toUser: string | null;
+  /** The number originally called, before the PBX diverted the call (Diversion/History-Info). */
+  originalCalled?: string | null;
   headers: Record<string, string>;
   /** The intent the caller chose in the IVR, if an IVR ran. */
   ivrIntent?: string;
@@ -69,9 +73,8 @@ const DEFAULT_CLASSIFIER_TIMEOUT_MS = 500;
 
 export class IntentResolver {
   private readonly known = new Map<string, string>();
-  private readonly exact = new Map<string, { intent: string; rule: string }>();
-  private readonly prefixes: Array<{ matcher: DnisMatcher; intent: string; rule: string }> = [];
-  private readonly regexes: Array<{ matcher: DnisMatcher; intent: string; rule: string }> = [];
+  /** DNIS rules by what they match: the called number (To user) or the original called number. */
+  private readonly dnisOn: Record<'called' | 'original', DnisRules> = { called: newDnisRules(), original: newDnisRules() };
   private readonly callerPrefixes: Array<{ prefix: string; intent: string }>;
   private readonly header: string | null;
   private readonly defaultIntent: string;
@@ -89,13 +92,16 @@ export class IntentResolver {
     for (const r of opts.routing.dnis) {
       const m = compileDnisMatch(r.match);
       const entry = { matcher: m, intent: check(r.intent, `DNIS rule "${r.match}"`), rule: r.match };
-      if (m.kind === 'exact') {
-        if (!this.exact.has(m.text)) this.exact.set(m.text, entry);
-      } else if (m.kind === 'prefix') this.prefixes.push(entry);
-      else this.regexes.push(entry);
+      const on = r.on ?? 'called';
+      for (const set of on === 'either' ? [this.dnisOn.called, this.dnisOn.original] : [this.dnisOn[on]]) {
+        if (m.kind === 'exact') {
+          if (!set.exact.has(m.text)) set.exact.set(m.text, entry);
+        } else if (m.kind === 'prefix') set.prefixes.push(entry);
+        else set.regexes.push(entry);
+      }
     }
     // Longest prefix first; equal lengths keep their configured order (sort is stable).
-    this.prefixes.sort((a, b) => b.matcher.text.length - a.matcher.text.length);
+    for (const set of [this.dnisOn.called, this.dnisOn.original]) set.prefixes.sort((a, b) => b.matcher.text.length - a.matcher.text.length);
     this.callerPrefixes = opts.routing.callerPrefixes
       .map((r) => ({ prefix: r.prefix, intent: check(r.intent, `caller prefix "${r.prefix}"`) }))
       .sort((a, b) => b.prefix.length - a.prefix.length);
@@ -119,9 +125,15 @@ export class IntentResolver {
       if (intent) return { intent, source: 'ivr', ignored };
       ignored.push({ source: 'ivr', value: call.ivrIntent, reason: 'unknown-intent' });
     }
+    // The original called number first: a diverted call keeps the intent of the number dialled.
+    const original = call.originalCalled;
+    if (original) {
+      const hit = matchDnis(this.dnisOn.original, original);
+      if (hit) return { intent: hit.intent, source: 'dnis', rule: hit.rule, ignored };
+    }
     const to = call.toUser;
     if (to) {
-      const hit = this.exact.get(to) ?? this.prefixes.find((r) => r.matcher.test(to)) ?? this.regexes.find((r) => r.matcher.test(to));
+      const hit = matchDnis(this.dnisOn.called, to);
       if (hit) return { intent: hit.intent, source: 'dnis', rule: hit.rule, ignored };
     }
     const from = call.fromUser;
@@ -203,6 +215,25 @@ export class IntentResolver {
       );
     });
   }
+}
+
+interface DnisEntry {
+  matcher: DnisMatcher;
+  intent: string;
+  rule: string;
+}
+interface DnisRules {
+  exact: Map<string, DnisEntry>;
+  prefixes: DnisEntry[];
+  regexes: DnisEntry[];
+}
+
+function newDnisRules(): DnisRules {
+  return { exact: new Map(), prefixes: [], regexes: [] };
+}
+
+function matchDnis(rules: DnisRules, user: string): DnisEntry | undefined {
+  return rules.exact.get(user) ?? rules.prefixes.find((r) => r.matcher.test(user)) ?? rules.regexes.find((r) => r.matcher.test(user));
 }
 
 /** A header's value by case-insensitive name. */

@@ -1,4 +1,5 @@
 import type { SipRequest } from 'sip';
+import type { CallerIdentity } from '../sip/identity';
 import { userOf } from '../sip/messages';
 import type { RoutingCall } from './intent';
 
@@ -6,10 +7,13 @@ import type { RoutingCall } from './intent';
  * The routing view of an INVITE: From/To users and every string header (names lower-cased, as
  * sip.js gives them; a repeated header arrives joined with commas).
  */
-export function routingCallFromInvite(callId: string, rq: SipRequest, ivrIntent?: string): RoutingCall {
+export function routingCallFromInvite(callId: string, rq: SipRequest, ivrIntent?: string, identity?: CallerIdentity): RoutingCall {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(rq.headers)) if (typeof v === 'string') headers[k.toLowerCase()] = v;
-  const call: RoutingCall = { callId, fromUser: userOf(rq.headers.from), toUser: userOf(rq.headers.to), headers };
+  // With an identity (trunks[].trustIdentity decided it) the caller is the asserted number.
+  const call: RoutingCall = identity
+    ? { callId, fromUser: identity.number, toUser: identity.called, originalCalled: identity.originalCalled, headers }
+    : { callId, fromUser: userOf(rq.headers.from), toUser: userOf(rq.headers.to), headers };
   if (ivrIntent !== undefined) call.ivrIntent = ivrIntent;
   return call;
 }

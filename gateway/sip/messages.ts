@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import sip, { type NameAddr, type SipRequest, type SipResponse } from 'sip';
+import { uriUser } from './identity';
 
 /** Methods this trunk endpoint implements; the rest get 405 (known) or 501 (unknown). */
-export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO'] as const;
+export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'UPDATE', 'REFER'] as const;
 export const KNOWN_METHODS = new Set<string>([
   ...ALLOWED_METHODS,
   'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'REFER', 'MESSAGE', 'UPDATE',
 ]);
 export const ALLOW_HEADER = ALLOWED_METHODS.join(', ');
+/** Option tags we support (RFC 4028 session timers); listed in Supported and accepted in Require. */
+export const SUPPORTED_OPTIONS = ['timer'] as const;
+export const SUPPORTED_HEADER = SUPPORTED_OPTIONS.join(', ');
 
 export function newTag(): string {
   return randomBytes(6).toString('hex');
@@ -37,14 +41,9 @@ export function uriOf(addr: NameAddr | undefined): string {
   return typeof addr.uri === 'string' ? addr.uri : sip.stringifyUri(addr.uri);
 }
 
+/** The user of a sip:, sips: or tel: URI, %-decoded, visual separators of numbers removed. */
 export function userOf(addr: NameAddr | undefined): string | null {
-  const parsed = sip.parseUri(uriOf(addr));
-  if (!parsed?.user) return null;
-  try {
-    return decodeURIComponent(parsed.user);
-  } catch {
-    return parsed.user; // a malformed %-escape: keep the user part as sent
-  }
+  return uriUser(uriOf(addr));
 }
 
 export function displayNameOf(addr: NameAddr | undefined): string | null {

@@ -12,7 +12,7 @@ import { advertisedAddress, normaliseAddress } from '../net/addresses';
 import { FailureGuard } from '../net/failure-guard';
 import { LogLimiter } from '../log-limiter';
 import { DigestAuthenticator } from './digest-auth';
-import { ALLOW_HEADER, respond, newTag } from './messages';
+import { ALLOW_HEADER, SUPPORTED_HEADER, respond, newTag } from './messages';
 import { UacDialog } from './uac-dialog';
 import { UasDialog } from './uas-dialog';
 import { validateRequest } from './validate';
@@ -233,7 +233,7 @@ export class SipServer {
           stack.send(
             respond(rq, 200, 'OK', {
               toTag: newTag(),
-              headers: { allow: ALLOW_HEADER, accept: 'application/sdp', 'user-agent': this.config.sip.userAgent },
+              headers: { allow: ALLOW_HEADER, supported: SUPPORTED_HEADER, accept: 'application/sdp', 'user-agent': this.config.sip.userAgent },
             }),
           );
           return;
@@ -303,7 +303,7 @@ export class SipServer {
     const contactHost = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: this.config.sip.host, peer });
     const transportParam = flow.protocol.toUpperCase() === 'TCP' ? ';transport=tcp' : '';
     const contact = `sip:ccedge@${contactHost}:${this.config.sip.port}${transportParam}`;
-    const dialog = new UasDialog(stack, rq, flow, contact, this.config.sip.userAgent);
+    const dialog = new UasDialog(stack, rq, flow, contact, this.config.sip.userAgent, { minSessionExpiresS: this.config.sip.minSessionExpiresS, sessionExpiresS: this.config.sip.sessionExpiresS });
     const dialogKey = dialogKeyOf(dialog.callId, dialog.localTag);
     const invKey = pendingKey(rq);
     this.dialogs.set(dialogKey, dialog);

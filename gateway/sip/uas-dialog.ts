@@ -1,23 +1,41 @@
 import { EventEmitter } from 'node:events';
 import type { Flow, SipRequest, SipResponse, Stack } from 'sip';
-import { firstContact, newTag, respond } from './messages';
+import { ALLOW_HEADER, SUPPORTED_HEADER, firstContact, newTag, respond } from './messages';
+import {
+  allowsUpdate,
+  expiryDelayMs,
+  negotiateSessionTimer,
+  parseSessionTimer,
+  refreshDelayMs,
+  sessionExpiresValue,
+  type SessionTimerConfig,
+  type SessionTimerNegotiation,
+} from './session-timer';
 
 export type DialogState = 'early' | 'accepting' | 'confirmed' | 'terminated';
-export type DialogEndReason = 'rejected' | 'cancelled' | 'remote-bye' | 'local-bye' | 'ack-timeout' | 'shutdown';
+export type DialogEndReason = 'rejected' | 'cancelled' | 'remote-bye' | 'local-bye' | 'ack-timeout' | 'shutdown' | 'session-expired';
 
 export interface UasDialogEvents {
-  /** The ACK for our 2xx arrived: the call is up. */
-  confirmed: [];
+  /** The ACK for our 2xx arrived: the call is up (the ACK carries the answer to an offer in our 2xx). */
+  confirmed: [ack: SipRequest];
+  /** Every ACK for a 2xx of ours (initial or re-INVITE), after `confirmed` for the first. */
+  ack: [ack: SipRequest];
+  /** REFER in the dialog: answer it with answer() and report with notifyRefer(). */
+  refer: [SipRequest];
   /** The caller cancelled before we answered; 487 has been sent. */
   cancelled: [];
   /** The caller hung up; 200 to the BYE has been sent. */
   bye: [];
-  /** A re-INVITE (hold, unhold, new address): answer it with answerReinvite(). */
+  /** A re-INVITE or an UPDATE with SDP (hold, unhold, new address): answer it with answerReinvite(). */
   reinvite: [SipRequest];
   /** SIP INFO within the dialog (e.g. application/dtmf-relay). 200 has been sent. */
   info: [SipRequest];
   /** The 2xx was retransmitted for 32 s and no ACK came. */
   ackTimeout: [];
+  /** A session refresh of ours was answered 2xx (RFC 4028). */
+  refreshed: [];
+  /** The session timer ran out (no refresh from the peer, or ours failed): BYE with Reason sent. */
+  sessionExpired: [];
   terminated: [DialogEndReason];
 }
 
@@ -47,6 +65,16 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   private remoteCseq: number;
   private pending: Pending2xx | undefined;
   private readonly remoteTarget: string;
+  /** RFC 4028: the timer config, what the initial INVITE negotiated, and the running timer. */
+  private readonly timerConfig: SessionTimerConfig;
+  readonly initialTimer: SessionTimerNegotiation;
+  private sessionTimer: { interval: number; weRefresh: boolean; timer: NodeJS.Timeout } | undefined;
+  /** A peer's refresh (re-INVITE/UPDATE) being answered: applied when our 2xx goes out. */
+  private pendingRefresh: { rq: SipRequest; negotiation: SessionTimerNegotiation } | undefined;
+  /** The SDP of our last 2xx: a re-INVITE refresh offers it again unchanged (RFC 3264 §8). */
+  private lastLocalSdp: string | undefined;
+  private readonly peerAllowsUpdate: boolean;
+  private refreshing = false;
 
   constructor(
     private readonly stack: Stack,
@@ -54,12 +82,21 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     readonly flow: Flow,
     private readonly localContact: string,
     private readonly userAgent: string,
+    timerConfig: SessionTimerConfig = { minSessionExpiresS: 90, sessionExpiresS: 1800 },
   ) {
     super();
     this.callId = invite.headers['call-id'];
     this.remoteTag = String(invite.headers.from.params.tag ?? '');
     this.remoteCseq = invite.headers.cseq.seq;
     this.remoteTarget = firstContact(invite) ?? invite.headers.from.uri;
+    this.timerConfig = timerConfig;
+    this.initialTimer = negotiateSessionTimer(invite.headers, timerConfig);
+    this.peerAllowsUpdate = allowsUpdate(invite.headers);
+  }
+
+  /** The running session timer (undefined: none): the interval and whether we refresh. */
+  get sessionTimerState(): { interval: number; weRefresh: boolean } | undefined {
+    return this.sessionTimer ? { interval: this.sessionTimer.interval, weRefresh: this.sessionTimer.weRefresh } : undefined;
   }
 
   get state(): DialogState {
@@ -80,7 +117,27 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   accept(sdp: string): void {
     if (this.stateValue !== 'early') return;
     this.stateValue = 'accepting';
-    this.sendReliable2xx(this.invite, sdp);
+    this.sendReliable2xx(this.invite, sdp, this.timerHeaders(this.initialTimer));
+    this.startSessionTimer(this.initialTimer, false);
+  }
+
+  /** Any final answer to an in-dialog request (REFER's 202 or 603, say). */
+  answer(rq: SipRequest, status: number, reason: string, headers: Record<string, unknown> = {}): void {
+    this.stack.send(respond(rq, status, reason, { toTag: this.localTag, headers: { ...this.commonHeaders(status < 300), ...headers } }));
+  }
+
+  /**
+   * A NOTIFY for a REFER (RFC 3515): `sipfrag` is the status line of the referred call's progress
+   * (`SIP/2.0 100 Trying`, `SIP/2.0 200 OK`); `final` ends the implicit subscription.
+   */
+  notifyRefer(referCseq: number, sipfrag: string, final: boolean): void {
+    if (this.stateValue === 'terminated') return;
+    this.sendInDialog('NOTIFY', {
+      event: `refer;id=${referCseq}`,
+      'subscription-state': final ? 'terminated;reason=noresource' : 'active;expires=60',
+      'content-type': 'message/sipfrag;version=2.0',
+      contact: [{ uri: this.localContact, params: {} }],
+    }, `${sipfrag}\r\n`);
   }
 
   reject(status: number, reason: string, headers: Record<string, unknown> = {}): void {
@@ -104,8 +161,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
         this.stopRetransmitting();
         if (this.stateValue === 'accepting') {
           this.stateValue = 'confirmed';
-          this.emit('confirmed');
+          this.emit('confirmed', rq);
         }
+        if (this.stateValue === 'confirmed') this.emit('ack', rq);
       }
       return;
     }
@@ -124,12 +182,35 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
         this.terminate('remote-bye');
         return;
       case 'INVITE':
-        if (this.pending) {
+      case 'UPDATE': {
+        if (this.pending && rq.method === 'INVITE') {
           // RFC 3261 14.2: a re-INVITE while our previous 2xx is unacknowledged.
           this.stack.send(respond(rq, 500, 'Server Internal Error', { headers: { 'Retry-After': '2' } }));
           return;
         }
+        // Every re-INVITE and UPDATE is a session refresh (RFC 4028 §9), with or without SDP.
+        const negotiation = negotiateSessionTimer(rq.headers, this.timerConfig);
+        if (negotiation.kind === 'reject') {
+          this.stack.send(respond(rq, 422, 'Session Interval Too Small', { headers: { ...this.commonHeaders(false), 'min-se': String(negotiation.minSe) } }));
+          return;
+        }
+        if (negotiation.kind === 'bad') {
+          this.stack.send(respond(rq, 400, negotiation.why, { headers: this.commonHeaders(false) }));
+          return;
+        }
+        if (rq.method === 'UPDATE' && !rq.content) {
+          // RFC 3311 without an offer: a refresh only (RFC 4028 §7.4 prefers it to re-INVITE).
+          this.stack.send(respond(rq, 200, 'OK', { headers: { ...this.commonHeaders(true), ...this.timerHeaders(negotiation) } }));
+          this.startSessionTimer(negotiation, false);
+          return;
+        }
+        this.pendingRefresh = { rq, negotiation };
         this.emit('reinvite', rq);
+        return;
+      }
+      case 'REFER':
+        if (this.listenerCount('refer') === 0) this.stack.send(respond(rq, 603, 'Decline', { headers: this.commonHeaders(false) }));
+        else this.emit('refer', rq);
         return;
       case 'INFO':
         this.stack.send(respond(rq, 200, 'OK', { headers: this.commonHeaders(false) }));
@@ -146,39 +227,173 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   /** Answers a re-INVITE: 200 with our SDP (retransmitted until ACK), or an error status. */
   answerReinvite(rq: SipRequest, result: { sdp: string } | { status: number; reason: string; headers?: Record<string, unknown> }): void {
     if (this.stateValue === 'terminated') return;
-    if ('sdp' in result) this.sendReliable2xx(rq, result.sdp);
-    else this.stack.send(respond(rq, result.status, result.reason, { headers: { ...this.commonHeaders(false), ...result.headers } }));
+    const refresh = this.pendingRefresh?.rq === rq ? this.pendingRefresh.negotiation : undefined;
+    if (this.pendingRefresh?.rq === rq) this.pendingRefresh = undefined;
+    if (!('sdp' in result)) {
+      this.stack.send(respond(rq, result.status, result.reason, { headers: { ...this.commonHeaders(false), ...result.headers } }));
+      return;
+    }
+    const timerHeaders = refresh ? this.timerHeaders(refresh) : {};
+    if (rq.method === 'UPDATE') {
+      // UPDATE is not an INVITE: its transaction retransmits our 200 and no ACK follows.
+      this.lastLocalSdp = result.sdp;
+      this.stack.send(respond(rq, 200, 'OK', { toTag: this.localTag, headers: { ...this.commonHeaders(true), ...timerHeaders, 'content-type': 'application/sdp' }, content: result.sdp }));
+    } else {
+      this.sendReliable2xx(rq, result.sdp, timerHeaders);
+    }
+    if (refresh) this.startSessionTimer(refresh, false);
   }
 
-  /** Hangs up from our side. Resolves with the BYE's final status (408 if the peer never answered). */
-  bye(reason: DialogEndReason = 'local-bye'): Promise<number> {
+  /**
+   * Hangs up from our side. Resolves with the BYE's final status (408 if the peer never answered).
+   * `why` becomes a Reason header (RFC 3326), e.g. `SIP;cause=488;text="no usable SDP answer in ACK"`.
+   */
+  bye(reason: DialogEndReason = 'local-bye', why?: string): Promise<number> {
     if (this.stateValue === 'early') {
-      this.reject(480, 'Temporarily Unavailable');
+      this.reject(480, 'Temporarily Unavailable', why ? { reason: why } : {});
       return Promise.resolve(480);
     }
     if (this.stateValue === 'terminated') return Promise.resolve(0);
     this.terminate(reason);
+    return new Promise((resolve) => {
+      this.sendInDialog('BYE', why ? { reason: why } : {}, undefined, (rs) => {
+        if (rs.status >= 200) resolve(rs.status);
+      });
+    });
+  }
+
+  /**
+   * Every request we send in the dialog (BYE, NOTIFY, UPDATE, re-INVITE) is built here, so the
+   * dialog's routing (today: the INVITE's flow) applies to all of them alike.
+   */
+  private sendInDialog(method: string, headers: Record<string, unknown>, content?: string, onResponse?: (rs: SipResponse) => void): number {
+    const seq = ++this.localCseq;
     const rq: SipRequest = {
-      method: 'BYE',
+      method,
       uri: this.remoteTarget,
       version: '2.0',
       headers: {
         to: { ...this.invite.headers.from, params: { ...this.invite.headers.from.params } },
         from: { ...this.invite.headers.to, params: { ...this.invite.headers.to.params, tag: this.localTag } },
         'call-id': this.callId,
-        cseq: { method: 'BYE', seq: ++this.localCseq },
+        cseq: { method, seq },
         via: [],
         // A Route to our own flow URI makes sip.js send over the INVITE's connection/source.
         route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }],
         'max-forwards': 70,
         'user-agent': this.userAgent,
+        ...headers,
       },
     };
-    return new Promise((resolve) => {
-      this.stack.send(rq, (rs) => {
-        if (rs.status >= 200) resolve(rs.status);
-      });
+    if (content !== undefined) rq.content = content;
+    this.stack.send(rq, onResponse ?? (() => undefined));
+    return seq;
+  }
+
+  /** Session-Expires (and Require: timer) for our 2xx, as negotiated. */
+  private timerHeaders(n: SessionTimerNegotiation): Record<string, unknown> {
+    if (n.kind !== 'timer') return {};
+    const h: Record<string, unknown> = { 'session-expires': sessionExpiresValue(n.interval, n.refresher) };
+    if (n.require) h.require = 'timer';
+    return h;
+  }
+
+  /**
+   * Runs the negotiated timer: as refresher we refresh at half the interval; otherwise the session
+   * ends (BYE with Reason) when no refresh came by expiry minus min(32 s, interval/3).
+   * `weSentIt`: the negotiation was of a refresh we sent, so `uac` means us.
+   */
+  private startSessionTimer(n: SessionTimerNegotiation | { kind: 'timer'; interval: number; refresher: 'uac' | 'uas' }, weSentIt: boolean): void {
+    if (this.sessionTimer) clearTimeout(this.sessionTimer.timer);
+    this.sessionTimer = undefined;
+    if (n.kind !== 'timer' || this.stateValue === 'terminated') return;
+    const weRefresh = (n.refresher === 'uac') === weSentIt;
+    const timer = weRefresh
+      ? setTimeout(() => this.refresh(), refreshDelayMs(n.interval))
+      : setTimeout(() => void this.bye('session-expired', `SIP;cause=408;text="session timer expired: no refresh within ${n.interval} s"`), expiryDelayMs(n.interval));
+    timer.unref();
+    this.sessionTimer = { interval: n.interval, weRefresh, timer };
+  }
+
+  /** Our refresh: UPDATE without SDP if the peer allows it, else a re-INVITE offering our SDP unchanged. */
+  private refresh(): void {
+    const current = this.sessionTimer;
+    if (!current || this.stateValue === 'terminated' || this.refreshing) return;
+    if (this.stateValue !== 'confirmed' || this.pending) {
+      // A 2xx still awaits its ACK: try again shortly rather than cross it.
+      const retry = setTimeout(() => this.refresh(), 1000);
+      retry.unref();
+      this.sessionTimer = { ...current, timer: retry };
+      return;
+    }
+    const useUpdate = this.peerAllowsUpdate || !this.lastLocalSdp;
+    const headers: Record<string, unknown> = {
+      'session-expires': sessionExpiresValue(current.interval, 'uac'),
+      'min-se': String(this.timerConfig.minSessionExpiresS),
+      supported: SUPPORTED_HEADER,
+      contact: [{ uri: this.localContact, params: {} }],
+      allow: ALLOW_HEADER,
+    };
+    if (!useUpdate) headers['content-type'] = 'application/sdp';
+    this.refreshing = true;
+    let seq = 0;
+    let done = false;
+    seq = this.sendInDialog(useUpdate ? 'UPDATE' : 'INVITE', headers, useUpdate ? undefined : this.lastLocalSdp, (rs) => {
+      if (rs.status < 200) return;
+      if (!useUpdate && rs.status < 300) {
+        // Every 2xx to our INVITE (retransmissions too) gets an ACK; the core leaves that to us.
+        this.sendAck(seq);
+      }
+      if (done) return;
+      done = true;
+      this.refreshing = false;
+      this.onRefreshResponse(rs, current.interval);
     });
+  }
+
+  private sendAck(seq: number): void {
+    const h = this.invite.headers;
+    this.stack.send({
+      method: 'ACK',
+      uri: this.remoteTarget,
+      version: '2.0',
+      headers: {
+        to: { ...h.from, params: { ...h.from.params } },
+        from: { ...h.to, params: { ...h.to.params, tag: this.localTag } },
+        'call-id': this.callId,
+        cseq: { method: 'ACK', seq },
+        via: [],
+        route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }],
+        'max-forwards': 70,
+      },
+    });
+  }
+
+  private onRefreshResponse(rs: SipResponse, interval: number): void {
+    if (this.stateValue === 'terminated') return;
+    if (rs.status >= 200 && rs.status < 300) {
+      // RFC 4028 §7.4: the 2xx's Session-Expires is what runs; none means no session timer.
+      const t = parseSessionTimer(rs.headers);
+      if ('bad' in t || t.expires === undefined) this.startSessionTimer({ kind: 'none' }, true);
+      else this.startSessionTimer({ kind: 'timer', interval: t.expires, refresher: t.refresher ?? 'uac' }, true);
+      this.emit('refreshed');
+      return;
+    }
+    if (rs.status === 422) {
+      const t = parseSessionTimer(rs.headers);
+      const minSe = 'bad' in t ? 0 : t.minSe;
+      if (minSe > interval && minSe <= 86_400) {
+        this.sessionTimer = { interval: minSe, weRefresh: true, timer: setTimeout(() => this.refresh(), 0) };
+        return;
+      }
+    }
+    if (rs.status === 481 || rs.status === 408 || rs.status === 422) {
+      // RFC 4028 §10 / RFC 3261 12.2.1.2: the dialog is gone for the peer.
+      void this.bye('session-expired', `SIP;cause=${rs.status};text="session refresh failed: ${rs.status}"`);
+      return;
+    }
+    // Anything else (491 glare, 500): the session stands; try again at half the interval.
+    this.startSessionTimer({ kind: 'timer', interval, refresher: 'uac' }, true);
   }
 
   /** Forgets the dialog without signalling (daemon stop after BYEs were sent, or rejection). */
@@ -188,17 +403,21 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     // sees a finished dialog and sends nothing more (no BYE after the caller's BYE, no 480 after 487).
     this.stateValue = 'terminated';
     this.stopRetransmitting();
+    if (this.sessionTimer) clearTimeout(this.sessionTimer.timer);
+    this.sessionTimer = undefined;
     if (reason === 'remote-bye') this.emit('bye');
     else if (reason === 'cancelled') this.emit('cancelled');
     else if (reason === 'ack-timeout') this.emit('ackTimeout');
+    else if (reason === 'session-expired') this.emit('sessionExpired');
     this.emit('terminated', reason);
     this.removeAllListeners();
   }
 
-  private sendReliable2xx(rq: SipRequest, sdp: string): void {
+  private sendReliable2xx(rq: SipRequest, sdp: string, extraHeaders: Record<string, unknown> = {}): void {
+    this.lastLocalSdp = sdp;
     const response = respond(rq, 200, 'OK', {
       toTag: this.localTag,
-      headers: { ...this.commonHeaders(true), 'content-type': 'application/sdp' },
+      headers: { ...this.commonHeaders(true), ...extraHeaders, 'content-type': 'application/sdp' },
       content: sdp,
     });
     this.stopRetransmitting();
@@ -237,7 +456,7 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   }
 
   private commonHeaders(withContact: boolean): Record<string, unknown> {
-    const h: Record<string, unknown> = { 'user-agent': this.userAgent, allow: 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO' };
+    const h: Record<string, unknown> = { 'user-agent': this.userAgent, allow: ALLOW_HEADER, supported: SUPPORTED_HEADER };
     if (withContact) h.contact = [{ uri: this.localContact, params: {} }];
     return h;
   }

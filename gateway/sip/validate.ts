@@ -1,5 +1,5 @@
 import sip, { type SipRequest } from 'sip';
-import { KNOWN_METHODS, ALLOWED_METHODS, ALLOW_HEADER, headerString } from './messages';
+import { KNOWN_METHODS, ALLOWED_METHODS, ALLOW_HEADER, SUPPORTED_OPTIONS, headerString } from './messages';
 
 export interface Rejection {
   status: number;
@@ -10,7 +10,7 @@ export interface Rejection {
 }
 
 /** Option tags we implement; anything else in Require gets 420. */
-const SUPPORTED_EXTENSIONS = new Set<string>();
+const SUPPORTED_EXTENSIONS = new Set<string>(SUPPORTED_OPTIONS);
 const MAX_CSEQ = 2 ** 31 - 1;
 
 /**
@@ -20,10 +20,12 @@ const MAX_CSEQ = 2 ** 31 - 1;
 export function validateRequest(rq: SipRequest): Rejection | null {
   if (rq.version !== '2.0') return { status: 505, reason: 'Version Not Supported', detail: `SIP/${rq.version}` };
 
-  if (!/^sips?:/i.test(rq.uri)) {
+  if (/^tel:/i.test(rq.uri)) {
+    // RFC 3966: a PBX may address the trunk by number alone; sip.js cannot parse tel: URIs.
+    if (!/^tel:\+?[0-9*#A-Fa-f\-.()]{1,64}(;[!-~]{0,512})?$/i.test(rq.uri)) return { status: 400, reason: 'Bad Request-URI', detail: `Request-URI ${rq.uri.slice(0, 80)}` };
+  } else if (!/^sips?:/i.test(rq.uri)) {
     return { status: 416, reason: 'Unsupported URI Scheme', detail: `Request-URI ${rq.uri.slice(0, 80)}` };
-  }
-  if (!sip.parseUri(rq.uri)) return { status: 400, reason: 'Bad Request-URI', detail: `Request-URI ${rq.uri.slice(0, 80)}` };
+  } else if (!sip.parseUri(rq.uri)) return { status: 400, reason: 'Bad Request-URI', detail: `Request-URI ${rq.uri.slice(0, 80)}` };
 
   const cseq = rq.headers.cseq;
   if (!Number.isInteger(cseq.seq) || cseq.seq < 0 || cseq.seq > MAX_CSEQ) {

@@ -30,6 +30,14 @@ export interface CallRecord {
   /** Queue the call waited in, and the agent who took it. */
   queue: string | null;
   agent: string | null;
+  /** Where fromUser came from: `pai`, `rpid` (trusted asserted identity) or `from`. */
+  callerSource: string | null;
+  /** The PBX's P-Asserted-Identity / Remote-Party-ID URI, when the trunk trusts it. */
+  assertedIdentity: string | null;
+  /** Privacy the caller asked for (RFC 3323, e.g. `id`): agents see "Private"; routing and compliance see the number. */
+  privacy: string | null;
+  /** The number originally called (Diversion, History-Info), normalised. */
+  originalCalled: string | null;
 }
 
 export interface CallEvent {
@@ -68,6 +76,10 @@ const COLUMNS: Record<keyof CallRecord, string> = {
   rtpPacketsDropped: 'rtp_packets_dropped',
   queue: 'queue',
   agent: 'agent',
+  callerSource: 'caller_source',
+  assertedIdentity: 'asserted_identity',
+  privacy: 'privacy',
+  originalCalled: 'original_called',
 };
 const FIELDS = Object.keys(COLUMNS) as Array<keyof CallRecord>;
 const SELECT = `SELECT ${FIELDS.map((f) => `${COLUMNS[f]} AS ${f}`).join(', ')} FROM calls`;

@@ -113,4 +113,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE IF NOT EXISTS sync_retained (topic TEXT PRIMARY KEY);
   `,
+  // Issue 14, caller identity: where the caller number came from, the asserted identity, Privacy, the original called number.
+  `
+  ALTER TABLE calls ADD COLUMN caller_source TEXT;
+  ALTER TABLE calls ADD COLUMN asserted_identity TEXT;
+  ALTER TABLE calls ADD COLUMN privacy TEXT;
+  ALTER TABLE calls ADD COLUMN original_called TEXT;
+  `,
 ];

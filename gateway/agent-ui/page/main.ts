@@ -156,6 +156,7 @@ const CALL_ENDED: Record<Extract<ServerMessage, { type: 'callEnded' }>['cause'],
   'agent-lost': 'The connection to your browser was lost.',
   'media-failed': 'The audio connection failed.',
   shutdown: 'The appliance is shutting down.',
+  transferred: 'The PBX transferred the caller.',
 };
 
 const DISPOSITION_LABEL: Record<Disposition, string> = {

@@ -38,6 +38,10 @@ function record(over: Partial<CallRecord> = {}): CallRecord {
     rtpPacketsDropped: 0,
     queue: null,
     agent: null,
+    callerSource: null,
+    assertedIdentity: null,
+    privacy: null,
+    originalCalled: null,
     ...over,
   };
 }

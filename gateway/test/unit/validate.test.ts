@@ -68,8 +68,11 @@ describe('validateRequest', () => {
     assert.equal(r?.status, 505);
   });
 
-  it('rejects tel: and mailto: Request-URIs with 416', () => {
-    assert.equal(statusOf({ uri: 'tel:+15551234567' }), 416);
+  it('accepts tel: Request-URIs (RFC 3966), rejects mailto: with 416 and a malformed tel: with 400', () => {
+    assert.equal(statusOf({ uri: 'tel:+15551234567' }), null);
+    assert.equal(statusOf({ uri: 'tel:+1-555-123-4567;phone-context=example.com' }), null);
+    assert.equal(statusOf({ uri: 'tel:<script>' }), 400);
+    assert.equal(statusOf({ uri: `tel:+1${'5'.repeat(100)}` }), 400);
     assert.equal(statusOf({ uri: 'mailto:support@example.com' }), 416);
     assert.equal(statusOf({ uri: 'sips:support@192.0.2.1' }), null);
   });
@@ -134,10 +137,18 @@ describe('validateRequest', () => {
     assert.equal(statusOf({ extra: ['Supported: 100rel, timer'] }), null);
   });
 
-  it('lists every unsupported option tag of Require in Unsupported', () => {
-    const r = validateRequest(request({ extra: ['Require: 100rel, timer'] }));
+  it('lists every unsupported option tag of Require in Unsupported; timer (RFC 4028) is supported', () => {
+    const r = validateRequest(request({ extra: ['Require: 100rel, timer, foo'] }));
     assert.equal(r?.status, 420);
-    assert.equal(r?.headers?.Unsupported, '100rel, timer');
+    assert.equal(r?.headers?.Unsupported, '100rel, foo');
+    assert.equal(statusOf({ extra: ['Require: timer', 'Session-Expires: 1800'] }), null);
+  });
+
+  it('implements UPDATE and REFER (Allow lists them); NOTIFY and others stay 405', () => {
+    assert.ok(ALLOW_HEADER.includes('UPDATE') && ALLOW_HEADER.includes('REFER'), ALLOW_HEADER);
+    assert.equal(statusOf({ method: 'UPDATE' }), null);
+    assert.equal(statusOf({ method: 'REFER' }), null);
+    assert.equal(statusOf({ method: 'NOTIFY' }), 405);
   });
 
   it('answers an INVITE with a text/plain body with 415 and Accept: application/sdp', () => {
