@@ -20,6 +20,7 @@ import { SourceGate } from './transport/source-gate';
 import { createTransportFactory, type DropReason, type TlsServerSettings, type TransportName } from './transport/transport';
 import type { SiteCertificates } from '../certs/site-certs';
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 
 export interface IncomingInvite {
   rq: SipRequest;
@@ -50,8 +51,8 @@ interface Trunk {
   /** Wrong digest responses per source address (set with auth). */
   authGuard?: FailureGuard;
   active: number;
-  /** trunks[].tls.requireClientCert: the CA bundle client certificates must chain to. */
-  clientCa?: string;
+  /** trunks[].tls.requireClientCert: the CA bundle (PEM) and its certificates. */
+  clientCa?: { pem: string; certs: X509Certificate[] };
 }
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
@@ -171,14 +172,16 @@ export class SipServer {
       if (!cfg.requireClientCert) continue;
       const ca = cfg.caFile ? readFileSync(cfg.caFile, 'utf8') : certs.caPem();
       if (!ca) throw new CcedgeError('CONFIG_INVALID', `trunks.${t.config.name}.tls.requireClientCert needs tls.caFile with an installer certificate`);
-      t.clientCa = ca;
+      t.clientCa = { pem: ca, certs: pemCertificates(ca) };
     }
     return {
       port: this.config.sip.tls.port,
       contextFor: (address) => {
         const peer = normaliseAddress(address);
         const trunk = this.trunks.find((t) => t.allow.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4'));
-        return trunk?.clientCa ? { secureContext: certs.getServerContext(trunk.clientCa), requireClientCert: true } : { secureContext: certs.getServerContext(), requireClientCert: false };
+        return trunk?.clientCa
+          ? { secureContext: certs.getServerContext(trunk.clientCa.pem), requireClientCert: true, clientCa: trunk.clientCa.certs }
+          : { secureContext: certs.getServerContext(), requireClientCert: false };
       },
     };
   }
@@ -416,4 +419,11 @@ function probeTcp(host: string, port: number, what = 'TCP'): Promise<void> {
     s.once('error', (e) => reject(new CcedgeError('SIP_TRANSPORT_FAILED', `cannot listen on SIP ${what} ${host}:${port}: ${e.message}`)));
     s.listen(port, host, () => s.close(() => resolve()));
   });
+}
+
+/** Every certificate of a PEM bundle (X509Certificate reads only the first block of a string). */
+function pemCertificates(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new CcedgeError('CONFIG_INVALID', 'a trunk client CA file holds no PEM certificate');
+  return blocks.map((b) => new X509Certificate(b));
 }

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { connect as tcpConnect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { X509Certificate } from 'node:crypto';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import sip, { type Connection, type Flow, type SipMessage, type StackOptions, type Transport, type TransportTarget } from 'sip';
 import { datagramStart, StreamFramer } from './framing';
@@ -19,7 +20,7 @@ export interface TlsServerSettings {
    * when it requires client certificates). Asked per connection, so a reloaded certificate applies
    * to the next handshake.
    */
-  contextFor(address: string): { secureContext: SecureContext; requireClientCert: boolean };
+  contextFor(address: string): { secureContext: SecureContext; requireClientCert: boolean; clientCa?: readonly X509Certificate[] };
 }
 
 export interface TransportLimits {
@@ -56,6 +57,20 @@ interface StreamEntry {
   refs: number;
   lastActivity: number;
   messageStartedAt: number;
+  /** We closed it for a counted reason (timeout, framing): its close is no further drop. */
+  dropped?: boolean;
+}
+
+/**
+ * The client certificate is valid now and issued (and signed) directly by one of `cas`: a PBX's
+ * certificate comes from the site CA or the CA file the installer configured for its trunk.
+ */
+function clientCertValid(socket: TLSSocket, cas: readonly X509Certificate[]): boolean {
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return false;
+  const now = Date.now();
+  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) return false;
+  return cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
 }
 
 /**
@@ -250,20 +265,24 @@ class SipTransport implements Transport {
       rejectUnauthorized: settings.requireClientCert,
     });
     let secure = false;
+    socket.on('error', () => {
+      // Handshake failures end in 'close' below; later errors are routine resets.
+    });
+    const entry = this.track('TLS', socket, { protocol: 'TLS', address, port, local }, true);
     socket.once('secure', () => {
       secure = true;
-      if (settings.requireClientCert && !socket.authorized) {
+      // A TLSSocket outside a tls.Server does not judge the client certificate itself.
+      if (settings.requireClientCert && !clientCertValid(socket, settings.clientCa ?? [])) {
+        entry.dropped = true;
         this.hooks.onDrop('tls-client-cert', 'tls', address);
         socket.destroy();
       }
     });
-    socket.on('error', () => {
-      // A failed handshake (an outsider's scan, a client that does not trust the site CA, a
-      // missing client certificate): counted once; later errors are routine resets.
-      if (!secure) this.hooks.onDrop(settings.requireClientCert ? 'tls-client-cert' : 'tls-handshake', 'tls', address);
-      secure = true;
+    socket.once('close', () => {
+      // A handshake that never completed (a client that does not trust the site CA, a missing
+      // client certificate, a peer that gave up): counted once, unless a cap or timeout already was.
+      if (!secure && !entry.dropped) this.hooks.onDrop(settings.requireClientCert ? 'tls-client-cert' : 'tls-handshake', 'tls', address);
     });
-    this.track('TLS', socket, { protocol: 'TLS', address, port, local }, true);
   }
 
   private track(protocol: StreamProtocol, socket: Socket, remote: Flow, inbound: boolean): StreamEntry {
@@ -300,6 +319,7 @@ class SipTransport implements Transport {
           continue;
         }
         if (r.kind === 'error') {
+          entry.dropped = true;
           this.hooks.onDrop(r.reason, name, remote.address);
           socket.destroy();
           return;
@@ -328,6 +348,7 @@ class SipTransport implements Transport {
     const m = sip.parse(text);
     if (!m || !isWellFormed(m)) {
       // A stream that yields garbage has lost framing: nothing after it can be trusted.
+      entry.dropped = true;
       this.hooks.onDrop('malformed', entry.protocol === 'TLS' ? 'tls' : 'tcp', entry.remote.address);
       entry.socket.destroy();
       return;
@@ -346,9 +367,11 @@ class SipTransport implements Transport {
     const { messageTimeoutMs, idleTimeoutMs } = this.hooks.limits;
     for (const e of this.streams.values()) {
       if (e.messageStartedAt !== 0 && now - e.messageStartedAt > messageTimeoutMs) {
+        e.dropped = true;
         this.hooks.onDrop('message-timeout', e.protocol === 'TLS' ? 'tls' : 'tcp', e.remote.address);
         e.socket.destroy();
       } else if (now - e.lastActivity > idleTimeoutMs && e.refs === 0 && !this.hooks.flowInUse(e.remote)) {
+        e.dropped = true;
         this.hooks.onDrop('idle-timeout', e.protocol === 'TLS' ? 'tls' : 'tcp', e.remote.address);
         e.socket.destroy();
       }
