@@ -146,16 +146,18 @@ export class CallManager implements SipServerHandlers {
         sessionVersion: 1,
         codecs: trunk.codecs.filter((c) => this.deps.config.calls.codecs.includes(c)),
         userAgent: this.deps.config.sip.userAgent,
+        srtp: trunk.srtp,
       });
     } catch (e) {
       rtp.close();
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
-      if (e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED')) fail(488, 'Not Acceptable Here', e.message, e.code);
+      if (e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED' || e.code === 'SDP_SRTP_REQUIRED')) fail(488, 'Not Acceptable Here', e.message, e.code);
       else if (e instanceof MediaError) fail(400, 'Bad Request', `bad SDP: ${e.message}`, e.code);
       else throw e;
       return;
     }
     const call = new Call(invite, rtp, localAddress, negotiated.audio, negotiated.answerSdp, this.deps, this.log);
+    if (negotiated.audio.srtp) call.log.info({ suite: negotiated.audio.srtp.suite, transport: invite.flow.protocol.toUpperCase() }, 'SRTP (SDES) negotiated with the PBX');
     this.calls.set(call.id, call);
     this.deps.metrics.callsActive.set(this.calls.size);
     call.once('closed', () => {
