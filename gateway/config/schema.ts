@@ -256,6 +256,9 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.sip.tls.enabled && cfg.sip.tls.port === cfg.sip.port && cfg.sip.tcp) {
+      ctx.addIssue({ code: 'custom', path: ['sip', 'tls', 'port'], message: 'must differ from sip.port (SIP over TCP listens there)' });
+    }
     const names = new Set<string>();
     cfg.trunks.forEach((t, i) => {
       if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['trunks', i, 'name'], message: `duplicate trunk name "${t.name}"` });
