@@ -25,6 +25,7 @@ import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
 import { siteIPv4Addresses } from './net/addresses';
+import { openSiteCertificates } from './certs/site-certs';
 import { AgentStore } from './store/agent-store';
 import type { Config } from './config/schema';
 import { assignHotSections, checkDesiredConfig } from './config/live-config';
@@ -232,7 +233,9 @@ export class Daemon {
         log.info({ queues: next.queues.map((q) => q.name), intents: next.intents.length }, 'config from the cloud is now running');
         pruneQueueTopics();
       };
-      const sip = new SipServer(config, log, metrics, calls);
+      // One certificate store for every TLS listener (SIP over TLS here; HTTPS reuses it).
+      const certs = await openSiteCertificates(config, log.child({ component: 'certs' }));
+      const sip = new SipServer(config, log, metrics, calls, certs);
       // Forwarded calls (routing.forward) place their far leg through a trunk's outbound address.
       calls.placeOutboundWith((trunk, number) => sip.createOutbound(trunk, number));
       const callbackStore = new CallbackStore(db);

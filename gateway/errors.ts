@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'SIP_CAPACITY'
   | 'SIP_NO_DIALOG'
   | 'SIP_TRANSPORT_FAILED'
+  // The site certificate (gateway/certs) or the installer's PEM files cannot be used.
+  | 'TLS_CERT_INVALID'
   | 'HTTP_UNAUTHORIZED'
   | 'HTTP_NOT_FOUND'
   | 'HTTP_BAD_REQUEST'

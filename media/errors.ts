@@ -9,6 +9,8 @@ export type MediaErrorCode =
   | 'SDP_NO_COMMON_CODEC'
   /** c= names an address media must never go to (multicast, broadcast, 0.0.0.0 in an initial offer): 488. */
   | 'SDP_ADDRESS_REFUSED'
+  /** The trunk requires SRTP and the offer has no usable RTP/SAVP a=crypto: 488. */
+  | 'SDP_SRTP_REQUIRED'
   | 'PROMPT_INVALID'
   | 'WEBRTC_FAILED';
 

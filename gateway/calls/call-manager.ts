@@ -168,6 +168,8 @@ export class CallManager implements SipServerHandlers {
         // Delayed offer (INVITE without SDP): our 200 carries the offer, the ACK the answer. Until
         // then the media is a placeholder on hold: nothing is sent, nothing queued.
         if (codecs.length === 0) throw new MediaError('SDP_NO_COMMON_CODEC', 'no codec of the trunk is allowed by calls.codecs');
+        // Our delayed-offer SDP is plain RTP (SDES keys in an offer we make are not wired yet).
+        if (trunk.srtp === 'required') throw new MediaError('SDP_SRTP_REQUIRED', 'delayed offer (INVITE without SDP) on a trunk with srtp: required is not supported');
         const offerSdp = buildOffer({ localAddress, localPort: rtp.localPort, sessionId: String(Date.now()), sessionVersion: 1, codecs, userAgent: this.deps.config.sip.userAgent });
         negotiated = { answerSdp: offerSdp, audio: placeholderAudio(codecs[0]) };
       } else {
@@ -178,18 +180,20 @@ export class CallManager implements SipServerHandlers {
           sessionVersion: 1,
           codecs,
           userAgent: this.deps.config.sip.userAgent,
+          srtp: trunk.srtp,
         });
       }
     } catch (e) {
       rtp.close();
       this.deps.metrics.rtpPortsInUse.set(this.pool.inUse);
-      if (e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED')) fail(488, 'Not Acceptable Here', e.message, e.code);
+      if (e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED' || e.code === 'SDP_SRTP_REQUIRED')) fail(488, 'Not Acceptable Here', e.message, e.code);
       else if (e instanceof MediaError) fail(400, 'Bad Request', `bad SDP: ${e.message}`, e.code);
       else throw e;
       return;
     }
     const call = new Call(invite, rtp, localAddress, negotiated.audio, negotiated.answerSdp, this.deps, this.log);
     if (delayedOffer) call.offerInAnswer(codecs);
+    if (negotiated.audio.srtp) call.log.info({ suite: negotiated.audio.srtp.suite, transport: invite.flow.protocol.toUpperCase() }, 'SRTP (SDES) negotiated with the PBX');
     this.calls.set(call.id, call);
     const place = this.placeOutbound;
     if (trunk.acceptRefer && trunk.outbound && place) {

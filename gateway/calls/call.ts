@@ -482,11 +482,14 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         codecs: this.invite.trunk.codecs,
         userAgent: this.deps.config.sip.userAgent,
         reoffer: true,
+        srtp: this.invite.trunk.srtp,
+        // Our SRTP key stays for the whole call; only the PBX may re-key in a re-offer.
+        localKeySalt: this.audio.srtp?.localKeySalt,
       });
       this.dialog.answerReinvite(rq, { sdp: answerSdp });
       this.adoptAudio(audio);
     } catch (e) {
-      const status = e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED') ? 488 : 400;
+      const status = e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED' || e.code === 'SDP_SRTP_REQUIRED') ? 488 : 400;
       this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, `${rq.method === 'UPDATE' ? 'UPDATE' : 're-INVITE'} offer rejected`);
       this.sessionVersion--;
       this.dialog.answerReinvite(rq, {
@@ -683,6 +686,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
   private applyRemote(): void {
     this.rtp.configure({ payloadType: this.audio.payloadType, telephoneEventPayloadType: this.audio.telephoneEventPayloadType, clockRate: 8000 });
+    // SDES-SRTP (trunks[].srtp): encrypted on the wire, G.711 for the bridge and the recorder.
+    this.rtp.setSrtp(this.audio.srtp ? { localKeySalt: this.audio.srtp.localKeySalt, remoteKeySalt: this.audio.srtp.remoteKeySalt } : null);
     if (this.audio.remoteAddress !== '0.0.0.0') this.rtp.setRemote(this.audio.remoteAddress, this.audio.remotePort);
     if (this.audio.onHold) this.rtp.pause();
     else this.rtp.resume();

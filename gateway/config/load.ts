@@ -14,6 +14,7 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: 'string' 
   { env: 'CCEDGE_DATA_DIR', key: 'dataDir', kind: 'string' },
   { env: 'CCEDGE_SIP_HOST', key: 'sip.host', kind: 'string' },
   { env: 'CCEDGE_SIP_PORT', key: 'sip.port', kind: 'int' },
+  { env: 'CCEDGE_SIP_TLS_PORT', key: 'sip.tls.port', kind: 'int' },
   { env: 'CCEDGE_RTP_PORTS', key: 'rtp.ports', kind: 'string' },
   { env: 'CCEDGE_HTTP_HOST', key: 'http.host', kind: 'string' },
   { env: 'CCEDGE_HTTP_PORT', key: 'http.port', kind: 'int' },

@@ -9,6 +9,7 @@ import { agentSessionsConfigSchema } from '../agents/config';
 import { httpConfigSchema } from '../http/config';
 import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
+import { certificatesConfigSchema } from '../certs/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -115,6 +116,22 @@ export const trunkSchema = z
     acceptRefer: z.boolean().default(false),
     /** Ring time before the call is answered (180 Ringing is sent meanwhile). */
     answerDelayMs: z.number().int().min(0).max(60_000).default(0),
+    /**
+     * SDES-SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80) with this PBX. off: plain RTP only (an offer
+     * with only RTP/SAVP gets 488); optional: either, as the PBX offers; required: an offer
+     * without a usable a=crypto gets 488. Keys travel in SDP: use it with SIP over TLS.
+     */
+    srtp: z.enum(['off', 'optional', 'required']).default('off'),
+    /** SIP over TLS from this trunk's addresses (sip.tls). */
+    tls: z
+      .object({
+        /** The PBX must present a client certificate that caFile (default: the site CA) verifies. */
+        requireClientCert: z.boolean().default(false),
+        /** PEM bundle of the CAs that may sign the PBX's client certificate. */
+        caFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Where outbound calls (queued callbacks) are sent: the PBX's SIP address. */
     outbound: z
       .object({ host: host, port: port.default(5060), transport: z.enum(['udp', 'tcp']).default('udp') })
@@ -157,9 +174,22 @@ export const configSchema = z
         /** The interval we ask for when a PBX supports session timers but names none. */
         sessionExpiresS: z.number().int().min(1).max(86_400).default(1800),
         limits: sipLimitsSchema.prefault({}),
+        /**
+         * SIP over TLS on its own port (same host), with the site certificate (`certificates`).
+         * On whenever a certificate exists (one is generated at first start); enabled: false turns it off.
+         */
+        tls: z
+          .object({
+            enabled: z.boolean().default(true),
+            port: port.default(5061),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
+    /** The site certificate store: SIP over TLS and HTTPS (gateway/certs/config.ts). */
+    certificates: certificatesConfigSchema.prefault({}),
     rtp: z
       .object({
         host: host.default('0.0.0.0'),
@@ -245,6 +275,9 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.sip.tls.enabled && cfg.sip.tls.port === cfg.sip.port && cfg.sip.tcp) {
+      ctx.addIssue({ code: 'custom', path: ['sip', 'tls', 'port'], message: 'must differ from sip.port (SIP over TCP listens there)' });
+    }
     const names = new Set<string>();
     cfg.trunks.forEach((t, i) => {
       if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['trunks', i, 'name'], message: `duplicate trunk name "${t.name}"` });

@@ -17,7 +17,10 @@ import { UacDialog } from './uac-dialog';
 import { UasDialog } from './uas-dialog';
 import { validateRequest } from './validate';
 import { SourceGate } from './transport/source-gate';
-import { createTransportFactory, type DropReason } from './transport/transport';
+import { createTransportFactory, type DropReason, type TlsServerSettings, type TransportName } from './transport/transport';
+import type { SiteCertificates } from '../certs/site-certs';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 
 export interface IncomingInvite {
   rq: SipRequest;
@@ -48,6 +51,8 @@ interface Trunk {
   /** Wrong digest responses per source address (set with auth). */
   authGuard?: FailureGuard;
   active: number;
+  /** trunks[].tls.requireClientCert: the CA bundle (PEM) and its certificates. */
+  clientCa?: { pem: string; certs: X509Certificate[] };
 }
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
@@ -75,6 +80,8 @@ export class SipServer {
     logger: Logger,
     private readonly metrics: Metrics,
     private readonly handlers: SipServerHandlers,
+    /** The site certificate store; without one (or with sip.tls.enabled false) there is no TLS listener. */
+    private readonly certs?: SiteCertificates,
   ) {
     this.log = logger.child({ component: 'sip' });
     this.trunks = config.trunks.map((t) => ({
@@ -113,6 +120,8 @@ export class SipServer {
     const publicAddress = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: host, peer: '' });
     const limits = this.config.sip.limits;
     const gate = new SourceGate(this.config.trunks, Buffer.from(this.selfCheckId, 'latin1'), host);
+    const tls = this.tlsSettings();
+    if (tls) await probeTcp(host, tls.port, 'TLS');
     this.stack = sip.create(
       {
         address: host,
@@ -130,6 +139,7 @@ export class SipServer {
             idleTimeoutMs: limits.idleTimeoutS * 1000,
           },
           onDrop: (reason, transport, address) => this.onDrop(reason, transport, address),
+          tls,
           flowInUse: (flow) => this.flowInUse(flow),
           onConnectionCount: (n) => this.metrics.sipTcpConnections.set(n),
           onError: (err, where) => this.limitedLog.warn(`transport-error:${where}`, { err, where }, 'SIP transport error'),
@@ -147,10 +157,36 @@ export class SipServer {
     );
     this.limitedLogTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, limits.log.intervalS * 1000));
     this.limitedLogTimer.unref();
-    this.log.info({ host, port, udp, tcp, publicAddress, limits }, 'SIP listening');
+    this.log.info({ host, port, udp, tcp, tlsPort: tls?.port ?? null, publicAddress, limits }, 'SIP listening');
   }
 
-  private onDrop(reason: DropReason, transport: 'udp' | 'tcp', address: string): void {
+  /**
+   * sip.tls: on when enabled and the store has a certificate. Trunks that require client
+   * certificates get a context with their CA (caFile, else the site CA) for their addresses.
+   */
+  private tlsSettings(): TlsServerSettings | undefined {
+    const certs = this.certs;
+    if (!this.config.sip.tls.enabled || !certs) return undefined;
+    for (const t of this.trunks) {
+      const cfg = t.config.tls;
+      if (!cfg.requireClientCert) continue;
+      const ca = cfg.caFile ? readFileSync(cfg.caFile, 'utf8') : certs.caPem();
+      if (!ca) throw new CcedgeError('CONFIG_INVALID', `trunks.${t.config.name}.tls.requireClientCert needs tls.caFile with an installer certificate`);
+      t.clientCa = { pem: ca, certs: pemCertificates(ca) };
+    }
+    return {
+      port: this.config.sip.tls.port,
+      contextFor: (address) => {
+        const peer = normaliseAddress(address);
+        const trunk = this.trunks.find((t) => t.allow.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4'));
+        return trunk?.clientCa
+          ? { secureContext: certs.getServerContext(trunk.clientCa.pem), requireClientCert: true, clientCa: trunk.clientCa.certs }
+          : { secureContext: certs.getServerContext(), requireClientCert: false };
+      },
+    };
+  }
+
+  private onDrop(reason: DropReason, transport: TransportName, address: string): void {
     this.metrics.sipDropped.inc({ transport, reason });
     this.limitedLog.warn(
       `drop:${reason}`,
@@ -301,8 +337,14 @@ export class SipServer {
     }
 
     const contactHost = advertisedAddress({ publicAddress: this.config.sip.publicAddress, bound: this.config.sip.host, peer });
-    const transportParam = flow.protocol.toUpperCase() === 'TCP' ? ';transport=tcp' : '';
-    const contact = `sip:ccedge@${contactHost}:${this.config.sip.port}${transportParam}`;
+    const protocol = flow.protocol.toUpperCase();
+    // RFC 3261 §12.1.1: a sips Request-URI needs a sips Contact; plain sip over TLS names the transport.
+    const contact =
+      protocol === 'TLS'
+        ? /^sips:/i.test(rq.uri)
+          ? `sips:ccedge@${contactHost}:${this.config.sip.tls.port}`
+          : `sip:ccedge@${contactHost}:${this.config.sip.tls.port};transport=tls`
+        : `sip:ccedge@${contactHost}:${this.config.sip.port}${protocol === 'TCP' ? ';transport=tcp' : ''}`;
     const dialog = new UasDialog(stack, rq, flow, contact, this.config.sip.userAgent, { minSessionExpiresS: this.config.sip.minSessionExpiresS, sessionExpiresS: this.config.sip.sessionExpiresS });
     const dialogKey = dialogKeyOf(dialog.callId, dialog.localTag);
     const invKey = pendingKey(rq);
@@ -371,10 +413,17 @@ function probeUdp(host: string, port: number): Promise<void> {
   });
 }
 
-function probeTcp(host: string, port: number): Promise<void> {
+function probeTcp(host: string, port: number, what = 'TCP'): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = createServer();
-    s.once('error', (e) => reject(new CcedgeError('SIP_TRANSPORT_FAILED', `cannot listen on SIP TCP ${host}:${port}: ${e.message}`)));
+    s.once('error', (e) => reject(new CcedgeError('SIP_TRANSPORT_FAILED', `cannot listen on SIP ${what} ${host}:${port}: ${e.message}`)));
     s.listen(port, host, () => s.close(() => resolve()));
   });
+}
+
+/** Every certificate of a PEM bundle (X509Certificate reads only the first block of a string). */
+function pemCertificates(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new CcedgeError('CONFIG_INVALID', 'a trunk client CA file holds no PEM certificate');
+  return blocks.map((b) => new X509Certificate(b));
 }

@@ -33,8 +33,9 @@ export function newRtpParseResult(): RtpParseResult {
  * Allocation-free variant for the receive path: fills `out` and returns false for anything that
  * is not a well-formed RTP v2 packet (`out` is then partially written and must be ignored).
  */
-export function parseRtpInto(buf: Buffer, out: RtpParseResult): boolean {
-  if (buf.length < RTP_HEADER_SIZE) return false;
+export function parseRtpInto(buf: Buffer, out: RtpParseResult, length = buf.length): boolean {
+  // `length` < buf.length: the packet is a prefix (an SRTP packet decrypted in place, tag after it).
+  if (length < RTP_HEADER_SIZE || length > buf.length) return false;
   const b0 = buf[0];
   const version = b0 >> 6;
   if (version !== 2) return false;
@@ -43,18 +44,18 @@ export function parseRtpInto(buf: Buffer, out: RtpParseResult): boolean {
   const csrcCount = b0 & 0x0f;
 
   let offset = RTP_HEADER_SIZE + csrcCount * 4;
-  if (offset > buf.length) return false;
+  if (offset > length) return false;
   if (extension) {
     // Extension header: 16-bit profile id, 16-bit length in 32-bit words (excluding itself).
-    if (offset + 4 > buf.length) return false;
+    if (offset + 4 > length) return false;
     const words = buf.readUInt16BE(offset + 2);
     offset += 4 + words * 4;
-    if (offset > buf.length) return false;
+    if (offset > length) return false;
   }
-  let end = buf.length;
+  let end = length;
   if (padding) {
     // The last octet counts the padding octets including itself; 0 is invalid (RFC 3550 §5.1).
-    const padLen = buf[buf.length - 1];
+    const padLen = buf[length - 1];
     if (padLen === 0 || end - padLen < offset) return false;
     end -= padLen;
   }

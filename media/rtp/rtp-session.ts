@@ -7,6 +7,7 @@ import { Rfc4733Detector, type DtmfDigitEvent } from '../dtmf/rfc4733';
 import { newRtpParseResult, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE, type RtpHeader } from './packet';
 import type { PortPool } from './port-pool';
 import { TimestampFollower } from './timestamp-follower';
+import { SRTP_AUTH_TAG_BYTES, SrtpContext } from './srtp';
 
 export interface RtpSessionStats {
   packetsSent: number;
@@ -21,6 +22,8 @@ export interface RtpSessionStats {
   sendOverruns: number;
   /** Date.now() of the last accepted packet; 0 if none yet. */
   lastReceivedAt: number;
+  /** Of packetsDropped: SRTP packets whose tag did not verify or that were replays. */
+  srtpRejected: number;
 }
 
 export interface RtpSessionOptions {
@@ -72,8 +75,12 @@ const MAX_DATAGRAM = 1500;
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly stats: RtpSessionStats = {
     packetsSent: 0, octetsSent: 0, packetsReceived: 0, octetsReceived: 0,
-    packetsDropped: 0, packetsForeign: 0, sendOverruns: 0, lastReceivedAt: 0,
+    packetsDropped: 0, packetsForeign: 0, sendOverruns: 0, lastReceivedAt: 0, srtpRejected: 0,
   };
+  /** SRTP contexts when the leg is SDES-keyed (setSrtp); null: plain RTP. */
+  private srtpTx: SrtpContext | null = null;
+  private srtpRx: SrtpContext | null = null;
+  private srtpKeys: { local: Buffer; remote: Buffer } | null = null;
 
   /** Where we send: the SDP's address and port, or the source latched to. */
   private remoteAddress: string | null = null;
@@ -180,6 +187,22 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     }
   }
 
+  /**
+   * SDES-SRTP keys (30 bytes key||salt each way), or null for plain RTP. Same keys again (a
+   * re-INVITE that keeps them) keep the contexts, so rollover and replay state survive.
+   */
+  setSrtp(keys: { localKeySalt: Buffer; remoteKeySalt: Buffer } | null): void {
+    if (keys === null) {
+      this.srtpTx = this.srtpRx = null;
+      this.srtpKeys = null;
+      return;
+    }
+    const prev = this.srtpKeys;
+    if (!prev || !prev.local.equals(keys.localKeySalt)) this.srtpTx = SrtpContext.fromKeySalt(keys.localKeySalt);
+    if (!prev || !prev.remote.equals(keys.remoteKeySalt)) this.srtpRx = SrtpContext.fromKeySalt(keys.remoteKeySalt);
+    this.srtpKeys = { local: Buffer.from(keys.localKeySalt), remote: Buffer.from(keys.remoteKeySalt) };
+  }
+
   /** Remote address and (possibly latched) port, or null before setRemote. */
   get remote(): { address: string; port: number } | null {
     return this.remoteAddress === null ? null : { address: this.remoteAddress, port: this.remotePort };
@@ -227,8 +250,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   }
 
   private transmit(payload: Buffer, marker: boolean, timestamp: number, payloadType: number): void {
-    const len = RTP_HEADER_SIZE + payload.length;
-    if (len > MAX_DATAGRAM || this.remoteAddress === null) return;
+    let len = RTP_HEADER_SIZE + payload.length;
+    if (len + SRTP_AUTH_TAG_BYTES > MAX_DATAGRAM || this.remoteAddress === null) return;
     const slot = this.ring[this.ringNext];
     if (slot.busy) {
       // The kernel has not taken 8 packets yet: dropping one is better than queueing stale audio.
@@ -238,6 +261,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.ringNext = (this.ringNext + 1) % RING_SIZE;
     writeRtpHeader(slot.buf, { marker, payloadType, sequenceNumber: this.seq, timestamp, ssrc: this.ssrc });
     payload.copy(slot.buf, RTP_HEADER_SIZE);
+    if (this.srtpTx !== null) len = this.srtpTx.protect(slot.buf, len);
     if (slot.view.length !== len) slot.view = slot.buf.subarray(0, len);
     slot.busy = true;
     // dgram keeps a reference to the buffer until the callback, hence the ring.
@@ -288,7 +312,17 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       }
       return;
     }
-    if (!parseRtpInto(msg, h)) {
+    let len = msg.length;
+    if (this.srtpRx !== null) {
+      // Authenticated and decrypted in place before anything reads the payload.
+      len = this.srtpRx.unprotect(msg, len);
+      if (len < 0) {
+        this.stats.packetsDropped++;
+        this.stats.srtpRejected++;
+        return;
+      }
+    }
+    if (!parseRtpInto(msg, h, len)) {
       this.stats.packetsDropped++;
       return;
     }

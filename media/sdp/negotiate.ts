@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { MediaError } from '../errors';
@@ -20,6 +21,22 @@ export interface NegotiatedAudio {
   ptime: number;
   /** The remote will not receive media (sendonly, inactive or c=0.0.0.0): do not send to it. */
   onHold: boolean;
+  /** SDES-SRTP (RFC 4568) keys when the stream is RTP/SAVP; absent: plain RTP. */
+  srtp?: SdesKeys;
+}
+
+export type SrtpPolicy = 'off' | 'optional' | 'required';
+export const SDES_SUITE = 'AES_CM_128_HMAC_SHA1_80';
+
+/** Master key || master salt (30 bytes) of each direction, for media/rtp/srtp. */
+export interface SdesKeys {
+  suite: typeof SDES_SUITE;
+  /** What we encrypt with (sent in our a=crypto). */
+  localKeySalt: Buffer;
+  /** What the peer encrypts with (from its a=crypto). */
+  remoteKeySalt: Buffer;
+  /** The crypto tag chosen in the answer. */
+  tag: number;
 }
 
 export interface AnswerOptions {
@@ -35,6 +52,10 @@ export interface AnswerOptions {
    * initial offer (the default) it names no one to send to and is refused like multicast.
    */
   reoffer?: boolean;
+  /** SDES-SRTP policy of the trunk (default off: RTP/SAVP offers are declined). */
+  srtp?: SrtpPolicy;
+  /** Our 30-byte key||salt; kept for the call so a re-INVITE answer does not re-key. Default: random. */
+  localKeySalt?: Buffer;
 }
 
 /** Bounds that keep a hostile offer from costing more than a normal one to process. */
@@ -49,6 +70,9 @@ const DIRECTIONS: readonly Direction[] = ['sendrecv', 'sendonly', 'recvonly', 'i
 const invalid = (why: string): MediaError => new MediaError('SDP_INVALID', why);
 const noCodec = (why: string): MediaError => new MediaError('SDP_NO_COMMON_CODEC', why);
 const refused = (why: string): MediaError => new MediaError('SDP_ADDRESS_REFUSED', why);
+const srtpRequired = (why: string): MediaError => new MediaError('SDP_SRTP_REQUIRED', why);
+/** At most this many a=crypto lines are looked at: a hostile offer cannot make us parse thousands. */
+const MAX_CRYPTO_LINES = 16;
 
 /**
  * Why media must not go to this c= address, or null. Multicast (224.0.0.0/4) and the limited
@@ -128,6 +152,12 @@ export function buildOffer(opts: AnswerOptions & { direction?: Direction }): str
     ptime: ANSWER_PTIME,
     direction: opts.direction ?? 'sendrecv',
   };
+  if (opts.srtp === 'optional' || opts.srtp === 'required') {
+    // SDES offers RTP/SAVP: an answerer without SRTP declines it (RFC 4568 has no fallback in one offer).
+    if (!opts.localKeySalt || opts.localKeySalt.length !== 30) throw new Error('buildOffer: SRTP needs localKeySalt (30 bytes)');
+    media.protocol = 'RTP/SAVP';
+    media.crypto = [{ id: 1, suite: SDES_SUITE, config: `inline:${opts.localKeySalt.toString('base64')}` }];
+  }
   return write(sessionSkeleton(opts, [media]));
 }
 
@@ -162,8 +192,17 @@ function answerAudio(
   opts: AnswerOptions,
 ): { audio: NegotiatedAudio; media: MediaDescription } {
   const where = `audio m-line ${index + 1}`;
-  if (m.protocol.toUpperCase() !== 'RTP/AVP') {
-    throw noCodec(`${where}: profile ${m.protocol} not supported (plain RTP/AVP only, no SRTP)`);
+  const policy = opts.srtp ?? 'off';
+  const profile = m.protocol.toUpperCase();
+  let sdes: { tag: number; remoteKeySalt: Buffer } | null = null;
+  if (profile === 'RTP/SAVP') {
+    if (policy === 'off') throw noCodec(`${where}: profile RTP/SAVP (SRTP) is off for this trunk`);
+    sdes = chooseCrypto(m);
+    if (!sdes) throw noCodec(`${where}: no usable a=crypto (we accept ${SDES_SUITE} with an inline key, no MKI)`);
+  } else if (profile === 'RTP/AVP') {
+    if (policy === 'required') throw srtpRequired(`${where}: plain RTP/AVP offered, this trunk requires SRTP (RTP/SAVP with a=crypto ${SDES_SUITE})`);
+  } else {
+    throw noCodec(`${where}: profile ${m.protocol} not supported (RTP/AVP, or RTP/SAVP with SDES)`);
   }
   const port = m.port;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
@@ -236,6 +275,12 @@ function answerAudio(
     ptime: ANSWER_PTIME,
     direction: localDirection,
   };
+  if (sdes) {
+    const localKeySalt = opts.localKeySalt ?? randomBytes(30);
+    audio.srtp = { suite: SDES_SUITE, localKeySalt, remoteKeySalt: sdes.remoteKeySalt, tag: sdes.tag };
+    media.protocol = 'RTP/SAVP';
+    media.crypto = [{ id: sdes.tag, suite: SDES_SUITE, config: `inline:${localKeySalt.toString('base64')}` }];
+  }
   if (tePt !== undefined) {
     audio.telephoneEventPayloadType = tePt;
     media.payloads = `${codec.pt} ${tePt}`;
@@ -243,6 +288,27 @@ function answerAudio(
     media.fmtp.push({ payload: tePt, config: '0-16' });
   }
   return { audio, media };
+}
+
+/**
+ * The first a=crypto line we can use (RFC 4568 §6.1: the answerer picks one and echoes its tag):
+ * AES_CM_128_HMAC_SHA1_80, one inline key of exactly 30 bytes, no MKI, no session parameters
+ * (UNENCRYPTED_SRTP and friends would weaken or change the transform).
+ */
+function chooseCrypto(m: MediaDescription): { tag: number; remoteKeySalt: Buffer } | null {
+  for (const c of (m.crypto ?? []).slice(0, MAX_CRYPTO_LINES)) {
+    const tag = Number(c.id);
+    if (!Number.isInteger(tag) || tag < 0 || tag > 999_999_999) continue;
+    if (String(c.suite).toUpperCase() !== SDES_SUITE || c.sessionConfig) continue;
+    const params = String(c.config ?? '').split(';');
+    if (params.length !== 1) continue; // more than one key: MKI-based re-keying we do not do
+    const km = /^inline:([A-Za-z0-9+/]{40})(?:\|(?:2\^)?\d{1,20})?$/.exec(params[0].trim());
+    if (!km) continue;
+    const keySalt = Buffer.from(km[1], 'base64');
+    if (keySalt.length !== 30) continue;
+    return { tag, remoteKeySalt: keySalt };
+  }
+  return null;
 }
 
 /** RFC 3264 §6: a declined stream keeps its media type and formats, with port 0. */

@@ -43,6 +43,8 @@ export interface DaemonHandle {
   /** The daemon's own pid (differs from proc.pid under strace). */
   pid: number;
   sipPort: number;
+  /** SIP over TLS (each daemon its own, so parallel daemons never fight over 5061). */
+  sipTlsPort: number;
   httpPort: number;
   dataDir: string;
   adminToken: string;
@@ -62,7 +64,7 @@ export interface DaemonOptions {
   /** Reuse a data dir (a restart); default: a new temporary one. */
   dataDir?: string;
   /** Reuse ports (a restart on the same addresses). */
-  ports?: { sip: number; http: number };
+  ports?: { sip: number; http: number; sipTls?: number };
 }
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
@@ -72,6 +74,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-'));
   const sipPort = opts.ports?.sip ?? (await freePort());
   const httpPort = opts.ports?.http ?? (await freePort());
+  const sipTlsPort = opts.ports?.sipTls ?? (await freePort());
   const rtpBase = 20000 + 2 * Math.floor(Math.random() * 4000);
   // CCEDGE_E2E_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof) when chasing a stall.
   const args = [...(process.env.CCEDGE_E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), MAIN, 'run'];
@@ -85,6 +88,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     CCEDGE_DATA_DIR: dataDir,
     CCEDGE_SIP_HOST: '127.0.0.1',
     CCEDGE_SIP_PORT: String(sipPort),
+    CCEDGE_SIP_TLS_PORT: String(sipTlsPort),
     CCEDGE_HTTP_HOST: '127.0.0.1',
     CCEDGE_HTTP_PORT: String(httpPort),
     CCEDGE_RTP_PORTS: `${rtpBase}-${rtpBase + 999}`,
@@ -167,6 +171,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     proc,
     pid: daemonPid,
     sipPort,
+    sipTlsPort,
     httpPort,
     dataDir,
     adminToken: ADMIN_TOKEN,

@@ -1,10 +1,27 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { connect as tcpConnect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { X509Certificate } from 'node:crypto';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import sip, { type Connection, type Flow, type SipMessage, type StackOptions, type Transport, type TransportTarget } from 'sip';
 import { datagramStart, StreamFramer } from './framing';
 import type { SourceGate } from './source-gate';
 
-export type DropReason = 'forbidden' | 'too-large' | 'malformed' | 'conn-limit' | 'source-conn-limit' | 'message-timeout' | 'idle-timeout';
+export type DropReason =
+  | 'forbidden' | 'too-large' | 'malformed' | 'conn-limit' | 'source-conn-limit' | 'message-timeout' | 'idle-timeout'
+  | 'tls-handshake' | 'tls-client-cert';
+export type StreamProtocol = 'TCP' | 'TLS';
+export type TransportName = 'udp' | 'tcp' | 'tls';
+
+/** What the TLS listener needs per accepted connection (after the gate admitted its source). */
+export interface TlsServerSettings {
+  port: number;
+  /**
+   * The context for a connection from `address` (the site certificate; with the trunk's client CA
+   * when it requires client certificates). Asked per connection, so a reloaded certificate applies
+   * to the next handshake.
+   */
+  contextFor(address: string): { secureContext: SecureContext; requireClientCert: boolean; clientCa?: readonly X509Certificate[] };
+}
 
 export interface TransportLimits {
   /** A UDP datagram, or one message on a stream (headers and body). */
@@ -23,7 +40,9 @@ export interface TransportHooks {
   gate: SourceGate;
   limits: TransportLimits;
   /** Counted and (rate-limited) logged by the owner; never one log line per packet here. */
-  onDrop(reason: DropReason, transport: 'udp' | 'tcp', address: string): void;
+  onDrop(reason: DropReason, transport: TransportName, address: string): void;
+  /** SIP over TLS: a second stream listener on its own port; unset: no TLS. */
+  tls?: TlsServerSettings;
   /** A connection carries a live dialog: it is exempt from the idle timeout. */
   flowInUse(flow: Flow): boolean;
   onConnectionCount?(open: number): void;
@@ -32,11 +51,26 @@ export interface TransportHooks {
 }
 
 interface StreamEntry {
+  protocol: StreamProtocol;
   socket: Socket;
   remote: Flow;
   refs: number;
   lastActivity: number;
   messageStartedAt: number;
+  /** We closed it for a counted reason (timeout, framing): its close is no further drop. */
+  dropped?: boolean;
+}
+
+/**
+ * The client certificate is valid now and issued (and signed) directly by one of `cas`: a PBX's
+ * certificate comes from the site CA or the CA file the installer configured for its trunk.
+ */
+function clientCertValid(socket: TLSSocket, cas: readonly X509Certificate[]): boolean {
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return false;
+  const now = Date.now();
+  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) return false;
+  return cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
 }
 
 /**
@@ -54,7 +88,13 @@ export function createTransportFactory(hooks: TransportHooks): NonNullable<Stack
 class SipTransport implements Transport {
   private readonly udp: UdpSocket | undefined;
   private readonly tcpServer: Server | undefined;
-  /** Stream connections by `address,port` of the remote end. */
+  /**
+   * The TLS listener is a plain TCP server: the gate and the caps run at accept, and only an
+   * admitted connection is wrapped in a TLSSocket, so an outsider never gets a handshake (the
+   * costliest thing it could make us do before the parser).
+   */
+  private readonly tlsServer: Server | undefined;
+  /** Stream connections by `protocol,address,port` of the remote end. */
   private readonly streams = new Map<string, StreamEntry>();
   private readonly perSource = new Map<string, number>();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -79,6 +119,12 @@ class SipTransport implements Transport {
       this.tcpServer.on('error', (err) => hooks.onError(err, 'tcp'));
       this.tcpServer.listen(this.port, this.address);
     }
+    const tls = hooks.tls;
+    if (tls) {
+      this.tlsServer = createServer((socket) => this.onAccept(socket, tls));
+      this.tlsServer.on('error', (err) => hooks.onError(err, 'tls'));
+      this.tlsServer.listen(tls.port, this.address);
+    }
     const sweepEvery = Math.max(200, Math.min(hooks.limits.messageTimeoutMs, hooks.limits.idleTimeoutMs) / 4);
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
     this.sweepTimer.unref();
@@ -87,15 +133,22 @@ class SipTransport implements Transport {
   open(target: TransportTarget, onError?: (e: Error) => void): Connection {
     const protocol = target.protocol.toUpperCase();
     if (protocol === 'UDP') return this.wrap(this.udpConnection(target));
+    if (protocol === 'TLS') {
+      // Responses and in-dialog requests go back over the connection the peer opened; dialling
+      // out over TLS (verifying the PBX's certificate) is not offered yet.
+      const existing = this.streams.get(remoteKey('TLS', target.address, target.port));
+      if (existing) return this.wrap(this.streamConnection(existing, onError));
+      throw new Error(`no SIP TLS connection to ${target.address}:${target.port}`);
+    }
     if (protocol !== 'TCP') throw new Error(`SIP transport ${protocol} is not enabled`);
-    const existing = this.streams.get(remoteKey(target.address, target.port));
+    const existing = this.streams.get(remoteKey('TCP', target.address, target.port));
     if (existing) return this.wrap(this.streamConnection(existing, onError));
     if (this.streams.size >= this.hooks.limits.maxConnections) {
       this.hooks.onDrop('conn-limit', 'tcp', target.address);
       throw new Error('SIP TCP connection limit reached');
     }
     const socket = tcpConnect(target.port, target.address);
-    const entry = this.track(socket, { protocol: 'TCP', address: target.address, port: target.port, local: { address: '', port: 0 } }, false);
+    const entry = this.track('TCP', socket, { protocol: 'TCP', address: target.address, port: target.port, local: { address: '', port: 0 } }, false);
     socket.once('connect', () => {
       entry.remote.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
     });
@@ -105,8 +158,8 @@ class SipTransport implements Transport {
   get(target: TransportTarget, onError?: (e: Error) => void): Connection | undefined {
     const protocol = target.protocol.toUpperCase();
     if (protocol === 'UDP') return this.udp ? this.wrap(this.udpConnection(target)) : undefined;
-    if (protocol !== 'TCP') return undefined;
-    const entry = this.streams.get(remoteKey(target.address, target.port));
+    if (protocol !== 'TCP' && protocol !== 'TLS') return undefined;
+    const entry = this.streams.get(remoteKey(protocol, target.address, target.port));
     return entry ? this.wrap(this.streamConnection(entry, onError)) : undefined;
   }
 
@@ -129,6 +182,7 @@ class SipTransport implements Transport {
       // Already closed after a bind error.
     }
     this.tcpServer?.close();
+    this.tlsServer?.close();
     for (const e of this.streams.values()) e.socket.destroy();
     this.streams.clear();
   }
@@ -166,37 +220,82 @@ class SipTransport implements Transport {
     this.deliver(m, { protocol: 'UDP', address: rinfo.address, port: rinfo.port, local: { address: this.address, port: this.port } });
   }
 
-  private onAccept(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
-    const port = socket.remotePort ?? 0;
+  /**
+   * One accept path for TCP and TLS: gate, global and per-source caps on the raw connection;
+   * `tls` set: only then is the socket wrapped and the handshake started. The handshake runs under
+   * the message timeout (a new connection's first message must be complete within it).
+   */
+  private onAccept(raw: Socket, tls?: TlsServerSettings): void {
+    const name: TransportName = tls ? 'tls' : 'tcp';
+    const address = raw.remoteAddress ?? '';
+    const port = raw.remotePort ?? 0;
     if (!address || this.hooks.gate.checkConnection(address) === 'forbidden') {
-      this.hooks.onDrop('forbidden', 'tcp', address);
-      socket.destroy();
+      this.hooks.onDrop('forbidden', name, address);
+      raw.destroy();
       return;
     }
     if (this.streams.size >= this.hooks.limits.maxConnections) {
-      this.hooks.onDrop('conn-limit', 'tcp', address);
-      socket.destroy();
+      this.hooks.onDrop('conn-limit', name, address);
+      raw.destroy();
       return;
     }
     if ((this.perSource.get(address) ?? 0) >= this.hooks.limits.maxConnectionsPerSource) {
-      this.hooks.onDrop('source-conn-limit', 'tcp', address);
-      socket.destroy();
+      this.hooks.onDrop('source-conn-limit', name, address);
+      raw.destroy();
       return;
     }
-    this.track(socket, { protocol: 'TCP', address, port, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } }, true);
+    const local = { address: raw.localAddress ?? '', port: raw.localPort ?? 0 };
+    if (!tls) {
+      this.track('TCP', raw, { protocol: 'TCP', address, port, local }, true);
+      return;
+    }
+    raw.setNoDelay(true);
+    let settings: ReturnType<TlsServerSettings['contextFor']>;
+    try {
+      settings = tls.contextFor(address);
+    } catch (e) {
+      this.hooks.onError(e as Error, 'tls context');
+      raw.destroy();
+      return;
+    }
+    const socket = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: settings.secureContext,
+      requestCert: settings.requireClientCert,
+      rejectUnauthorized: settings.requireClientCert,
+    });
+    let secure = false;
+    socket.on('error', () => {
+      // Handshake failures end in 'close' below; later errors are routine resets.
+    });
+    const entry = this.track('TLS', socket, { protocol: 'TLS', address, port, local }, true);
+    socket.once('secure', () => {
+      secure = true;
+      // A TLSSocket outside a tls.Server does not judge the client certificate itself.
+      if (settings.requireClientCert && !clientCertValid(socket, settings.clientCa ?? [])) {
+        entry.dropped = true;
+        this.hooks.onDrop('tls-client-cert', 'tls', address);
+        socket.destroy();
+      }
+    });
+    socket.once('close', () => {
+      // A handshake that never completed (a client that does not trust the site CA, a missing
+      // client certificate, a peer that gave up): counted once, unless a cap or timeout already was.
+      if (!secure && !entry.dropped) this.hooks.onDrop(settings.requireClientCert ? 'tls-client-cert' : 'tls-handshake', 'tls', address);
+    });
   }
 
-  private track(socket: Socket, remote: Flow, inbound: boolean): StreamEntry {
-    const key = remoteKey(remote.address, remote.port);
+  private track(protocol: StreamProtocol, socket: Socket, remote: Flow, inbound: boolean): StreamEntry {
+    const key = remoteKey(protocol, remote.address, remote.port);
     const now = Date.now();
-    const entry: StreamEntry = { socket, remote, refs: 0, lastActivity: now, messageStartedAt: inbound ? now : 0 };
+    const entry: StreamEntry = { protocol, socket, remote, refs: 0, lastActivity: now, messageStartedAt: inbound ? now : 0 };
     this.streams.set(key, entry);
     if (inbound) this.perSource.set(remote.address, (this.perSource.get(remote.address) ?? 0) + 1);
     this.hooks.onConnectionCount?.(this.streams.size);
     const framer = new StreamFramer({ maxMessageBytes: this.hooks.limits.maxMessageBytes });
     socket.setEncoding('latin1');
-    socket.setNoDelay(true);
+    if (protocol === 'TCP') socket.setNoDelay(true);
+    const name: TransportName = protocol === 'TLS' ? 'tls' : 'tcp';
     let framingLost = false;
     socket.on('data', (chunk: string) => {
       if (framingLost) return;
@@ -220,7 +319,8 @@ class SipTransport implements Transport {
           continue;
         }
         if (r.kind === 'error') {
-          this.hooks.onDrop(r.reason, 'tcp', remote.address);
+          entry.dropped = true;
+          this.hooks.onDrop(r.reason, name, remote.address);
           socket.destroy();
           return;
         }
@@ -248,13 +348,13 @@ class SipTransport implements Transport {
     const m = sip.parse(text);
     if (!m || !isWellFormed(m)) {
       // A stream that yields garbage has lost framing: nothing after it can be trusted.
-      this.hooks.onDrop('malformed', 'tcp', entry.remote.address);
+      entry.dropped = true;
+      this.hooks.onDrop('malformed', entry.protocol === 'TLS' ? 'tls' : 'tcp', entry.remote.address);
       entry.socket.destroy();
       return;
     }
     if ('method' in m) m.headers.via[0].params.received = entry.remote.address;
-    const local = { address: entry.socket.localAddress ?? '', port: entry.socket.localPort ?? 0 };
-    this.deliver(m, { protocol: 'TCP', address: entry.remote.address, port: entry.remote.port, local });
+    this.deliver(m, { protocol: entry.protocol, address: entry.remote.address, port: entry.remote.port, local: entry.remote.local });
   }
 
   private deliver(m: SipMessage, remote: Flow): void {
@@ -267,10 +367,12 @@ class SipTransport implements Transport {
     const { messageTimeoutMs, idleTimeoutMs } = this.hooks.limits;
     for (const e of this.streams.values()) {
       if (e.messageStartedAt !== 0 && now - e.messageStartedAt > messageTimeoutMs) {
-        this.hooks.onDrop('message-timeout', 'tcp', e.remote.address);
+        e.dropped = true;
+        this.hooks.onDrop('message-timeout', e.protocol === 'TLS' ? 'tls' : 'tcp', e.remote.address);
         e.socket.destroy();
       } else if (now - e.lastActivity > idleTimeoutMs && e.refs === 0 && !this.hooks.flowInUse(e.remote)) {
-        this.hooks.onDrop('idle-timeout', 'tcp', e.remote.address);
+        e.dropped = true;
+        this.hooks.onDrop('idle-timeout', e.protocol === 'TLS' ? 'tls' : 'tcp', e.remote.address);
         e.socket.destroy();
       }
     }
@@ -297,7 +399,7 @@ class SipTransport implements Transport {
     if (onError) entry.socket.on('error', onError);
     let released = false;
     return {
-      protocol: 'TCP',
+      protocol: entry.protocol,
       send(m: SipMessage): void {
         entry.lastActivity = Date.now();
         entry.socket.write(sip.stringify(m), 'latin1');
@@ -321,7 +423,7 @@ class SipTransport implements Transport {
         if ('method' in m) {
           const via = m.headers.via[0];
           via.host = o.publicAddress ?? o.address ?? o.hostname ?? '127.0.0.1';
-          via.port = o.port ?? 5060;
+          via.port = cn.protocol === 'TLS' && this.hooks.tls ? this.hooks.tls.port : o.port ?? 5060;
           via.protocol = cn.protocol;
           if (cn.protocol === 'UDP' && o.rport !== false) via.params.rport = null;
         }
@@ -332,8 +434,8 @@ class SipTransport implements Transport {
   }
 }
 
-function remoteKey(address: string, port: number): string {
-  return `${address},${port}`;
+function remoteKey(protocol: StreamProtocol, address: string, port: number): string {
+  return `${protocol},${address},${port}`;
 }
 
 /** sip.js's checkMessage: what the transaction layer needs to exist. */

@@ -96,6 +96,7 @@ describe('loadConfig', () => {
           CCEDGE_DATA_DIR: 'state',
           CCEDGE_SIP_HOST: '127.0.0.1',
           CCEDGE_SIP_PORT: '5999',
+          CCEDGE_SIP_TLS_PORT: '5998',
           CCEDGE_RTP_PORTS: '40000-40999',
           CCEDGE_HTTP_HOST: '::1',
           CCEDGE_HTTP_PORT: '18080',
@@ -112,6 +113,7 @@ describe('loadConfig', () => {
       assert.equal(config.dataDir, path.join(dir, 'state'));
       assert.equal(config.sip.host, '127.0.0.1');
       assert.equal(config.sip.port, 5999);
+      assert.equal(config.sip.tls.port, 5998);
       assert.equal(config.rtp.ports, '40000-40999');
       assert.equal(config.http.host, '::1');
       assert.equal(config.http.port, 18080);
@@ -124,7 +126,7 @@ describe('loadConfig', () => {
       assert.equal(config.http.adminToken, 'a-very-long-admin-token-123');
       assert.equal(config.demo.password, 'hunter2');
       // The table of DESIGN.md is what this test covers.
-      assert.equal(ENV_KEYS.length, 14);
+      assert.equal(ENV_KEYS.length, 15);
     });
 
     it('keeps an absolute CCEDGE_DATA_DIR as is', () => {
