@@ -113,4 +113,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE IF NOT EXISTS sync_retained (topic TEXT PRIMARY KEY);
   `,
+  `
+  CREATE TABLE call_notes (call_id TEXT PRIMARY KEY, agent TEXT NOT NULL, text TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE INDEX calls_from_user_created ON calls (from_user, created_at);
+  `,
 ];

@@ -155,6 +155,7 @@ const CALL_ENDED: Record<Extract<ServerMessage, { type: 'callEnded' }>['cause'],
   'agent-hangup': 'You hung up.',
   'agent-lost': 'The connection to your browser was lost.',
   'media-failed': 'The audio connection failed.',
+  requeued: 'Your audio did not connect, so the caller went back to the head of the queue. Check your microphone and network, then choose Available.',
   shutdown: 'The appliance is shutting down.',
 };
 

@@ -52,7 +52,7 @@ describe('KpiService', () => {
     const queues = service.queues();
     assert.deepEqual(queues.map((q) => q.name), ['support', 'sales', 'empty']);
     const support = queues[0];
-    assert.deepEqual(Object.keys(support).sort(), ['abandonRate', 'abandoned', 'agents', 'aht', 'answered', 'asa', 'fcr', 'longestWaitS', 'name', 'occupancy', 'offered', 'serviceLevel', 'waiting'].sort());
+    assert.deepEqual(Object.keys(support).sort(), ['abandonRate', 'abandoned', 'agents', 'aht', 'answered', 'asa', 'away', 'fcr', 'longestWaitS', 'name', 'occupancy', 'offered', 'serviceLevel', 'waiting'].sort());
     // Hand values from kpi.test.ts: SL 2/5, ASA 55/3 s, AHT 160 s, abandon 1/5, FCR 1/3; occupancy
     // 480 / (2268 + 100): this 24 h window also holds dave's 100 s available before the scenario's.
     assert.deepEqual(
