@@ -135,6 +135,8 @@ export type ServerMessage =
   /** `requeued`: the agent's audio never connected; the caller is back at the head of the queue. */
   | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'requeued' | 'shutdown' }
   | { v: 1; type: 'wrapUp'; callId: string; endsAt: string }
+  /** The caller context, once looked up (it may arrive after `ringing`). */
+  | { v: 1; type: 'callContext'; callId: string; context: CallContext }
   | { v: 1; type: 'queues'; queues: QueueFigures[] }
   | { v: 1; type: 'history'; calls: ShiftCall[] }
   | { v: 1; type: 'notesSaved'; callId: string; at: string }

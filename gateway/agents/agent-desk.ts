@@ -239,6 +239,9 @@ export class AgentDesk {
     } catch (err) {
       call.log.warn({ err }, 'caller context lookup failed; the agent sees what is known');
     }
+    // The call may already ring at (or be with) an agent: that page gets the full context now.
+    const agent = this.opts.acd.locate(call.id)?.agent;
+    if (agent) this.opts.sessions.send(agent, { v: 1, type: 'callContext', callId: call.id, context: ctx });
   }
 
   /** Queued callers may press the callback key; needs a trunk that can dial out. */

@@ -743,6 +743,9 @@ function onServerMessage(msg: PageMessage): void {
       wrapUp = { callId: msg.callId, endsAt: serverTimeToLocal(msg.endsAt) };
       tick();
       break;
+    case 'callContext':
+      if (call && call.info.callId === msg.callId) call.info = { ...call.info, context: msg.context };
+      break;
     case 'queues':
       queueFigures = msg.queues;
       break;
