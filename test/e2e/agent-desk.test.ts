@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import type { AgentStatus } from '../../gateway/agents/agent-desk';
 import type { ServerMessage } from '../../gateway/agent-ui/protocol';
@@ -21,8 +23,6 @@ const CONFIG = {
     { name: 'carol', displayName: 'Carol', password: PASSWORDS.carol },
   ],
   agentSessions: { reconnectGraceS: 2 },
-  // Port 9 on loopback: the popup proves the URL; nothing is listening and nothing leaves the box.
-  agentDesk: { screenPopUrl: 'http://127.0.0.1:9/crm/search?phone={caller}&queue={queue}', wrapUpExtendS: 30 },
 };
 
 type Ringing = Extract<ServerMessage, { type: 'ringing' }>;
@@ -36,6 +36,9 @@ describe('agent desk: sessions that never lie and a desk for a full shift (headl
   const werifts: WeriftAgent[] = [];
   const browsers: Browser[] = [];
   let target: string;
+  /** A stand-in CRM on loopback: the screen pop must reach it from the agent's browser. */
+  let crm: Server;
+  const crmHits: string[] = [];
 
   const caller = async (from: string, name = 'Jane Caller'): Promise<TestUac> => {
     const uac = await TestUac.create({ codec: 'PCMA' });
@@ -62,7 +65,14 @@ describe('agent desk: sessions that never lie and a desk for a full shift (headl
     eventually(async () => (await daemon.api<{ calls: CallRecord[] }>('/api/v1/calls?limit=200')).body.calls.find(match), 15000);
 
   before(async () => {
-    daemon = await startDaemon({ config: CONFIG, env: { CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' } });
+    crm = createServer((req, res) => {
+      crmHits.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<title>CRM</title><h1>Customer</h1>');
+    });
+    await new Promise<void>((r) => crm.listen(0, '127.0.0.1', r));
+    const crmPort = (crm.address() as AddressInfo).port;
+    const config = { ...CONFIG, agentDesk: { screenPopUrl: `http://127.0.0.1:${crmPort}/crm/search?phone={caller}&name={callerName}&queue={queue}`, wrapUpExtendS: 30 } };
+    daemon = await startDaemon({ config, env: { CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' } });
     target = `127.0.0.1:${daemon.sipPort}`;
     browser = await launchChromium();
   });
@@ -80,6 +90,7 @@ describe('agent desk: sessions that never lie and a desk for a full shift (headl
   after(async () => {
     await browser?.close();
     await daemon?.stop();
+    crm?.close();
   });
 
   it('Log out takes the agent offline in the ACD at once: the next call rings another agent, the agents API and KPIs say offline', async () => {
@@ -226,7 +237,8 @@ describe('agent desk: sessions that never lie and a desk for a full shift (headl
     const popup = alice.context.waitForEvent('page', { timeout: 10000 });
     await alice.page.keyboard.press('Alt+A'); // the Answer shortcut
     const pop = await popup;
-    assert.equal(pop.url().startsWith('http://127.0.0.1:9/crm/search?phone=5550401&queue=support'), true, pop.url());
+    await pop.waitForLoadState();
+    assert.deepEqual(crmHits.filter((u) => u.startsWith('/crm/')), ['/crm/search?phone=5550401&name=Pat%20Customer&queue=support'], 'the CRM got the screen pop, fields URL-encoded');
     await pop.close();
     await statusIs(alice, /^On call$/);
     const rec = alice.page.locator('#rec-indicator');
