@@ -222,7 +222,7 @@ export class AgentDesk {
   private async lookUpContext(call: DeskCall, r: { intent: string | null; source: string | null }): Promise<void> {
     const store = this.opts.callStore;
     const ctx: CallContext = {
-      called: null,
+      called: call.called ?? null,
       intent: r.intent,
       intentSource: r.source,
       ivrPath: [...(call.ivrResult?.path ?? [])],
@@ -232,8 +232,6 @@ export class AgentDesk {
     this.contexts.set(call.id, ctx);
     if (!store) return;
     try {
-      const rec = await store.get(call.id);
-      ctx.called = rec?.toUser ?? null;
       const since = new Date(Date.now() - this.cfg.recentCallsDays * 86_400_000).toISOString();
       if (call.caller.number) ctx.recentCalls = await store.countFrom(call.caller.number, since, call.id);
     } catch (err) {

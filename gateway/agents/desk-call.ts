@@ -32,6 +32,8 @@ export interface DeskCall {
   detachAgent?(): boolean;
   /** The IVR's outcome (the caller's path through the menus), when the call went through one. */
   readonly ivrResult?: { readonly path: readonly string[] } | null;
+  /** The number the caller dialled, when known. */
+  readonly called?: string | null;
   /** Set on a callback the appliance placed. */
   readonly callback?: object;
   /** Inbound calls can be recorded once bridged. */

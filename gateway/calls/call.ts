@@ -144,6 +144,11 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return this.agentName;
   }
 
+  /** The number the caller dialled (To user), for the agent's caller context. */
+  get called(): string | null {
+    return userOf(this.invite.rq.headers.to) ?? null;
+  }
+
   get isHeld(): boolean {
     return this.bridge?.isHeld ?? false;
   }

@@ -6,7 +6,7 @@ import type { AgentStatus } from '../../gateway/agents/agent-desk';
 import type { ServerMessage } from '../../gateway/agent-ui/protocol';
 import type { QueueKpi } from '../../gateway/kpi/kpi-types';
 import type { CallRecord } from '../../gateway/store/call-store';
-import { launchChromium, openAgent, type AgentPage } from './browser';
+import { inboundAudio, launchChromium, openAgent, type AgentPage } from './browser';
 import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
 import { WeriftAgent } from './werift-agent';
@@ -241,9 +241,18 @@ describe('agent desk: sessions that never lie and a desk for a full shift (headl
     assert.deepEqual(crmHits.filter((u) => u.startsWith('/crm/')), ['/crm/search?phone=5550401&name=Pat%20Customer&queue=support'], 'the CRM got the screen pop, fields URL-encoded');
     await pop.close();
     await statusIs(alice, /^On call$/);
+    // Audio really connects (the popup did not stall the softphone) and the figures follow.
+    await eventually(async () => (await inboundAudio(alice.page)).packetsReceived > 10, 15000);
+    await eventually(async () => (await cells.allTextContents())[1] === '0');
     const rec = alice.page.locator('#rec-indicator');
     await rec.waitFor({ state: 'visible' });
-    assert.equal(await rec.textContent(), 'Not recorded');
+    // The default recording policy records this queue: the indicator follows start and pause.
+    await eventually(async () => (await rec.textContent()) === 'Recording');
+    await alice.page.getByRole('button', { name: 'Pause recording' }).click();
+    await eventually(async () => (await rec.textContent()) === 'Recording paused');
+    await alice.shot('13a-recording-paused');
+    await alice.page.getByRole('button', { name: 'Resume recording' }).click();
+    await eventually(async () => (await rec.textContent()) === 'Recording');
 
     // Notes, saved as typed (here: on blur).
     const notes = alice.page.getByRole('textbox', { name: 'Notes' });

@@ -865,10 +865,7 @@ document.addEventListener('keydown', (ev) => {
 ui.answer.addEventListener('click', () => {
   if (!call || call.phase !== 'ringing') return;
   clearAlert();
-  // The screen pop opens in the click (a user gesture, so no popup blocker); the agent's browser
-  // goes to the CRM, the appliance sends nothing anywhere.
   const pop = screenPopUrl(call.info);
-  if (pop) window.open(pop, '_blank', 'noopener');
   media.prepareMic(); // in the click (user gesture): permission prompt now, not when the offer comes
   const ref = signalling.send({ type: 'answer', callId: call.info.callId });
   sendOrComplain(ref);
@@ -877,6 +874,10 @@ ui.answer.addEventListener('click', () => {
   call.answerRef = ref;
   ringer.stop();
   render();
+  // The screen pop opens in the click (a user gesture, so no popup blocker), after the microphone
+  // was asked for while this page is in front; the agent's browser goes to the CRM, the
+  // appliance sends nothing anywhere.
+  if (pop) window.open(pop, '_blank', 'noopener');
 });
 ui.hangup.addEventListener('click', () => {
   if (!call) return;
