@@ -221,6 +221,9 @@ export class Daemon {
         reconnectGraceS: config.agentSessions.reconnectGraceS,
         kpi: kpiRecorder,
         recording,
+        desk: config.agentDesk,
+        callStore: store,
+        registry: metrics.registry,
       });
       const routing = { router: new Router({ config }), acd };
       calls.routeAnsweredCallsTo(desk, routing);
@@ -305,6 +308,7 @@ export class Daemon {
         store,
         log,
         agents: { login: (body, remote) => sessions.login(body, remote), handleUpgrade: (req, socket, head) => sessions.handleUpgrade(req, socket, head) },
+        agentStates: () => desk.agentStatuses(),
         kpi,
         wallboard,
         sync: { status: () => sync.status() },

@@ -49,6 +49,8 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'call.agent-no-answer': { ...AGENT_ON_CALL },
   'call.agent-answered': { ...AGENT_ON_CALL },
   'call.agent-connected': { ...AGENT_ON_CALL },
+  /** The agent's audio never connected; the caller went back to the head of the queue. */
+  'call.agent-media-failed': { ...AGENT_ON_CALL, reason: 'plain' },
   'call.agent-hold': { ...CALL },
   'call.agent-unhold': { ...CALL },
   'call.agent-mute': { ...CALL },
@@ -72,7 +74,10 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
     bridgedToAgent: 'plain',
     bridgedToCaller: 'plain',
   },
-  'agent.state': { agent: 'plain', state: 'plain', previous: 'plain', callId: 'plain', reason: 'text' },
+  // Reasons are the configured agentDesk.awayReasons or the system's own (login, no-answer,
+  // disconnected, media-failed, no-microphone, logout, …): the desk refuses any other, so they are
+  // labels, not free text, and cloud reports can count time per away reason.
+  'agent.state': { agent: 'plain', state: 'plain', previous: 'plain', callId: 'plain', reason: 'plain' },
   'agent.login': { agent: 'plain' },
   'agent.logout': { agent: 'plain', cause: 'plain' },
   'queue.paused': { queue: 'plain', paused: 'plain' },

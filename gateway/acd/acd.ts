@@ -72,6 +72,13 @@ export interface AcdEvents {
   logoutPending: [agentName: string, callId: string];
   /** A queue was paused (its calls wait, none is offered) or resumed. */
   queuePaused: [queue: string, paused: boolean, reason: string | null];
+  /**
+   * requeue(): the answered call is back at the head of its queue (the agent's media never
+   * connected); the agent is away with `reason`. The next eligible agent is offered it at once.
+   */
+  requeued: [agentName: string, call: QueuedCall, reason: string];
+  /** The agent's wrap-up now ends at `endsAt` (ms epoch): at its start and after each extension. */
+  wrapUp: [agentName: string, callId: string, endsAt: number];
 }
 
 export interface QueueSnapshot {
@@ -135,8 +142,8 @@ export class Acd extends EventEmitter<AcdEvents> {
   private readonly queueMap = new Map<string, Queue>();
   private readonly agentMap = new Map<string, Agent>();
   private readonly offers = new Map<string, Offer>();
-  private readonly connected = new Map<string, { call: QueuedCall; agent: Agent }>();
-  private readonly wrapping = new Map<Agent, { call: QueuedCall; timer: Timer }>();
+  private readonly connected = new Map<string, { call: QueuedCall; agent: Agent; enteredAt: number }>();
+  private readonly wrapping = new Map<Agent, { call: QueuedCall; timer: Timer; endsAt: number; startedAt: number }>();
   private readonly pendingLogout = new Map<Agent, string>();
   /** Max-wait timers of waiting calls, by callId. */
   private readonly overflowTimers = new Map<string, Timer>();
@@ -226,7 +233,7 @@ export class Acd extends EventEmitter<AcdEvents> {
       }
       this.clock.clearTimeout(offer.timer);
       this.offers.delete(callId);
-      this.connected.set(callId, { call: offer.call, agent });
+      this.connected.set(callId, { call: offer.call, agent, enteredAt: offer.enteredAt });
       this.post('answered', agent.name, offer.call);
       agent.transition('on-call', this.clock.now(), { callId });
       return offer.call;
@@ -289,9 +296,64 @@ export class Acd extends EventEmitter<AcdEvents> {
         agent.transition('available', now);
         return;
       }
+      const endsAt = now + wrapUpS * 1000;
       const timer = this.clock.setTimeout(() => this.onTimer(() => this.endWrapUp(agent)), wrapUpS * 1000);
-      this.wrapping.set(agent, { call: conn.call, timer });
+      this.wrapping.set(agent, { call: conn.call, timer, endsAt, startedAt: now });
+      this.post('wrapUp', agent.name, conn.call.callId, endsAt);
     });
+  }
+
+  /**
+   * The agent's media never connected (ICE/DTLS timeout, no WebRTC answer): the call goes back
+   * to the head of its queue keeping its place (queuedAt, and enteredAt for maxWaitS), the agent
+   * goes away with `reason` (not to wrap-up: nothing was handled, and a broken desk must not be
+   * offered the next call), and the next eligible agent is offered it. Event `requeued`.
+   * A pending logout wins over the away: the agent goes offline.
+   */
+  requeue(agentName: string, callId: string, reason = 'media-failed'): QueuedCall {
+    return this.run(() => {
+      const agent = this.agentOrThrow(agentName);
+      const conn = this.connected.get(callId);
+      if (!conn || conn.agent !== agent) throw new AcdError('ACD_UNKNOWN_CALL', `agent ${agentName} is not on call ${callId}`, { agent: agentName, callId });
+      if (typeof reason !== 'string' || reason.length === 0 || reason.length > MAX_REASON) throw new RangeError(`reason must be 1-${MAX_REASON} characters`);
+      this.connected.delete(callId);
+      const q = this.queueMap.get(conn.call.queue);
+      if (q) this.addWaiting(q, conn.call, conn.enteredAt, true);
+      this.post('requeued', agent.name, conn.call, reason);
+      const logoutReason = this.pendingLogout.get(agent);
+      this.pendingLogout.delete(agent);
+      if (logoutReason !== undefined) agent.transition('offline', this.clock.now(), { reason: logoutReason });
+      else agent.transition('away', this.clock.now(), { reason });
+      return conn.call;
+    });
+  }
+
+  /**
+   * More wrap-up time: the running wrap-up now ends `seconds` later than it would have, but never
+   * more than `maxTotalS` after it started. Returns the new end (ms epoch); event `wrapUp`.
+   */
+  extendWrapUp(agentName: string, seconds: number, maxTotalS: number): number {
+    return this.run(() => {
+      const agent = this.agentOrThrow(agentName);
+      const w = this.wrapping.get(agent);
+      if (!w || agent.state !== 'wrap-up') throw new AcdError('AGENT_BAD_TRANSITION', `agent ${agentName} is not in a timed wrap-up`, { agent: agentName, state: agent.state });
+      if (!(seconds > 0) || !(maxTotalS > 0)) throw new RangeError('seconds and maxTotalS must be positive');
+      const now = this.clock.now();
+      const endsAt = Math.min(w.endsAt + seconds * 1000, w.startedAt + maxTotalS * 1000);
+      if (endsAt <= w.endsAt) throw new AcdError('AGENT_BAD_TRANSITION', `wrap-up cannot be longer than ${maxTotalS} s`, { agent: agentName });
+      this.clock.clearTimeout(w.timer);
+      w.timer = this.clock.setTimeout(() => this.onTimer(() => this.endWrapUp(agent)), Math.max(0, endsAt - now));
+      w.endsAt = endsAt;
+      this.post('wrapUp', agent.name, w.call.callId, endsAt);
+      return endsAt;
+    });
+  }
+
+  /** When the agent's running wrap-up ends (ms epoch), or null when not in a timed wrap-up. */
+  wrapUpEndsAt(agentName: string): { callId: string; endsAt: number } | null {
+    const a = this.agentMap.get(agentName);
+    const w = a ? this.wrapping.get(a) : undefined;
+    return w && a?.state === 'wrap-up' ? { callId: w.call.callId, endsAt: w.endsAt } : null;
   }
 
   /** Where the ACD holds a call, and which agent has it once offered. */

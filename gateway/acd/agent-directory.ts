@@ -53,7 +53,7 @@ const LOGIN_FAILED = 'unknown agent or wrong password';
  * `sessionIdleS` without a resolve(); expiry is checked on resolve and by a sweep timer.
  */
 export class AgentDirectory extends EventEmitter<{
-  /** A session ended other than by logout(token) of that same token being called by its holder. */
+  /** A session ended, whatever the reason (its holder's logout included: the ACD must hear of it). */
   sessionEnded: [token: string, agentName: string, reason: SessionEndReason];
 }> {
   private entries = new Map<string, Entry>();
@@ -150,10 +150,14 @@ export class AgentDirectory extends EventEmitter<{
     return s.agent;
   }
 
-  /** Ends a session at its holder's request; no event. Returns whether it existed. */
+  /**
+   * Ends a session at its holder's request, with event `sessionEnded` (reason `logout`) like any
+   * other end: a logout that only dropped the token left the agent Available in the ACD, and the
+   * next caller rang a desk nobody sat at. Returns whether it existed.
+   */
   logout(token: string): boolean {
-    const existed = this.sessions.delete(token);
-    if (this.sessions.size === 0) this.disarmSweep();
+    const existed = this.sessions.has(token);
+    this.end(token, 'logout');
     return existed;
   }
 

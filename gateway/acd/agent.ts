@@ -14,7 +14,8 @@ const TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
   offline: ['available', 'away'],
   available: ['ringing', 'away', 'offline'],
   ringing: ['on-call', 'available', 'away', 'offline'],
-  'on-call': ['wrap-up', 'offline'],
+  // on-call → away: the agent's audio never connected (media-failed); the caller went back to the queue.
+  'on-call': ['wrap-up', 'away', 'offline'],
   'wrap-up': ['available', 'away', 'offline'],
   away: ['available', 'away', 'offline'],
 };

@@ -8,6 +8,9 @@ import { DISPOSITIONS, type Disposition } from '../kpi/kpi';
 
 export const PROTOCOL_VERSION = 1;
 
+/** Longest wrap-up note kept per call (characters). */
+export const NOTES_MAX_CHARS = 4000;
+
 export const AGENT_STATES = ['offline', 'available', 'ringing', 'on-call', 'wrap-up', 'away'] as const;
 export type AgentState = (typeof AGENT_STATES)[number];
 
@@ -30,6 +33,16 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('disposition'), callId, disposition: z.enum(DISPOSITIONS) }).strict(),
   z.object({ ...base, type: z.literal('logout') }).strict(),
   z.object({ ...base, type: z.literal('ping') }).strict(),
+  /**
+   * What the page can do: sent after welcome and whenever it changes. A session that declared no
+   * microphone is refused `available` (WS_NO_MICROPHONE): a caller must never reach a desk that
+   * cannot talk. Pages that never send it (older pages, test agents) are not refused.
+   */
+  z.object({ ...base, type: z.literal('devices'), microphone: z.boolean(), detail: z.string().max(200).optional() }).strict(),
+  /** Wrap-up notes of a call the agent took (saved as typed; the latest text wins). */
+  z.object({ ...base, type: z.literal('notes'), callId, text: z.string().max(NOTES_MAX_CHARS) }).strict(),
+  /** More wrap-up time (agentDesk.wrapUpExtendS, up to agentDesk.maxWrapUpS in all). */
+  z.object({ ...base, type: z.literal('extendWrapUp') }).strict(),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 
@@ -41,6 +54,50 @@ export interface CallInfo {
   queue: string;
   /** When the caller entered the queue (ISO time): the page shows the wait growing. */
   queuedAt: string;
+  /** What the desk knows about the caller (absent when it could not be looked up in time). */
+  context?: CallContext;
+}
+
+/** Caller context on the ring and during the call. */
+export interface CallContext {
+  /** The number the caller dialled (To user). */
+  called: string | null;
+  /** The intent that routed the call, and how it was decided (`ivr`, `rule`, `default`, …). */
+  intent: string | null;
+  intentSource: string | null;
+  /** IVR keys/menus the caller went through, in order. */
+  ivrPath: string[];
+  /** Calls from this number in the last 30 days, this one not counted. */
+  recentCalls: number;
+  /** A callback the appliance placed (the customer asked to be called back). */
+  callback: boolean;
+}
+
+/** Desk settings the page needs (agentDesk: in ccedge.yaml). */
+export interface DeskSettings {
+  awayReasons: string[];
+  /** CRM screen pop template with {caller}, {callerName}, {called}, {queue}, {intent}, {callId}; null: none. */
+  screenPopUrl: string | null;
+  wrapUpExtendS: number;
+}
+
+/** One call of this shift as the desk lists it. */
+export interface ShiftCall {
+  callId: string;
+  /** When the agent answered (ISO). */
+  at: string;
+  caller: string;
+  callerName: string | null;
+  queue: string;
+  durationS: number | null;
+  disposition: Disposition | null;
+}
+
+/** Waiting callers of one of the agent's queues. */
+export interface QueueFigures {
+  name: string;
+  waiting: number;
+  longestWaitS: number;
 }
 
 export type ErrorCode =
@@ -50,11 +107,22 @@ export type ErrorCode =
   | 'WS_SESSION_INVALID'
   | 'WS_NOT_ALLOWED'
   | 'WS_NO_SUCH_CALL'
+  | 'WS_NO_MICROPHONE'
   | 'WEBRTC_FAILED';
 
 /** Messages from the server. */
 export type ServerMessage =
-  | { v: 1; type: 'welcome'; agent: { name: string; displayName: string }; state: AgentState; reason: string | null; call: (CallInfo & { phase: 'ringing' | 'connected' }) | null }
+  | {
+      v: 1;
+      type: 'welcome';
+      agent: { name: string; displayName: string };
+      state: AgentState;
+      reason: string | null;
+      call: (CallInfo & { phase: 'ringing' | 'connected' }) | null;
+      desk?: DeskSettings;
+      /** A running wrap-up: its call and when it ends (ISO). */
+      wrapUp?: { callId: string; endsAt: string } | null;
+    }
   | { v: 1; type: 'state'; state: AgentState; reason: string | null; since: string }
   | { v: 1; type: 'ringing'; call: CallInfo; timeoutS: number }
   | { v: 1; type: 'ringCancelled'; callId: string; reason: 'caller-hangup' | 'no-answer' | 'taken-elsewhere' }
@@ -64,7 +132,14 @@ export type ServerMessage =
   | { v: 1; type: 'muted'; callId: string; on: boolean }
   /** The call's recording state: sent when recording starts, and in reply to recordingPause. */
   | { v: 1; type: 'recording'; callId: string; active: boolean; paused: boolean }
-  | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'shutdown' | 'transferred' }
+  /** `requeued`: the agent's audio never connected; the caller is back at the head of the queue. */
+  | { v: 1; type: 'callEnded'; callId: string; cause: 'caller-hangup' | 'agent-hangup' | 'agent-lost' | 'media-failed' | 'requeued' | 'shutdown' | 'transferred' }
+  | { v: 1; type: 'wrapUp'; callId: string; endsAt: string }
+  /** The caller context, once looked up (it may arrive after `ringing`). */
+  | { v: 1; type: 'callContext'; callId: string; context: CallContext }
+  | { v: 1; type: 'queues'; queues: QueueFigures[] }
+  | { v: 1; type: 'history'; calls: ShiftCall[] }
+  | { v: 1; type: 'notesSaved'; callId: string; at: string }
   | { v: 1; type: 'error'; code: ErrorCode; message: string; ref?: string }
   | { v: 1; type: 'dispositionSaved'; callId: string; disposition: Disposition }
   | { v: 1; type: 'pong'; ref?: string };

@@ -3,7 +3,11 @@ import { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { Acd } from '../acd/acd';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
-import type { CallInfo, ServerMessage } from '../agent-ui/protocol';
+import type { CallContext, CallInfo, DeskSettings, QueueFigures, ServerMessage, ShiftCall } from '../agent-ui/protocol';
+import type { AgentState } from '../agent-ui/protocol';
+import type { CallStore } from '../store/call-store';
+import { agentDeskConfigSchema, type AgentDeskConfig } from './config';
+import { Counter, type Registry } from 'prom-client';
 import type { CallEndCause } from '../calls/call';
 import { PRIVATE_CALLER } from '../sip/identity';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
@@ -30,6 +34,36 @@ export interface AgentDeskOptions {
   kpi?: KpiRecorder;
   /** Records bridged calls into the vault per queue policy. */
   recording?: RecordingService;
+  /** agentDesk: in ccedge.yaml (away reasons, screen pop, wrap-up extension); defaults from the schema. */
+  desk?: AgentDeskConfig;
+  /** Call records: wrap-up notes, the caller's called number and earlier calls. */
+  callStore?: CallStore;
+  /** Where the desk's counters are registered (the daemon's /metrics registry). */
+  registry?: Registry;
+}
+
+/** Calls listed in "this shift" per agent, most recent first; older ones drop off. */
+const SHIFT_MAX_CALLS = 200;
+
+/** A label as agents and supervisors read it: "Away (lunch)", "On call". */
+export function stateLabel(state: AgentState, reason: string | null): string {
+  const base: Record<AgentState, string> = { offline: 'Offline', available: 'Available', ringing: 'Ringing', 'on-call': 'On call', 'wrap-up': 'Wrap-up', away: 'Away' };
+  return state === 'away' && reason ? `Away (${reason})` : base[state];
+}
+
+/** GET /api/v1/agents rows. */
+export interface AgentStatus {
+  name: string;
+  displayName: string;
+  state: AgentState;
+  reason: string | null;
+  label: string;
+  since: string;
+  callId: string | null;
+  /** A page of the agent is connected now. */
+  connected: boolean;
+  /** false: the page said it has no microphone (the agent cannot go Available). null: not declared. */
+  microphone: boolean | null;
 }
 
 type EndedCause = Extract<ServerMessage, { type: 'callEnded' }>['cause'];
@@ -45,14 +79,46 @@ export class AgentDesk {
   private readonly pendingOffers = new Map<string, { agent: string; leg: WebRtcLeg; timer: NodeJS.Timeout }>();
   private readonly log: Logger;
   private callbacks: CallbackScheduler | undefined;
+  private readonly cfg: AgentDeskConfig;
+  /** Agents whose page has been gone longer than reconnectGraceS: kept out of Available until it returns. */
+  private readonly disconnected = new Set<string>();
+  /** Microphone as each agent's page declared it (devices message); absent: not declared. */
+  private readonly microphone = new Map<string, boolean>();
+  /** Caller context per call, looked up when the call is queued. */
+  private readonly contexts = new Map<string, CallContext>();
+  /** This shift's calls per agent (since login), most recent first. */
+  private readonly shift = new Map<string, ShiftCall[]>();
+  /** Agents with a page attached, and the queue figures each was sent last. */
+  private readonly attached = new Map<string, string>();
+  private readonly figuresTimer: NodeJS.Timeout;
+  private readonly sessionEnds: Counter<'reason'> | undefined;
+  private readonly requeues: Counter<'reason'> | undefined;
 
   constructor(private readonly opts: AgentDeskOptions) {
     this.log = opts.log.child({ component: 'desk' });
+    this.cfg = opts.desk ?? agentDeskConfigSchema.parse({});
+    if (opts.registry) {
+      this.sessionEnds = new Counter({ name: 'ccedge_agent_sessions_ended_total', help: 'Agent sessions ended, by reason (logout, expired, replaced, removed, closed)', labelNames: ['reason'] as const, registers: [opts.registry] });
+      this.requeues = new Counter({ name: 'ccedge_agent_requeues_total', help: 'Answered calls put back at the head of their queue because the agent could not take them, by reason', labelNames: ['reason'] as const, registers: [opts.registry] });
+    }
     const { acd, sessions } = opts;
-    sessions.on('login', (agent) => this.guard('login', () => acd.login(agent.name)));
+    sessions.on('login', (agent) => {
+      this.shift.set(agent.name, []);
+      this.disconnected.delete(agent.name);
+      this.opts.agentStore.recordSession('agent.login', agent.name, null).catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'agent login event write failed'));
+      this.guard('login', () => acd.login(agent.name));
+    });
     sessions.on('attached', (name, ws) => this.onAttached(name, ws));
     sessions.on('detached', (name) => this.onDetached(name));
-    sessions.on('sessionEnded', (name, reason) => this.guard('logout', () => acd.logout(name, reason)));
+    sessions.on('sessionEnded', (name, reason) => {
+      // Offline in the ACD at once, stored (agent.state + agent.logout) and counted.
+      this.sessionEnds?.inc({ reason });
+      this.clearGrace(name);
+      this.disconnected.delete(name);
+      this.microphone.delete(name);
+      this.opts.agentStore.recordSession('agent.logout', name, reason).catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'agent logout event write failed'));
+      this.guard('logout', () => acd.logout(name, reason));
+    });
     sessions.on('command', (name, msg, reply) => this.onCommand(name, msg, reply));
     acd.on('offer', (agent, call, timeoutS) => {
       this.opts.sessions.send(agent, { v: 1, type: 'ringing', call: this.info(call), timeoutS });
@@ -72,7 +138,31 @@ export class AgentDesk {
       this.opts.agentStore
         .recordState(agent, state, reason, callId, new Date(since))
         .catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'agent event write failed'));
+      // A desk whose page is gone (grace over) never drifts back into Available by itself
+      // (end of wrap-up, end of a call lost with the page): it goes away, reason disconnected.
+      if ((state === 'available' || state === 'wrap-up') && this.disconnected.has(agent) && !sessions.isConnected(agent)) {
+        this.guard('away on disconnect', () => acd.setAway(agent, 'disconnected'));
+      }
     });
+    acd.on('answered', (agent, call) => {
+      const list = this.shift.get(agent) ?? [];
+      list.unshift({ callId: call.callId, at: new Date().toISOString(), caller: call.caller, callerName: call.callerName, queue: call.queue, durationS: null, disposition: null });
+      list.length = Math.min(list.length, SHIFT_MAX_CALLS);
+      this.shift.set(agent, list);
+      this.sendHistory(agent);
+    });
+    acd.on('callEnded', (agent, call) => {
+      const entry = this.shift.get(agent)?.find((c) => c.callId === call.callId);
+      if (entry) entry.durationS = Math.max(0, Math.round((Date.now() - Date.parse(entry.at)) / 1000));
+      this.sendHistory(agent);
+    });
+    acd.on('requeued', (agent, call, reason) => {
+      this.requeues?.inc({ reason });
+      const list = this.shift.get(agent);
+      if (list) this.shift.set(agent, list.filter((c) => c.callId !== call.callId));
+      this.sendHistory(agent);
+    });
+    acd.on('wrapUp', (agent, callId, endsAt) => this.opts.sessions.send(agent, { v: 1, type: 'wrapUp', callId, endsAt: new Date(endsAt).toISOString() }));
     acd.on('overflow', (qc, target, reason) => {
       const call = this.calls.get(qc.callId);
       if (!call) return;
@@ -80,6 +170,77 @@ export class AgentDesk {
       else void this.callbackOnOverflow(call, qc);
     });
     acd.on('logoutPending', (_agent, callId) => void this.calls.get(callId)?.close('agent-logout'));
+    this.figuresTimer = setInterval(() => this.sendFigures(), this.cfg.queueFiguresEveryS * 1000);
+    this.figuresTimer.unref();
+  }
+
+  /** GET /api/v1/agents. */
+  agentStatuses(): AgentStatus[] {
+    return this.opts.acd.snapshot().agents.map((a) => ({
+      name: a.name,
+      displayName: a.displayName,
+      state: a.state,
+      reason: a.reason,
+      label: stateLabel(a.state, a.reason),
+      since: new Date(a.stateSince).toISOString(),
+      callId: a.callId,
+      connected: this.opts.sessions.isConnected(a.name),
+      microphone: this.microphone.get(a.name) ?? null,
+    }));
+  }
+
+  private settings(): DeskSettings {
+    return { awayReasons: [...this.cfg.awayReasons], screenPopUrl: this.cfg.screenPopUrl ?? null, wrapUpExtendS: this.cfg.wrapUpExtendS };
+  }
+
+  private sendHistory(agent: string): void {
+    this.opts.sessions.send(agent, { v: 1, type: 'history', calls: this.shift.get(agent) ?? [] });
+  }
+
+  /** Waiting callers and longest wait of each queue the agent serves; sent only when changed. */
+  private figuresFor(agent: string, snap = this.opts.acd.snapshot()): QueueFigures[] {
+    const out: QueueFigures[] = [];
+    for (const q of snap.queues) {
+      if (!Object.values(q.agents).some((names) => names.includes(agent))) continue;
+      out.push({ name: q.name, waiting: q.waiting + q.offered, longestWaitS: q.longestWaitS });
+    }
+    return out;
+  }
+
+  private sendFigures(force?: string): void {
+    if (this.attached.size === 0) return;
+    const snap = this.opts.acd.snapshot();
+    for (const [agent, last] of this.attached) {
+      const queues = this.figuresFor(agent, snap);
+      const text = JSON.stringify(queues);
+      if (text === last && agent !== force) continue;
+      this.attached.set(agent, text);
+      this.opts.sessions.send(agent, { v: 1, type: 'queues', queues });
+    }
+  }
+
+  /** Caller context for the agent's screen: looked up once, when the call is queued. */
+  private async lookUpContext(call: DeskCall, r: { intent: string | null; source: string | null }): Promise<void> {
+    const store = this.opts.callStore;
+    const ctx: CallContext = {
+      called: call.called ?? null,
+      intent: r.intent,
+      intentSource: r.source,
+      ivrPath: [...(call.ivrResult?.path ?? [])],
+      recentCalls: 0,
+      callback: call.callback !== undefined,
+    };
+    this.contexts.set(call.id, ctx);
+    if (!store) return;
+    try {
+      const since = new Date(Date.now() - this.cfg.recentCallsDays * 86_400_000).toISOString();
+      if (call.caller.number) ctx.recentCalls = await store.countFrom(call.caller.number, since, call.id);
+    } catch (err) {
+      call.log.warn({ err }, 'caller context lookup failed; the agent sees what is known');
+    }
+    // The call may already ring at (or be with) an agent: that page gets the full context now.
+    const agent = this.opts.acd.locate(call.id)?.agent;
+    if (agent) this.opts.sessions.send(agent, { v: 1, type: 'callContext', callId: call.id, context: ctx });
   }
 
   /** Queued callers may press the callback key; needs a trunk that can dial out. */
@@ -105,7 +266,9 @@ export class AgentDesk {
       void call.close('queue-full');
       return false;
     }
+    void this.lookUpContext(call, typeof target === 'string' ? { intent: null, source: null } : { intent: target.intent, source: target.source });
     call.once('closed', (cause) => this.onCallClosed(call, cause));
+    call.on('agentMediaFailed', (agent) => this.mediaFailed(call, agent, 'ICE/DTLS did not connect'));
     call.record(
       'call.queued',
       typeof target === 'string'
@@ -168,6 +331,7 @@ export class AgentDesk {
   }
 
   close(): void {
+    clearInterval(this.figuresTimer);
     for (const t of this.graceTimers.values()) clearTimeout(t);
     for (const p of this.pendingOffers.values()) clearTimeout(p.timer);
     this.graceTimers.clear();
@@ -175,9 +339,37 @@ export class AgentDesk {
   }
 
   private info(call: QueuedCall): CallInfo {
+    const context = this.contexts.get(call.callId);
     // Privacy (RFC 3323): the agent's page shows "Private"; routing, callbacks and records keep the number.
-    if (this.calls.get(call.callId)?.caller.private) return { callId: call.callId, caller: PRIVATE_CALLER, callerName: null, queue: call.queue, queuedAt: new Date(call.queuedAt).toISOString() };
-    return { callId: call.callId, caller: call.caller, callerName: call.callerName, queue: call.queue, queuedAt: new Date(call.queuedAt).toISOString() };
+    const hidden = this.calls.get(call.callId)?.caller.private === true;
+    return {
+      callId: call.callId,
+      caller: hidden ? PRIVATE_CALLER : call.caller,
+      callerName: hidden ? null : call.callerName,
+      queue: call.queue,
+      queuedAt: new Date(call.queuedAt).toISOString(),
+      ...(context ? { context } : {}),
+    };
+  }
+
+  /**
+   * The agent's media never connected: the caller goes back to the head of the queue (hold tone
+   * on), the agent goes away (media-failed) so the next call is not offered to a broken desk.
+   * Calls that cannot be taken back (bridged already, callbacks) end as before.
+   */
+  private mediaFailed(call: DeskCall, agent: string, why: string): void {
+    const pending = this.pendingOffers.get(call.id);
+    if (pending) clearTimeout(pending.timer);
+    this.pendingOffers.delete(call.id);
+    const where = this.opts.acd.locate(call.id);
+    if (call.closed || where?.phase !== 'connected' || where.agent !== agent || !call.detachAgent?.()) {
+      void call.close('media-failed');
+      return;
+    }
+    call.log.warn({ agent, code: 'WEBRTC_FAILED', detail: why }, "agent's audio did not connect: the caller goes back to the head of the queue");
+    call.record('call.agent-media-failed', { agent, reason: why });
+    this.opts.sessions.send(agent, { v: 1, type: 'callEnded', callId: call.id, cause: 'requeued' });
+    this.guard('requeue', () => this.opts.acd.requeue(agent, call.id, 'media-failed'));
   }
 
   /** The call goes on without the desk (the PBX transferred it with REFER): queue and agent let go. */
@@ -207,7 +399,7 @@ export class AgentDesk {
       const timer = setTimeout(() => {
         this.pendingOffers.delete(call.id);
         call.log.warn({ agent, code: 'WEBRTC_FAILED' }, 'the agent page did not answer the WebRTC offer');
-        void call.close('media-failed');
+        this.mediaFailed(call, agent, 'no WebRTC answer from the page');
       }, (this.opts.mediaSetupS ?? 20) * 1000);
       this.pendingOffers.set(call.id, { agent, leg, timer });
       this.opts.sessions.send(agent, { v: 1, type: 'webrtcOffer', callId: call.id, sdp });
@@ -219,6 +411,7 @@ export class AgentDesk {
 
   private onCallClosed(call: DeskCall, cause: CallEndCause | 'transferred'): void {
     this.calls.delete(call.id);
+    this.contexts.delete(call.id);
     const pending = this.pendingOffers.get(call.id);
     if (pending) clearTimeout(pending.timer);
     this.pendingOffers.delete(call.id);
@@ -234,13 +427,18 @@ export class AgentDesk {
     });
   }
 
-  private onAttached(name: string, ws: WebSocket): void {
+  private clearGrace(name: string): boolean {
     const grace = this.graceTimers.get(name);
-    if (grace) {
-      clearTimeout(grace);
-      this.graceTimers.delete(name);
-      this.log.info({ agent: name }, 'agent page back within the grace time');
-    }
+    if (!grace) return false;
+    clearTimeout(grace);
+    this.graceTimers.delete(name);
+    return true;
+  }
+
+  private onAttached(name: string, ws: WebSocket): void {
+    if (this.clearGrace(name)) this.log.info({ agent: name }, 'agent page back within the grace time');
+    // Back after the grace: the agent stays away (disconnected) until they choose Available.
+    this.disconnected.delete(name);
     const { acd, sessions } = this.opts;
     const view = acd.agent(name);
     let call: Extract<ServerMessage, { type: 'welcome' }>['call'] = null;
@@ -255,7 +453,12 @@ export class AgentDesk {
       state: view?.state ?? 'offline',
       reason: view?.reason ?? null,
       call,
+      desk: this.settings(),
+      wrapUp: ((w) => (w ? { callId: w.callId, endsAt: new Date(w.endsAt).toISOString() } : null))(acd.wrapUpEndsAt(name)),
     });
+    sessions.sendTo(ws, { v: 1, type: 'history', calls: this.shift.get(name) ?? [] });
+    this.attached.set(name, '');
+    sessions.sendTo(ws, { v: 1, type: 'queues', queues: this.figuresFor(name) });
     const pending = view?.callId ? this.pendingOffers.get(view.callId) : undefined;
     // A page that reloaded while its offer was outstanding gets it again.
     if (pending && view?.callId && pending.leg.state === 'new') {
@@ -267,18 +470,38 @@ export class AgentDesk {
   }
 
   private onDetached(name: string): void {
+    this.attached.delete(name);
     const callId = this.opts.acd.agent(name)?.callId;
     const call = callId ? this.calls.get(callId) : undefined;
-    if (!call || this.opts.acd.locate(call.id)?.phase !== 'connected') return;
-    this.log.warn({ agent: name, callId: call.id, graceS: this.opts.reconnectGraceS }, 'agent page gone mid-call; waiting for it to come back');
+    const graceS = this.opts.reconnectGraceS;
+    this.clearGrace(name);
+    if (call && this.opts.acd.locate(call.id)?.phase === 'connected') {
+      this.log.warn({ agent: name, callId: call.id, graceS }, 'agent page gone mid-call; waiting for it to come back');
+      this.graceTimers.set(
+        name,
+        setTimeout(() => {
+          this.graceTimers.delete(name);
+          if (this.opts.sessions.isConnected(name)) return;
+          call.log.warn({ agent: name }, 'agent page did not come back: ending the call');
+          this.disconnected.add(name);
+          void call.close('agent-lost');
+        }, graceS * 1000),
+      );
+      return;
+    }
+    // No call: a closed tab must not leave a ghost Available agent that callers ring for nothing.
     this.graceTimers.set(
       name,
       setTimeout(() => {
         this.graceTimers.delete(name);
         if (this.opts.sessions.isConnected(name)) return;
-        call.log.warn({ agent: name }, 'agent page did not come back: ending the call');
-        void call.close('agent-lost');
-      }, this.opts.reconnectGraceS * 1000),
+        this.disconnected.add(name);
+        const state = this.opts.acd.agent(name)?.state;
+        if (state === 'available' || state === 'ringing' || state === 'wrap-up') {
+          this.log.warn({ agent: name, graceS }, 'agent page gone: away (disconnected)');
+          this.guard('away on disconnect', () => this.opts.acd.setAway(name, 'disconnected'));
+        }
+      }, graceS * 1000),
     );
   }
 
@@ -287,8 +510,36 @@ export class AgentDesk {
     try {
       switch (msg.type) {
         case 'setState':
-          if (msg.state === 'available') acd.setAvailable(agent);
-          else acd.setAway(agent, msg.reason ?? 'break');
+          if (msg.state === 'available') {
+            if (this.microphone.get(agent) === false) {
+              reply({ v: 1, type: 'error', code: 'WS_NO_MICROPHONE', message: 'this page has no microphone: callers would not hear you, so you cannot go Available' });
+              return;
+            }
+            acd.setAvailable(agent);
+          } else {
+            const reason = msg.reason ?? this.cfg.awayReasons[0];
+            if (!this.cfg.awayReasons.includes(reason)) {
+              reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: `away reasons are: ${this.cfg.awayReasons.join(', ')}` });
+              return;
+            }
+            acd.setAway(agent, reason);
+          }
+          return;
+        case 'devices': {
+          this.microphone.set(agent, msg.microphone);
+          const st = acd.agent(agent)?.state;
+          if (!msg.microphone) {
+            this.log.warn({ agent, detail: msg.detail }, 'agent page has no microphone');
+            // Already Available (or ringing) without a microphone: out of the line at once.
+            if (st === 'available' || st === 'ringing') acd.setAway(agent, 'no-microphone');
+          }
+          return;
+        }
+        case 'extendWrapUp':
+          acd.extendWrapUp(agent, this.cfg.wrapUpExtendS, this.cfg.maxWrapUpS);
+          return;
+        case 'notes':
+          void this.saveNotes(agent, msg.callId, msg.text, reply);
           return;
         case 'answer':
           acd.answer(agent, msg.callId);
@@ -303,7 +554,8 @@ export class AgentDesk {
           this.pendingOffers.delete(msg.callId);
           pending.leg.acceptAnswer(msg.sdp).catch((err: unknown) => {
             reply({ v: 1, type: 'error', code: 'WEBRTC_FAILED', message: (err as Error).message });
-            void this.calls.get(msg.callId)?.close('media-failed');
+            const failed = this.calls.get(msg.callId);
+            if (failed) this.mediaFailed(failed, agent, `WebRTC answer refused: ${(err as Error).message}`);
           });
           return;
         }
@@ -314,7 +566,14 @@ export class AgentDesk {
             return;
           }
           void rec.disposition(agent, msg.callId, msg.disposition).then(
-            (r) => reply(r.ok ? { v: 1, type: 'dispositionSaved', callId: r.callId, disposition: r.disposition } : { v: 1, type: 'error', code: r.code, message: r.message }),
+            (r) => {
+              if (r.ok) {
+                const entry = this.shift.get(agent)?.find((c) => c.callId === r.callId);
+                if (entry) entry.disposition = r.disposition;
+                this.sendHistory(agent);
+              }
+              reply(r.ok ? { v: 1, type: 'dispositionSaved', callId: r.callId, disposition: r.disposition } : { v: 1, type: 'error', code: r.code, message: r.message });
+            },
             (err: unknown) => {
               this.log.error({ err, agent }, 'disposition write failed');
               reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'the disposition could not be saved' });
@@ -354,6 +613,24 @@ export class AgentDesk {
       }
       this.log.error({ err: e, agent, type: msg.type }, 'agent command failed');
       reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'internal error' });
+    }
+  }
+
+  /** Notes of a call this agent took (this shift, or live): stored on site with the call record. */
+  private async saveNotes(agent: string, callId: string, text: string, reply: (m: ServerMessage) => void): Promise<void> {
+    const store = this.opts.callStore;
+    const live = this.calls.get(callId);
+    const mine = live?.agent === agent || (this.shift.get(agent)?.some((c) => c.callId === callId) ?? false);
+    if (!store || !mine) {
+      reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'notes are for calls you took this shift' });
+      return;
+    }
+    try {
+      await store.setNotes(callId, agent, text);
+      reply({ v: 1, type: 'notesSaved', callId, at: new Date().toISOString() });
+    } catch (err) {
+      this.log.error({ err, agent, callId, code: 'DB_FAILED' }, 'notes write failed');
+      reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'the notes could not be saved' });
     }
   }
 

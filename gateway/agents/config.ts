@@ -44,3 +44,46 @@ export const agentSessionsConfigSchema = z
   .strict();
 
 export type AgentSessionsConfig = z.infer<typeof agentSessionsConfigSchema>;
+
+const awayReason = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$/, 'letters, digits, space _ . - (1-32), starting with a letter or digit');
+/** Reasons the system sets by itself; an agent cannot pick them, and config may not reuse them. */
+export const SYSTEM_AWAY_REASONS = ['login', 'no-answer', 'disconnected', 'media-failed', 'no-microphone'] as const;
+
+/** `agentDesk:` in ccedge.yaml: what the agent page offers for a full shift (agent-desk.ts). */
+export const agentDeskConfigSchema = z
+  .object({
+    /** Away reasons the agent picks from (the **Away reason** select); the first is the Away button's default. */
+    awayReasons: z
+      .array(awayReason)
+      .min(1)
+      .max(32)
+      .default(['break', 'lunch', 'training', 'meeting'])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((r, i) => {
+          if (seen.has(r)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate away reason "${r}"` });
+          if ((SYSTEM_AWAY_REASONS as readonly string[]).includes(r)) ctx.addIssue({ code: 'custom', path: [i], message: `"${r}" is set by the system; pick another name` });
+          seen.add(r);
+        });
+      }),
+    /**
+     * CRM screen pop: opened by the agent's browser when it answers (nothing leaves the box).
+     * Placeholders {caller} {callerName} {called} {queue} {intent} {callId}, URL-encoded. Unset: none.
+     */
+    screenPopUrl: z
+      .string()
+      .max(2000)
+      .regex(/^https?:\/\/[^\s]+$/, 'an http:// or https:// URL template')
+      .optional(),
+    /** Seconds one press of **Extend wrap-up** adds. */
+    wrapUpExtendS: z.number().int().min(5).max(600).default(30),
+    /** Longest wrap-up in all, extensions included (seconds from the call's end). */
+    maxWrapUpS: z.number().int().min(10).max(3600).default(300),
+    /** Window of "calls from this number" in the caller context (days). */
+    recentCallsDays: z.number().int().min(1).max(365).default(30),
+    /** How often the page gets its queues' waiting callers and longest wait (seconds). */
+    queueFiguresEveryS: z.number().int().min(1).max(60).default(2),
+  })
+  .strict();
+
+export type AgentDeskConfig = z.infer<typeof agentDeskConfigSchema>;

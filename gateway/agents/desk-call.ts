@@ -27,6 +27,16 @@ export interface DeskCall {
   once(event: 'closed', listener: (cause: CallEndCause) => void): unknown;
   once(event: 'agentConnected', listener: (agentName: string) => void): unknown;
   on(event: 'dtmf', listener: (digit: string) => void): unknown;
+  /** Inbound calls: the agent leg failed before it connected (see detachAgent). */
+  on(event: 'agentMediaFailed', listener: (agentName: string) => void): unknown;
+  /** Takes back an agent leg that never connected, the caller staying on hold; false if not possible. */
+  detachAgent?(): boolean;
+  /** The IVR's outcome (the caller's path through the menus), when the call went through one. */
+  readonly ivrResult?: { readonly path: readonly string[] } | null;
+  /** The number the caller dialled, when known. */
+  readonly called?: string | null;
+  /** Set on a callback the appliance placed. */
+  readonly callback?: object;
   /** Inbound calls can be recorded once bridged. */
   attachRecording?(recorder: Recorder, writer: RecordingWriter): void;
   /** Pauses/resumes the recording (false: the call is not being recorded). */

@@ -86,6 +86,11 @@ export interface CallEvents {
    */
   released: [cause: 'transferred'];
   closed: [cause: CallEndCause];
+  /**
+   * The agent's WebRTC leg failed before it ever connected (ICE/DTLS timeout). Only emitted when
+   * someone listens (the desk re-queues the caller); without a listener the call ends media-failed.
+   */
+  agentMediaFailed: [agentName: string];
 }
 
 export class Call extends EventEmitter<CallEvents> implements DeskCall {
@@ -175,6 +180,11 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return this.agentName;
   }
 
+  /** The number the caller dialled (To user), for the agent's caller context. */
+  get called(): string | null {
+    return this.identity.called;
+  }
+
   get isHeld(): boolean {
     return this.bridge?.isHeld ?? false;
   }
@@ -202,8 +212,26 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.agentName = agentName;
     leg.on('state', (state: WebRtcLegState) => {
       if (state === 'connected') this.onAgentConnected(agentName, leg);
-      else if (state === 'failed') void this.close('media-failed');
+      else if (state === 'failed' && this.agentLeg === leg) {
+        // Never bridged: the caller still hears the hold tone and can go back to the queue.
+        if (!this.bridge && !this.closed && this.listenerCount('agentMediaFailed') > 0) this.emit('agentMediaFailed', agentName);
+        else void this.close('media-failed');
+      }
     });
+  }
+
+  /**
+   * Takes back the agent's leg before it was bridged (its media failed): the leg is closed, the
+   * caller keeps hearing the hold tone, and another agent can be attached. False once bridged.
+   */
+  detachAgent(): boolean {
+    if (this.bridge || this.closed) return false;
+    const leg = this.agentLeg;
+    this.agentLeg = undefined;
+    this.agentName = undefined;
+    void leg?.close();
+    if (!this.audio.onHold) this.player.start();
+    return true;
   }
 
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {

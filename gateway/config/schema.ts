@@ -5,7 +5,7 @@ import { ACD_LIMITS, acdConfigIssues, agentsSchema, queuesSchema } from '../acd/
 import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { ROUTING_LIMITS, routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
-import { agentSessionsConfigSchema } from '../agents/config';
+import { agentDeskConfigSchema, agentSessionsConfigSchema } from '../agents/config';
 import { httpConfigSchema } from '../http/config';
 import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
@@ -256,6 +256,7 @@ export const configSchema = z
     ivr: ivrSchema.optional(),
     /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
     agentSessions: agentSessionsConfigSchema.prefault({}),
+    agentDesk: agentDeskConfigSchema.prefault({}),
     calls: z
       .object({
         /** Until agents answer calls, an answered call hears this and ends after maxDurationS. */

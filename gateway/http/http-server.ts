@@ -67,6 +67,8 @@ export interface HttpDeps {
   health: () => Record<string, unknown>;
   log: Logger;
   agents?: AgentEndpoints;
+  /** GET /api/v1/agents: every configured agent's state, reason and label ("Away (lunch)"). */
+  agentStates?: () => unknown[];
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
   wallboard?: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
   sync?: { status(): Promise<unknown> };
@@ -233,6 +235,10 @@ export class HttpServer {
       this.json(res, 200, { queues: this.deps.kpi.queues() });
       return;
     }
+    if (url.pathname === '/api/v1/agents' && this.deps.agentStates) {
+      this.json(res, 200, { agents: this.deps.agentStates() });
+      return;
+    }
     if (url.pathname === '/api/v1/intents' && this.deps.kpi) {
       this.json(res, 200, { intents: this.deps.kpi.intents() });
       return;
@@ -241,7 +247,9 @@ export class HttpServer {
     if (m) {
       const call = await this.deps.store.get(m[1]);
       if (!call) throw new CcedgeError('HTTP_NOT_FOUND', `no call ${m[1]}`);
-      this.json(res, 200, { call, events: await this.deps.store.events(m[1]) });
+      // Wrap-up notes stay on site: here, with the record; the cloud gets them only if allowText says so.
+      const notes = await this.deps.store.notes(m[1]);
+      this.json(res, 200, { call: { ...call, notes: notes?.text ?? null, notesBy: notes?.agent ?? null, notesAt: notes?.updatedAt ?? null }, events: await this.deps.store.events(m[1]) });
       return;
     }
     throw new CcedgeError('HTTP_NOT_FOUND', `no such path ${url.pathname}`);

@@ -224,12 +224,21 @@ export class KpiService extends EventEmitter<KpiServiceEvents> {
     const h = this.history;
     const live = this.o.snapshot();
     const liveQueues = new Map(live.queues.map((q) => [q.name, q]));
+    const reasonOf = new Map(live.agents.map((a) => [a.name, a.reason ?? 'unknown']));
+    const awayBy = (names: Iterable<string>): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const n of names) {
+        const r = reasonOf.get(n) ?? 'unknown';
+        out[r] = (out[r] ?? 0) + 1;
+      }
+      return out;
+    };
     const names = [...live.queues.map((q) => q.name), ...[...h.queues.keys()].filter((n) => !liveQueues.has(n)).sort()];
     const queues = names.map((name): QueueKpi => {
       const q = liveQueues.get(name);
       const agents = emptyAgents();
       if (q) for (const s of AGENT_STATES) agents[s] = q.agents[s].length;
-      return view(name, h.queues.get(name), { waiting: q ? q.waiting + q.offered : 0, longestWaitS: q?.longestWaitS ?? 0, agents });
+      return view(name, h.queues.get(name), { waiting: q ? q.waiting + q.offered : 0, longestWaitS: q?.longestWaitS ?? 0, agents, away: awayBy(q?.agents.away ?? []) });
     });
     const intents = [...h.intents].map(([name, k]): IntentKpi => {
       const queueSet = h.intentQueues.get(name) ?? new Set<string>();
@@ -239,7 +248,8 @@ export class KpiService extends EventEmitter<KpiServiceEvents> {
       for (const s of byState.values()) agents[s]++;
       const waiting = h.waiting.filter((o) => o.intent === name);
       const oldest = Math.min(...waiting.map((o) => o.offeredAt));
-      return view(name, k, { waiting: waiting.length, longestWaitS: waiting.length ? Math.max(0, Math.floor((now - oldest) / 1000)) : 0, agents });
+      const away = awayBy([...byState].filter(([, st]) => st === 'away').map(([a]) => a));
+      return view(name, k, { waiting: waiting.length, longestWaitS: waiting.length ? Math.max(0, Math.floor((now - oldest) / 1000)) : 0, agents, away });
     });
     return {
       at: new Date(now).toISOString(),
@@ -256,7 +266,7 @@ function emptyAgents(): Record<AgentState, number> {
   return Object.fromEntries(AGENT_STATES.map((s) => [s, 0])) as Record<AgentState, number>;
 }
 
-function view(name: string, k: KpiValues | undefined, live: Pick<QueueKpi, 'waiting' | 'longestWaitS' | 'agents'>): QueueKpi {
+function view(name: string, k: KpiValues | undefined, live: Pick<QueueKpi, 'waiting' | 'longestWaitS' | 'agents' | 'away'>): QueueKpi {
   return {
     name,
     serviceLevel: round(k?.serviceLevel ?? null, 4),
@@ -268,6 +278,7 @@ function view(name: string, k: KpiValues | undefined, live: Pick<QueueKpi, 'wait
     waiting: live.waiting,
     longestWaitS: live.longestWaitS,
     agents: live.agents,
+    away: live.away,
     offered: k?.offered ?? 0,
     answered: k?.answered ?? 0,
     abandoned: k?.abandoned ?? 0,

@@ -26,6 +26,8 @@ export interface QueueKpi {
   longestWaitS: number;
   /** Agents serving it, counted by state. */
   agents: Record<AgentState, number>;
+  /** Of those away now, how many per reason (break, lunch, no-answer, disconnected, …). */
+  away: Record<string, number>;
   offered: number;
   answered: number;
   abandoned: number;

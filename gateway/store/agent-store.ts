@@ -24,6 +24,14 @@ export class AgentStore {
     });
   }
 
+  /** Session start/end (`agent.login` / `agent.logout` with its cause), for the cloud and audits. */
+  async recordSession(type: 'agent.login' | 'agent.logout', agent: string, cause: string | null): Promise<void> {
+    if (!this.sink) return;
+    await this.db.transaction(async (db) => {
+      await this.sink?.append(db, type, type === 'agent.logout' ? { agent, cause } : { agent });
+    });
+  }
+
   events(agent: string, limit = 1000): Promise<AgentEvent[]> {
     return this.db.all<AgentEvent>(
       'SELECT id, ts, agent, state, reason, call_id AS callId FROM agent_events WHERE agent = ? ORDER BY id DESC LIMIT ?',

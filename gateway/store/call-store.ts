@@ -159,6 +159,35 @@ export class CallStore {
     });
   }
 
+  /**
+   * The wrap-up note of a call, replacing the previous text; with its event (`call.note`: the
+   * residency policy keeps the text on site unless allowText lists call.note.note). Unchanged
+   * text writes nothing. Returns whether it was written.
+   */
+  async setNotes(callId: string, agent: string, text: string): Promise<boolean> {
+    return this.db.transaction(async (db) => {
+      const prev = await db.get<{ text: string }>('SELECT text FROM call_notes WHERE call_id = ?', [callId]);
+      if (prev?.text === text) return false;
+      await db.run(
+        'INSERT INTO call_notes (call_id, agent, text, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (call_id) DO UPDATE SET agent = excluded.agent, text = excluded.text, updated_at = excluded.updated_at',
+        [callId, agent, text, new Date().toISOString()],
+      );
+      await insertEvent(db, callId, 'call.note', { agent, note: text });
+      await this.sink?.append(db, 'call.note', { callId, agent, note: text });
+      return true;
+    });
+  }
+
+  async notes(callId: string): Promise<{ text: string; agent: string; updatedAt: string } | undefined> {
+    return this.db.get<{ text: string; agent: string; updatedAt: string }>('SELECT text, agent, updated_at AS updatedAt FROM call_notes WHERE call_id = ?', [callId]);
+  }
+
+  /** Calls from `fromUser` created since `since` (ISO), not counting `exceptId`. */
+  async countFrom(fromUser: string, since: string, exceptId: string): Promise<number> {
+    const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM calls WHERE from_user = ? AND created_at >= ? AND id != ?', [fromUser, since, exceptId]);
+    return row?.n ?? 0;
+  }
+
   async count(): Promise<number> {
     const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM calls');
     return row?.n ?? 0;

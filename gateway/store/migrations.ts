@@ -120,4 +120,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN privacy TEXT;
   ALTER TABLE calls ADD COLUMN original_called TEXT;
   `,
+  // Issue 15, the agent desk: wrap-up notes, and the index behind "calls from this number".
+  `
+  CREATE TABLE call_notes (call_id TEXT PRIMARY KEY, agent TEXT NOT NULL, text TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE INDEX calls_from_user_created ON calls (from_user, created_at);
+  `,
 ];

@@ -6,8 +6,11 @@ import { ROOT } from './harness';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 
-/** Headless Debian Chromium with a fake microphone, as FIELD-NOTES describes (Playwright gives it a fresh profile). */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Headless Debian Chromium with a fake microphone, as FIELD-NOTES describes (Playwright gives it a
+ * fresh profile). `fakeMicrophone: false` leaves the fake device out: a PC without a microphone.
+ */
+export async function launchChromium(opts: { fakeMicrophone?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -15,7 +18,7 @@ export async function launchChromium(): Promise<Browser> {
       '--no-sandbox',
       '--disable-gpu',
       '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
+      ...(opts.fakeMicrophone === false ? [] : ['--use-fake-device-for-media-stream']),
       '--allow-loopback-in-peer-connection',
       '--disable-background-networking',
       '--disable-component-update',

@@ -12,6 +12,11 @@ export class WeriftAgent {
   private waiters: Array<() => void> = [];
   private refs = 0;
   autoAnswer = true;
+  /**
+   * A desk whose media never connects: it answers the WebRTC offer with a real SDP, then closes
+   * its peer before ICE can run, so the appliance's ICE/DTLS times out (a blocked UDP path).
+   */
+  brokenMedia = false;
 
   private constructor(
     readonly name: string,
@@ -88,7 +93,8 @@ export class WeriftAgent {
     if (msg.type === 'ringing' && this.autoAnswer) this.send({ type: 'answer', callId: msg.call.callId });
     if (msg.type === 'webrtcOffer') {
       const peer = await WeriftAnswerer.answer(msg.sdp);
-      this.peers.set(msg.callId, peer);
+      if (this.brokenMedia) await peer.pc.close().catch(() => undefined);
+      else this.peers.set(msg.callId, peer);
       this.send({ type: 'webrtcAnswer', callId: msg.callId, sdp: peer.answer });
     }
     if (msg.type === 'callEnded') {

@@ -4,7 +4,7 @@
  * Nothing here loads anything from outside the appliance.
  */
 import type { Disposition } from '../../kpi/kpi';
-import type { AgentState, CallInfo, ErrorCode, LoginRequest, LoginResponse, ServerMessage } from '../protocol';
+import type { AgentState, CallInfo, DeskSettings, ErrorCode, LoginRequest, LoginResponse, QueueFigures, ServerMessage, ShiftCall } from '../protocol';
 import { CallMedia, MediaCancelled, errorText } from './media';
 import { Ringer } from './ringer';
 import { Signalling } from './signalling';
@@ -62,6 +62,16 @@ let lastCall: LastCall | null = loadLastCall();
 /** True between `welcome` and the socket closing. */
 let online = false;
 let connText = '';
+/** Desk settings from the welcome (away reasons, screen pop, wrap-up extension). */
+let desk: DeskSettings = { awayReasons: ['break'], screenPopUrl: null, wrapUpExtendS: 30 };
+let queueFigures: QueueFigures[] = [];
+let history: ShiftCall[] = [];
+/** Local time the running wrap-up ends, and its call. */
+let wrapUp: { callId: string; endsAt: number } | null = null;
+/** Why this page cannot offer a microphone (null: it can, or not known yet). */
+let micProblem: string | null = null;
+/** Wrap-up notes: the call they belong to, the text the server confirmed, a pending save. */
+let notes: { callId: string; saved: string; timer: number | undefined } | null = null;
 /** Server clock minus local clock (ms), from the Date header of the login response. */
 let clockOffsetMs = Number(sessionStorage.getItem(OFFSET_KEY) ?? 0) || 0;
 
@@ -113,6 +123,26 @@ const ui = {
   keys: Array.from(document.querySelectorAll<HTMLButtonElement>('#dialpad button[data-digit]')),
   dtmfSent: $('dtmf-sent'),
   audio: $<HTMLAudioElement>('remote-audio'),
+  awayReason: $<HTMLSelectElement>('away-reason'),
+  micWarning: $('mic-warning'),
+  queuesBody: $('queues-body'),
+  ctxCalled: $('ctx-called'),
+  ctxIntent: $('ctx-intent'),
+  ctxIvr: $('ctx-ivr'),
+  ctxRecent: $('ctx-recent'),
+  ctxCallback: $('ctx-callback'),
+  recIndicator: $('rec-indicator'),
+  wrapup: $('wrapup'),
+  wrapupCountdown: $('wrapup-countdown'),
+  extend: $<HTMLButtonElement>('btn-extend'),
+  notesBox: $('notes-box'),
+  notes: $<HTMLTextAreaElement>('notes'),
+  notesSaved: $('notes-saved'),
+  shiftBody: $('shift-body'),
+  shiftEmpty: $('shift-empty'),
+  ringVolume: $<HTMLInputElement>('ring-volume'),
+  ringTest: $<HTMLButtonElement>('btn-ring-test'),
+  notify: $<HTMLInputElement>('notify'),
   announcer: $('announcer'),
 };
 
@@ -155,6 +185,7 @@ const CALL_ENDED: Record<Extract<ServerMessage, { type: 'callEnded' }>['cause'],
   'agent-hangup': 'You hung up.',
   'agent-lost': 'The connection to your browser was lost.',
   'media-failed': 'The audio connection failed.',
+  requeued: 'Your audio did not connect, so the caller went back to the head of the queue. Check your microphone and network, then choose Available.',
   shutdown: 'The appliance is shutting down.',
   transferred: 'The PBX transferred the caller.',
 };
@@ -207,14 +238,22 @@ function render(): void {
   document.body.dataset.state = st;
 
   const idle = !call;
-  ui.available.disabled = !online || !idle || !['away', 'wrap-up', 'offline'].includes(st);
+  ui.available.disabled = !online || !idle || micProblem !== null || !['away', 'wrap-up', 'offline'].includes(st);
+  ui.micWarning.hidden = micProblem === null;
+  setText(ui.micWarning, micProblem === null ? '' : `You cannot go Available: ${micProblem}. Callers would not hear you.`);
+  ui.awayReason.disabled = !online || !idle || !['available', 'wrap-up', 'away', 'offline'].includes(st);
+  if (ui.awayReason.options.length !== desk.awayReasons.length || desk.awayReasons.some((r, i) => ui.awayReason.options[i]?.value !== r)) {
+    ui.awayReason.replaceChildren(...desk.awayReasons.map((r) => new Option(r, r)));
+  }
+  if (st === 'away' && serverReason && desk.awayReasons.includes(serverReason)) ui.awayReason.value = serverReason;
   ui.away.disabled = !online || !idle || !['available', 'wrap-up', 'offline'].includes(st);
   ui.available.classList.toggle('current', st === 'available');
   ui.away.classList.toggle('current', st === 'away');
 
   const connected = online && call?.phase === 'connected';
   ui.answer.disabled = !(online && call?.phase === 'ringing');
-  ui.hangup.disabled = !connected;
+  // Hang up works from the moment the agent answered, also while the audio is still connecting.
+  ui.hangup.disabled = !(online && call !== null && call.phase !== 'ringing');
   ui.hold.disabled = !connected;
   ui.mute.disabled = !connected;
   for (const key of ui.keys) key.disabled = !connected;
@@ -225,6 +264,8 @@ function render(): void {
   ui.recPause.disabled = recording === null;
   ui.recPause.setAttribute('aria-pressed', String(!!recording?.paused));
   setText(ui.recPause, recording?.paused ? 'Resume recording' : 'Pause recording');
+
+  renderDesk(st);
 
   // Outcome of the last call: offered during wrap-up, until the next call.
   const showDisposition = !call && lastCall !== null && st === 'wrap-up';
@@ -280,6 +321,120 @@ function tick(): void {
     }
   }
   setText(ui.stateSince, stateSince !== null && session && online ? `for ${duration(now - stateSince)}` : '');
+  if (wrapUp) setText(ui.wrapupCountdown, `Wrap-up ends in ${duration(Math.max(0, wrapUp.endsAt - now) + 999)}`);
+}
+
+/** The full-shift parts of the desk: caller context, recording, wrap-up, notes, queues, history. */
+function renderDesk(st: AgentState): void {
+  const ctx = call?.info.context;
+  setText(ui.ctxCalled, ctx?.called ?? '—');
+  setText(ui.ctxIntent, ctx?.intent ? `${ctx.intent}${ctx.intentSource ? ` (by ${ctx.intentSource})` : ''}` : '—');
+  setText(ui.ctxIvr, ctx && ctx.ivrPath.length > 0 ? ctx.ivrPath.join(' › ') : '—');
+  setText(ui.ctxRecent, ctx ? String(ctx.recentCalls) : '—');
+  setText(ui.ctxCallback, ctx ? (ctx.callback ? 'Yes: we called them back' : 'No') : '—');
+
+  const inCall = call !== null && call.phase !== 'ringing';
+  ui.recIndicator.hidden = !inCall;
+  const rec = call?.recording ?? null;
+  setText(ui.recIndicator, rec === null ? 'Not recorded' : rec.paused ? 'Recording paused' : 'Recording');
+  ui.recIndicator.className = `rec-indicator${rec === null ? '' : rec.paused ? ' rec-paused' : ' rec-on'}`;
+
+  const wrapping = st === 'wrap-up' && wrapUp !== null && !call;
+  ui.wrapup.hidden = !wrapping;
+  ui.extend.disabled = !online || !wrapping;
+
+  // Notes: for the call in progress, then for the call just finished (wrap-up and after).
+  const notesFor = call && call.phase !== 'ringing' ? call.info.callId : lastCall?.callId ?? null;
+  if (notesFor && notes?.callId !== notesFor) {
+    flushNotes();
+    notes = { callId: notesFor, saved: '', timer: undefined };
+    ui.notes.value = '';
+    setText(ui.notesSaved, '');
+  }
+  ui.notesBox.hidden = notesFor === null;
+
+  const rows = queueFigures.map((q) => `<tr><td>${esc(q.name)}</td><td class="num">${q.waiting}</td><td class="num">${duration(q.longestWaitS * 1000)}</td></tr>`).join('');
+  if (ui.queuesBody.innerHTML !== rows) ui.queuesBody.innerHTML = rows;
+  const shiftRows = history
+    .map((c) => {
+      const t = new Date(serverTimeToLocal(c.at)).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      const who = c.callerName ? `${c.callerName} (${c.caller})` : c.caller;
+      const dur = c.durationS === null ? 'on call' : duration(c.durationS * 1000);
+      return `<tr><td>${esc(t)}</td><td>${esc(who)}</td><td>${esc(c.queue)}</td><td class="num">${dur}</td><td>${c.disposition ? DISPOSITION_LABEL[c.disposition] : '—'}</td></tr>`;
+    })
+    .join('');
+  if (ui.shiftBody.innerHTML !== shiftRows) ui.shiftBody.innerHTML = shiftRows;
+  ui.shiftEmpty.hidden = history.length > 0;
+}
+
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The CRM screen pop for a call: the template's {fields}, URL-encoded. */
+function screenPopUrl(info: CallInfo): string | null {
+  const template = desk.screenPopUrl;
+  if (!template) return null;
+  const fields: Record<string, string> = {
+    caller: info.caller,
+    callerName: info.callerName ?? '',
+    called: info.context?.called ?? '',
+    queue: info.queue,
+    intent: info.context?.intent ?? '',
+    callId: info.callId,
+  };
+  return template.replace(/\{(\w+)\}/g, (m, k: string) => (k in fields ? encodeURIComponent(fields[k]) : m));
+}
+
+/** Sends the notes now if they changed (on blur, before switching calls, on a typing pause). */
+function flushNotes(): void {
+  if (!notes) return;
+  window.clearTimeout(notes.timer);
+  notes.timer = undefined;
+  const text = ui.notes.value;
+  if (text === notes.saved) return;
+  const ref = signalling.send({ type: 'notes', callId: notes.callId, text });
+  if (ref !== null) {
+    notes.saved = text;
+    setText(ui.notesSaved, 'Saving…');
+  } else setText(ui.notesSaved, 'Not saved: not connected. Keep this page open.');
+}
+
+/**
+ * Can this page talk? No mediaDevices (not a secure context), no audio input, or a refused
+ * permission: the server is told, and Available stays off with the reason on the page.
+ */
+async function checkMicrophone(ask: boolean): Promise<boolean> {
+  let problem: string | null = null;
+  if (!CallMedia.micSupported()) {
+    problem = 'this page is not a secure context (open it over https://), so the browser gives it no microphone';
+  } else {
+    try {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      if (!devices.some((d) => d.kind === 'audioinput')) problem = 'no microphone is connected to this computer';
+      else if (ask) {
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+        stream.getTracks().forEach((t) => t.stop());
+      }
+    } catch (err) {
+      problem = `the microphone is not available (${errorText(err)})`;
+    }
+  }
+  const changed = problem !== micProblem;
+  micProblem = problem;
+  if (changed || ask) signalling.send({ type: 'devices', microphone: problem === null, ...(problem ? { detail: problem.slice(0, 200) } : {}) });
+  render();
+  return problem === null;
+}
+
+function notifyRinging(info: CallInfo): void {
+  if (!ui.notify.checked || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
+  try {
+    const n = new Notification('Incoming call', { body: `${info.callerName ? `${info.callerName}, ` : ''}${info.caller} — queue ${info.queue}`, tag: info.callId });
+    n.onclick = () => window.focus();
+  } catch {
+    // Notifications are a convenience; the ring and the page show the call anyway.
+  }
 }
 
 function setText(el: HTMLElement, text: string): void {
@@ -414,7 +569,12 @@ function startSession(): void {
 
 /** Back to the login form; `message` is shown as an alert. */
 function endSession(message: string | null, sendLogout: boolean): void {
+  flushNotes();
   if (sendLogout) signalling.send({ type: 'logout' });
+  notes = null;
+  history = [];
+  queueFigures = [];
+  wrapUp = null;
   signalling.stop();
   dropCall();
   session = null;
@@ -457,6 +617,7 @@ function ringingStarted(c: Call): void {
   ringer.start();
   const who = c.info.callerName ? `${c.info.callerName}, ${c.info.caller}` : c.info.caller;
   announce(`Incoming call from ${who}, queue ${c.info.queue}.`);
+  notifyRinging(c.info);
 }
 
 async function handleOffer(callId: string, sdp: string): Promise<void> {
@@ -496,6 +657,9 @@ function onServerMessage(msg: PageMessage): void {
       if (serverState !== msg.state) stateSince = Date.now();
       serverState = msg.state;
       serverReason = msg.reason;
+      if (msg.desk) desk = msg.desk;
+      wrapUp = msg.wrapUp ? { callId: msg.wrapUp.callId, endsAt: serverTimeToLocal(msg.wrapUp.endsAt) } : null;
+      void checkMicrophone(false);
       const c = msg.call;
       if (!c) {
         if (call) dropCall();
@@ -519,6 +683,7 @@ function onServerMessage(msg: PageMessage): void {
     case 'state':
       serverState = msg.state;
       serverReason = msg.reason;
+      if (msg.state !== 'wrap-up') wrapUp = null;
       stateSince = Number.isFinite(Date.parse(msg.since)) ? serverTimeToLocal(msg.since) : Date.now();
       if (call && (msg.state === 'available' || msg.state === 'away' || msg.state === 'offline')) dropCall();
       break;
@@ -568,12 +733,29 @@ function onServerMessage(msg: PageMessage): void {
       const text = CALL_ENDED[msg.cause] ?? 'The call ended.';
       if (!call || call.info.callId === msg.callId) {
         dropCall();
-        if (lastCall?.callId !== msg.callId) setLastCall({ callId: msg.callId, disposition: null, pending: null, ref: null });
+        // A re-queued call was not handled here: no outcome or notes to give for it.
+        if (msg.cause !== 'requeued' && lastCall?.callId !== msg.callId) setLastCall({ callId: msg.callId, disposition: null, pending: null, ref: null });
         setText(ui.lastCall, `Call ended: ${text}`);
         announce(`Call ended. ${text}`);
       }
       break;
     }
+    case 'wrapUp':
+      wrapUp = { callId: msg.callId, endsAt: serverTimeToLocal(msg.endsAt) };
+      tick();
+      break;
+    case 'callContext':
+      if (call && call.info.callId === msg.callId) call.info = { ...call.info, context: msg.context };
+      break;
+    case 'queues':
+      queueFigures = msg.queues;
+      break;
+    case 'history':
+      history = msg.calls;
+      break;
+    case 'notesSaved':
+      if (notes?.callId === msg.callId) setText(ui.notesSaved, `Notes saved at ${new Date(serverTimeToLocal(msg.at)).toLocaleTimeString()}.`);
+      break;
     case 'dispositionSaved':
       if (lastCall && lastCall.callId === msg.callId) {
         setLastCall({ callId: msg.callId, disposition: msg.disposition, pending: null, ref: null });
@@ -612,6 +794,7 @@ function onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
     call.answerRef = null;
     media.close();
   }
+  if (msg.code === 'WS_NO_MICROPHONE') void checkMicrophone(false);
   const hint = ERROR_HINT[msg.code];
   showAlert(msg.message ? `${msg.message}${hint && !msg.message.includes(hint) ? ` ${hint}` : ''}` : hint ?? msg.code);
 }
@@ -629,15 +812,61 @@ ui.alertDismiss.addEventListener('click', clearAlert);
 
 ui.available.addEventListener('click', () => {
   clearAlert();
-  sendOrComplain(signalling.send({ type: 'setState', state: 'available' }));
+  // In the click (a user gesture): the permission prompt shows now, and a page that cannot
+  // talk never tells the server it is ready.
+  void checkMicrophone(true).then((ok) => {
+    if (ok) sendOrComplain(signalling.send({ type: 'setState', state: 'available' }));
+  });
 });
 ui.away.addEventListener('click', () => {
   clearAlert();
-  sendOrComplain(signalling.send({ type: 'setState', state: 'away' }));
+  sendOrComplain(signalling.send({ type: 'setState', state: 'away', reason: ui.awayReason.value || desk.awayReasons[0] }));
+});
+ui.awayReason.addEventListener('change', () => {
+  // Choosing a reason sets the agent away at once (or changes the reason while away).
+  clearAlert();
+  sendOrComplain(signalling.send({ type: 'setState', state: 'away', reason: ui.awayReason.value }));
+});
+ui.extend.addEventListener('click', () => {
+  clearAlert();
+  sendOrComplain(signalling.send({ type: 'extendWrapUp' }));
+});
+ui.notes.addEventListener('input', () => {
+  if (!notes) return;
+  window.clearTimeout(notes.timer);
+  setText(ui.notesSaved, '');
+  notes.timer = window.setTimeout(flushNotes, 1000);
+});
+ui.notes.addEventListener('blur', flushNotes);
+const VOLUME_KEY = 'ccedge.agent.ringVolume';
+ui.ringVolume.value = localStorage.getItem(VOLUME_KEY) ?? ui.ringVolume.value;
+ringer.volume = Number(ui.ringVolume.value) / 100;
+ui.ringVolume.addEventListener('input', () => {
+  ringer.volume = Number(ui.ringVolume.value) / 100;
+  localStorage.setItem(VOLUME_KEY, ui.ringVolume.value);
+});
+ui.ringTest.addEventListener('click', () => ringer.test());
+ui.notify.checked = typeof Notification !== 'undefined' && Notification.permission === 'granted' && localStorage.getItem('ccedge.agent.notify') !== 'off';
+ui.notify.addEventListener('change', () => {
+  localStorage.setItem('ccedge.agent.notify', ui.notify.checked ? 'on' : 'off');
+  if (ui.notify.checked && typeof Notification !== 'undefined' && Notification.permission === 'default') {
+    void Notification.requestPermission().then((p) => {
+      ui.notify.checked = p === 'granted';
+    });
+  }
+});
+document.addEventListener('keydown', (ev) => {
+  if (!ev.altKey || ev.ctrlKey || ev.metaKey || !session) return;
+  const target: Record<string, HTMLButtonElement> = { a: ui.answer, h: ui.hangup, l: ui.hold, m: ui.mute };
+  const button = target[ev.key.toLowerCase()];
+  if (!button) return;
+  ev.preventDefault();
+  if (!button.disabled) button.click();
 });
 ui.answer.addEventListener('click', () => {
   if (!call || call.phase !== 'ringing') return;
   clearAlert();
+  const pop = screenPopUrl(call.info);
   media.prepareMic(); // in the click (user gesture): permission prompt now, not when the offer comes
   const ref = signalling.send({ type: 'answer', callId: call.info.callId });
   sendOrComplain(ref);
@@ -646,6 +875,10 @@ ui.answer.addEventListener('click', () => {
   call.answerRef = ref;
   ringer.stop();
   render();
+  // The screen pop opens in the click (a user gesture, so no popup blocker), after the microphone
+  // was asked for while this page is in front; the agent's browser goes to the CRM, the
+  // appliance sends nothing anywhere.
+  if (pop) window.open(pop, '_blank', 'noopener');
 });
 ui.hangup.addEventListener('click', () => {
   if (!call) return;

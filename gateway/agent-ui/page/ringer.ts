@@ -2,6 +2,18 @@
 export class Ringer {
   private ctx: AudioContext | null = null;
   private timer: number | undefined;
+  /** 0..1, from the Ring volume setting. */
+  volume = 0.6;
+
+  /** One burst now, for the agent to set the volume. */
+  test(): void {
+    try {
+      this.ctx ??= new AudioContext();
+    } catch {
+      return;
+    }
+    this.burst();
+  }
 
   start(): void {
     if (this.timer !== undefined) return;
@@ -30,8 +42,10 @@ export class Ringer {
     for (const start of [t0, t0 + 0.6]) {
       const gain = ctx.createGain();
       gain.gain.setValueAtTime(0, start);
-      gain.gain.linearRampToValueAtTime(0.06, start + 0.02);
-      gain.gain.setValueAtTime(0.06, start + 0.38);
+      // Up to 0.3: clearly audible over a headset at 100 %, the old fixed 0.06 at 20 %.
+      const level = 0.3 * Math.max(0, Math.min(1, this.volume));
+      gain.gain.linearRampToValueAtTime(level, start + 0.02);
+      gain.gain.setValueAtTime(level, start + 0.38);
       gain.gain.linearRampToValueAtTime(0, start + 0.4);
       gain.connect(ctx.destination);
       for (const freq of [440, 480]) {

@@ -101,12 +101,16 @@ describe('AgentDirectory', () => {
     assert.match(internals, /scrypt\$1024\$8\$1\$/);
   });
 
-  it('logout ends the session', async () => {
+  it('logout ends the session and says so (the ACD must take the agent offline)', async () => {
     const d = await make();
+    const ended: string[] = [];
+    d.on('sessionEnded', (_t, agent, reason) => ended.push(`${agent}:${reason}`));
     const { token } = await d.login('alice', 'alice-pw');
     assert.equal(d.logout(token), true);
+    assert.deepEqual(ended, ['alice:logout']);
     assert.equal(d.resolve(token), undefined);
     assert.equal(d.logout(token), false);
+    assert.deepEqual(ended, ['alice:logout'], 'a second logout of the same token is not another event');
     assert.equal(d.resolve('not-a-token'), undefined);
   });
 

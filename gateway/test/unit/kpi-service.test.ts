@@ -52,16 +52,16 @@ describe('KpiService', () => {
     const queues = service.queues();
     assert.deepEqual(queues.map((q) => q.name), ['support', 'sales', 'empty']);
     const support = queues[0];
-    assert.deepEqual(Object.keys(support).sort(), ['abandonRate', 'abandoned', 'agents', 'aht', 'answered', 'asa', 'fcr', 'longestWaitS', 'name', 'occupancy', 'offered', 'serviceLevel', 'waiting'].sort());
+    assert.deepEqual(Object.keys(support).sort(), ['abandonRate', 'abandoned', 'agents', 'aht', 'answered', 'asa', 'away', 'fcr', 'longestWaitS', 'name', 'occupancy', 'offered', 'serviceLevel', 'waiting'].sort());
     // Hand values from kpi.test.ts: SL 2/5, ASA 55/3 s, AHT 160 s, abandon 1/5, FCR 1/3; occupancy
     // 480 / (2268 + 100): this 24 h window also holds dave's 100 s available before the scenario's.
     assert.deepEqual(
       { ...support, agents: undefined },
-      { name: 'support', serviceLevel: 0.4, asa: 18.3, aht: 160, abandonRate: 0.2, occupancy: 0.2027, fcr: 0.3333, waiting: 0, longestWaitS: 0, agents: undefined, offered: 5, answered: 3, abandoned: 1 },
+      { name: 'support', serviceLevel: 0.4, asa: 18.3, aht: 160, abandonRate: 0.2, occupancy: 0.2027, fcr: 0.3333, waiting: 0, longestWaitS: 0, agents: undefined, away: {}, offered: 5, answered: 3, abandoned: 1 },
     );
     // Everyone is offline in this ACD (nobody logged in).
     assert.deepEqual(support.agents, { offline: 3, available: 0, ringing: 0, 'on-call': 0, 'wrap-up': 0, away: 0 });
-    assert.deepEqual({ ...queues[2], agents: undefined }, { name: 'empty', serviceLevel: null, asa: null, aht: null, abandonRate: null, occupancy: null, fcr: null, waiting: 0, longestWaitS: 0, agents: undefined, offered: 0, answered: 0, abandoned: 0 });
+    assert.deepEqual({ ...queues[2], agents: undefined }, { name: 'empty', serviceLevel: null, asa: null, aht: null, abandonRate: null, occupancy: null, fcr: null, waiting: 0, longestWaitS: 0, agents: undefined, away: {}, offered: 0, answered: 0, abandoned: 0 });
     const intents = service.intents();
     assert.deepEqual(intents.map((i) => [i.name, i.serviceLevel, i.fcr]), [['billing', 0.3333, 0.6667], ['tech', 0.5, 0]]);
     // c7 was still "waiting" in history from before this start: a leftover, not a caller waiting now.
@@ -76,7 +76,9 @@ describe('KpiService', () => {
     assert.equal(support.waiting, 1);
     assert.equal(support.longestWaitS, 12);
     assert.equal(support.agents.away, 1);
+    assert.deepEqual(support.away, { login: 1 }, 'away agents by reason');
     const tech = service.intents().find((i) => i.name === 'tech');
+    assert.deepEqual(tech?.away, { login: 1 });
     assert.equal(tech?.waiting, 1);
     assert.equal(tech?.longestWaitS, 12);
     acd.setAvailable('alice'); // rings alice: still waiting (ringing)
