@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Flow, SipRequest, SipResponse, Stack } from 'sip';
 import { firstContact, newTag, respond } from './messages';
+import { asHeaderValues, inDialogAddressing, recordRouteOf, type RouteEntry } from './route-set';
 
 export type DialogState = 'early' | 'accepting' | 'confirmed' | 'terminated';
 export type DialogEndReason = 'rejected' | 'cancelled' | 'remote-bye' | 'local-bye' | 'ack-timeout' | 'shutdown';
@@ -34,9 +35,12 @@ interface Pending2xx {
 }
 
 /**
- * The server side of one INVITE dialog. Owns the to-tag, CSeq space and 2xx retransmission;
- * in-dialog requests are sent over the flow the INVITE came on (symmetric signalling), so a
- * hostile Contact can never make the appliance resolve names or contact third parties.
+ * The server side of one INVITE dialog. Owns the to-tag, CSeq space and 2xx retransmission.
+ * RFC 3261 §12: the route set is the INVITE's Record-Route (copied into our 18x/2xx), the remote
+ * target the peer's Contact (refreshed by a re-INVITE); in-dialog requests carry them as
+ * Request-URI and Route (loose or strict routing). They are *sent* over the flow the INVITE came
+ * on (symmetric signalling; behind a proxy that is the first route hop), so a hostile Contact or
+ * Record-Route can never make the appliance resolve names or contact third parties.
  */
 export class UasDialog extends EventEmitter<UasDialogEvents> {
   readonly callId: string;
@@ -46,7 +50,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   private localCseq = Math.floor(Math.random() * 10_000) + 1;
   private remoteCseq: number;
   private pending: Pending2xx | undefined;
-  private readonly remoteTarget: string;
+  private remoteTarget: string;
+  /** RFC 3261 §12.1.1: Record-Route of the INVITE, in order. SipServer refuses unusable ones (400). */
+  readonly routeSet: readonly RouteEntry[];
 
   constructor(
     private readonly stack: Stack,
@@ -60,6 +66,13 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.remoteTag = String(invite.headers.from.params.tag ?? '');
     this.remoteCseq = invite.headers.cseq.seq;
     this.remoteTarget = firstContact(invite) ?? invite.headers.from.uri;
+    const rr = recordRouteOf(invite.headers);
+    this.routeSet = rr.ok ? rr.routes : [];
+  }
+
+  /** The peer's Contact (where in-dialog requests are addressed; not where they are sent). */
+  get remoteTargetUri(): string {
+    return this.remoteTarget;
   }
 
   get state(): DialogState {
@@ -73,7 +86,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   /** 1xx for the initial INVITE (100 carries no tag: it is hop-by-hop). */
   provisional(status: 100 | 180 | 183, reason: string): void {
     if (this.stateValue !== 'early') return;
-    this.stack.send(respond(this.invite, status, reason, { toTag: status === 100 ? undefined : this.localTag, headers: this.commonHeaders(false) }));
+    // 18x establishes the early dialog at the caller: it carries our Contact and the route set.
+    const headers = status === 100 ? this.commonHeaders(false) : { ...this.commonHeaders(true), ...this.recordRoute(this.invite) };
+    this.stack.send(respond(this.invite, status, reason, { toTag: status === 100 ? undefined : this.localTag, headers }));
   }
 
   /** Answers the INVITE with `sdp`; the 2xx is retransmitted until ACK or 32 s. */
@@ -129,6 +144,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
           this.stack.send(respond(rq, 500, 'Server Internal Error', { headers: { 'Retry-After': '2' } }));
           return;
         }
+        // A re-INVITE is a target refresh (RFC 3261 §12.2.2): its Contact is the new remote target.
+        // The route set stays as established by the INVITE.
+        this.refreshTarget(rq);
         this.emit('reinvite', rq);
         return;
       case 'INFO':
@@ -158,9 +176,10 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     }
     if (this.stateValue === 'terminated') return Promise.resolve(0);
     this.terminate(reason);
+    const addressing = inDialogAddressing(this.routeSet, this.remoteTarget);
     const rq: SipRequest = {
       method: 'BYE',
-      uri: this.remoteTarget,
+      uri: addressing.uri,
       version: '2.0',
       headers: {
         to: { ...this.invite.headers.from, params: { ...this.invite.headers.from.params } },
@@ -168,8 +187,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
         'call-id': this.callId,
         cseq: { method: 'BYE', seq: ++this.localCseq },
         via: [],
-        // A Route to our own flow URI makes sip.js send over the INVITE's connection/source.
-        route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }],
+        // A first Route to our own flow URI makes sip.js send over the INVITE's connection/source
+        // (it removes that entry before sending); the dialog's route set follows it on the wire.
+        route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }, ...addressing.route],
         'max-forwards': 70,
         'user-agent': this.userAgent,
       },
@@ -198,7 +218,7 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   private sendReliable2xx(rq: SipRequest, sdp: string): void {
     const response = respond(rq, 200, 'OK', {
       toTag: this.localTag,
-      headers: { ...this.commonHeaders(true), 'content-type': 'application/sdp' },
+      headers: { ...this.commonHeaders(true), ...this.recordRoute(rq), 'content-type': 'application/sdp' },
       content: sdp,
     });
     this.stopRetransmitting();
@@ -234,6 +254,20 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.stopRetransmitting();
     if (this.stateValue === 'terminated') return;
     void this.bye('ack-timeout');
+  }
+
+  /**
+   * Record-Route for a dialog-creating (or target refresh) response: the request's own values,
+   * unchanged and in order (RFC 3261 §12.1.1). For the INVITE that is our route set.
+   */
+  private recordRoute(rq: SipRequest): Record<string, unknown> {
+    const rr = rq === this.invite ? { ok: true as const, routes: this.routeSet } : recordRouteOf(rq.headers);
+    return rr.ok && rr.routes.length ? { 'record-route': asHeaderValues(rr.routes) } : {};
+  }
+
+  private refreshTarget(rq: SipRequest): void {
+    const contact = firstContact(rq);
+    if (contact && /^sips?:/i.test(contact)) this.remoteTarget = contact;
   }
 
   private commonHeaders(withContact: boolean): Record<string, unknown> {
