@@ -37,9 +37,15 @@ async function callRecord(daemon: DaemonHandle, id: string): Promise<CallRecord>
   return eventually(async () => (await daemon.api<{ calls: CallRecord[] }>('/api/v1/calls?limit=100')).body.calls.find((c) => c.id === id && c.endedAt !== null), 20_000);
 }
 
-/** Waits for the agent to be connected to the next call and returns its ccedge call id. */
-async function connected(alice: Ws, from: number): Promise<string> {
-  const msg = await alice.waitFor((m) => m.type === 'callConnected', 30_000, from);
+/**
+ * Waits for the agent to be connected to the next call and returns its ccedge call id; fails at
+ * once with the PBX's account if sipp gives up first (e.g. our 200 had no Record-Route).
+ */
+async function connected(alice: Ws, from: number, pbx: Promise<SippResult>): Promise<string> {
+  const gaveUp = pbx.then((r): never => {
+    throw new Error(`the PBX ended before an agent was connected\n${sippFailure(r)}`);
+  });
+  const msg = await Promise.race([alice.waitFor((m) => m.type === 'callConnected', 30_000, from), gaveUp]);
   return msg.type === 'callConnected' ? msg.callId : '';
 }
 
@@ -74,7 +80,7 @@ for (const topoh of [false, true]) {
     it('the agent hangs up: our BYE reaches the PBX through Kamailio', async () => {
       const from = alice!.inbox.length;
       const sipp = runSipp({ scenario: 'proxy_uac_wait_bye.xml', target: proxy, localIp: PBX_IP, extra: ['-s', 'support', '-rtp_echo'], timeoutS: 60 });
-      const callId = await connected(alice!, from);
+      const callId = await connected(alice!, from, sipp);
       alice!.hangup(callId);
       const r = await sipp;
       assert.equal(r.code, 0, `the PBX did not get the BYE through Kamailio\n${sippFailure(r)}\n--- kamailio ---\n${kamailio!.log().slice(-2000)}`);
@@ -87,7 +93,7 @@ for (const topoh of [false, true]) {
     it('the PBX hangs up: its BYE reaches ccedge through Kamailio, the call ends and the agent leaves it', async () => {
       const from = alice!.inbox.length;
       const sipp = runSipp({ scenario: 'proxy_uac_bye.xml', target: proxy, localIp: PBX_IP, durationMs: 6000, extra: ['-s', 'support', '-rtp_echo'], timeoutS: 60 });
-      const callId = await connected(alice!, from);
+      const callId = await connected(alice!, from, sipp);
       const r = await sipp;
       assert.equal(r.code, 0, `${sippFailure(r)}\n--- kamailio ---\n${kamailio!.log().slice(-2000)}`);
       const ended = await alice!.waitFor((m) => m.type === 'callEnded' && m.callId === callId, 10_000, from);
@@ -98,6 +104,61 @@ for (const topoh of [false, true]) {
       assert.ok(rec.rtpPacketsReceived > 0, 'RTP from the PBX (echoed) arrived');
       assert.equal(ackTimeouts(daemon), 0);
       assert.doesNotMatch(kamailio!.log(), /without route set/);
+    });
+  });
+}
+
+/* ---------- ccedge as the UAC: a forwarded call's far leg through Kamailio ---------- */
+
+/** sipp as the far end (a UAS of our own scenario) until it has handled one call; killable. */
+function sippUas(ipAddr: string, port: number): { done: Promise<SippResult>; kill(): void } {
+  const args = ['-sf', path.join(SIPP_DIR, 'proxy_uas.xml'), '-i', ipAddr, '-p', String(port), '-mi', ipAddr, '-m', '1', '-nostdin', '-timeout', '90s', '-timeout_error', '-rtp_echo'];
+  const proc = spawn('sipp', args, { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const done = new Promise<SippResult>((resolve) => proc.once('exit', (code) => resolve({ code, stdout, stderr, unexpected: [] })));
+  return { done, kill: () => void (proc.exitCode === null && proc.signalCode === null && proc.kill('SIGTERM')) };
+}
+
+for (const topoh of [false, true]) {
+  describe(`forwarded call: ccedge's outbound leg through Kamailio${topoh ? ' with topoh' : ''}`, function () {
+    this.timeout(120_000);
+    const FAR_IP = '127.0.0.4';
+    let daemon: DaemonHandle | undefined;
+    let kamailio: KamailioHandle | undefined;
+    let far: ReturnType<typeof sippUas> | undefined;
+
+    after(async () => {
+      far?.kill();
+      await kamailio?.stop();
+      await daemon?.stop();
+    });
+
+    it('the far end gets our ACK and, when the caller hangs up, our BYE, both relayed by Kamailio on the route set', async () => {
+      const kport = await freePort();
+      const farPort = await freePort();
+      daemon = await startDaemon({
+        config: {
+          calls: { queue: 'support' },
+          // One trunk: the SBC, for the PBX's calls in and for ours out.
+          trunks: [{ name: 'sbc', allow: [`${KAMAILIO_IP}/32`], outbound: { host: KAMAILIO_IP, port: kport } }],
+          queues: [{ name: 'support' }],
+          routing: { forward: [{ match: '7001', trunk: 'sbc', number: '5550199' }] },
+        },
+        env: { CCEDGE_SIP_HOST: CCEDGE_IP },
+      });
+      kamailio = await startKamailio({ listen: [{ ip: KAMAILIO_IP, port: kport }], ccedge: { ip: CCEDGE_IP, port: daemon.sipPort }, pbx: { ip: FAR_IP, port: farPort }, topoh });
+      far = sippUas(FAR_IP, farPort);
+      await new Promise((r) => setTimeout(r, 300)); // sipp binds
+      const caller = await runSipp({ scenario: 'proxy_uac_bye.xml', target: `${KAMAILIO_IP}:${kport}`, localIp: PBX_IP, durationMs: 3000, extra: ['-s', '7001', '-rtp_echo'], timeoutS: 60 });
+      assert.equal(caller.code, 0, `caller: ${sippFailure(caller)}\n--- kamailio ---\n${kamailio.log().slice(-2000)}`);
+      const r = await far.done;
+      assert.equal(r.code, 0, `far end: ${sippFailure(r)}\n--- kamailio ---\n${kamailio.log().slice(-2000)}`);
+      const rec = await eventually(async () => (await daemon!.api<{ calls: CallRecord[] }>('/api/v1/calls?limit=10')).body.calls.find((c) => c.toUser === '7001' && c.endedAt !== null), 10_000);
+      assert.equal(rec.endCause, 'caller-hangup');
+      assert.doesNotMatch(kamailio.log(), /without route set/);
     });
   });
 }
@@ -190,7 +251,7 @@ for (const topoh of [false, true]) {
     it('the call reaches an agent (the ACK arrives via Kamailio, no ack-timeout), audio flows, and the caller hangs up cleanly', async () => {
       const from = alice!.inbox.length;
       const sipp = sippInNs(ns, { scenario: 'proxy_uac_bye.xml', target: `${hostIp}:5060`, localIp: pbxIp, durationMs: 6000, extra: ['-rtp_echo'], timeoutS: 60 });
-      const callId = await connected(alice!, from);
+      const callId = await connected(alice!, from, sipp);
       // Audio both ways across the namespace: what the agent says comes back through the PBX's echo.
       const peer = alice!.peer(callId);
       assert.ok(peer, 'the agent has a WebRTC peer for the call');
@@ -212,7 +273,7 @@ for (const topoh of [false, true]) {
     it('the agent hangs up: the BYE reaches the PBX in the namespace through Kamailio', async () => {
       const from = alice!.inbox.length;
       const sipp = sippInNs(ns, { scenario: 'proxy_uac_wait_bye.xml', target: `${hostIp}:5060`, localIp: pbxIp, extra: ['-rtp_echo'], timeoutS: 60 });
-      const callId = await connected(alice!, from);
+      const callId = await connected(alice!, from, sipp);
       alice!.hangup(callId);
       const r = await sipp;
       assert.equal(r.code, 0, `${sippFailure(r)}\n--- kamailio ---\n${kamailio!.log().slice(-3000)}`);
