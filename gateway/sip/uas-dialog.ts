@@ -176,29 +176,39 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     }
     if (this.stateValue === 'terminated') return Promise.resolve(0);
     this.terminate(reason);
+    const rq = this.newRequest('BYE');
+    return new Promise((resolve) => {
+      this.stack.send(rq, (rs) => {
+        if (rs.status >= 200) resolve(rs.status);
+      });
+    });
+  }
+
+  /**
+   * A request within this dialog (BYE; re-INVITE, UPDATE, INFO when we send them): the next local
+   * CSeq, swapped tags, and RFC 3261 §12.2.1.1 addressing from the route set and remote target.
+   * Pass it to the stack as is: its first Route is our flow URI, which makes sip.js send over the
+   * INVITE's connection/source (the first route hop behind a proxy) and is removed before sending.
+   */
+  newRequest(method: string, headers: Record<string, unknown> = {}, content?: string): SipRequest {
     const addressing = inDialogAddressing(this.routeSet, this.remoteTarget);
-    const rq: SipRequest = {
-      method: 'BYE',
+    return {
+      method,
       uri: addressing.uri,
       version: '2.0',
       headers: {
         to: { ...this.invite.headers.from, params: { ...this.invite.headers.from.params } },
         from: { ...this.invite.headers.to, params: { ...this.invite.headers.to.params, tag: this.localTag } },
         'call-id': this.callId,
-        cseq: { method: 'BYE', seq: ++this.localCseq },
+        cseq: { method, seq: ++this.localCseq },
         via: [],
-        // A first Route to our own flow URI makes sip.js send over the INVITE's connection/source
-        // (it removes that entry before sending); the dialog's route set follows it on the wire.
         route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }, ...addressing.route],
         'max-forwards': 70,
         'user-agent': this.userAgent,
+        ...headers,
       },
+      ...(content === undefined ? {} : { content }),
     };
-    return new Promise((resolve) => {
-      this.stack.send(rq, (rs) => {
-        if (rs.status >= 200) resolve(rs.status);
-      });
-    });
   }
 
   /** Forgets the dialog without signalling (daemon stop after BYEs were sent, or rejection). */

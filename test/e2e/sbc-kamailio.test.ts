@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { CallRecord } from '../../gateway/store/call-store';
 import { eventually, freePort, runSipp, SIPP_DIR, sippFailure, startDaemon, type DaemonHandle, type SippResult } from './harness';
 import { startKamailio, type KamailioHandle } from './kamailio';
+import { udpExchange } from './sip-probe';
 import { WeriftAgent } from './werift-agent';
 
 /*
@@ -105,6 +106,41 @@ for (const topoh of [false, true]) {
       assert.equal(ackTimeouts(daemon), 0);
       assert.doesNotMatch(kamailio!.log(), /without route set/);
     });
+
+    if (!topoh) {
+      it('an INVITE whose Record-Route we could not echo is refused with 400, counted, and the daemon carries on', async () => {
+        const invite = (rr: string): Buffer => {
+          const callId = `${randomBytes(6).toString('hex')}@hostile`;
+          return Buffer.from(
+            [
+              `INVITE sip:support@${CCEDGE_IP}:${daemon.sipPort} SIP/2.0`,
+              `Via: SIP/2.0/UDP ${KAMAILIO_IP}:5999;branch=z9hG4bK-${randomBytes(6).toString('hex')};rport`,
+              `From: <sip:5550000@${KAMAILIO_IP}>;tag=${randomBytes(4).toString('hex')}`,
+              `To: <sip:support@${CCEDGE_IP}>`,
+              `Call-ID: ${callId}`,
+              'CSeq: 1 INVITE',
+              `Contact: <sip:pbx@${KAMAILIO_IP}:5999>`,
+              rr,
+              'Max-Forwards: 70',
+              'Content-Length: 0',
+              '',
+              '',
+            ].join('\r\n'),
+            'latin1',
+          );
+        };
+        const many = Array.from({ length: 40 }, (_, i) => `<sip:10.1.0.${i};lr>`).join(', ');
+        for (const rr of [`Record-Route: ${many}`, 'Record-Route: <tel:+4930123;lr>', `Record-Route: <sip:${'x'.repeat(2000)}.invalid;lr>`]) {
+          const lines = await udpExchange(daemon.sipPort, invite(rr), { fromIp: KAMAILIO_IP, waitMs: 500 });
+          assert.ok(lines.includes('SIP/2.0 400 Bad Record-Route'), `${rr.slice(0, 60)} → ${lines.join(' | ')}`);
+        }
+        const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+        assert.match(metrics, /^ccedge_sip_rejections_total\{status="400",code="SIP_BAD_REQUEST"\} [3-9]/m);
+        // Still answering through the proxy afterwards.
+        const ok = await runSipp({ scenario: 'uac_options.xml', target: proxy, localIp: PBX_IP, timeoutS: 10 });
+        assert.equal(ok.code, 0, sippFailure(ok));
+      });
+    }
   });
 }
 
