@@ -13,6 +13,7 @@ import { FailureGuard } from '../net/failure-guard';
 import { LogLimiter } from '../log-limiter';
 import { DigestAuthenticator } from './digest-auth';
 import { ALLOW_HEADER, SUPPORTED_HEADER, respond, newTag } from './messages';
+import { recordRouteOf } from './route-set';
 import { UacDialog } from './uac-dialog';
 import { UasDialog } from './uas-dialog';
 import { validateRequest } from './validate';
@@ -290,6 +291,12 @@ export class SipServer {
   }
 
   private onInvite(stack: Stack, rq: SipRequest, flow: Flow, peer: string, trunk: Trunk): void {
+    // The route set is echoed in every in-dialog request: one we could not send back is refused now.
+    const routes = recordRouteOf(rq.headers);
+    if (!routes.ok) {
+      this.reject(rq, 400, 'Bad Record-Route', 'SIP_BAD_REQUEST', { peer, detail: routes.detail });
+      return;
+    }
     if (trunk.auth && trunk.authGuard) {
       const name = trunk.config.name;
       const guard = trunk.authGuard;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest, SipResponse, Stack } from 'sip';
 import { firstContact, newTag, respond } from './messages';
+import { inDialogAddressing, recordRouteOf, type RouteEntry } from './route-set';
 
 export type UacDialogState = 'calling' | 'early' | 'confirmed' | 'terminated';
 export type UacEndReason = 'rejected' | 'cancelled' | 'remote-bye' | 'local-bye' | 'timeout' | 'shutdown';
@@ -25,14 +26,19 @@ export interface OutboundTarget {
 
 /**
  * The client side of one INVITE dialog: an outbound call through the PBX trunk (queued
- * callbacks). ACKs 2xx itself (the `sip` package leaves that to the application), keeps the
- * route to the trunk peer for in-dialog requests, and can CANCEL or BYE.
+ * callbacks, forwarded calls). ACKs 2xx itself (the `sip` package leaves that to the
+ * application) and can CANCEL or BYE. RFC 3261 §12.1.2: the route set is the 2xx's Record-Route
+ * reversed, the remote target its Contact; in-dialog requests carry them as Request-URI and Route
+ * (loose or strict routing), and are sent to the trunk's outbound address (behind an SBC that is
+ * the first route hop), never to an address taken from the wire.
  */
 export class UacDialog extends EventEmitter<UacDialogEvents> {
   readonly callId = `${randomBytes(10).toString('hex')}@ccedge`;
   readonly localTag = newTag();
   private remoteTag = '';
   private remoteTarget: string;
+  /** Empty until the 2xx: requests before it (CANCEL) follow the INVITE's path. */
+  private routeSetValue: RouteEntry[] = [];
   private stateValue: UacDialogState = 'calling';
   private cseq = 1;
   private invite: SipRequest | undefined;
@@ -49,6 +55,15 @@ export class UacDialog extends EventEmitter<UacDialogEvents> {
 
   get state(): UacDialogState {
     return this.stateValue;
+  }
+
+  get routeSet(): readonly RouteEntry[] {
+    return this.routeSetValue;
+  }
+
+  /** The callee's Contact (where in-dialog requests are addressed; not where they are sent). */
+  get remoteTargetUri(): string {
+    return this.remoteTarget;
   }
 
   /** Sends the INVITE with our SDP offer. */
@@ -137,9 +152,15 @@ export class UacDialog extends EventEmitter<UacDialogEvents> {
       return;
     }
     // 2xx (also retransmissions): every one gets an ACK.
-    this.remoteTag = String(rs.headers.to.params.tag ?? '');
-    const contact = Array.isArray(rs.headers.contact) && rs.headers.contact.length ? firstContact(rs as unknown as SipRequest) : null;
-    if (contact) this.remoteTarget = contact;
+    if (this.stateValue !== 'confirmed') {
+      // The first 2xx fixes the dialog: tag, remote target and route set (RFC 3261 §12.1.2).
+      this.remoteTag = String(rs.headers.to.params.tag ?? '');
+      const contact = Array.isArray(rs.headers.contact) && rs.headers.contact.length ? firstContact(rs as unknown as SipRequest) : null;
+      if (contact && /^sips?:/i.test(contact)) this.remoteTarget = contact;
+      const rr = recordRouteOf(rs.headers);
+      // An unusable Record-Route is ignored: the trunk peer is reached directly as before.
+      this.routeSetValue = rr.ok ? rr.routes.reverse() : [];
+    }
     const ack = this.inDialog('ACK', rs.headers.cseq.seq);
     this.stack.send(ack);
     if (this.cancelRequested || this.stateValue === 'terminated') {
@@ -155,9 +176,10 @@ export class UacDialog extends EventEmitter<UacDialogEvents> {
 
   private inDialog(method: 'ACK' | 'BYE', seq?: number): SipRequest {
     const inv = this.invite as SipRequest;
+    const addressing = inDialogAddressing(this.routeSetValue, this.remoteTarget);
     return {
       method,
-      uri: this.remoteTarget,
+      uri: addressing.uri,
       version: '2.0',
       headers: {
         to: { uri: inv.headers.to.uri, params: { tag: this.remoteTag } },
@@ -165,7 +187,7 @@ export class UacDialog extends EventEmitter<UacDialogEvents> {
         'call-id': this.callId,
         cseq: { method, seq: seq ?? ++this.cseq },
         via: [],
-        route: this.route(),
+        route: [...this.route(), ...addressing.route],
         'max-forwards': 70,
         'user-agent': this.opts.userAgent,
       },
@@ -173,8 +195,9 @@ export class UacDialog extends EventEmitter<UacDialogEvents> {
   }
 
   /**
-   * Everything goes to the trunk peer itself, whatever its Contact says: a Route to a flow URI
-   * makes sip.js send straight to that address (no DNS, and it works when the PBX shares our IP).
+   * Everything goes to the trunk peer itself, whatever its Contact or Record-Route says: a first
+   * Route to a flow URI makes sip.js send straight to that address (no DNS, and it works when the
+   * PBX shares our IP); sip.js removes that entry, so the wire shows only the dialog's route set.
    */
   private route(): Array<{ uri: string; params: Record<string, string> }> {
     const flow = {

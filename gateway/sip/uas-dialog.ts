@@ -11,6 +11,7 @@ import {
   type SessionTimerConfig,
   type SessionTimerNegotiation,
 } from './session-timer';
+import { asHeaderValues, inDialogAddressing, recordRouteOf, type RouteEntry } from './route-set';
 
 export type DialogState = 'early' | 'accepting' | 'confirmed' | 'terminated';
 export type DialogEndReason = 'rejected' | 'cancelled' | 'remote-bye' | 'local-bye' | 'ack-timeout' | 'shutdown' | 'session-expired';
@@ -52,9 +53,12 @@ interface Pending2xx {
 }
 
 /**
- * The server side of one INVITE dialog. Owns the to-tag, CSeq space and 2xx retransmission;
- * in-dialog requests are sent over the flow the INVITE came on (symmetric signalling), so a
- * hostile Contact can never make the appliance resolve names or contact third parties.
+ * The server side of one INVITE dialog. Owns the to-tag, CSeq space and 2xx retransmission.
+ * RFC 3261 §12: the route set is the INVITE's Record-Route (copied into our 18x/2xx), the remote
+ * target the peer's Contact (refreshed by a re-INVITE); in-dialog requests carry them as
+ * Request-URI and Route (loose or strict routing). They are *sent* over the flow the INVITE came
+ * on (symmetric signalling; behind a proxy that is the first route hop), so a hostile Contact or
+ * Record-Route can never make the appliance resolve names or contact third parties.
  */
 export class UasDialog extends EventEmitter<UasDialogEvents> {
   readonly callId: string;
@@ -64,7 +68,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   private localCseq = Math.floor(Math.random() * 10_000) + 1;
   private remoteCseq: number;
   private pending: Pending2xx | undefined;
-  private readonly remoteTarget: string;
+  private remoteTarget: string;
+  /** RFC 3261 §12.1.1: Record-Route of the INVITE, in order. SipServer refuses unusable ones (400). */
+  readonly routeSet: readonly RouteEntry[];
   /** RFC 4028: the timer config, what the initial INVITE negotiated, and the running timer. */
   private readonly timerConfig: SessionTimerConfig;
   readonly initialTimer: SessionTimerNegotiation;
@@ -92,6 +98,13 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.timerConfig = timerConfig;
     this.initialTimer = negotiateSessionTimer(invite.headers, timerConfig);
     this.peerAllowsUpdate = allowsUpdate(invite.headers);
+    const rr = recordRouteOf(invite.headers);
+    this.routeSet = rr.ok ? rr.routes : [];
+  }
+
+  /** The peer's Contact (where in-dialog requests are addressed; not where they are sent). */
+  get remoteTargetUri(): string {
+    return this.remoteTarget;
   }
 
   /** The running session timer (undefined: none): the interval and whether we refresh. */
@@ -110,7 +123,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   /** 1xx for the initial INVITE (100 carries no tag: it is hop-by-hop). */
   provisional(status: 100 | 180 | 183, reason: string): void {
     if (this.stateValue !== 'early') return;
-    this.stack.send(respond(this.invite, status, reason, { toTag: status === 100 ? undefined : this.localTag, headers: this.commonHeaders(false) }));
+    // 18x establishes the early dialog at the caller: it carries our Contact and the route set.
+    const headers = status === 100 ? this.commonHeaders(false) : { ...this.commonHeaders(true), ...this.recordRoute(this.invite) };
+    this.stack.send(respond(this.invite, status, reason, { toTag: status === 100 ? undefined : this.localTag, headers }));
   }
 
   /** Answers the INVITE with `sdp`; the 2xx is retransmitted until ACK or 32 s. */
@@ -198,6 +213,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
           this.stack.send(respond(rq, 400, negotiation.why, { headers: this.commonHeaders(false) }));
           return;
         }
+        // A re-INVITE or UPDATE is a target refresh (RFC 3261 §12.2.2, RFC 3311): its Contact is the
+        // new remote target. The route set stays as established by the INVITE.
+        this.refreshTarget(rq);
         if (rq.method === 'UPDATE' && !rq.content) {
           // RFC 3311 without an offer: a refresh only (RFC 4028 §7.4 prefers it to re-INVITE).
           this.stack.send(respond(rq, 200, 'OK', { headers: { ...this.commonHeaders(true), ...this.timerHeaders(negotiation) } }));
@@ -267,27 +285,36 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
    * dialog's routing (today: the INVITE's flow) applies to all of them alike.
    */
   private sendInDialog(method: string, headers: Record<string, unknown>, content?: string, onResponse?: (rs: SipResponse) => void): number {
-    const seq = ++this.localCseq;
-    const rq: SipRequest = {
+    const rq = this.newRequest(method, headers, content);
+    this.stack.send(rq, onResponse ?? (() => undefined));
+    return rq.headers.cseq.seq;
+  }
+
+  /**
+   * A request within this dialog: the next local CSeq, swapped tags, and RFC 3261 §12.2.1.1
+   * addressing from the route set and remote target. Its first Route is our flow URI, which makes
+   * sip.js send over the INVITE's connection/source (the first route hop behind a proxy) and is
+   * removed before sending.
+   */
+  newRequest(method: string, headers: Record<string, unknown> = {}, content?: string, seq?: number): SipRequest {
+    const addressing = inDialogAddressing(this.routeSet, this.remoteTarget);
+    return {
       method,
-      uri: this.remoteTarget,
+      uri: addressing.uri,
       version: '2.0',
       headers: {
         to: { ...this.invite.headers.from, params: { ...this.invite.headers.from.params } },
         from: { ...this.invite.headers.to, params: { ...this.invite.headers.to.params, tag: this.localTag } },
         'call-id': this.callId,
-        cseq: { method, seq },
+        cseq: { method, seq: seq ?? ++this.localCseq },
         via: [],
-        // A Route to our own flow URI makes sip.js send over the INVITE's connection/source.
-        route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }],
+        route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }, ...addressing.route],
         'max-forwards': 70,
         'user-agent': this.userAgent,
         ...headers,
       },
+      ...(content === undefined ? {} : { content }),
     };
-    if (content !== undefined) rq.content = content;
-    this.stack.send(rq, onResponse ?? (() => undefined));
-    return seq;
   }
 
   /** Session-Expires (and Require: timer) for our 2xx, as negotiated. */
@@ -352,21 +379,10 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   }
 
   private sendAck(seq: number): void {
-    const h = this.invite.headers;
-    this.stack.send({
-      method: 'ACK',
-      uri: this.remoteTarget,
-      version: '2.0',
-      headers: {
-        to: { ...h.from, params: { ...h.from.params } },
-        from: { ...h.to, params: { ...h.to.params, tag: this.localTag } },
-        'call-id': this.callId,
-        cseq: { method: 'ACK', seq },
-        via: [],
-        route: [{ uri: this.stack.encodeFlowUri(this.flow) as unknown as string, params: {} }],
-        'max-forwards': 70,
-      },
-    });
+    // The ACK of our re-INVITE's 2xx carries that INVITE's CSeq number (RFC 3261 §13.2.2.4).
+    const ack = this.newRequest('ACK', {}, undefined, seq);
+    delete ack.headers['user-agent'];
+    this.stack.send(ack);
   }
 
   private onRefreshResponse(rs: SipResponse, interval: number): void {
@@ -417,7 +433,7 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.lastLocalSdp = sdp;
     const response = respond(rq, 200, 'OK', {
       toTag: this.localTag,
-      headers: { ...this.commonHeaders(true), ...extraHeaders, 'content-type': 'application/sdp' },
+      headers: { ...this.commonHeaders(true), ...extraHeaders, ...this.recordRoute(rq), 'content-type': 'application/sdp' },
       content: sdp,
     });
     this.stopRetransmitting();
@@ -453,6 +469,20 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.stopRetransmitting();
     if (this.stateValue === 'terminated') return;
     void this.bye('ack-timeout');
+  }
+
+  /**
+   * Record-Route for a dialog-creating (or target refresh) response: the request's own values,
+   * unchanged and in order (RFC 3261 §12.1.1). For the INVITE that is our route set.
+   */
+  private recordRoute(rq: SipRequest): Record<string, unknown> {
+    const rr = rq === this.invite ? { ok: true as const, routes: this.routeSet } : recordRouteOf(rq.headers);
+    return rr.ok && rr.routes.length ? { 'record-route': asHeaderValues(rr.routes) } : {};
+  }
+
+  private refreshTarget(rq: SipRequest): void {
+    const contact = firstContact(rq);
+    if (contact && /^sips?:/i.test(contact)) this.remoteTarget = contact;
   }
 
   private commonHeaders(withContact: boolean): Record<string, unknown> {

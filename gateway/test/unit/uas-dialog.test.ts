@@ -226,9 +226,9 @@ class Call {
   }
 
   /** Sends the initial INVITE and returns the UasDialog the stack created for it. */
-  async invite(): Promise<UasDialog> {
+  async invite(extra: string[] = []): Promise<UasDialog> {
     const next = this.uas.nextDialog();
-    this.peer.send(this.request('INVITE', { branch: this.inviteBranch, body: OFFER, toTag: null }), this.uas.port);
+    this.peer.send(this.request('INVITE', { branch: this.inviteBranch, body: OFFER, toTag: null, extra }), this.uas.port);
     return withTimeout(next, 3000, 'UasDialog for the INVITE');
   }
 
@@ -602,4 +602,158 @@ describe('UasDialog over a real sip.js UDP stack', function () {
   });
 
   // The 2xx ACK timeout (Timer H, 32 s) is too long for a unit test and is not covered here.
+});
+
+/*
+ * RFC 3261 §12 behind a proxy: the "PBX" socket plays the record-routing proxy (the INVITE comes
+ * from it, so it is the dialog's flow); the Record-Route values name two proxies.
+ */
+describe('UasDialog route sets (RFC 3261 §12)', function () {
+  this.timeout(20_000);
+  let uas: Uas;
+  let peer: Peer;
+  const RR_LOOSE = ['Record-Route: <sip:10.9.0.1:5060;lr;r2=on;ftag=abc>, <sip:127.0.0.3:5070;lr;r2=on>', 'Record-Route: <sip:sbc2.example.invalid;lr>'];
+
+  beforeEach(async () => {
+    uas = await Uas.start();
+    peer = await Peer.open();
+    const probe = new Call(peer, uas);
+    for (let i = 0; i < 50; i++) {
+      probe.send(probe.request('OPTIONS', { cseq: i + 1, toTag: null }));
+      const got = await peer.waitFor((r) => isResponse(r.msg) && r.msg.headers['call-id'] === probe.callId, 'OPTIONS 200', 100).catch(() => undefined);
+      if (got) break;
+    }
+    peer.received.length = 0;
+  });
+
+  afterEach(async () => {
+    uas.stop();
+    await peer.close();
+  });
+
+  const rrLines = (raw: string): string[] => raw.split('\r\n\r\n')[0].split('\r\n').filter((l) => /^record-route\s*:/i.test(l));
+  const routeUris = (rq: SipRequest): string[] => (rq.headers.route ?? []).map((r) => (typeof r.uri === 'string' ? r.uri : sip.stringifyUri(r.uri)));
+
+  async function confirmed(call: Call, dialog: UasDialog): Promise<void> {
+    dialog.accept(ANSWER);
+    const ok = await peer.waitForResponse(200, 'INVITE', call.cseq);
+    call.toTag = String(ok.headers.to.params.tag);
+    call.ack();
+    await eventOnce(dialog, 'confirmed');
+  }
+
+  it('copies the Record-Route values, in order, into the 180 and the 200', async () => {
+    const call = new Call(peer, uas);
+    const dialog = await call.invite(RR_LOOSE);
+    dialog.provisional(180, 'Ringing');
+    dialog.accept(ANSWER);
+    const ringing = await peer.waitFor((r) => isResponse(r.msg) && r.msg.status === 180, '180');
+    const ok = await peer.waitFor((r) => isResponse(r.msg) && r.msg.status === 200 && r.msg.headers.cseq.method === 'INVITE', '200');
+    for (const rs of [ringing, ok]) {
+      const uris = ((rs.msg as SipResponse).headers['record-route'] ?? []).map((r) => sip.stringifyUri(r.uri));
+      assert.deepEqual(uris, ['sip:10.9.0.1:5060;lr;r2=on;ftag=abc', 'sip:127.0.0.3:5070;lr;r2=on', 'sip:sbc2.example.invalid;lr'], rrLines(rs.raw).join('\n'));
+      assert.ok(Array.isArray((rs.msg as SipResponse).headers.contact), 'the 18x/2xx carries our Contact');
+    }
+    assert.deepEqual(dialog.routeSet.map((r) => r.uri), ['sip:10.9.0.1:5060;lr;r2=on;ftag=abc', 'sip:127.0.0.3:5070;lr;r2=on', 'sip:sbc2.example.invalid;lr']);
+    call.toTag = dialog.localTag;
+    call.ack();
+    await eventOnce(dialog, 'confirmed');
+  });
+
+  it('a 200 without Record-Route in the INVITE carries none', async () => {
+    const call = new Call(peer, uas);
+    const dialog = await call.invite();
+    dialog.accept(ANSWER);
+    const ok = await peer.waitFor((r) => isResponse(r.msg) && r.msg.status === 200, '200');
+    assert.deepEqual(rrLines(ok.raw), []);
+    call.toTag = dialog.localTag;
+    call.ack();
+    await eventOnce(dialog, 'confirmed');
+  });
+
+  it('loose routing: our BYE goes over the flow with Request-URI = Contact and Route = the route set', async () => {
+    const contactSock = await Peer.open();
+    try {
+      const call = new Call(peer, uas, contactSock.port);
+      const dialog = await call.invite(RR_LOOSE);
+      await confirmed(call, dialog);
+      const result = dialog.bye();
+      const byeRx = await peer.waitFor((r) => !isResponse(r.msg) && (r.msg as SipRequest).method === 'BYE', 'our BYE at the proxy');
+      const bye = byeRx.msg as SipRequest;
+      assert.equal(bye.uri, `sip:1001@${HOST}:${contactSock.port}`, 'Request-URI is the remote target');
+      assert.deepEqual(routeUris(bye), ['sip:10.9.0.1:5060;lr;r2=on;ftag=abc', 'sip:127.0.0.3:5070;lr;r2=on', 'sip:sbc2.example.invalid;lr'], 'Route = route set, nothing of ours');
+      peer.send(responseTo(byeRx.raw, 200, 'OK'), uas.port);
+      assert.equal(await withTimeout(result, 3000, 'bye()'), 200);
+      assert.equal(contactSock.received.length, 0, 'nothing sent to the Contact address');
+    } finally {
+      await contactSock.close();
+    }
+  });
+
+  it('strict routing: Request-URI = first route, Route = the rest + the remote target', async () => {
+    const contactSock = await Peer.open();
+    try {
+      const call = new Call(peer, uas, contactSock.port);
+      const dialog = await call.invite(['Record-Route: <sip:strict.example.invalid:5080;transport=udp>, <sip:127.0.0.3:5070;lr>']);
+      await confirmed(call, dialog);
+      const result = dialog.bye();
+      const byeRx = await peer.waitFor((r) => !isResponse(r.msg) && (r.msg as SipRequest).method === 'BYE', 'our BYE at the proxy');
+      const bye = byeRx.msg as SipRequest;
+      assert.equal(bye.uri, 'sip:strict.example.invalid:5080;transport=udp');
+      assert.deepEqual(routeUris(bye), ['sip:127.0.0.3:5070;lr', `sip:1001@${HOST}:${contactSock.port}`]);
+      peer.send(responseTo(byeRx.raw, 200, 'OK'), uas.port);
+      assert.equal(await withTimeout(result, 3000, 'bye()'), 200);
+      assert.equal(contactSock.received.length, 0);
+    } finally {
+      await contactSock.close();
+    }
+  });
+
+  it("a re-INVITE's Contact becomes the remote target; the route set stays", async () => {
+    const call = new Call(peer, uas);
+    const dialog = await call.invite(RR_LOOSE);
+    await confirmed(call, dialog);
+    const reinvite = eventOnce<[SipRequest]>(dialog, 'reinvite');
+    call.cseq++;
+    const moved = call.request('INVITE', { body: OFFER, extra: ['Record-Route: <sip:elsewhere.invalid;lr>'] }).replace(/^Contact: .*$/m, `Contact: <sip:1001@10.9.0.2:5062>`);
+    call.send(moved);
+    const [rq] = await reinvite;
+    dialog.answerReinvite(rq, { sdp: ANSWER2 });
+    await peer.waitForResponse(200, 'INVITE', call.cseq);
+    call.ack(call.cseq);
+    assert.equal(dialog.remoteTargetUri, 'sip:1001@10.9.0.2:5062');
+    const result = dialog.bye();
+    const byeRx = await peer.waitFor((r) => !isResponse(r.msg) && (r.msg as SipRequest).method === 'BYE', 'our BYE');
+    const bye = byeRx.msg as SipRequest;
+    assert.equal(bye.uri, 'sip:1001@10.9.0.2:5062');
+    assert.equal(routeUris(bye)[0], 'sip:10.9.0.1:5060;lr;r2=on;ftag=abc');
+    assert.equal(routeUris(bye).length, 3);
+    peer.send(responseTo(byeRx.raw, 200, 'OK'), uas.port);
+    await withTimeout(result, 3000, 'bye()');
+  });
+
+  it('an ACK relayed by the proxy from another source stops the 2xx retransmissions', async () => {
+    const proxyOut = await Peer.open();
+    try {
+      const call = new Call(peer, uas);
+      const dialog = await call.invite(RR_LOOSE);
+      dialog.accept(ANSWER);
+      const ok = await peer.waitForResponse(200, 'INVITE', call.cseq);
+      call.toTag = String(ok.headers.to.params.tag);
+      const confirmedEv = eventOnce(dialog, 'confirmed');
+      // The proxy's ACK: its own Via on top, sent from a different port than the INVITE came from.
+      const ack = call
+        .request('ACK', { extra: ['Route: <sip:ccedge.invalid;lr>'] })
+        .replace(/^Via: .*$/m, (v) => `Via: SIP/2.0/UDP ${HOST}:${proxyOut.port};branch=${branch()}\r\n${v}`);
+      proxyOut.send(ack, uas.port);
+      await confirmedEv;
+      const is2xx = (rs: SipResponse): boolean => rs.status === 200 && rs.headers.cseq.method === 'INVITE';
+      const copies = peer.responses(is2xx).length;
+      await sleep(2500);
+      assert.equal(peer.responses(is2xx).length, copies, 'no 2xx copies after the relayed ACK');
+      assert.equal(dialog.state, 'confirmed');
+    } finally {
+      await proxyOut.close();
+    }
+  });
 });
