@@ -130,7 +130,7 @@ describe('loadConfig', () => {
       assert.equal(config.http.adminToken, 'a-very-long-admin-token-123');
       assert.equal(config.demo.password, 'hunter2');
       // The table of DESIGN.md is what this test covers.
-      assert.equal(ENV_KEYS.length, 15);
+      assert.equal(ENV_KEYS.length, 17);
     });
 
     it('keeps an absolute CCEDGE_DATA_DIR as is', () => {
