@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { CHROMIUM, inboundAudio, launchChromium, openAgent, type AgentPage } from './browser';
+import { CHROMIUM, inboundAudio, launchChromium, openAgent, SHOTS, type AgentPage } from './browser';
 import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
 
@@ -117,6 +118,25 @@ describe('an agent on another PC: HTTPS with the site certificate, Chromium in a
     // The loopback client (the box itself, the demo) keeps plain HTTP.
     const local = await fetch(`http://127.0.0.1:${d.httpPort}/agent`, { redirect: 'manual' });
     assert.equal(local.status, 200);
+  });
+
+  it('the trust page opens over plain HTTP on the PC with the CA fingerprint and the https:// address of the agent page', async () => {
+    const d = daemon as DaemonHandle;
+    const context = await (browser as Browser).newContext({ viewport: { width: 1024, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://${box}:${d.httpPort}/trust`);
+      assert.equal(page.url(), `http://${box}:${d.httpPort}/trust`, 'not redirected: it is read before the CA is trusted');
+      const text = (await page.textContent('body')) ?? '';
+      const fingerprint = new X509Certificate(readFileSync(path.join(d.dataDir, 'keys', 'site-ca.crt'))).fingerprint256;
+      assert.ok(text.includes(fingerprint), 'the CA fingerprint to check before trusting it');
+      assert.ok(text.includes(`https://${box}:${d.httpsPort}/agent`), 'the agent page address');
+      for (const where of ['Windows', 'macOS', 'Firefox', 'managed policy']) assert.match(text, new RegExp(where, 'i'));
+      mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, 'remote-00-trust-page.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
   });
 
   it('the agent types the http:// address, lands on https:// as a secure context with a microphone, answers a PBX call and audio flows both ways', async () => {
