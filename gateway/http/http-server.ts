@@ -118,7 +118,7 @@ export class HttpServer {
     };
     const upgrade = (secure: boolean) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      if (!secure && plainHttpDecision(url.pathname, req.socket.remoteAddress, this.httpsPort) === 'redirect') {
+      if (!secure && plainHttpDecision(url.pathname, req.socket.remoteAddress, this.httpsPort, req.socket.localAddress) === 'redirect') {
         // Browsers do not follow redirects on WebSockets: refuse with the address to use instead.
         const to = httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort as number, pathAndQuery: url.pathname }).replace(/^https:/, 'wss:');
         const text = `WebSockets from other computers use ${to} (HTTPS); plain ws:// is for this box only\n`;
@@ -179,7 +179,7 @@ export class HttpServer {
   /** Plain HTTP from another computer: 301 (GET/HEAD) or 308 to the same path on HTTPS. True if answered. */
   private redirectToHttps(req: IncomingMessage, res: ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (plainHttpDecision(url.pathname, req.socket.remoteAddress, this.httpsPort) === 'serve') return false;
+    if (plainHttpDecision(url.pathname, req.socket.remoteAddress, this.httpsPort, req.socket.localAddress) === 'serve') return false;
     const location = httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort as number, pathAndQuery: url.pathname + url.search });
     // 308 keeps the method and body (a login POST); 301 is what every client follows for GET.
     const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;

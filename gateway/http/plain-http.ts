@@ -19,11 +19,16 @@ export function isLoopbackClient(remote: string | undefined): boolean {
 
 export type PlainHttpDecision = 'serve' | 'redirect';
 
-/** The redirect rule for a request that arrived on plain HTTP (httpsPort undefined: HTTPS is off, serve all). */
-export function plainHttpDecision(pathname: string, remote: string | undefined, httpsPort: number | undefined): PlainHttpDecision {
+/**
+ * The redirect rule for a request that arrived on plain HTTP (httpsPort undefined: HTTPS is off,
+ * serve all). A connection whose source is the address it reached is from this box too (the CLI
+ * when http.host is a site address), like loopback.
+ */
+export function plainHttpDecision(pathname: string, remote: string | undefined, httpsPort: number | undefined, local?: string): PlainHttpDecision {
   if (httpsPort === undefined) return 'serve';
   if (PLAIN_HTTP_PATHS.has(pathname)) return 'serve';
-  return isLoopbackClient(remote) ? 'serve' : 'redirect';
+  if (isLoopbackClient(remote)) return 'serve';
+  return remote !== undefined && remote === local ? 'serve' : 'redirect';
 }
 
 const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

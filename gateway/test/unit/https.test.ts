@@ -50,6 +50,8 @@ describe('plain HTTP rule: other PCs go to HTTPS, loopback and the bootstrap pat
       assert.equal(plainHttpDecision('/agent', r, 8443), 'serve', r);
     }
     assert.equal(isLoopbackClient(undefined), false);
+    assert.equal(plainHttpDecision('/api/v1/calls', '10.0.0.5', 8443, '10.0.0.5'), 'serve', 'the box itself at its site address (the CLI)');
+    assert.equal(plainHttpDecision('/api/v1/calls', '10.0.0.6', 8443, '10.0.0.5'), 'redirect');
     assert.equal(plainHttpDecision('/agent', '10.1.2.3', undefined), 'serve');
   });
   it('builds the HTTPS address from the Host header the browser used, else the local address', () => {
