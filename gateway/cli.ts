@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
 import { REPORT_USAGE } from './kpi/report-command';
+import { CERT_USAGE } from './certs/cert-command';
 import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
 import { Vault } from '../media/vault/vault';
 import { CcedgeError } from './errors';
@@ -31,6 +32,7 @@ ${REPORT_USAGE}
                                       re-wrap every data key under a new site key (in the running
                                       daemon when it answers on its HTTP port, else offline)
   recordings audit [ID] [--json]      the hash-chained audit log (who did what, and why)
+${CERT_USAGE}
   provision [--from FILE] [--force]   first-boot provisioning (site, device, trunk peers, broker, claim code)
   update keygen|build|verify|apply|status|boot|rollback|init|supervise
                                       signed A/B updates (ccedge update help)

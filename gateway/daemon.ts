@@ -25,7 +25,8 @@ import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
 import { siteIPv4Addresses } from './net/addresses';
-import { openSiteCertificates } from './certs/site-certs';
+import { CertificateExpiryCheck } from './certs/expiry';
+import { openSiteCertificates, SiteCertificates, storeOptions } from './certs/site-certs';
 import { AgentStore } from './store/agent-store';
 import type { Config } from './config/schema';
 import { assignHotSections, checkDesiredConfig } from './config/live-config';
@@ -313,6 +314,8 @@ export class Daemon {
         wallboard,
         sync: { status: () => sync.status() },
         tokens: config.http.tokens,
+        // HTTPS/WSS with the same certificate as SIP over TLS; without a certificate, plain HTTP only.
+        https: config.https.enabled && certs ? { host: config.https.host ?? config.http.host, port: config.https.port, certs } : undefined,
         limits: { maxBodyBytes: config.http.maxBodyBytes, tokenFailures: config.http.tokenFailures, log: config.http.log },
         recordings: recordingsApi(vault, store),
         hw: { health: () => hw.healthSnapshot(), trunks: () => hw.trunksSnapshot() },
@@ -327,13 +330,33 @@ export class Daemon {
           rtpPortsInUse: pool.inUse,
         }),
       });
+      if (certs) {
+        const certLog = log.child({ component: 'certs' });
+        // Renewed or replaced files: the next HTTPS handshakes use them (SIP asks the store per connection).
+        certs.watch(config.certificates.reloadCheckS * 1000, () => http.reloadCertificate());
+        const expiry = new CertificateExpiryCheck({
+          certs,
+          alarmDays: config.certificates.expiryAlarmDays,
+          registry: metrics.registry,
+          log: certLog,
+          emit: (type, data) => {
+            db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'certificate event write failed'));
+          },
+          renew: async () => {
+            await SiteCertificates.renew(storeOptions(config, certLog));
+            certs.reloadIfChanged();
+          },
+        });
+        expiry.start();
+        timersStop.push(() => expiry.stop());
+      }
       await sync.start();
       await sip.start();
       const httpPort = await http.start();
       await hw.start();
       await hw.ready(`ccedge ${VERSION} ready`);
       if (callbacks.enabled) await callbacks.restore();
-      log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort }, 'ccedge ready');
+      log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
       return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { callsCommand, configValidateCommand, outboxCommand, policyCommand, recordingsCommand, USAGE, queuesCommand, statusCommand } from './cli';
 import { loadConfig } from './config/load';
 import { reportCommand } from './kpi/report-command';
+import { certCommand } from './certs/cert-command';
 import { Daemon } from './daemon';
 import { CcedgeError } from './errors';
 import { createLogger } from './logging';
@@ -77,6 +78,8 @@ export async function main(argv: string[]): Promise<number> {
         throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
       case 'update':
         return await updateCommand(rest);
+      case 'cert':
+        return await certCommand(rest);
       case 'provision':
         return await provisionCommand(rest);
       case '--version':

@@ -29,6 +29,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { loadConfig } from '../gateway/config/load';
 import { CcedgeError } from '../gateway/errors';
+import { SiteCertificates, storeOptions } from '../gateway/certs/site-certs';
 import { ImageError } from './errors';
 
 export const PROVISION_USAGE = `usage: ccedge provision [--from FILE] [--force] [--config-dir DIR] [--data-dir DIR]
@@ -194,8 +195,14 @@ export async function provisionCommand(argv: string[]): Promise<number> {
   else if (process.stdin.isTTY || values.interactive) input = await ask();
   else throw new ImageError('IMAGE_USAGE', `no terminal to ask on: use --from FILE\n\n${PROVISION_USAGE}`);
   const r = provision(input, { configDir, dataDir, force: values.force });
+  // The site CA and HTTPS/SIP-TLS server certificate now, so the installer can hand site-ca.crt
+  // to the PCs' administrator before the first start (the daemon would make the same ones).
+  const { config } = loadConfig({ file: r.configFile });
+  const certs = await SiteCertificates.open(storeOptions({ ...config, dataDir }));
+  const cert = certs.describe();
   process.stdout.write(
     `provisioned ${input.siteId}/${input.deviceId}\n  config      ${r.configFile}\n  device key  ${r.keyFile}\n  CSR         ${r.csrFile}\n  claim       ${r.claimFile}\n` +
+      `  site CA     ${certs.caFile ?? 'none (installer certificate)'}\n  HTTPS cert  ${cert.names.join(', ')} (to ${cert.validTo})\n` +
       `next: start the service (systemctl start ccedge) and check it with: ccedge update status; curl -s http://127.0.0.1:8080/healthz\n`,
   );
   return 0;

@@ -121,6 +121,8 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
     lineState: 'plain',
   },
   'health.alarm': { metric: 'plain', state: 'plain', value: 'plain', threshold: 'plain', unit: 'plain' },
+  // The HTTPS/SIP-TLS server certificate nears expiry (gateway/certs/expiry.ts); subject is the box's CN.
+  'certificate.expiry': { state: 'plain', daysLeft: 'plain', validTo: 'plain', subject: 'plain', fingerprint256: 'plain', source: 'plain' },
   'hw.fault': { component: 'plain', device: 'plain', state: 'plain', code: 'plain', message: 'plain' },
   'config.applied': { version: 'plain', appliedAt: 'plain' },
   'config.rejected': { version: 'plain', error: 'plain' },

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** A DNS name or an address literal that may appear in the server certificate's SANs. */
-const sanName = z
+export const sanNameSchema = z
   .string()
   .min(1)
   .max(253)
@@ -22,7 +22,7 @@ export const certificatesConfigSchema = z
      * non-loopback addresses, webrtc.interfaces and the SIP/HTTP listen addresses (the names the
      * PBX's or the browsers' configuration uses for this box).
      */
-    names: z.array(sanName).max(100, 'at most 100 names').default([]),
+    names: z.array(sanNameSchema).max(100, 'at most 100 names').default([]),
     /** The installer's own certificate (PEM); with keyFile it replaces the generated one. */
     certFile: z.string().min(1).optional(),
     /** Its private key (PEM, unencrypted); should be mode 0600. */
@@ -33,6 +33,11 @@ export const certificatesConfigSchema = z
     serverValidityDays: z.number().int().min(2).max(825).default(825),
     /** A generated server certificate closer than this to expiry is renewed at start. */
     renewBeforeDays: z.number().int().min(1).max(365).default(30),
+    /**
+     * Fewer days than this left on the server certificate raises a health alarm and a
+     * `certificate.expiry` cloud event (checked at start and daily); a generated one is re-issued first.
+     */
+    expiryAlarmDays: z.number().int().min(1).max(365).default(30),
     /** How often certificate and key files are checked for changes (a replaced file is used without restart). */
     reloadCheckS: z.number().int().min(1).max(86_400).default(60),
   })

@@ -49,6 +49,7 @@ export interface CertificateFiles {
 
 export class SiteCertificates {
   private context: SecureContext | undefined;
+  private loaded: { cert: string; key: string } | undefined;
   /** Contexts that also verify client certificates, by CA bundle (trunks[].tls). */
   private readonly clientContexts = new Map<string, SecureContext>();
   private stamp = '';
@@ -68,8 +69,12 @@ export class SiteCertificates {
   static async open(opts: SiteCertificatesOptions): Promise<SiteCertificates> {
     const c = opts.config;
     let store: SiteCertificates;
+    const imported = importedFiles(opts.dataDir);
     if (c.certFile && c.keyFile) {
       store = new SiteCertificates({ cert: c.certFile, key: c.keyFile, chain: c.chainFile }, undefined, false, opts.log);
+    } else if (imported) {
+      // `ccedge cert import` put the installer's files here (validated); they win over generation.
+      store = new SiteCertificates(imported, undefined, false, opts.log);
     } else {
       const keys = path.join(opts.dataDir, 'keys');
       await ensureGenerated(keys, opts);
@@ -77,6 +82,21 @@ export class SiteCertificates {
     }
     store.load();
     return store;
+  }
+
+  /**
+   * Re-issues the generated server certificate from the site CA now (`ccedge cert renew`, or the
+   * daily check near expiry); a running daemon picks the new files up with reloadIfChanged().
+   */
+  static async renew(opts: SiteCertificatesOptions): Promise<void> {
+    if (opts.config.certFile || importedFiles(opts.dataDir)) throw new CcedgeError('TLS_CERT_INVALID', "the server certificate is the installer's own (certificates.certFile or ccedge cert import): renew it where it was issued and import it again");
+    await ensureGenerated(path.join(opts.dataDir, 'keys'), { ...opts, force: true });
+  }
+
+  /** The certificate (with chain) and key in PEM as last loaded: for listeners that take PEM (https setSecureContext). */
+  pem(): { cert: string; key: string } {
+    if (!this.loaded) throw new CcedgeError('TLS_CERT_INVALID', 'no server certificate loaded');
+    return this.loaded;
   }
 
   /** The server certificate's SANs and expiry, for the start-up log and the admin page. */
@@ -152,9 +172,25 @@ export class SiteCertificates {
     }
     const ctx = createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
     this.context = ctx;
+    this.loaded = { cert, key };
     this.clientContexts.clear();
     this.stamp = stamp;
   }
+}
+
+/** Where `ccedge cert import` installs the installer's PEM files (keys/imported/). */
+export function importedDir(dataDir: string): string {
+  return path.join(dataDir, 'keys', 'imported');
+}
+
+/** The imported certificate files, if `ccedge cert import` installed some. */
+export function importedFiles(dataDir: string): CertificateFiles | undefined {
+  const dir = importedDir(dataDir);
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  const chain = path.join(dir, 'chain.crt');
+  if (!existsSync(cert) || !existsSync(key)) return undefined;
+  return { cert, key, chain: existsSync(chain) ? chain : undefined };
 }
 
 /**
@@ -176,7 +212,7 @@ export function siteNames(o: { hostname: string; configured: readonly string[]; 
   return [...out];
 }
 
-async function ensureGenerated(dir: string, opts: SiteCertificatesOptions): Promise<void> {
+async function ensureGenerated(dir: string, opts: SiteCertificatesOptions & { force?: boolean }): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caCrt = path.join(dir, 'site-ca.crt');
   const caKey = path.join(dir, 'site-ca.key');
@@ -193,7 +229,7 @@ async function ensureGenerated(dir: string, opts: SiteCertificatesOptions): Prom
     writeAtomic(caCrt, ca.cert.toString('pem') + '\n', 0o644);
     opts.log?.info({ file: caCrt, code: 'TLS_CA_CREATED' }, 'site CA created: peers (the PBX, browsers) trust this file');
   }
-  const why = existsSync(srvCrt) && existsSync(srvKey) ? renewalReason(srvCrt, caCrt, opts) : 'missing';
+  const why = opts.force ? 'renewed on request' : existsSync(srvCrt) && existsSync(srvKey) ? renewalReason(srvCrt, caCrt, opts) : 'missing';
   if (why === null) return;
   const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const now = Date.now();
@@ -324,19 +360,9 @@ function fileStamp(files: CertificateFiles): string {
  * be loaded stops the start (it was asked for); a generation failure (read-only data dir) only
  * leaves the TLS listeners off, logged with TLS_CERT_UNAVAILABLE.
  */
-export async function openSiteCertificates(
-  config: { dataDir: string; site: { id: string }; certificates: CertificatesConfig; sip: { host: string; publicAddress?: string }; http: { host: string }; webrtc: { interfaces?: string[] } },
-  log: NonNullable<SiteCertificatesOptions['log']> & { error(o: object, msg: string): void },
-): Promise<SiteCertificates | undefined> {
-  const names = siteNames({
-    hostname: hostname(),
-    configured: config.certificates.names,
-    siteAddresses: siteIPv4Addresses(),
-    webrtcInterfaces: config.webrtc.interfaces,
-    listenAddresses: [config.sip.host, config.sip.publicAddress ?? '', config.http.host],
-  });
+export async function openSiteCertificates(config: StoreConfig, log: NonNullable<SiteCertificatesOptions['log']> & { error(o: object, msg: string): void }): Promise<SiteCertificates | undefined> {
   try {
-    const store = await SiteCertificates.open({ dataDir: config.dataDir, config: config.certificates, names, siteId: config.site.id, log });
+    const store = await SiteCertificates.open(storeOptions(config, log));
     store.watch(config.certificates.reloadCheckS * 1000);
     log.info({ cert: store.describe(), ca: store.caFile ?? null }, 'site certificate ready');
     return store;
@@ -345,4 +371,28 @@ export async function openSiteCertificates(
     log.error({ err: e, code: 'TLS_CERT_UNAVAILABLE' }, 'no site certificate could be made: TLS listeners stay off');
     return undefined;
   }
+}
+
+/** What of the daemon's config the store needs (the CLI passes the same config). */
+export interface StoreConfig {
+  dataDir: string;
+  site: { id: string };
+  certificates: CertificatesConfig;
+  sip: { host: string; publicAddress?: string };
+  http: { host: string };
+  https?: { enabled: boolean; host?: string; names: string[] };
+  webrtc: { interfaces?: string[] };
+}
+
+/** The store's options from the config: every name and address agents and peers use for the box. */
+export function storeOptions(config: StoreConfig, log?: SiteCertificatesOptions['log']): SiteCertificatesOptions {
+  const names = siteNames({
+    hostname: hostname(),
+    // https.names is the issue's name for the same thing as certificates.names: both count.
+    configured: [...config.certificates.names, ...(config.https?.names ?? [])],
+    siteAddresses: siteIPv4Addresses(),
+    webrtcInterfaces: config.webrtc.interfaces,
+    listenAddresses: [config.sip.host, config.sip.publicAddress ?? '', config.http.host, config.https?.enabled ? (config.https.host ?? '') : ''],
+  });
+  return { dataDir: config.dataDir, config: config.certificates, names, siteId: config.site.id, log };
 }

@@ -18,6 +18,8 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: 'string' 
   { env: 'CCEDGE_RTP_PORTS', key: 'rtp.ports', kind: 'string' },
   { env: 'CCEDGE_HTTP_HOST', key: 'http.host', kind: 'string' },
   { env: 'CCEDGE_HTTP_PORT', key: 'http.port', kind: 'int' },
+  { env: 'CCEDGE_HTTPS_HOST', key: 'https.host', kind: 'string' },
+  { env: 'CCEDGE_HTTPS_PORT', key: 'https.port', kind: 'int' },
   { env: 'CCEDGE_MQTT_URL', key: 'mqtt.url', kind: 'string' },
   { env: 'CCEDGE_SITE_ID', key: 'site.id', kind: 'string' },
   { env: 'CCEDGE_DEVICE_ID', key: 'site.deviceId', kind: 'string' },

@@ -10,6 +10,7 @@ import { httpConfigSchema } from '../http/config';
 import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 import { certificatesConfigSchema } from '../certs/config';
+import { httpsConfigSchema } from '../http/https-config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -202,6 +203,8 @@ export const configSchema = z
       .prefault({}),
     /** HTTP listener, API identities and request limits (gateway/http/config.ts). */
     http: httpConfigSchema.prefault({}),
+    /** HTTPS/WSS with the site certificate; plain HTTP redirects other PCs there (gateway/http/https-config.ts). */
+    https: httpsConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
     sync: syncConfigSchema.prefault({}),
     webrtc: z

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
@@ -11,6 +13,8 @@ import { FailureGuard } from '../net/failure-guard';
 import { failureGuardOptions } from '../net/limits-config';
 import { TokenMatcher } from './admin-token';
 import { httpConfigSchema, type HttpConfig } from './config';
+import { httpsLocation, plainHttpDecision } from './plain-http';
+import { trustPage } from './trust-page';
 import type { CallState, CallStore } from '../store/call-store';
 import type { IntentKpi, QueueKpi } from '../kpi/kpi-types';
 import { serveWallboardAsset } from '../wallboard/assets';
@@ -72,6 +76,11 @@ export interface HttpDeps {
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
   wallboard?: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
   sync?: { status(): Promise<unknown> };
+  /**
+   * HTTPS/WSS with the site certificate (https: in ccedge.yaml). The same routes, limits and
+   * headers as plain HTTP; with it, plain HTTP redirects clients not on loopback (plain-http.ts).
+   */
+  https?: { host: string; port: number; certs: { pem(): { cert: string; key: string }; caPem(): string | undefined } };
   /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
   limits?: Pick<HttpConfig, 'maxBodyBytes' | 'tokenFailures' | 'log'>;
 }
@@ -81,6 +90,9 @@ const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed'
 /** /healthz, /metrics and the admin API /api/v1 on the HTTP port. */
 export class HttpServer {
   private server: Server | undefined;
+  private secureServer: HttpsServer | undefined;
+  /** The port HTTPS listens on, once started (redirect targets, the trust page). */
+  httpsPort: number | undefined;
   private readonly log: Logger;
   private readonly limits: Pick<HttpConfig, 'maxBodyBytes' | 'tokenFailures' | 'log'>;
   /** Wrong bearer tokens per source address. */
@@ -99,38 +111,97 @@ export class HttpServer {
   }
 
   async start(): Promise<number> {
-    const server = createServer((req, res) => {
+    const handle = (secure: boolean) => (req: IncomingMessage, res: ServerResponse) => {
       for (const [k, v] of Object.entries(FRAME_HEADERS)) res.setHeader(k, v);
+      if (!secure && this.redirectToHttps(req, res)) return;
       this.route(req, res).catch((err: unknown) => this.fail(req, res, err));
-    });
-    this.flushTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, this.limits.log.intervalS * 1000));
-    this.flushTimer.unref();
-    server.on('upgrade', (req, socket, head) => {
+    };
+    const upgrade = (secure: boolean) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      if (!secure && plainHttpDecision(url.pathname, req.socket.remoteAddress, this.httpsPort, req.socket.localAddress) === 'redirect') {
+        // Browsers do not follow redirects on WebSockets: refuse with the address to use instead.
+        const to = httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort as number, pathAndQuery: url.pathname }).replace(/^https:/, 'wss:');
+        const text = `WebSockets from other computers use ${to} (HTTPS); plain ws:// is for this box only\n`;
+        this.limitedLog.warn('plain-ws-refused', { code: 'HTTP_TLS_REQUIRED', remote: req.socket.remoteAddress, path: url.pathname.slice(0, 100) }, 'plain WebSocket from another computer refused: it must use wss://');
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+        return;
+      }
       if (url.pathname === '/ws' && this.deps.agents) this.deps.agents.handleUpgrade(req, socket, head);
       else if (url.pathname === '/ws/wallboard' && this.deps.wallboard) this.deps.wallboard.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-    });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    };
+    this.flushTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, this.limits.log.intervalS * 1000));
+    this.flushTimer.unref();
+    const tls = this.deps.https;
+    if (tls) {
+      // HTTPS first: plain HTTP must know the port it redirects to before its first request.
+      const { cert, key } = tls.certs.pem();
+      const secure = createHttpsServer({ cert, key, minVersion: 'TLSv1.2' }, handle(true));
+      secure.on('upgrade', upgrade(true));
+      // A handshake that fails (a browser that does not trust the CA yet, a scanner) is not an error of ours.
+      secure.on('tlsClientError', (err, socket) => {
+        this.limitedLog.warn('tls-handshake', { code: 'HTTP_TLS_HANDSHAKE', remote: socket.remoteAddress, reason: err.message.slice(0, 120) }, 'HTTPS handshake failed');
+        socket.destroy();
+      });
+      this.secureServer = secure;
+      this.httpsPort = await this.listen(secure, tls.host, tls.port, 'HTTPS');
+    }
+    const server = createServer(handle(false));
+    server.on('upgrade', upgrade(false));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) => reject(new CcedgeError('CONFIG_INVALID', `cannot listen on HTTP ${this.deps.host}:${this.deps.port}: ${e.message}`)));
-      server.listen(this.deps.port, this.deps.host, () => resolve());
-    });
-    const port = (server.address() as AddressInfo).port;
-    this.log.info({ host: this.deps.host, port }, 'HTTP listening');
+    const port = await this.listen(server, this.deps.host, this.deps.port, 'HTTP');
     return port;
   }
 
+  /**
+   * Uses the store's current certificate for the next HTTPS handshakes (the files changed:
+   * renewed, imported); connections already open keep theirs.
+   */
+  reloadCertificate(): void {
+    if (!this.secureServer || !this.deps.https) return;
+    const { cert, key } = this.deps.https.certs.pem();
+    this.secureServer.setSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+    this.log.info({ port: this.httpsPort }, 'HTTPS certificate reloaded');
+  }
+
+  private async listen(server: Server | HttpsServer, host: string, port: number, what: string): Promise<number> {
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new CcedgeError('CONFIG_INVALID', `cannot listen on ${what} ${host}:${port}: ${e.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+    const bound = (server.address() as AddressInfo).port;
+    this.log.info({ host, port: bound }, `${what} listening`);
+    return bound;
+  }
+
+  /** Plain HTTP from another computer: 301 (GET/HEAD) or 308 to the same path on HTTPS. True if answered. */
+  private redirectToHttps(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (plainHttpDecision(url.pathname, req.socket.remoteAddress, this.httpsPort, req.socket.localAddress) === 'serve') return false;
+    const location = httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort as number, pathAndQuery: url.pathname + url.search });
+    // 308 keeps the method and body (a login POST); 301 is what every client follows for GET.
+    const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
+    if (hasBody(req)) res.once('finish', () => req.socket.destroy());
+    res.writeHead(status, { location, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...(hasBody(req) ? { connection: 'close' } : {}) });
+    res.end(req.method === 'HEAD' ? undefined : `This page is served over HTTPS: ${location}\n`);
+    return true;
+  }
+
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
+    const servers = [this.server, this.secureServer].filter((s): s is Server | HttpsServer => s !== undefined);
+    if (servers.length === 0) return;
     this.server = undefined;
+    this.secureServer = undefined;
     clearInterval(this.flushTimer);
     this.limitedLog.flush(true);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(
+      servers.map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -178,6 +249,31 @@ export class HttpServer {
         'content-security-policy': "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
       });
       res.end(req.method === 'HEAD' ? undefined : content);
+      return;
+    }
+    if (url.pathname === '/ca.crt') {
+      const ca = this.deps.https?.certs.caPem();
+      if (!ca) throw new CcedgeError('HTTP_NOT_FOUND', "this box has no site CA: it uses the installer's certificate, whose issuer the PCs already trust");
+      res.writeHead(200, { 'content-type': 'application/x-x509-ca-cert', 'content-disposition': 'attachment; filename="site-ca.crt"', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+      res.end(req.method === 'HEAD' ? undefined : ca);
+      return;
+    }
+    if (url.pathname === '/trust') {
+      const ca = this.deps.https?.certs.caPem();
+      const html = trustPage({
+        agentUrl: this.httpsPort === undefined ? undefined : httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort, pathAndQuery: '/agent' }),
+        caFingerprint256: ca ? new X509Certificate(ca).fingerprint256 : undefined,
+      });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'" });
+      res.end(req.method === 'HEAD' ? undefined : html);
+      return;
+    }
+    if (url.pathname === '/agent/tls.json') {
+      // The agent page asks this when it is not a secure context, to show where the https:// page is.
+      this.json(res, 200, {
+        httpsUrl: this.httpsPort === undefined ? null : httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort, pathAndQuery: '/agent' }),
+        trustUrl: '/trust',
+      });
       return;
     }
     if (url.pathname === '/healthz') {

@@ -10,9 +10,10 @@ export const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
  * Headless Debian Chromium with a fake microphone, as FIELD-NOTES describes (Playwright gives it a
  * fresh profile). `fakeMicrophone: false` leaves the fake device out: a PC without a microphone.
  */
-export async function launchChromium(opts: { fakeMicrophone?: boolean } = {}): Promise<Browser> {
+export async function launchChromium(opts: { fakeMicrophone?: boolean; executablePath?: string } = {}): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    // executablePath: a wrapper that runs Chromium elsewhere (agent-remote: in a network namespace).
+    executablePath: opts.executablePath ?? CHROMIUM,
     headless: true,
     args: [
       '--no-sandbox',
@@ -38,11 +39,13 @@ export interface AgentPage {
 }
 
 /** Opens /agent in its own browser context (its own session storage) and logs in. */
-export async function openAgent(browser: Browser, httpPort: number, agent: string, password: string, opts: { login?: boolean } = {}): Promise<AgentPage> {
+export async function openAgent(browser: Browser, httpPort: number, agent: string, password: string, opts: { login?: boolean; origin?: string; url?: string } = {}): Promise<AgentPage> {
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
-  await context.grantPermissions(['microphone'], { origin: `http://127.0.0.1:${httpPort}` });
+  // origin: where the page ends up (https:// on another PC); url: what the agent types (may redirect there).
+  const origin = opts.origin ?? `http://127.0.0.1:${httpPort}`;
+  await context.grantPermissions(['microphone'], { origin });
   const page = await context.newPage();
-  await page.goto(`http://127.0.0.1:${httpPort}/agent`);
+  await page.goto(opts.url ?? `${origin}/agent`);
   const ap: AgentPage = {
     context,
     page,

@@ -46,6 +46,8 @@ export interface DaemonHandle {
   /** SIP over TLS (each daemon its own, so parallel daemons never fight over 5061). */
   sipTlsPort: number;
   httpPort: number;
+  /** HTTPS (each daemon its own, so parallel daemons never fight over 8443). */
+  httpsPort: number;
   dataDir: string;
   adminToken: string;
   logs: Array<Record<string, unknown>>;
@@ -64,7 +66,7 @@ export interface DaemonOptions {
   /** Reuse a data dir (a restart); default: a new temporary one. */
   dataDir?: string;
   /** Reuse ports (a restart on the same addresses). */
-  ports?: { sip: number; http: number; sipTls?: number };
+  ports?: { sip: number; http: number; sipTls?: number; https?: number };
 }
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
@@ -75,6 +77,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const sipPort = opts.ports?.sip ?? (await freePort());
   const httpPort = opts.ports?.http ?? (await freePort());
   const sipTlsPort = opts.ports?.sipTls ?? (await freePort());
+  const httpsPort = opts.ports?.https ?? (await freePort());
   const rtpBase = 20000 + 2 * Math.floor(Math.random() * 4000);
   // CCEDGE_E2E_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof) when chasing a stall.
   const args = [...(process.env.CCEDGE_E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), MAIN, 'run'];
@@ -91,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     CCEDGE_SIP_TLS_PORT: String(sipTlsPort),
     CCEDGE_HTTP_HOST: '127.0.0.1',
     CCEDGE_HTTP_PORT: String(httpPort),
+    CCEDGE_HTTPS_PORT: String(httpsPort),
     CCEDGE_RTP_PORTS: `${rtpBase}-${rtpBase + 999}`,
     CCEDGE_ADMIN_TOKEN: ADMIN_TOKEN,
     CCEDGE_LOG_LEVEL: 'debug',
@@ -173,6 +177,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     sipPort,
     sipTlsPort,
     httpPort,
+    httpsPort,
     dataDir,
     adminToken: ADMIN_TOKEN,
     logs,

@@ -941,6 +941,23 @@ Object.defineProperty(window, 'ccedge', {
 });
 
 ui.insecureWarning.hidden = window.isSecureContext;
+if (!window.isSecureContext) void showHttpsAddress();
+
+/** Not a secure context: the box tells where its HTTPS page is (the link then shows that address). */
+async function showHttpsAddress(): Promise<void> {
+  try {
+    const res = await fetch('/agent/tls.json', { cache: 'no-store' });
+    const info = (await res.json()) as { httpsUrl?: string | null };
+    const link = document.getElementById('https-link') as HTMLAnchorElement | null;
+    if (!link) return;
+    if (typeof info.httpsUrl === 'string' && info.httpsUrl.startsWith('https://')) {
+      link.href = info.httpsUrl;
+      link.textContent = info.httpsUrl;
+    } else link.textContent = 'the https:// address (HTTPS is turned off on this box: ask your administrator)';
+  } catch {
+    // The static text still points at /trust.
+  }
+}
 window.setInterval(tick, 1000);
 window.addEventListener('beforeunload', () => media.close());
 

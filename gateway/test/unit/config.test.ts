@@ -100,6 +100,8 @@ describe('loadConfig', () => {
           CCEDGE_RTP_PORTS: '40000-40999',
           CCEDGE_HTTP_HOST: '::1',
           CCEDGE_HTTP_PORT: '18080',
+          CCEDGE_HTTPS_HOST: '::1',
+          CCEDGE_HTTPS_PORT: '18443',
           CCEDGE_MQTT_URL: 'mqtts://broker.example:8883',
           CCEDGE_SITE_ID: 'branch-9',
           CCEDGE_DEVICE_ID: 'edge-9',
@@ -117,6 +119,8 @@ describe('loadConfig', () => {
       assert.equal(config.rtp.ports, '40000-40999');
       assert.equal(config.http.host, '::1');
       assert.equal(config.http.port, 18080);
+      assert.equal(config.https.host, '::1');
+      assert.equal(config.https.port, 18443);
       assert.equal(config.mqtt.url, 'mqtts://broker.example:8883');
       assert.equal(config.site.id, 'branch-9');
       assert.equal(config.site.deviceId, 'edge-9');
@@ -126,7 +130,7 @@ describe('loadConfig', () => {
       assert.equal(config.http.adminToken, 'a-very-long-admin-token-123');
       assert.equal(config.demo.password, 'hunter2');
       // The table of DESIGN.md is what this test covers.
-      assert.equal(ENV_KEYS.length, 15);
+      assert.equal(ENV_KEYS.length, 17);
     });
 
     it('keeps an absolute CCEDGE_DATA_DIR as is', () => {
