@@ -156,7 +156,8 @@ export class SipServer {
       },
       (rq, flow) => this.onRequest(rq, flow),
     );
-    this.limitedLogTimer = setInterval(() => this.limitedLog.flush(), Math.min(10_000, limits.log.intervalS * 1000));
+    // One timer writes the summaries of every limiter, so an attack that stopped is still reported.
+    this.limitedLogTimer = setInterval(() => this.flushLimitedLogs(false), Math.min(10_000, limits.log.intervalS * 1000));
     this.limitedLogTimer.unref();
     this.log.info({ host, port, udp, tcp, tlsPort: tls?.port ?? null, publicAddress, limits }, 'SIP listening');
   }
@@ -185,6 +186,12 @@ export class SipServer {
           : { secureContext: certs.getServerContext(), requireClientCert: false };
       },
     };
+  }
+
+  private flushLimitedLogs(force: boolean): void {
+    this.limitedLog.flush(force);
+    this.authLog.flush(force);
+    this.blockLog.flush(force);
   }
 
   private onDrop(reason: DropReason, transport: TransportName, address: string): void {
@@ -228,7 +235,7 @@ export class SipServer {
     this.stack?.destroy();
     this.stack = undefined;
     if (this.limitedLogTimer) clearInterval(this.limitedLogTimer);
-    this.limitedLog.flush(true);
+    this.flushLimitedLogs(true);
   }
 
   private onRequest(rq: SipRequest, flow: Flow): void {
@@ -300,9 +307,6 @@ export class SipServer {
     if (trunk.auth && trunk.authGuard) {
       const name = trunk.config.name;
       const guard = trunk.authGuard;
-      // The limiter holds no timer: summaries of an attack that stopped go out with the next INVITE.
-      this.authLog.flush();
-      this.blockLog.flush();
       const blockedMs = guard.blockedFor(peer);
       if (blockedMs > 0) {
         // No digest is computed for a blocked source: refusing costs a map lookup.

@@ -187,10 +187,6 @@ class SipTransport implements Transport {
     this.streams.clear();
   }
 
-  get connections(): number {
-    return this.streams.size;
-  }
-
   private onDatagram(data: Buffer, rinfo: RemoteInfo): void {
     // Order matters: the cheapest checks first, nothing parsed before the gate.
     if (data.length > this.hooks.limits.maxMessageBytes) {
