@@ -139,6 +139,8 @@ describe('boot: the image under a real systemd (systemd-nspawn -b)', function ()
     assert.match(config, new RegExp(`- ${box.hostAddress.replace(/\./g, '\\.')}`));
     const csr = await box.exec(['openssl', 'req', '-in', '/var/lib/ccedge/keys/device.csr', '-noout', '-subject']);
     assert.match(csr.stdout, new RegExp(`CN ?= ?${DEVICE}`));
+    // Root wrote the config; the daemon's group may read it, nobody else.
+    assert.equal((await box.exec(['stat', '-c', '%U:%G %a', '/etc/ccedge/ccedge.yaml'])).stdout.trim(), 'root:ccedge 640');
     // The daemon's user owns its data (it runs as ccedge, not root).
     const owner = await box.exec(['stat', '-c', '%U', '/var/lib/ccedge/ccedge.db', '/var/lib/ccedge/keys/device.key']);
     assert.deepEqual(owner.stdout.trim().split('\n'), ['ccedge', 'ccedge']);

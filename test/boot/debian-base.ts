@@ -51,9 +51,9 @@ export async function debianBase(o: DebianBaseOptions = {}): Promise<DebianBase>
   if (existsSync(tarball) && statSync(tarball).size > 0) return { tarball, key, cached: true, ms: Date.now() - started };
   mkdirSync(cacheDir, { recursive: true });
   // Older bases of other package lists go: one base is ~150 MB.
-  for (const f of readdirSync(cacheDir)) if (/^debian-.*\.tar(\.tmp-\d+)?$/.test(f) && f !== path.basename(tarball)) rmSync(path.join(cacheDir, f), { force: true });
+  for (const f of readdirSync(cacheDir)) if (/^debian-.*\.tar(\.tmp-\d+)?$/.test(f) && f !== path.basename(tarball)) rmSync(path.join(cacheDir, f), { recursive: true, force: true });
   const tmp = `${tarball}.tmp-${process.pid}`;
-  const args = ['--variant=minbase', `--include=${packages.join(',')}`, ...DPKG_OPTIONS.map((d) => `--dpkgopt=${d}`), suite, tmp, mirror];
+  const args = ['--variant=minbase', '--format=tar', `--include=${packages.join(',')}`, ...DPKG_OPTIONS.map((d) => `--dpkgopt=${d}`), suite, tmp, mirror];
   log(`mmdebstrap ${args.join(' ')}`);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -64,7 +64,7 @@ export async function debianBase(o: DebianBaseOptions = {}): Promise<DebianBase>
     });
     renameSync(tmp, tarball);
   } finally {
-    rmSync(tmp, { force: true });
+    rmSync(tmp, { recursive: true, force: true });
   }
   return { tarball, key, cached: false, ms: Date.now() - started };
 }
