@@ -139,6 +139,9 @@ describe('boot: the image under a real systemd (systemd-nspawn -b)', function ()
     assert.match(config, new RegExp(`- ${box.hostAddress.replace(/\./g, '\\.')}`));
     const csr = await box.exec(['openssl', 'req', '-in', '/var/lib/ccedge/keys/device.csr', '-noout', '-subject']);
     assert.match(csr.stdout, new RegExp(`CN ?= ?${DEVICE}`));
+    // The binary's runtime (addons, pages) went to the data dir, nothing to the first-boot cwd.
+    assert.ok(existsSync(path.join(box.root, 'var/lib/ccedge/runtime')));
+    assert.ok(!existsSync(path.join(box.root, 'var/runtime')), 'provisioning wrote /var/runtime');
     // Root wrote the config; the daemon's group may read it, nobody else.
     assert.equal((await box.exec(['stat', '-c', '%U:%G %a', '/etc/ccedge/ccedge.yaml'])).stdout.trim(), 'root:ccedge 640');
     // The daemon's user owns its data (it runs as ccedge, not root).
