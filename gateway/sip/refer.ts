@@ -43,17 +43,26 @@ export function checkReferUri(uri: string, what: 'target' | 'referredBy'): strin
 
 /**
  * Refer-To for a number dialled "through the PBX": the number at the host of the peer's Contact,
- * the PBX's own address, which routes its extensions and outside numbers itself. A number is
- * digits with an optional leading + (and * #), as an agent types it.
+ * the PBX's own address, which routes its extensions and outside numbers itself. Behind an SBC
+ * with topology hiding that Contact is masked, so `host` (the PBX's domain, e.g. the trunk's
+ * outbound host) can be named instead. A number is digits with an optional leading + (and * #),
+ * as an agent types it.
  */
-export function referTargetForNumber(number: string, remoteTarget: string): string {
-  if (!/^\+?[0-9*#]{1,32}$/.test(number)) throw new CcedgeError('SIP_BAD_REFER_TARGET', `transfer number ${JSON.stringify(number.slice(0, 40))}: digits, * or # with an optional leading + (1-32)`);
+export function referTargetForNumber(number: string, remoteTarget: string, host?: string): string {
+  if (host !== undefined) return checkReferUri(`sip:${referUser(number)}@${host}`, 'target');
+  const user = referUser(number);
   const parsed = sip.parseUri(remoteTarget);
   if (!parsed || !parsed.host) throw new CcedgeError('SIP_BAD_REFER_TARGET', `the dialog's remote target ${remoteTarget.slice(0, 80)} has no host`);
-  const host = parsed.host.includes(':') && !parsed.host.startsWith('[') ? `[${parsed.host}]` : parsed.host;
+  const hostPart = parsed.host.includes(':') && !parsed.host.startsWith('[') ? `[${parsed.host}]` : parsed.host;
   const scheme = parsed.schema === 'sips' ? 'sips' : 'sip';
   const transport = parsed.params.transport ? `;transport=${parsed.params.transport}` : '';
-  return `${scheme}:${encodeURIComponent(number).replace(/%2B/gi, '+')}@${host}${parsed.port ? `:${parsed.port}` : ''}${transport}`;
+  return `${scheme}:${user}@${hostPart}${parsed.port ? `:${parsed.port}` : ''}${transport}`;
+}
+
+/** The number as the user part of a SIP URI (`#` escaped), or SIP_BAD_REFER_TARGET. */
+function referUser(number: string): string {
+  if (!/^\+?[0-9*#]{1,32}$/.test(number)) throw new CcedgeError('SIP_BAD_REFER_TARGET', `transfer number ${JSON.stringify(number.slice(0, 40))}: digits, * or # with an optional leading + (1-32)`);
+  return encodeURIComponent(number).replace(/%2B/gi, '+');
 }
 
 /** What a NOTIFY for our REFER says, or why we answer it with an error. */

@@ -52,6 +52,8 @@ describe('REFER building blocks (gateway/sip/refer.ts)', () => {
     assert.equal(referTargetForNumber('2002', 'sip:1001@10.1.1.5:5080;transport=tcp'), 'sip:2002@10.1.1.5:5080;transport=tcp');
     assert.equal(referTargetForNumber('+4930123', 'sips:pbx@pbx.example.com'), 'sips:+4930123@pbx.example.com');
     assert.equal(referTargetForNumber('*72#', 'sip:pbx@10.1.1.5'), 'sip:*72%23@10.1.1.5');
+    assert.equal(referTargetForNumber('2002', 'sip:masked@10.255.255.254;line=abc', 'pbx.example.com'), 'sip:2002@pbx.example.com', 'a named host wins over a masked Contact');
+    assert.throws(() => referTargetForNumber('2002', 'sip:pbx@10.1.1.5', 'bad host>'), { code: 'SIP_BAD_REFER_TARGET' });
     for (const bad of ['', '20 02', '2002@evil', 'x'.repeat(10), '1'.repeat(33)]) {
       assert.throws(() => referTargetForNumber(bad, 'sip:pbx@10.1.1.5'), { code: 'SIP_BAD_REFER_TARGET' }, bad);
     }
