@@ -12,6 +12,11 @@ export type ErrorCode =
   | 'SIP_CAPACITY'
   | 'SIP_NO_DIALOG'
   | 'SIP_TRANSPORT_FAILED'
+  // A REFER we would send (an agent's transfer through the PBX): the dialog is not up, another
+  // REFER of ours is still running, or the Refer-To / Referred-By URI is unusable.
+  | 'SIP_DIALOG_NOT_CONFIRMED'
+  | 'SIP_REFER_PENDING'
+  | 'SIP_BAD_REFER_TARGET'
   // The site certificate (gateway/certs) or the installer's PEM files cannot be used.
   | 'TLS_CERT_INVALID'
   | 'HTTP_UNAUTHORIZED'

@@ -115,6 +115,14 @@ export const trunkSchema = z
     trustIdentity: z.boolean().default(false),
     /** REFER from the PBX: false → 603 Decline; true → the Refer-To number is dialled via `outbound` (RFC 3515). */
     acceptRefer: z.boolean().default(false),
+    /**
+     * How an agent's transfer to an extension or number leaves through this trunk. bridge: ccedge
+     * dials the target itself (outbound INVITE, needs `outbound`) and joins it to the call, staying in
+     * the media path (recording, monitoring and KPIs keep working). refer: ccedge sends REFER on the
+     * caller's dialog and the PBX connects the caller itself (RFC 3515); ccedge leaves the call once the
+     * PBX's NOTIFY reports success, so the rest of the conversation is neither recorded nor monitored.
+     */
+    transferMode: z.enum(['refer', 'bridge']).default('bridge'),
     /** Ring time before the call is answered (180 Ringing is sent meanwhile). */
     answerDelayMs: z.number().int().min(0).max(60_000).default(0),
     /**
