@@ -25,6 +25,8 @@ export class TonePort extends EventEmitter<PortEvents> implements AudioPort {
   private ts = (Math.random() * 0x100000000) >>> 0;
   private n = 0;
   talking = true;
+  /** Packets bigger than a tick's worth are paced by skipping ticks (30 ms: talk on 2 of 3 ticks). */
+  private tickNo = 0;
 
   constructor(
     readonly name: string,
@@ -50,6 +52,8 @@ export class TonePort extends EventEmitter<PortEvents> implements AudioPort {
   /** Sends one packet of its tone (if talking). */
   talk(): void {
     if (!this.talking) return;
+    const tick = this.tickNo++;
+    if (this.samplesPerPacket > 160 && Math.floor(((tick + 1) * 160) / this.samplesPerPacket) === Math.floor((tick * 160) / this.samplesPerPacket)) return;
     const pcm = new Int16Array(this.samplesPerPacket);
     for (let i = 0; i < pcm.length; i++) pcm[i] = Math.round(this.amplitude * Math.sin((2 * Math.PI * this.hz * this.n++) / 8000));
     const frame = encodeFrame(this.codec, pcm);

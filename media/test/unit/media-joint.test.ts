@@ -199,14 +199,28 @@ describe('media joint', function () {
     assert.ok(agent.frames.slice(m.get(agent)!).every((f) => f.length === 160));
   });
 
-  it('30 ms packets from one party are mixed into 20 ms frames without losing its voice', async () => {
+  it('30 ms packets (paced at 30 ms) from one party are mixed into 20 ms frames without losing its voice', async () => {
     const caller = join(r, 'caller', 400, { kind: 'caller' });
     join(r, 'agent', 700, { kind: 'agent' });
     const ext = join(r, 'ext', 1000, { kind: 'external', samples: 240 });
-    // A 240-sample talker every tick would run 1.5× fast; the FIFO trims the excess instead of growing.
     const m = await settle(r);
     expectHearing(caller, m.get(caller)!, [700, 1000], [400]);
     expectHearing(ext, m.get(ext)!, [400, 700], [1000]);
+    // Nothing of the 30 ms talker was thrown away: its FIFO absorbs the 20/30 ms beat.
+    assert.equal(r.joint.stats.mixer.trimmedSamples, 0);
+  });
+
+  it('a source running fast (≈320 samples per 20 ms) is trimmed instead of growing latency', async () => {
+    join(r, 'caller', 400, { kind: 'caller' });
+    const agent = join(r, 'agent', 700, { kind: 'agent' });
+    const fast = new TonePort('fast', 'PCMU', 1000, 6000, 240);
+    r.ports.set('fast', fast);
+    r.joint.add({ id: 'fast', port: fast, codec: 'PCMU', role: 'party', kind: 'external' });
+    // Talks twice per tick (the rig's loop and this one), each paced for 30 ms: twice real time.
+    const off = r.clock.subscribe(() => fast.talk());
+    const m = await settle(r);
+    off();
+    expectHearing(agent, m.get(agent)!, [400, 1000], [700]);
     assert.ok(r.joint.stats.mixer.trimmedSamples > 0);
   });
 
