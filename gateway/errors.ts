@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'AGENT_LOGIN_THROTTLED'
   /** Password checks are queued to their bound (503 + Retry-After); nothing was checked. */
   | 'AGENT_LOGIN_BUSY'
+  /** A login at the page of another role: an agent at /supervisor, a supervisor at /agent (403). */
+  | 'AGENT_WRONG_ROLE'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'
