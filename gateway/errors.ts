@@ -36,7 +36,10 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED';
+  | 'ACD_CLOSED'
+  /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
+  | 'MONITOR_UNAVAILABLE'
+  | 'MONITOR_NO_SUCH_CALL';
 
 export class CcedgeError extends Error {
   constructor(

@@ -175,6 +175,17 @@ export class AgentDirectory extends EventEmitter<{
     return existed;
   }
 
+  /** Ends every session of `name` (reason `logout`; a supervisor logged them out). Returns how many. */
+  logoutAgent(name: string): number {
+    let n = 0;
+    for (const [token, s] of [...this.sessions]) {
+      if (s.agent.name !== name) continue;
+      this.end(token, 'logout');
+      n++;
+    }
+    return n;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
