@@ -6,7 +6,10 @@ import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
 import { Acd } from './acd/acd';
 import { AgentDirectory } from './acd/agent-directory';
 import { AgentDesk } from './agents/agent-desk';
-import { AgentSessions } from './agents/agent-sessions';
+import { AgentSessions, SessionHub } from './agents/agent-sessions';
+import { supervisorClientMessage, type SupervisorClientMessage, type SupervisorServerMessage } from './supervisor/protocol';
+import { SupervisorDesk } from './supervisor/supervisor-desk';
+import { SupervisorAuditStore } from './store/supervisor-audit-store';
 import { CallbackCall } from './callbacks/callback-call';
 import { CallbackScheduler } from './callbacks/callback-scheduler';
 import { CallbackStore } from './callbacks/callback-store';
@@ -59,6 +62,7 @@ export class Daemon {
     private readonly agents: {
       desk: AgentDesk;
       sessions: AgentSessions;
+      supervisors: { hub: SessionHub<SupervisorClientMessage, SupervisorServerMessage>; desk: SupervisorDesk };
       acd: Acd;
       directory: AgentDirectory;
       callbacks: CallbackScheduler;
@@ -226,6 +230,25 @@ export class Daemon {
         callStore: store,
         registry: metrics.registry,
       });
+      // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
+      const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {
+        role: 'supervisor',
+        schema: supervisorClientMessage,
+        metrics,
+        shareWith: sessions,
+      });
+      const supervisorAudit = new SupervisorAuditStore(db, sync);
+      const supervisorDesk = new SupervisorDesk({
+        acd,
+        hub: supervisorHub,
+        agents: sessions,
+        callerPrivate: (id) => desk.callerPrivate(id),
+        awayReasons: config.agentDesk.awayReasons,
+        audit: supervisorAudit,
+        config: config.supervisor,
+        displayName: (n) => directory.get(n)?.displayName,
+        log,
+      });
       const routing = { router: new Router({ config }), acd };
       calls.routeAnsweredCallsTo(desk, routing);
       applyPushed = (next) => {
@@ -309,6 +332,8 @@ export class Daemon {
         store,
         log,
         agents: { login: (body, remote) => sessions.login(body, remote), handleUpgrade: (req, socket, head) => sessions.handleUpgrade(req, socket, head) },
+        supervisors: { login: (body, remote) => supervisorHub.login(body, remote), handleUpgrade: (req, socket, head) => supervisorHub.handleUpgrade(req, socket, head) },
+        supervisorAudit: (limit) => supervisorAudit.list(limit),
         agentStates: () => desk.agentStatuses(),
         kpi,
         wallboard,
@@ -357,7 +382,7 @@ export class Daemon {
       await hw.ready(`ccedge ${VERSION} ready`);
       if (callbacks.enabled) await callbacks.restore();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers, timersStop });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);
       for (const stop of timersStop) stop();
@@ -377,6 +402,8 @@ export class Daemon {
       this.agents.recording.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
       this.agents.desk.close();
+      this.agents.supervisors.desk.close();
+      this.agents.supervisors.hub.close();
       this.agents.sessions.close();
       this.agents.acd.close();
       this.agents.directory.close();

@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'AGENT_LOGIN_THROTTLED'
   /** Password checks are queued to their bound (503 + Retry-After); nothing was checked. */
   | 'AGENT_LOGIN_BUSY'
+  /** A login at the page of another role: an agent at /supervisor, a supervisor at /agent (403). */
+  | 'AGENT_WRONG_ROLE'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'
@@ -39,7 +41,10 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED';
+  | 'ACD_CLOSED'
+  /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
+  | 'MONITOR_UNAVAILABLE'
+  | 'MONITOR_NO_SUCH_CALL';
 
 export class CcedgeError extends Error {
   constructor(

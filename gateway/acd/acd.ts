@@ -14,6 +14,8 @@ export interface AcdAgentConfig {
   queues?: readonly string[] | null;
   /** Skill levels by skill name, for requiredSkills and skills-best-match. */
   skills?: Readonly<Record<string, number>>;
+  /** Supervisors are left out: they take no calls and appear in no queue's agents. */
+  role?: 'agent' | 'supervisor';
 }
 
 export interface AcdOptions {
@@ -164,6 +166,7 @@ export class Acd extends EventEmitter<AcdEvents> {
     const graph = queueGraphIssues(opts.queues);
     if (graph.length > 0) throw new RangeError(graph.map((i) => i.message).join('; '));
     for (const a of opts.agents) {
+      if (a.role === 'supervisor') continue;
       if (this.agentMap.has(a.name)) throw new RangeError(`duplicate agent "${a.name}"`);
       for (const q of a.queues ?? []) if (!this.queueMap.has(q)) throw new RangeError(`agent "${a.name}" names unknown queue "${q}"`);
       const agent = new Agent(a.name, a.displayName ?? a.name, a.queues ? new Set(a.queues) : null, this.clock.now(), Object.freeze({ ...(a.skills ?? {}) }));

@@ -5,6 +5,8 @@ export type AcdErrorCode =
   | 'AGENT_LOGIN_FAILED'
   /** login(): the password-hashing queue is full; nothing was checked (HTTP 503 + Retry-After). */
   | 'AGENT_LOGIN_BUSY'
+  /** login() for a page of another role: an agent at /supervisor, a supervisor at /agent (HTTP 403). */
+  | 'AGENT_WRONG_ROLE'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'

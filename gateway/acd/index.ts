@@ -4,6 +4,7 @@ export { AgentDirectory, type AgentDirectoryOptions, type DirectoryAgent, type S
 export { realClock, type Clock, type Timer } from './clock';
 export {
   acdConfigIssues,
+  AGENT_ROLES,
   agentConfigSchema,
   agentsSchema,
   overflowEdges,
@@ -14,6 +15,7 @@ export {
   queueStrategies,
   SCRYPT_HASH_PATTERN,
   type AgentConfig,
+  type AgentRole,
   type QueueConfig,
   type QueueStrategy,
 } from './config';

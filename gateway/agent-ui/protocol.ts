@@ -150,6 +150,7 @@ export interface LoginRequest {
   password: string;
 }
 export type LoginResponse = { token: string; agent: { name: string; displayName: string } } | {
-      // 401 wrong name or password; 429 too many failures (address or agent); 503 hashing queue full.
-      error: { code: 'AGENT_LOGIN_FAILED' | 'AGENT_LOGIN_THROTTLED' | 'AGENT_LOGIN_BUSY' | 'HTTP_BAD_REQUEST'; message: string; retryAfterS?: number };
+      // 401 wrong name or password; 403 right password, other role's page (a supervisor at /agent,
+      // an agent at /supervisor); 429 too many failures (address or agent); 503 hashing queue full.
+      error: { code: 'AGENT_LOGIN_FAILED' | 'AGENT_WRONG_ROLE' | 'AGENT_LOGIN_THROTTLED' | 'AGENT_LOGIN_BUSY' | 'HTTP_BAD_REQUEST'; message: string; retryAfterS?: number };
     };

@@ -189,6 +189,16 @@ export class AgentDesk {
     }));
   }
 
+  /** The caller withheld their number (Privacy): pages show "Private". */
+  callerPrivate(callId: string): boolean {
+    return this.calls.get(callId)?.caller.private === true;
+  }
+
+  /** agentDesk.awayReasons: what a page (agent or supervisor) may set. */
+  get awayReasons(): readonly string[] {
+    return this.cfg.awayReasons;
+  }
+
   private settings(): DeskSettings {
     return { awayReasons: [...this.cfg.awayReasons], screenPopUrl: this.cfg.screenPopUrl ?? null, wrapUpExtendS: this.cfg.wrapUpExtendS };
   }

@@ -6,6 +6,7 @@ import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { ROUTING_LIMITS, routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
 import { agentDeskConfigSchema, agentSessionsConfigSchema } from '../agents/config';
+import { supervisorConfigSchema } from '../supervisor/config';
 import { httpConfigSchema } from '../http/config';
 import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
@@ -268,6 +269,7 @@ export const configSchema = z
     /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
     agentSessions: agentSessionsConfigSchema.prefault({}),
     agentDesk: agentDeskConfigSchema.prefault({}),
+    supervisor: supervisorConfigSchema.prefault({}),
     calls: z
       .object({
         /** Until agents answer calls, an answered call hears this and ends after maxDurationS. */
