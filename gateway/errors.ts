@@ -27,6 +27,14 @@ export type ErrorCode =
   | 'AGENT_LOGIN_THROTTLED'
   /** Password checks are queued to their bound (503 + Retry-After); nothing was checked. */
   | 'AGENT_LOGIN_BUSY'
+  /** One-time password right; a new password must be chosen first (403). */
+  | 'AGENT_PASSWORD_CHANGE_REQUIRED'
+  /** The new password chosen in place of a one-time password is refused (400). */
+  | 'AGENT_PASSWORD_REJECTED'
+  /** A read-only command found no data directory (it never creates one). */
+  | 'CLI_NO_DATA_DIR'
+  /** /setup: wrong claim code, already done (410), or the first-run settings are invalid. */
+  | 'SETUP_REFUSED'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'

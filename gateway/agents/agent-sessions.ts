@@ -14,7 +14,7 @@ import { failureGuardOptions } from '../net/limits-config';
 import { agentSessionsConfigSchema, type AgentSessionsConfig } from './config';
 
 const MAX_FRAME = 64 * 1024;
-const loginBody = z.object({ agent: z.string().min(1).max(64), password: z.string().min(1).max(1024) }).strict();
+const loginBody = z.object({ agent: z.string().min(1).max(64), password: z.string().min(1).max(1024), newPassword: z.string().max(1024).optional() }).strict();
 
 /** Messages other than hello/ping/logout, after authentication: the desk acts on these. */
 export type AgentCommand = Exclude<ClientMessage, { type: 'hello' } | { type: 'ping' } | { type: 'logout' }>;
@@ -87,7 +87,7 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
     const parsed = loginBody.safeParse(body);
     if (!parsed.success) {
       this.metrics?.agentLoginsRefused.inc({ reason: 'bad_request' });
-      return { status: 400, body: { error: { code: 'HTTP_BAD_REQUEST', message: 'expected {"agent": string, "password": string}' } } };
+      return { status: 400, body: { error: { code: 'HTTP_BAD_REQUEST', message: 'expected {"agent": string, "password": string, "newPassword"?: string}' } } };
     }
     const name = parsed.data.agent;
     const addrKey = remote;
@@ -107,7 +107,9 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
     this.byAddress.fail(addrKey);
     this.byAgent.fail(agentKey);
     try {
-      const { token, agent } = await this.directory.login(name, parsed.data.password);
+      const changing = parsed.data.newPassword !== undefined && this.directory.mustChangePassword(name);
+      const { token, agent } = await this.directory.login(name, parsed.data.password, parsed.data.newPassword);
+      if (changing) this.log.info({ agent: agent.name, remote }, 'agent replaced the one-time password');
       this.metrics?.passwordChecks.inc();
       this.byAddress.succeed(addrKey);
       this.byAgent.succeed(agentKey);
@@ -123,6 +125,14 @@ export class AgentSessions extends EventEmitter<AgentSessionsEvents> {
         this.limitedLog.warn('login-busy', { code: 'AGENT_LOGIN_BUSY', agent: name.slice(0, 64), remote }, 'agent login refused: password checks queued to the limit');
         const retryAfterS = this.cfg.passwordHashing.busyRetryAfterS;
         return { status: 503, body: { error: { code: 'AGENT_LOGIN_BUSY', message: e.message, retryAfterS } }, headers: { 'retry-after': String(retryAfterS) } };
+      }
+      if (isAcdError(e, 'AGENT_PASSWORD_CHANGE_REQUIRED') || isAcdError(e, 'AGENT_PASSWORD_REJECTED')) {
+        // The one-time password was right: not a guess. Nothing is opened until a new one is set.
+        this.metrics?.passwordChecks.inc();
+        this.byAddress.succeed(addrKey);
+        this.byAgent.succeed(agentKey);
+        const code = e.code === 'AGENT_PASSWORD_CHANGE_REQUIRED' ? ('AGENT_PASSWORD_CHANGE_REQUIRED' as const) : ('AGENT_PASSWORD_REJECTED' as const);
+        return { status: code === 'AGENT_PASSWORD_CHANGE_REQUIRED' ? 403 : 400, body: { error: { code, message: e.message } } };
       }
       if (!isAcdError(e, 'AGENT_LOGIN_FAILED')) {
         this.byAddress.refund(addrKey);

@@ -125,4 +125,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE call_notes (call_id TEXT PRIMARY KEY, agent TEXT NOT NULL, text TEXT NOT NULL, updated_at TEXT NOT NULL);
   CREATE INDEX calls_from_user_created ON calls (from_user, created_at);
   `,
+  // Issue 17, one-time passwords: the password an agent chose at first login, and the one-time
+  // passwordHash of the config it replaced (a new one-time hash in the config resets the agent).
+  `
+  CREATE TABLE agent_passwords (agent TEXT PRIMARY KEY, replaces TEXT NOT NULL, hash TEXT NOT NULL, changed_at TEXT NOT NULL);
+  `,
 ];
