@@ -5,6 +5,7 @@ import { MediaClock } from '../media/tones/media-clock';
 import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
 import { Acd } from './acd/acd';
 import { AgentDirectory } from './acd/agent-directory';
+import { AgentPasswordStore } from './store/agent-password-store';
 import { AgentDesk } from './agents/agent-desk';
 import { AgentSessions, SessionHub } from './agents/agent-sessions';
 import { supervisorClientMessage, type SupervisorClientMessage, type SupervisorServerMessage } from './supervisor/protocol';
@@ -181,7 +182,12 @@ export class Daemon {
       // One gate for every scrypt of the process: logins and config-password hashing share it, so
       // at most `concurrency` libuv pool threads hash and the rest stay free for sqlite3.
       const hashGate = new Semaphore({ concurrency: config.agentSessions.passwordHashing.concurrency, maxQueue: config.agentSessions.passwordHashing.maxQueue });
-      const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS, hashGate });
+      const agentPasswords = new AgentPasswordStore(db);
+      const directory = await AgentDirectory.create(config.agents, {
+        sessionIdleS: config.agentSessions.idleTimeoutS,
+        hashGate,
+        changedPasswords: { initial: await agentPasswords.all(), save: (agent, changed) => agentPasswords.save(agent, changed) },
+      });
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
       acd.on('queuePaused', (queue, paused) => {
         db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
