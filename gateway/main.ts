@@ -10,7 +10,8 @@ import { ImageError } from '../image/errors';
 import { versionCommand } from '../image/version-command';
 import { updateCommand } from '../image/update-command';
 import { provisionCommand } from '../image/provision';
-import { EXIT_RESTART, restartRequested } from '../image/restart';
+import { EXIT_RESTART, requestRestart, restartRequested } from '../image/restart';
+import path from 'node:path';
 import { startTrialWatch, type TrialWatch } from '../image/trial-watch';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage. */
@@ -27,7 +28,14 @@ async function run(argv: string[]): Promise<number> {
     log.error({ err, code: 'UNCAUGHT' }, 'uncaught exception');
   });
   process.on('unhandledRejection', (err) => log.error({ err, code: 'UNCAUGHT' }, 'unhandled rejection'));
-  const daemon = await Daemon.start(config, log);
+  // /setup rewrites the config file, then the daemon restarts into it (EXIT_RESTART: systemd starts it again).
+  const daemon = await Daemon.start(config, log, {
+    configFile: values.config ? path.resolve(values.config) : source.endsWith('.yaml') ? source : undefined,
+    onSetupDone: () => {
+      requestRestart();
+      setTimeout(() => process.kill(process.pid, 'SIGTERM'), 1000).unref();
+    },
+  });
   // A version on trial after an update commits itself or rolls back (image/trial-watch.ts).
   let rolledBack = false;
   let trial: TrialWatch | undefined;
