@@ -75,7 +75,7 @@ function object(body: unknown, what: string): Record<string, unknown> {
 }
 
 /** Checks the shape of a new agent (before hashing: a bad password is reported as such). */
-function precheckAgent(body: Record<string, unknown>, where: string): void {
+export function precheckAgent(body: Record<string, unknown>, where: string): void {
   const probe = { ...body };
   if (probe.password === undefined && probe.passwordHash === undefined) probe.password = 'x';
   if (probe.password !== undefined && probe.passwordHash !== undefined) {
