@@ -264,6 +264,16 @@ export class HttpServer {
       await this.recordingAction(req, res, url.pathname, who);
       return;
     }
+    if (this.deps.people?.handles(url.pathname)) {
+      const who = this.authenticate(req, res);
+      if (!who) return;
+      const method = req.method ?? 'GET';
+      // A CSV import is one all-or-nothing request: up to 1 MiB for these admin-only routes.
+      const body = ['POST', 'PATCH', 'PUT'].includes(method) ? await readJson(req, Math.max(this.limits.maxBodyBytes, PEOPLE_BODY_BYTES)) : undefined;
+      const r = await this.deps.people.handle({ method, pathname: url.pathname, query: url.searchParams, body, role: who.role, who: who.name });
+      this.json(res, r.status, r.body, r.headers);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
       return;
@@ -329,14 +339,6 @@ export class HttpServer {
       const audio = /^\/api\/v1\/recordings\/([0-9a-f-]{36})\/audio$/.exec(url.pathname);
       if (audio && this.deps.recordings) {
         await this.recordingAudio(req, res, url, audio[1], who, this.deps.recordings);
-        return;
-      }
-      if (this.deps.people?.handles(url.pathname)) {
-        const method = req.method ?? 'GET';
-        // A CSV import is one all-or-nothing request: up to 1 MiB for these admin-only routes.
-        const body = ['POST', 'PATCH', 'PUT'].includes(method) ? await readJson(req, Math.max(this.limits.maxBodyBytes, PEOPLE_BODY_BYTES)) : undefined;
-        const r = await this.deps.people.handle({ method, pathname: url.pathname, query: url.searchParams, body, role: who.role, who: who.name });
-        this.json(res, r.status, r.body, r.headers);
         return;
       }
       await this.api(url, res, who);

@@ -92,7 +92,9 @@ function read(service: PeopleService, views: PeopleViews, kind: string, name: st
   if (kind === 'away-reasons') return { awayReasons: p.awayReasons };
   if (kind === 'agents') {
     const states = new Map((views.agentStates?.() ?? []).map((s) => [s.name, s]));
-    const list = p.agents.map((a) => ({ ...publicAgent(a), ...(states.get(a.name) ?? {}) }));
+    const list: Array<Record<string, unknown>> = p.agents.map((a) => ({ ...publicAgent(a), ...(states.get(a.name) ?? {}) }));
+    // Removed agents still on a call are listed until it ends.
+    for (const [n, st] of states) if (!p.agents.some((a) => a.name === n)) list.push({ ...st, removed: true });
     if (!name) return { agents: list };
     const one = list.find((a) => a.name === name);
     if (!one) throw new CcedgeError('PEOPLE_NOT_FOUND', `no agent "${name}"`);
