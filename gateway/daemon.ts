@@ -291,8 +291,12 @@ export class Daemon {
       applyPushed = async (next) => {
         // Everything that can refuse runs first; then the swap happens in one synchronous step.
         const router = new Router({ config: next });
-        if (!isDeepStrictEqual(next.agents, config.agents) || !isDeepStrictEqual(next.queues, config.queues)) {
-          await people.change('cloud', (p) => ({ people: { ...p, agents: next.agents, queues: next.queues } }), { against: next });
+        // Only what the push changed: the running agents keep their hashes (a file's clear
+        // passwords are hashed by the people service, never saved as they are).
+        const agentsChanged = !isDeepStrictEqual(next.agents, config.agents);
+        const queuesChanged = !isDeepStrictEqual(next.queues, config.queues);
+        if (agentsChanged || queuesChanged) {
+          await people.change('cloud', (p) => ({ people: { ...p, agents: agentsChanged ? next.agents : p.agents, queues: queuesChanged ? next.queues : p.queues } }), { against: next, saveOnlyIfLive: true });
         }
         assignHotSections(config, next);
         routing.router = router;

@@ -17,6 +17,7 @@ import type { People } from './people-edit';
 import type { PeopleSource, PeopleStore } from './people-store';
 
 export interface PeopleChange {
+  /** The saved set's version (0: not saved, a cloud push over the file's people). */
   version: number;
   result: ReconfigureResult;
 }
@@ -96,26 +97,29 @@ export class PeopleService {
   change<T>(
     source: PeopleSource,
     edit: (current: People) => Promise<{ people: People } & T> | ({ people: People } & T),
-    opts: { moveTo?: string; against?: Config } = {},
+    opts: { moveTo?: string; against?: Config; saveOnlyIfLive?: boolean } = {},
   ): Promise<T & PeopleChange> {
     return this.serial(async () => {
       let base = this.current();
       // The file's clear passwords are hashed before anything is saved.
-      if (!this.live && base.agents.some((a) => a.password !== undefined)) base = { ...base, agents: await hashClearPasswords(base.agents, this.o.scrypt) };
+      if (!this.live && !opts.saveOnlyIfLive && base.agents.some((a) => a.password !== undefined)) base = { ...base, agents: await hashClearPasswords(base.agents, this.o.scrypt) };
       const out = await edit(base);
-      const change = await this.apply(out.people, source, opts.moveTo, opts.against);
+      // A cloud push that finds the file's people in use leaves them there: sync keeps the push
+      // and runs it again at start, and later edits of the file's agents still count.
+      const save = !(opts.saveOnlyIfLive && !this.live);
+      const change = await this.apply(out.people, source, save, opts.moveTo, opts.against);
       return { ...out, ...change };
     });
   }
 
   /** `against`: the config the people must fit (a cloud push brings its other sections along). */
-  private async apply(next: People, source: PeopleSource, moveTo?: string, against: Config = this.o.config): Promise<PeopleChange> {
+  private async apply(next: People, source: PeopleSource, save: boolean, moveTo?: string, against: Config = this.o.config): Promise<PeopleChange> {
     checkWithConfig(against, next);
-    if (next.agents.some((a) => a.password !== undefined)) throw new CcedgeError('PEOPLE_INVALID', 'a clear password cannot be kept: hash it first');
-    const version = await this.o.store.save(next, source);
+    if (save && next.agents.some((a) => a.password !== undefined)) throw new CcedgeError('PEOPLE_INVALID', 'a clear password cannot be kept: hash it first');
+    const version = save ? await this.o.store.save(next, source) : 0;
     const previous = new Map(this.current().agents.map((a) => [a.name, a]));
     const result = this.o.acd.reconfigure(next.queues, next.agents, { fallbackQueue: moveTo ?? this.o.config.people.fallbackQueue });
-    this.live = next;
+    if (save) this.live = next;
     for (const a of next.agents) this.retiring.delete(a.name);
     for (const name of result.agentsRetiring) {
       const was = previous.get(name);
