@@ -663,6 +663,11 @@ export class Acd extends EventEmitter<AcdEvents> {
     });
   }
 
+  /** Agents removed by reconfigure() who are still on their call. */
+  retiringAgents(): string[] {
+    return [...this.retiring].map((a) => a.name);
+  }
+
   // ---- views ----
 
   snapshot(): AcdSnapshot {

@@ -120,11 +120,14 @@ export class PeopleService {
     const previous = new Map(this.current().agents.map((a) => [a.name, a]));
     const result = this.o.acd.reconfigure(next.queues, next.agents, { fallbackQueue: moveTo ?? this.o.config.people.fallbackQueue });
     if (save) this.live = next;
-    for (const a of next.agents) this.retiring.delete(a.name);
-    for (const name of result.agentsRetiring) {
-      const was = previous.get(name);
-      if (was) this.retiring.set(name, was);
+    // Still on their call: removed, or now a supervisor. Their session lives on as it was.
+    const retiring = new Map<string, AgentConfig>();
+    for (const name of this.o.acd.retiringAgents()) {
+      const was = this.retiring.get(name) ?? previous.get(name);
+      if (was) retiring.set(name, was);
     }
+    this.retiring.clear();
+    for (const [n, a] of retiring) this.retiring.set(n, a);
     assignPeople(this.o.config, next);
     await this.reloadDirectory();
     this.o.log.info({ source, version, ...result }, 'people and queues changed live');
@@ -133,8 +136,8 @@ export class PeopleService {
   }
 
   private async reloadDirectory(): Promise<void> {
-    const agents = this.current().agents;
-    await this.o.directory.reload([...agents, ...[...this.retiring.values()].filter((r) => !agents.some((a) => a.name === r.name))]);
+    const agents = this.current().agents.filter((a) => !this.retiring.has(a.name));
+    await this.o.directory.reload([...agents, ...this.retiring.values()]);
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
