@@ -9,6 +9,7 @@ import { encodeFrame } from '../../media/tones/g711';
 import { eventually, freePort, runCli, sleep, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
 import { WeriftAgent } from './werift-agent';
+import { launchChromium, openAgent } from './browser';
 
 /**
  * From a new box to the first answered call, as the installer does it, with no YAML written by
@@ -142,6 +143,28 @@ describe('first run: a new box to the first answered call, no YAML by hand', fun
     // The one-time password is spent; the chosen one works.
     const again = await fetch(`http://127.0.0.1:${daemon.httpPort}/agent/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'alice', password: oneTime }) });
     assert.equal(again.status, 401);
+
+    // Bob on the agent page (Chromium): the page asks for a new password, then he is in.
+    const browser = await launchChromium();
+    try {
+      const bob = await openAgent(browser, daemon.httpPort, 'bob', '', { login: false });
+      await bob.page.getByLabel('Agent').fill('bob');
+      await bob.page.getByLabel('Password').fill(passwords.get('bob') as string);
+      await bob.page.getByRole('button', { name: 'Log in' }).click();
+      await bob.page.getByLabel('New passphrase', { exact: true }).waitFor();
+      assert.match(await bob.page.getByRole('alert').first().textContent() ?? '', /one-time password/i);
+      await bob.page.getByLabel('New passphrase', { exact: true }).fill('bob-own-secret');
+      await bob.page.getByLabel('Repeat the new passphrase').fill('bob-typo-secret');
+      await bob.page.getByRole('button', { name: 'Set password and log in' }).click();
+      await eventually(async () => /differ/.test((await bob.page.getByRole('alert').first().textContent()) ?? ''), 10_000);
+      await bob.page.getByLabel('Repeat the new passphrase').fill('bob-own-secret');
+      await bob.page.getByRole('button', { name: 'Set password and log in' }).click();
+      await bob.page.getByRole('button', { name: 'Available' }).waitFor();
+      const relogin = await fetch(`http://127.0.0.1:${daemon.httpPort}/agent/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'bob', password: 'bob-own-secret' }) });
+      assert.equal(relogin.status, 200, 'the password chosen on the page is the one that works');
+    } finally {
+      await browser.close();
+    }
   });
 
   it('provision without agents → /setup over HTTPS with the claim code (wrong codes refused and throttled) → restart → an agent answers a call', async () => {
