@@ -34,7 +34,15 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED';
+  | 'ACD_CLOSED'
+  // Backups (gateway/backup): no path or passphrase, a wrong passphrase, a damaged backup, a busy run.
+  | 'BACKUP_FAILED'
+  | 'BACKUP_NOT_CONFIGURED'
+  | 'BACKUP_BAD_PASSPHRASE'
+  | 'BACKUP_CORRUPT'
+  | 'BACKUP_NOT_FOUND'
+  | 'BACKUP_TARGET_NOT_EMPTY'
+  | 'BACKUP_BUSY';
 
 export class CcedgeError extends Error {
   constructor(
