@@ -36,7 +36,9 @@ export async function snapshotDatabase(db: Db, file: string, pagesPerStep: numbe
   try {
     while (!b.completed) {
       if (b.failed) throw new CcedgeError('BACKUP_FAILED', 'database snapshot failed');
-      const err = await new Promise<(Error & { errno?: number }) | null>((resolve) => b.step(pagesPerStep, (e) => resolve(e)));
+      // Each step waits for the write under way and holds the next for its few pages: a step
+      // taken while this connection is inside a transaction would be refused (SQLITE_LOCKED).
+      const err = await db.betweenWrites(() => new Promise<(Error & { errno?: number }) | null>((resolve) => b.step(pagesPerStep, (e) => resolve(e))));
       if (err) {
         if ((err.errno === SQLITE_BUSY || err.errno === SQLITE_LOCKED) && !b.failed && ++retries < MAX_RETRIES) {
           await sleep(100);
