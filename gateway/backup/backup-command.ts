@@ -124,14 +124,15 @@ async function now(config: Config, root: string, passphraseFile: string | undefi
     }
     result = viaDaemon.body;
   } else {
-    // No daemon (or one given another passphrase to use): back up here. sqlite's backup reads
-    // one consistent state even if a daemon writes meanwhile.
+    // No daemon (or --passphrase-file: this command's passphrase): back up here, in one step. A
+    // step is one read transaction, so a daemon writing meanwhile (another connection) can
+    // neither block it nor make it start over, as it would between smaller steps.
     by = 'this command';
     const passphrase = resolvePassphrase({ file: passphraseFile, configFile: config.backup.passphraseFile }) as string;
     const db = await Db.open(dbFile);
     try {
       result = await runBackup({
-        db, dataDir: config.dataDir, root, passphrase, keep: config.backup.keep, pagesPerStep: config.backup.pagesPerStep,
+        db, dataDir: config.dataDir, root, passphrase, keep: config.backup.keep, pagesPerStep: -1,
         site: config.site.id, device: config.site.deviceId, version: VERSION,
       });
     } finally {

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { realClock, type Clock, type Timer } from '../acd/clock';
 import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
 import type { Db } from '../store/db';
@@ -37,7 +38,8 @@ export interface BackupServiceDeps {
   registry: Registry;
   /** Cloud events (backup.completed / backup.failed); the residency policy filters them. */
   emit: (type: 'backup.completed' | 'backup.failed', data: Record<string, unknown>) => void;
-  now?: () => Date;
+  /** Time and the schedule's timer (tests pass a manual clock). */
+  clock?: Clock;
 }
 
 /**
@@ -45,10 +47,11 @@ export interface BackupServiceDeps {
  * one run at a time, status for health, metrics and cloud events.
  */
 export class BackupService {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private running: Promise<BackupResult> | undefined;
   private closed = false;
   private readonly metrics: BackupMetrics;
+  private readonly clock: Clock;
   private readonly now: () => Date;
   private readonly state: BackupStatus = {
     enabled: false, running: false, lastId: null, lastSuccessAt: null, lastDurationMs: null, lastBytes: null, failures: 0, lastFailureAt: null, lastErrorCode: null, nextAt: null,
@@ -56,7 +59,8 @@ export class BackupService {
 
   constructor(private readonly deps: BackupServiceDeps) {
     this.metrics = new BackupMetrics(deps.registry);
-    this.now = deps.now ?? (() => new Date());
+    this.clock = deps.clock ?? realClock;
+    this.now = () => new Date(this.clock.now());
   }
 
   /** Reads the last backup from the backup path and arms the schedule (when backup.enabled). */
@@ -131,7 +135,7 @@ export class BackupService {
   /** Stops the schedule and waits for a run under way (the database closes after this). */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.state.nextAt = null;
     await this.running?.catch(() => undefined);
@@ -139,9 +143,9 @@ export class BackupService {
 
   private arm(delayMs: number): void {
     if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.state.nextAt = new Date(this.now().getTime() + delayMs).toISOString();
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       const every = this.deps.config().everyS * 1000;
       this.runNow(undefined, 'schedule').then(
@@ -149,6 +153,5 @@ export class BackupService {
         (err: unknown) => this.arm(err instanceof CcedgeError && err.code === 'BACKUP_BUSY' ? every : Math.min(every, RETRY_MS)),
       );
     }, delayMs);
-    this.timer.unref();
   }
 }

@@ -17,6 +17,7 @@ export interface BackupJob {
   root: string;
   passphrase: string;
   keep: { count: number; days: number };
+  /** Pages per online-backup step; -1: all in one step (a process with no calls to keep going). */
   pagesPerStep: number;
   site: string;
   device: string;

@@ -196,5 +196,13 @@ describe('backup during calls, restore on a new box', function () {
     assert.ok(login.seq > lastSeqA, `new seq ${login.seq} > ${lastSeqA}`);
     const sync = (await b.api<{ lastSeq: number }>('/api/v1/sync')).body;
     assert.ok(sync.lastSeq >= login.seq);
+
+    // A damaged file on the share is named by verify (exit 1).
+    const pooled = readFileSync(path.join(root, 'recordings', `${rec.id}.ccrec`));
+    pooled[pooled.length - 100] ^= 0xff;
+    writeFileSync(path.join(root, 'recordings', `${rec.id}.ccrec`), pooled);
+    const damaged = await cli(b, ['backup', 'verify']);
+    assert.equal(damaged.code, 1);
+    assert.match(damaged.stderr, new RegExp(`recordings/${rec.id}\\.ccrec: SHA-256 differs`));
   });
 });
