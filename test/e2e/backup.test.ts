@@ -190,9 +190,14 @@ describe('backup during calls, restore on a new box', function () {
     assert.deepEqual(readFileSync(wavB), audioA, 'the restored recording decrypts to the same audio');
 
     // The next event gets a seq above every seq the old box used, before and after the backup.
+    // (The restored outbox still holds the old box's unacknowledged agent.login: count past it.)
+    const loginsBefore = (await query<{ n: number }>(path.join(restored, 'ccedge.db'), "SELECT COUNT(*) AS n FROM sync_outbox WHERE type = 'agent.login'"))[0].n;
     const alice2 = await WeriftAgent.login(b.httpPort, 'alice', 'alice-password');
     agents.push(alice2);
-    const login = await eventually(async () => (await query<{ seq: number }>(path.join(restored, 'ccedge.db'), "SELECT seq FROM sync_outbox WHERE type = 'agent.login' ORDER BY seq DESC LIMIT 1"))[0]);
+    const login = await eventually(async () => {
+      const rows = await query<{ seq: number }>(path.join(restored, 'ccedge.db'), "SELECT seq FROM sync_outbox WHERE type = 'agent.login' ORDER BY seq");
+      return rows.length > loginsBefore && rows[rows.length - 1];
+    });
     assert.ok(login.seq > lastSeqA, `new seq ${login.seq} > ${lastSeqA}`);
     const sync = (await b.api<{ lastSeq: number }>('/api/v1/sync')).body;
     assert.ok(sync.lastSeq >= login.seq);
