@@ -2,6 +2,7 @@ import { copyFile, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CcedgeError } from '../errors';
 import { Db } from '../store/db';
+import { MIGRATIONS } from '../store/migrations';
 import { decryptFrom, deriveKeys } from './crypto';
 import { restoreKeys } from './key-bundle';
 import { checkManifest, verifyFiles, type Manifest } from './manifest';
@@ -45,6 +46,9 @@ export async function restoreBackup(opts: { root: string; manifest: Manifest; da
   const inUse = await dataDirInUse(dataDir);
   if (inUse.length && !opts.force) {
     throw new CcedgeError('BACKUP_TARGET_NOT_EMPTY', `data dir ${dataDir} is not empty (${inUse.slice(0, 5).join(', ')}${inUse.length > 5 ? ', …' : ''}); restore into a new one, or pass --force to replace it (stop the daemon first)`);
+  }
+  if (m.db.schemaVersion > MIGRATIONS.length) {
+    throw new CcedgeError('BACKUP_FAILED', `backup ${m.id} was made by a newer ccedge (${m.version}, database schema ${m.db.schemaVersion}; this build knows ${MIGRATIONS.length}): restore it with that version or newer`);
   }
   const keys = await deriveKeys(opts.passphrase, m.kdf);
   checkManifest(m, keys);

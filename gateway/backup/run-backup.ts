@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../store/db';
 import { deriveKeys, encryptTo, passphraseCheck } from './crypto';
@@ -58,6 +58,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
   const tmpDir = path.join(job.dataDir, 'backup-tmp');
   const plainDb = path.join(tmpDir, `${id}.db`);
   await mkdir(partial, { recursive: true, mode: 0o700 });
+  await removeStalePartials(job.root, started);
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   try {
     const keys = await deriveKeys(job.passphrase);
@@ -121,6 +122,15 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
   } finally {
     await rm(plainDb, { force: true });
     await rm(`${plainDb}-journal`, { force: true });
+  }
+}
+
+/** A run that died (power cut, kill) leaves `.ccedge-….partial`; a day later it is surely not running. */
+async function removeStalePartials(root: string, now: Date): Promise<void> {
+  for (const n of await readdir(root).catch(() => [] as string[])) {
+    if (!/^\.ccedge-.*\.partial$/.test(n)) continue;
+    const st = await stat(path.join(root, n)).catch(() => undefined);
+    if (st && now.getTime() - st.mtimeMs > 86_400_000) await rm(path.join(root, n), { recursive: true, force: true });
   }
 }
 
