@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeSecretFile } from '../../media/vault/keys';
@@ -17,7 +18,7 @@ export async function collectKeys(dataDir: string): Promise<{ data: Buffer; file
   const root = path.join(dataDir, 'keys');
   const files: Bundle['files'] = [];
   const walk = async (rel: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
+    let entries: Dirent[];
     try {
       entries = await readdir(path.join(root, rel), { withFileTypes: true });
     } catch (e) {
