@@ -44,7 +44,15 @@ export type ErrorCode =
   | 'ACD_CLOSED'
   /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
   | 'MONITOR_UNAVAILABLE'
-  | 'MONITOR_NO_SUCH_CALL';
+  | 'MONITOR_NO_SUCH_CALL'
+  // Backups (gateway/backup): no path or passphrase, a wrong passphrase, a damaged backup, a busy run.
+  | 'BACKUP_FAILED'
+  | 'BACKUP_NOT_CONFIGURED'
+  | 'BACKUP_BAD_PASSPHRASE'
+  | 'BACKUP_CORRUPT'
+  | 'BACKUP_NOT_FOUND'
+  | 'BACKUP_TARGET_NOT_EMPTY'
+  | 'BACKUP_BUSY';
 
 export class CcedgeError extends Error {
   constructor(

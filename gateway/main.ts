@@ -3,6 +3,7 @@ import { callsCommand, configValidateCommand, outboxCommand, policyCommand, reco
 import { loadConfig } from './config/load';
 import { reportCommand } from './kpi/report-command';
 import { certCommand } from './certs/cert-command';
+import { backupCommand } from './backup/backup-command';
 import { Daemon } from './daemon';
 import { CcedgeError } from './errors';
 import { createLogger } from './logging';
@@ -80,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
         return await updateCommand(rest);
       case 'cert':
         return await certCommand(rest);
+      case 'backup':
+        return await backupCommand(rest);
       case 'provision':
         return await provisionCommand(rest);
       case '--version':
@@ -98,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CcedgeError) {
       process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);
-      return e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_UNREADABLE' || e.code === 'CLI_USAGE' ? EXIT_INVALID : EXIT_FAILURE;
+      return e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_UNREADABLE' || e.code === 'CLI_USAGE' || e.code === 'BACKUP_NOT_CONFIGURED' ? EXIT_INVALID : EXIT_FAILURE;
     }
     if (e instanceof ImageError) {
       process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);

@@ -12,6 +12,7 @@ import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 import { certificatesConfigSchema } from '../certs/config';
 import { httpsConfigSchema } from '../http/https-config';
+import { backupConfigSchema } from '../backup/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -264,6 +265,8 @@ export const configSchema = z
       .strict()
       .prefault({}),
     agents: agentsSchema.default([]),
+    /** Encrypted backups of the database, keys and recordings (gateway/backup/config.ts). */
+    backup: backupConfigSchema.prefault({}),
     /** Menus that decide an intent before an answered call is queued; absent: no IVR. */
     ivr: ivrSchema.optional(),
     /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
