@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
+  | 'ACD_AGENT_UNAVAILABLE'
   | 'ACD_CLOSED';
 
 export class CcedgeError extends Error {
