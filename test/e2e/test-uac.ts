@@ -3,6 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import sip, { type SipRequest, type SipResponse, type Stack } from 'sip';
 import { alawToLinear, encodeFrame, ulawToLinear } from '../../media/tones/g711';
 import { freePort } from './harness';
+import { ToneMeter } from './tones';
 
 /**
  * A small caller for end-to-end tests where sipp cannot look at the audio: places one call over
@@ -12,6 +13,8 @@ import { freePort } from './harness';
 export class TestUac {
   readonly events: string[] = [];
   packetsReceived = 0;
+  /** The frequencies in what the caller hears (tone peers: its own tone is 1 kHz); reset() starts a window. */
+  readonly tones = new ToneMeter();
   /** Sum of squares and sample count of the received audio (for RMS). */
   private energy = 0;
   private samples = 0;
@@ -239,6 +242,7 @@ export class TestUac {
     const pt = msg[1] & 0x7f;
     if (pt !== 0 && pt !== 8) return;
     this.packetsReceived++;
+    this.tones.push(msg.subarray(12), pt === 0 ? 'PCMU' : 'PCMA');
     const decode = pt === 0 ? ulawToLinear : alawToLinear;
     for (let i = 12; i < msg.length; i++) {
       const s = decode(msg[i]);
