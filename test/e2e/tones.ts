@@ -13,9 +13,16 @@ import { Goertzel } from '../../media/tones/goertzel';
 /** Frequencies the peers use: far apart, none a harmonic of another within G.711's band. */
 export const PEER_TONES = [600, 800, 1000, 1400] as const;
 
-/** A tone at least this share of the received power is "heard"; below NOT_HEARD it is not. */
-export const HEARD = 0.3;
-export const NOT_HEARD = 0.05;
+/**
+ * A tone with at least this share of the received power is "heard"; below NOT_HEARD it is not.
+ * Low on purpose: in a mix a party's share follows its level, and Chromium's fake microphone
+ * arrives ~20 dB below its WAV (measured: WAV amplitude 30000 → RMS ~2200 at the caller, against
+ * ~4200 from a werift peer at amplitude 6000), so in a three-way mix the Chromium agent's tone
+ * is ~0.1-0.2 of what the others hear. A tone nobody sends measures 0.00 (G.711 noise spreads
+ * over the whole band), so NOT_HEARD still has a wide margin.
+ */
+export const HEARD = 0.05;
+export const NOT_HEARD = 0.01;
 
 /**
  * One second of a tone as 50 G.711 frames of 20 ms (integer Hz: the second loops seamlessly).
@@ -31,8 +38,11 @@ export function toneFrames(codec: G711Codec, hz: number, amplitude = 6000): Buff
   return frames;
 }
 
-/** A mono 16-bit PCM WAV of `seconds` of a tone (integer Hz and seconds: it loops seamlessly). */
-export function toneWav(hz: number, seconds = 10, sampleRate = 48_000, amplitude = 8000): Buffer {
+/**
+ * A mono 16-bit PCM WAV of `seconds` of a tone (integer Hz and seconds: it loops seamlessly).
+ * Near full scale: Chromium's capture path takes ~20 dB off it (see HEARD).
+ */
+export function toneWav(hz: number, seconds = 10, sampleRate = 48_000, amplitude = 30000): Buffer {
   const n = seconds * sampleRate;
   const data = Buffer.alloc(n * 2);
   for (let i = 0; i < n; i++) data.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / sampleRate)), i * 2);
