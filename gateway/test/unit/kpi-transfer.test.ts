@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Acd } from '../../acd/acd';
 import { computeKpis, kpisByQueue, mergeByCall, outcomesFromEvents } from '../../kpi/kpi';
 import { KpiRecorder } from '../../kpi/kpi-recorder';
+import { KpiService } from '../../kpi/kpi-service';
 import { KpiStore } from '../../kpi/kpi-store';
 import { openKpiDb } from './kpi-db';
 import { ManualClock } from './manual-clock';
@@ -98,5 +99,29 @@ describe('KpiRecorder: transfers', () => {
     );
     const support = kpisByQueue(outcomesFromEvents(events), [], () => null).get('support');
     assert.deepEqual([support?.offered, support?.answered, support?.answeredWithinT], [2, 2, 1]);
+  });
+
+  it('the live KPIs give each agent their own wrap-up of a transferred call', async () => {
+    const { acd, recorder } = setup();
+    const service = new KpiService({ store, recorder, snapshot: () => acd.snapshot(), agentQueues: () => null, window: '24h', clock });
+    await service.start();
+    try {
+      acd.login('alice', { ready: true });
+      acd.login('bob', { ready: true });
+      acd.enqueue('support', { callId: 'c1', caller: '1001', callerName: null });
+      acd.answer('alice', 'c1');
+      clock.advance(60_000);
+      acd.transfer('alice', 'c1', { queue: 'sales' });
+      acd.answer('bob', 'c1');
+      clock.advance(20_000);
+      acd.callEnded('bob', 'c1'); // sales: no wrap-up; bob's wrap (0) must not land on alice's row
+      clock.advance(10_000); // alice's 30 s wrap-up ends
+      await recorder.flush();
+      const aht = Object.fromEntries(service.queues().map((q) => [q.name, q.aht]));
+      assert.deepEqual(aht, { support: 90, sales: 20 }, 'alice: 60 talk + 30 wrap; bob: 20 talk + 0 wrap');
+    } finally {
+      service.stop();
+      acd.close();
+    }
   });
 });
