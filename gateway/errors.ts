@@ -41,7 +41,6 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED'
   /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
   | 'MONITOR_UNAVAILABLE'
   | 'MONITOR_NO_SUCH_CALL'
@@ -52,7 +51,9 @@ export type ErrorCode =
   | 'BACKUP_CORRUPT'
   | 'BACKUP_NOT_FOUND'
   | 'BACKUP_TARGET_NOT_EMPTY'
-  | 'BACKUP_BUSY';
+  | 'BACKUP_BUSY'
+  | 'ACD_AGENT_UNAVAILABLE'
+  | 'ACD_CLOSED';
 
 export class CcedgeError extends Error {
   constructor(

@@ -591,6 +591,13 @@ export class AgentDesk {
           );
           return;
         }
+        case 'transfer':
+        case 'completeTransfer':
+        case 'conference':
+        case 'cancelConsult':
+          // Issue 16 phase 2 wires these to the call's legs; until then the page gets a clear refusal.
+          reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'transfers and conferences are not available on this appliance yet' });
+          return;
         default: {
           const call = this.calls.get(msg.callId);
           if (!call || call.agent !== agent) {
