@@ -34,7 +34,14 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED';
+  | 'ACD_CLOSED'
+  // gateway/calls/errors.ts: what a call refuses (a leg it does not have, a full call...).
+  | 'CALL_CLOSED'
+  | 'CALL_UNKNOWN_LEG'
+  | 'CALL_FULL'
+  | 'CALL_OUTBOUND_FAILED'
+  | 'CALL_OUTBOUND_UNAVAILABLE'
+  | 'CALL_ROLE_UNSUPPORTED';
 
 export class CcedgeError extends Error {
   constructor(
