@@ -136,6 +136,9 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       this.inbound = new CallerLeg(setup.invite, setup.rtp, setup.localAddress, setup.audio, { ...deps, write: (type, data, changes) => this.persist(this.deps.store.update(this.id, changes ?? {}, type, data)) }, this.log);
       const leg = this.addLeg({ kind: 'caller', name: this.inbound.identity.name, number: this.inbound.identity.number ?? uriOf(setup.invite.rq.headers.from), caller: this.inbound });
       this.customer = leg;
+      const caller = this.inbound;
+      // The caller is in the joint from the start; audio flows once someone else joins.
+      this.join(leg, { rtp: { session: caller.rtp, payloadType: () => caller.payloadType, dtmf: caller.dtmfSender } });
     }
   }
 
