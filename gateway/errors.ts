@@ -40,8 +40,7 @@ export type ErrorCode =
   | 'CALL_UNKNOWN_LEG'
   | 'CALL_FULL'
   | 'CALL_OUTBOUND_FAILED'
-  | 'CALL_OUTBOUND_UNAVAILABLE'
-  | 'CALL_ROLE_UNSUPPORTED';
+  | 'CALL_OUTBOUND_UNAVAILABLE';
 
 export class CcedgeError extends Error {
   constructor(

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
-import type { AgentAudioLeg } from '../../media/bridge/media-bridge';
 import { DtmfSender } from '../../media/dtmf/dtmf-sender';
+import { MediaError } from '../../media/errors';
+import type { AudioPort } from '../../media/joint/audio-port';
+import { MediaJoint } from '../../media/joint/media-joint';
+import { RtpSessionPort } from '../../media/joint/rtp-session-port';
 import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
 import type { Recorder } from '../../media/recorder/recorder';
 import type { RtpSessionStats } from '../../media/rtp/rtp-session';
@@ -21,8 +24,8 @@ import { uriOf } from '../sip/messages';
 import { uriUser, type CallerIdentity } from '../sip/identity';
 import type { IncomingInvite } from '../sip/sip-server';
 import type { CallRecord, CallStore } from '../store/call-store';
-import { RelayJoint, type CallJoint } from './call-joint';
 import type { CallEndCause, CallEvents, DeskCall, LegInfo, LegKind, LegState, OutboundTarget, ParticipantRole } from './contract';
+import { CountedPort } from './counted-port';
 import { CallError, isCallError } from './errors';
 import { inboundRecord } from './inbound-record';
 import { AgentLeg } from './legs/agent-leg';
@@ -83,6 +86,8 @@ export interface Leg {
   readonly outbound?: OutboundLeg;
   /** A customer outbound leg's digit sender (the agent's dial pad). */
   dtmf?: DtmfSender;
+  /** Its port in the joint, while joined. */
+  port?: CountedPort;
 }
 
 /**
@@ -95,7 +100,9 @@ export interface Leg {
 export class Call extends EventEmitter<CallEvents> implements DeskCall {
   readonly id: string;
   readonly log: Logger;
-  protected readonly joint: CallJoint = new RelayJoint();
+  protected readonly joint: MediaJoint;
+  /** What the joint sent to legs no longer in it: to the customer, to everyone else. */
+  private readonly sentBefore = { customer: 0, others: 0 };
   private readonly legMap = new Map<string, Leg>();
   /** The caller's leg (inbound) or the callback's answered outbound leg. */
   private customer: Leg | undefined;
@@ -131,14 +138,13 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.id = opts.id ?? randomUUID();
     const setup = opts.inbound;
     this.log = log.child({ callId: this.id, ...(setup ? { sipCallId: setup.invite.dialog.callId } : {}), ...opts.logBindings });
+    this.joint = new MediaJoint({ clock: deps.clock, maxParties: deps.config.calls.maxParties });
+    this.joint.on('mode', (mode, previous) => this.log.debug({ mode, previous }, 'media joint switched'));
     if (setup) {
       this.answerSdp = setup.answerSdp;
       this.inbound = new CallerLeg(setup.invite, setup.rtp, setup.localAddress, setup.audio, { ...deps, write: (type, data, changes) => this.persist(this.deps.store.update(this.id, changes ?? {}, type, data)) }, this.log);
       const leg = this.addLeg({ kind: 'caller', name: this.inbound.identity.name, number: this.inbound.identity.number ?? uriOf(setup.invite.rq.headers.from), caller: this.inbound });
       this.customer = leg;
-      const caller = this.inbound;
-      // The caller is in the joint from the start; audio flows once someone else joins.
-      this.join(leg, { rtp: { session: caller.rtp, payloadType: () => caller.payloadType, dtmf: caller.dtmfSender } });
     }
   }
 
@@ -171,11 +177,13 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   }
 
   get isHeld(): boolean {
-    return this.customer !== undefined && this.joint.isHeld(this.customer.id);
+    const id = this.customer?.id;
+    return id !== undefined && this.joint.has(id) && this.joint.isHeld(id);
   }
 
   get isMuted(): boolean {
-    return this.primaryAgent !== undefined && this.joint.isMuted(this.primaryAgent.id);
+    const id = this.primaryAgent?.id;
+    return id !== undefined && this.joint.has(id) && this.joint.isMuted(id);
   }
 
   get closed(): boolean {
@@ -259,17 +267,16 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     }
     const leg = this.addLeg({ kind: 'outbound', name: null, number: target.number, outbound: out });
     return new Promise<string>((resolve, reject) => {
-      out.on('answered', (port) => {
+      out.on('answered', () => {
         if (this.closed || !this.legMap.has(leg.id)) return;
         opts.beforeJoin?.();
         try {
           if (opts.customer) {
             leg.dtmf = new DtmfSender(this.deps.clock, out.rtp);
             this.customer = leg;
-            this.join(leg, { rtp: { session: out.rtp, payloadType: () => out.payloadType, dtmf: leg.dtmf } });
-          } else {
-            this.join(leg, { port });
           }
+          // Through the session's own timeline, so its SSRC stays continuous across relay and mix.
+          this.join(leg, new RtpSessionPort(out.rtp, out.payloadType, leg.dtmf));
         } catch (err) {
           this.dropLeg(leg, 'join-failed');
           reject(err);
@@ -304,16 +311,18 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     const leg = this.legOf(legId);
     if (this.closed) throw new CallError('CALL_CLOSED', 'the call has ended');
     leg.held = on;
-    if (this.joint.has(leg.id)) this.joint.setHold(leg.id, on);
-    if (leg.caller) {
-      if (on) leg.caller.startHoldTone();
-      else leg.caller.stopHoldTone();
-    }
+    if (this.joint.has(leg.id)) this.joint.setHold(leg.id, on ? this.deps.holdFrames[this.codecOf(leg)] : null);
   }
 
   setRole(legId: string, role: ParticipantRole): void {
     const leg = this.legOf(legId);
-    if (this.joint.has(leg.id)) this.joint.setRole(leg.id, role);
+    if (this.joint.has(leg.id)) {
+      try {
+        this.joint.setRole(leg.id, role);
+      } catch (err) {
+        throw jointError(err);
+      }
+    }
     leg.role = role;
   }
 
@@ -348,7 +357,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   }
 
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    this.recording.attach(recorder, writer, this.closed || !this.joint.joined ? undefined : this.joint);
+    const source = { setRecordingTap: (tap: Parameters<MediaJoint['setRecordingTap']>[0]) => this.joint.setRecordingTap(tap, this.customer?.id ?? '') };
+    this.recording.attach(recorder, writer, this.closed || !this.joined ? undefined : source);
   }
 
   get recordingState(): { active: boolean; paused: boolean } {
@@ -367,14 +377,14 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   /** Agent hold: the caller hears the hold tone, nothing is relayed either way. */
   setHold(on: boolean): void {
     const customer = this.customer;
-    if (!customer || !this.joint.joined || this.closed) return;
+    if (!customer || !this.joined || this.closed) return;
     this.holdLeg(customer.id, on);
     this.record(on ? 'call.agent-hold' : 'call.agent-unhold');
   }
 
   setMute(on: boolean): void {
     const agent = this.primaryAgent;
-    if (!agent || !this.joint.joined || this.closed) return;
+    if (!agent || !this.joined || this.closed || !this.joint.has(agent.id)) return;
     this.joint.setMute(agent.id, on);
     this.record(on ? 'call.agent-mute' : 'call.agent-unmute');
   }
@@ -422,12 +432,18 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
     leg.on('confirmed', () => this.onConfirmed());
     leg.on('ended', (cause, sipStatus) => void this.close(cause, sipStatus));
-    leg.on('codec', (codec) => this.ivr?.setCodec(codec));
+    leg.on('codec', (codec) => {
+      this.ivr?.setCodec(codec);
+      this.joinCaller();
+    });
+    // The PBX's hold: nothing to or from the caller (its RTP is paused too) until it resumes.
     leg.on('held', () => {
-      if (this.joint.joined) this.joint.setHold(this.customer?.id ?? '', true);
+      const me = this.customer;
+      if (me?.caller && this.joined && this.joint.has(me.id)) this.joint.setHold(me.id, []);
     });
     leg.on('resumed', () => {
-      if (this.joint.joined) this.joint.setHold(this.customer?.id ?? '', false);
+      const me = this.customer;
+      if (me?.caller && this.joined && this.joint.has(me.id)) this.joint.setHold(me.id, me.held ? this.deps.holdFrames[leg.codec] : null);
       else if (leg.dialog.state === 'confirmed' && !this.ivr) leg.startHoldTone();
     });
     leg.on('dtmf', (ev, origin) => this.onDtmf(ev, origin));
@@ -454,7 +470,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     for (const t of this.timers) clearTimeout(t);
     this.timers.length = 0;
     this.stopRecording('call-ended');
-    const relayed = this.joint.stats;
+    const relayed = this.sentCounts();
     const customerJoined = this.customer !== undefined && this.joint.has(this.customer.id);
     this.joint.close();
     const shutdown = cause === 'shutdown';
@@ -522,9 +538,10 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       this.joinAgent(leg);
       return;
     }
-    if (this.joint.joined) return;
+    if (this.joint.has(leg.id)) return;
     this.inbound?.stopHoldTone();
     this.joinAgent(leg);
+    if (!this.joint.has(leg.id)) return;
     this.record('call.agent-connected', { agent: leg.name }, { agent: leg.name ?? undefined });
     this.log.info({ agent: leg.name }, 'agent connected: caller and agent joined');
     this.emit('agentConnected', leg.name ?? '');
@@ -536,7 +553,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       this.dropLeg(leg, 'media-failed');
       return;
     }
-    if (!this.joint.joined && !this.closed && this.listenerCount('agentMediaFailed') > 0) this.emit('agentMediaFailed', leg.name ?? '');
+    if (!this.joint.has(leg.id) && !this.closed && this.listenerCount('agentMediaFailed') > 0) this.emit('agentMediaFailed', leg.name ?? '');
     else void this.close('media-failed');
   }
 
@@ -545,7 +562,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     const webrtc = leg.agent?.webrtc;
     if (!webrtc) return;
     try {
-      this.join(leg, { port: webrtc });
+      this.join(leg, webrtc);
     } catch (err) {
       this.log.warn({ err, code: isCallError(err) ? err.code : undefined, legId: leg.id }, 'agent leg could not join the call');
       this.dropLeg(leg, 'join-failed');
@@ -588,15 +605,67 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return leg;
   }
 
-  private join(leg: Leg, media: { port?: AgentAudioLeg; rtp?: { session: CallerLeg['rtp']; payloadType(): number; dtmf: DtmfSender } }): void {
-    this.joint.add({ id: leg.id, kind: leg.kind === 'outbound' ? 'external' : leg.kind, role: leg.role, codec: this.codec, ...media });
+  /** Puts a leg's audio into the joint (JOINT_FULL: CALL_FULL). */
+  private join(leg: Leg, port: AudioPort): void {
+    const counted = new CountedPort(port);
+    try {
+      this.joint.add({ id: leg.id, kind: leg.kind === 'outbound' ? 'external' : leg.kind, role: leg.role, codec: this.codecOf(leg), port: counted });
+    } catch (err) {
+      throw jointError(err);
+    }
+    leg.port = counted;
     leg.state = 'up';
+    if (leg.held) this.joint.setHold(leg.id, this.deps.holdFrames[this.codecOf(leg)]);
+  }
+
+  /** Takes a leg's audio out of the joint, keeping its count for the record. */
+  private unjoin(leg: Leg): void {
+    if (!this.joint.has(leg.id)) return;
+    this.joint.remove(leg.id);
+    if (leg.port) {
+      if (leg === this.customer) this.sentBefore.customer += leg.port.sent;
+      else this.sentBefore.others += leg.port.sent;
+    }
+    leg.port = undefined;
+  }
+
+  /**
+   * The caller's RTP session joins (again) with its negotiated payload type: once confirmed (a
+   * delayed offer knows it only then), and after the PBX changed the codec.
+   */
+  private joinCaller(): void {
+    const leg = this.customer;
+    const caller = leg?.caller;
+    if (!leg || !caller || this.closed) return;
+    this.unjoin(leg);
+    this.join(leg, new RtpSessionPort(caller.rtp, caller.payloadType, caller.dtmfSender));
+  }
+
+  /** Two or more participants: audio flows (the old `bridged`). */
+  private get joined(): boolean {
+    return this.joint.participants.length >= 2;
+  }
+
+  private codecOf(leg: Leg): CodecName {
+    return leg.caller?.codec ?? this.codec;
+  }
+
+  private sentCounts(): { toAgent: number; toCaller: number } | undefined {
+    let toCaller = this.sentBefore.customer;
+    let toAgent = this.sentBefore.others;
+    for (const leg of this.legMap.values()) {
+      if (!leg.port) continue;
+      if (leg === this.customer) toCaller += leg.port.sent;
+      else toAgent += leg.port.sent;
+    }
+    return toCaller + toAgent > 0 ? { toAgent, toCaller } : undefined;
   }
 
   /** Ends one leg and takes it off the call (not for the caller's leg: that is close()). */
   private dropLeg(leg: Leg, why: string): void {
-    if (!this.legMap.delete(leg.id)) return;
-    this.joint.remove(leg.id);
+    if (!this.legMap.has(leg.id)) return;
+    this.unjoin(leg);
+    this.legMap.delete(leg.id);
     leg.state = 'ended';
     leg.dtmf?.stop();
     if (leg.agent) void leg.agent.close();
@@ -634,6 +703,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     const leg = this.callerLeg();
     this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
     leg.startRtpWatch();
+    this.joinCaller();
     const forward = this.forwardTo;
     if (forward) {
       if (!leg.onHold) leg.startHoldTone();
@@ -667,7 +737,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.ivrResultValue = result;
     this.record('call.ivr-done', ivrEventData(result));
     if (this.closed || (result.kind === 'abandoned' && result.reason === 'closed')) return;
-    if (this.inbound && !this.inbound.onHold && !this.joint.joined) this.inbound.startHoldTone();
+    if (this.inbound && !this.inbound.onHold && !this.joined) this.inbound.startHoldTone();
     this.emit('routed', result);
   }
 
@@ -837,4 +907,11 @@ function identityEventData(id: CallerIdentity): Record<string, unknown> {
     ...(id.privacy ? { privacy: id.privacy } : id.asserted ? { asserted: id.asserted } : {}),
     ...(id.originalCalled ? { originalCalled: id.originalCalled } : {}),
   };
+}
+
+/** The joint's refusals as the call's coded errors. */
+function jointError(err: unknown): unknown {
+  if (err instanceof MediaError && err.code === 'JOINT_FULL') return new CallError('CALL_FULL', err.message);
+  if (err instanceof MediaError && err.code === 'JOINT_CLOSED') return new CallError('CALL_CLOSED', err.message);
+  return err;
 }

@@ -11,9 +11,7 @@ export type CallErrorCode =
   /** The outbound leg was not answered, was refused, or its answer was unusable (details: status, reason). */
   | 'CALL_OUTBOUND_FAILED'
   /** No trunk can place outbound calls (trunks[].outbound), or no RTP port was free. */
-  | 'CALL_OUTBOUND_UNAVAILABLE'
-  /** The media joint cannot give that role yet. */
-  | 'CALL_ROLE_UNSUPPORTED';
+  | 'CALL_OUTBOUND_UNAVAILABLE';
 
 export class CallError extends CcedgeError {
   constructor(
