@@ -88,6 +88,8 @@ export interface Leg {
   dtmf?: DtmfSender;
   /** Its port in the joint, while joined. */
   port?: CountedPort;
+  /** An outbound leg still ringing: rejects addOutbound's promise when the leg or the call goes first. */
+  abandon?: (err: CallError) => void;
 }
 
 /**
@@ -267,7 +269,9 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     }
     const leg = this.addLeg({ kind: 'outbound', name: null, number: target.number, outbound: out });
     return new Promise<string>((resolve, reject) => {
+      leg.abandon = reject;
       out.on('answered', () => {
+        leg.abandon = undefined;
         if (this.closed || !this.legMap.has(leg.id)) return;
         opts.beforeJoin?.();
         try {
@@ -285,6 +289,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
         resolve(leg.id);
       });
       out.on('failed', (status, reason) => {
+        leg.abandon = undefined;
         this.dropLeg(leg, 'failed');
         reject(new CallError('CALL_OUTBOUND_FAILED', `${target.number} not reached: ${status} ${reason}`, { status, reason }));
       });
@@ -478,6 +483,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     let customerStats: RtpSessionStats | undefined;
     for (const leg of this.legMap.values()) {
       leg.state = 'ended';
+      leg.abandon?.(new CallError('CALL_CLOSED', 'the call ended while the leg was ringing'));
       leg.dtmf?.stop();
       if (leg.agent) void leg.agent.close();
       if (leg.outbound) {
@@ -666,6 +672,8 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     if (!this.legMap.has(leg.id)) return;
     this.unjoin(leg);
     this.legMap.delete(leg.id);
+    leg.abandon?.(new CallError('CALL_OUTBOUND_FAILED', `the leg was removed while ringing (${why})`, { status: 487, reason: why }));
+    leg.abandon = undefined;
     leg.state = 'ended';
     leg.dtmf?.stop();
     if (leg.agent) void leg.agent.close();
