@@ -175,8 +175,9 @@ export class Daemon {
         ivr = { config: config.ivr, prompts };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
       }
+      const callHoldFrames = { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') };
       const calls = new CallManager(
-        { config, store, metrics, clock, holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') }, ivr },
+        { config, store, metrics, clock, holdFrames: callHoldFrames, ivr },
         pool,
         log,
       );
@@ -280,12 +281,11 @@ export class Daemon {
             callbacks: callbackStore,
             metrics,
             clock,
-            pool,
+            holdFrames: callHoldFrames,
+            trunk: callbacks.trunk as string,
+            // The same outbound leg as forwards and REFER: the trunk's outbound address, a pool port.
+            dialOutbound: calls.outboundDialer,
             log,
-            placeCall: (number) => {
-              const trunk = callbacks.trunk as string;
-              return { ...sip.createOutbound(trunk, number), trunk, codec: config.calls.codecs[0] };
-            },
           }),
       });
       desk.offerCallbacks(callbacks);

@@ -53,7 +53,13 @@ export type ErrorCode =
   | 'BACKUP_TARGET_NOT_EMPTY'
   | 'BACKUP_BUSY'
   | 'ACD_AGENT_UNAVAILABLE'
-  | 'ACD_CLOSED';
+  | 'ACD_CLOSED'
+  // gateway/calls/errors.ts: what a call refuses (a leg it does not have, a full call...).
+  | 'CALL_CLOSED'
+  | 'CALL_UNKNOWN_LEG'
+  | 'CALL_FULL'
+  | 'CALL_OUTBOUND_FAILED'
+  | 'CALL_OUTBOUND_UNAVAILABLE';
 
 export class CcedgeError extends Error {
   constructor(

@@ -286,6 +286,8 @@ export const configSchema = z
          * end cause rtp-timeout. Default 60 (when rtp.inactivityTimeoutS is unset too); 0 = off.
          */
         rtpTimeoutS: z.number().int().min(0).max(86_400).optional(),
+        /** Parties on one call (caller, agents, outbound legs); monitoring supervisors are not counted. */
+        maxParties: z.number().int().min(2).max(16).default(6),
       })
       .strict()
       .prefault({}),
