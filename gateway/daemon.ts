@@ -411,6 +411,11 @@ export class Daemon {
     }
   }
 
+  /** OPTIONS to our own SIP listener, admitted by the source gate's per-process secret (the update's health check). */
+  sipSelfCheck(): Promise<void> {
+    return this.sip.selfCheck();
+  }
+
   /** Graceful stop: BYE every call, close SIP and HTTP, flush and close the database. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {

@@ -33,7 +33,7 @@ async function run(argv: string[]): Promise<number> {
   let rolledBack = false;
   let trial: TrialWatch | undefined;
   try {
-    trial = startTrialWatch({ config, httpPort: daemon.httpPort, log, onRollback: () => ((rolledBack = true), process.kill(process.pid, 'SIGTERM')) });
+    trial = startTrialWatch({ config, httpPort: daemon.httpPort, sipCheck: () => daemon.sipSelfCheck(), log, onRollback: () => ((rolledBack = true), process.kill(process.pid, 'SIGTERM')) });
   } catch (err) {
     log.error({ err }, 'update trial watch not started');
   }
