@@ -12,6 +12,11 @@ export type ErrorCode =
   | 'SIP_CAPACITY'
   | 'SIP_NO_DIALOG'
   | 'SIP_TRANSPORT_FAILED'
+  // A REFER we would send (an agent's transfer through the PBX): the dialog is not up, another
+  // REFER of ours is still running, or the Refer-To / Referred-By URI is unusable.
+  | 'SIP_DIALOG_NOT_CONFIRMED'
+  | 'SIP_REFER_PENDING'
+  | 'SIP_BAD_REFER_TARGET'
   // The site certificate (gateway/certs) or the installer's PEM files cannot be used.
   | 'TLS_CERT_INVALID'
   | 'HTTP_UNAUTHORIZED'
@@ -27,6 +32,8 @@ export type ErrorCode =
   | 'AGENT_LOGIN_THROTTLED'
   /** Password checks are queued to their bound (503 + Retry-After); nothing was checked. */
   | 'AGENT_LOGIN_BUSY'
+  /** A login at the page of another role: an agent at /supervisor, a supervisor at /agent (403). */
+  | 'AGENT_WRONG_ROLE'
   /** One-time password right; a new password must be chosen first (403). */
   | 'AGENT_PASSWORD_CHANGE_REQUIRED'
   /** The new password chosen in place of a one-time password is refused (400). */
@@ -42,7 +49,25 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED';
+  /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
+  | 'MONITOR_UNAVAILABLE'
+  | 'MONITOR_NO_SUCH_CALL'
+  // Backups (gateway/backup): no path or passphrase, a wrong passphrase, a damaged backup, a busy run.
+  | 'BACKUP_FAILED'
+  | 'BACKUP_NOT_CONFIGURED'
+  | 'BACKUP_BAD_PASSPHRASE'
+  | 'BACKUP_CORRUPT'
+  | 'BACKUP_NOT_FOUND'
+  | 'BACKUP_TARGET_NOT_EMPTY'
+  | 'BACKUP_BUSY'
+  | 'ACD_AGENT_UNAVAILABLE'
+  | 'ACD_CLOSED'
+  // gateway/calls/errors.ts: what a call refuses (a leg it does not have, a full call...).
+  | 'CALL_CLOSED'
+  | 'CALL_UNKNOWN_LEG'
+  | 'CALL_FULL'
+  | 'CALL_OUTBOUND_FAILED'
+  | 'CALL_OUTBOUND_UNAVAILABLE';
 
 export class CcedgeError extends Error {
   constructor(

@@ -26,7 +26,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -192,10 +192,29 @@ export async function provision(input: ProvisionInput, o: { configDir: string; d
   chmodSync(keyFile, 0o600);
   writeFileSync(csrFile, csr, { mode: 0o644 });
   writeFileSync(claimFile, `${JSON.stringify({ siteId: input.siteId, deviceId: input.deviceId, claimCode: input.claimCode, csr, createdAt: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
+  shareWithDaemon(tmp);
   renameSync(tmp, configFile);
   if (passwords.length > 0) markSetupDone(o.dataDir, 'provision', passwords.map((p) => p.agent));
   else rmSync(setupDoneFile(o.dataDir), { force: true });
   return { configFile, keyFile, csrFile, claimFile, passwords };
+}
+
+/** The group the service runs as (image/rootfs/usr/lib/sysusers.d/ccedge.conf, the unit's Group=). */
+export const DAEMON_GROUP = 'ccedge';
+
+/**
+ * Provisioning runs as root (first boot, `sudo ccedge provision`); the daemon runs as the ccedge
+ * user and must read its config, which stays 0640 (it may hold secrets). Found by the boot test:
+ * a root:root config made the unit fail with EACCES. Outside the appliance (no such group, not
+ * root) the file keeps the caller's ownership.
+ */
+function shareWithDaemon(file: string, groupFile = '/etc/group'): void {
+  if (process.getuid?.() !== 0 || !existsSync(groupFile)) return;
+  const line = readFileSync(groupFile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${DAEMON_GROUP}:`));
+  const gid = Number(line?.split(':')[2]);
+  if (line && Number.isInteger(gid)) chownSync(file, 0, gid);
 }
 
 export async function provisionCommand(argv: string[]): Promise<number> {

@@ -1,8 +1,8 @@
 /**
  * Runs inside `ccedge run` when this process is a version on trial (its executable is in the
  * trial slot). It probes the daemon the way a peer would, every second:
- *   - SIP: an OPTIONS over UDP to the configured listener gets a response (any status), or the
- *     TCP listener accepts when UDP is off;
+ *   - SIP: an OPTIONS over UDP to the configured listener gets a response (any status) when a
+ *     trunk admits loopback, else the TCP listener accepts (see sipProbe);
  *   - database: `PRAGMA user_version` equals the migrations this build knows (migrated);
  *   - sync: `GET /api/v1/sync` says connected, or no broker is configured (configured offline).
  * When every probe has passed without a break for `healthWindowS`, the version commits itself.
@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import path from 'node:path';
-import type { Config } from '../gateway/config/schema';
+import { compileAllowList, type Config } from '../gateway/config/schema';
 import type { Logger } from '../gateway/logging';
 import { resolveAdminToken } from '../gateway/http/admin-token';
 import { MIGRATIONS } from '../gateway/store/migrations';
@@ -86,10 +86,25 @@ function probeTcp(host: string, port: number, timeoutMs = 2000): Promise<void> {
   });
 }
 
-export async function healthProbes(config: Config, httpPort: number): Promise<string[]> {
+/**
+ * How the SIP listener is probed. The SIP stack drops datagrams from outside every trunk's
+ * allow-list unparsed, so an OPTIONS from loopback is only answered when a trunk admits it (tests,
+ * a same-host PBX); a provisioned box allows just its PBX, and the boot test saw every update roll
+ * back for want of an answer. Then the probe is the TCP listener accepting (the SIP stack refuses
+ * the connection only after accept), or the daemon's own self-check when main passes it.
+ */
+export function sipProbe(config: Config): 'udp-options' | 'tcp-accept' {
+  const admitted = compileAllowList(config.trunks.flatMap((t) => [...t.allow, ...(t.outbound ? [t.outbound.host] : [])]));
+  const local = loopback(config.sip.host);
+  const loopbackAdmitted = admitted.check(local, local.includes(':') ? 'ipv6' : 'ipv4');
+  return config.sip.udp && (loopbackAdmitted || !config.sip.tcp) ? 'udp-options' : 'tcp-accept';
+}
+
+export async function healthProbes(config: Config, httpPort: number, sipCheck?: () => Promise<void>): Promise<string[]> {
   const problems: string[] = [];
   try {
-    if (config.sip.udp) await probeSipUdp(config.sip.host, config.sip.port);
+    if (sipCheck) await sipCheck();
+    else if (sipProbe(config) === 'udp-options') await probeSipUdp(config.sip.host, config.sip.port);
     else await probeTcp(config.sip.host, config.sip.port);
   } catch (e) {
     problems.push(`sip: ${(e as Error).message}`);
@@ -124,6 +139,8 @@ export function startTrialWatch(o: {
   /** Called after a rollback: main stops the daemon and exits non-zero. */
   onRollback: (reason: string) => void;
   execPath?: string;
+  /** The daemon's own SIP self-check (an OPTIONS its source gate admits); preferred when given. */
+  sipCheck?: () => Promise<void>;
 }): TrialWatch | undefined {
   const settings = o.settings ?? loadUpdateSettings();
   const slots = new Slots(settings, (line) => o.log.info({ component: 'update' }, line));
@@ -142,7 +159,7 @@ export function startTrialWatch(o: {
     if (stopped || busy) return;
     busy = true;
     try {
-      const problems = await healthProbes(o.config, o.httpPort);
+      const problems = await healthProbes(o.config, o.httpPort, o.sipCheck);
       if (stopped) return;
       const now = Date.now();
       if (problems.length === 0) {

@@ -12,7 +12,15 @@ export type MediaErrorCode =
   /** The trunk requires SRTP and the offer has no usable RTP/SAVP a=crypto: 488. */
   | 'SDP_SRTP_REQUIRED'
   | 'PROMPT_INVALID'
-  | 'WEBRTC_FAILED';
+  | 'WEBRTC_FAILED'
+  /** A media joint already has its maximum number of parties (monitors are not counted). */
+  | 'JOINT_FULL'
+  /** A media joint was asked about a participant id it does not have. */
+  | 'JOINT_UNKNOWN_PARTICIPANT'
+  /** A participant id was added twice to one media joint. */
+  | 'JOINT_DUPLICATE_PARTICIPANT'
+  /** A participant was added to a media joint after close(). */
+  | 'JOINT_CLOSED';
 
 export class MediaError extends Error {
   constructor(

@@ -8,5 +8,13 @@ export { linearToUlaw, ulawToLinear, linearToAlaw, alawToLinear, encodeFrame, SI
 export { renderTone, HOLD_TONE, RINGBACK_TONE, BUSY_TONE, type ToneSpec, type ToneSegment } from './tones/tone';
 export { MediaClock, type MediaClockOptions } from './tones/media-clock';
 export { TonePlayer } from './tones/tone-player';
+export { Goertzel, toneShareLinear, toneShareG711 } from './tones/goertzel';
 export { loadPromptFrames, splitFrames } from './tones/prompt-file';
 export { negotiateOffer, buildOffer, type Direction, type NegotiatedAudio, type AnswerOptions, type AudioCodec } from './sdp/negotiate';
+export { decodeTable, encodeTable } from './tones/g711';
+export { Mixer, MixerSlot, MIX_FRAME, type MixerSink, type MixerStats, type TickSource, type ParticipantRole, type ParticipantKind } from './mixer/mixer';
+export { MediaJoint, type JointParticipant, type JointParticipantState, type JointMode, type JointStats } from './joint/media-joint';
+export { type AudioPort } from './joint/audio-port';
+export { RtpSessionPort } from './joint/rtp-session-port';
+export { MediaBridge, type AgentAudioLeg, type RecordingTap, type BridgeStats } from './bridge/media-bridge';
+export { RtpAudioLeg } from './bridge/rtp-audio-leg';

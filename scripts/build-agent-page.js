@@ -5,7 +5,9 @@
  * - the agent softphone (gateway/agent-ui/page) into dist/agent-ui/: index.html, agent.js,
  *   agent.css, served at /agent, /agent/agent.js and /agent/agent.css;
  * - the wallboard (gateway/wallboard/page) into dist/wallboard/: index.html, wallboard.js,
- *   wallboard.css, served at /wallboard, /wallboard/wallboard.js and /wallboard/wallboard.css.
+ *   wallboard.css, served at /wallboard, /wallboard/wallboard.js and /wallboard/wallboard.css;
+ * - the supervisor page (gateway/supervisor-ui/page) into dist/supervisor-ui/: index.html,
+ *   supervisor.js, supervisor.css, served at /supervisor and /supervisor/*.
  * Steps for each: type-check the page (its own tsconfig: DOM, strict, noEmit), bundle with
  * esbuild, copy the HTML, and refuse output that would load anything from the network.
  */
@@ -102,4 +104,13 @@ buildPage({
   js: 'wallboard.js',
   css: 'wallboard.css',
   cssOut: 'wallboard.css',
+});
+buildPage({
+  title: 'supervisor page',
+  pageDir: 'gateway/supervisor-ui/page',
+  outDir: 'dist/supervisor-ui',
+  entry: 'main.ts',
+  js: 'supervisor.js',
+  css: 'supervisor.css',
+  cssOut: 'supervisor.css',
 });

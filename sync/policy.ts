@@ -81,6 +81,10 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'agent.login': { agent: 'plain' },
   'agent.logout': { agent: 'plain', cause: 'plain' },
   'queue.paused': { queue: 'plain', paused: 'plain' },
+  // Supervisors (issue 16): who did what to which agent/queue/call; from/to are states or
+  // configured away reasons (labels), never free text. Monitoring: mode and its span, no audio.
+  'supervisor.action': { supervisor: 'plain', action: 'plain', agent: 'plain', queue: 'plain', from: 'plain', to: 'plain' },
+  'supervisor.monitor': { supervisor: 'plain', callId: 'plain', agent: 'plain', mode: 'plain', startedAt: 'plain', endedAt: 'plain', durationS: 'plain', reason: 'plain' },
   'callback.requested': { callbackId: 'plain', queue: 'plain', originCallId: 'plain', number: 'number', name: 'text' },
   'callback.completed': { callbackId: 'plain', queue: 'plain', state: 'plain', attempts: 'plain', agent: 'plain' },
   'recording.stored': {
@@ -98,6 +102,9 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'recording.hold': { recordingId: 'plain', callId: 'plain', hold: 'plain' },
   'recording.audit-head': { seq: 'plain', hash: 'plain' },
   'recording.alarm': { alarm: 'plain', state: 'plain', freeBytes: 'plain', minFreeBytes: 'plain' },
+  // Backups: outcome and sizes only (no paths, no error text, no passphrase-derived values).
+  'backup.completed': { backupId: 'plain', trigger: 'plain', durationMs: 'plain', bytes: 'plain', recordings: 'plain', recordingsCopied: 'plain', deleted: 'plain' },
+  'backup.failed': { code: 'plain', trigger: 'plain' },
   'recording.skipped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
   'recording.stopped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
   'trunk.alarm': {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realClock, type Clock, type Timer } from './clock';
-import type { AgentConfig } from './config';
+import type { AgentConfig, AgentRole } from './config';
 import { AcdError } from './errors';
 import { hashPassword, verifyPassword, DEFAULT_SCRYPT, type ScryptParams } from './password';
 import { Semaphore, SemaphoreFullError } from '../net/semaphore';
@@ -13,6 +13,8 @@ export interface DirectoryAgent {
   readonly skills: Readonly<Record<string, number>>;
   /** Queues the agent serves; null = every queue. */
   readonly queues: readonly string[] | null;
+  /** `agent` takes calls; `supervisor` watches and monitors (and is never offered a call). */
+  readonly role: AgentRole;
 }
 
 export type SessionEndReason = 'logout' | 'expired' | 'replaced' | 'removed' | 'closed';
@@ -69,7 +71,7 @@ const LOGIN_FAILED = 'unknown agent or wrong password';
  */
 export class AgentDirectory extends EventEmitter<{
   /** A session ended, whatever the reason (its holder's logout included: the ACD must hear of it). */
-  sessionEnded: [token: string, agentName: string, reason: SessionEndReason];
+  sessionEnded: [token: string, agentName: string, reason: SessionEndReason, role: AgentRole];
 }> {
   private entries = new Map<string, Entry>();
   private readonly sessions = new Map<string, Session>();
@@ -109,13 +111,16 @@ export class AgentDirectory extends EventEmitter<{
     return dir;
   }
 
-  /** Replaces the agent list (config change). Sessions of removed agents end ('removed'). */
+  /**
+   * Replaces the agent list (config change). Sessions of removed agents end ('removed'), and so do
+   * those whose role changed: a session belongs to one page (/agent or /supervisor).
+   */
   async reload(agents: readonly AgentConfig[]): Promise<void> {
     const entries = await this.buildEntries(agents);
     this.entries = entries;
     for (const [token, s] of [...this.sessions]) {
       const now = entries.get(s.agent.name);
-      if (!now) this.end(token, 'removed');
+      if (!now || now.agent.role !== s.agent.role) this.end(token, 'removed');
       else s.agent = now.agent;
     }
   }
@@ -135,11 +140,14 @@ export class AgentDirectory extends EventEmitter<{
 
   /**
    * Checks the password and opens a session. Unknown agent and wrong password fail alike
-   * (same error, same message, a hash is verified either way). An agent whose password is a
-   * one-time password gets AGENT_PASSWORD_CHANGE_REQUIRED (after the check) unless `newPassword`
-   * is given: it is then hashed and saved, and replaces the one-time password for good.
+   * (same error, same message, a hash is verified either way). With `role`, a person of another
+   * role fails with AGENT_WRONG_ROLE, only after the password matched (so the error tells a
+   * stranger nothing) and before any session changes: an agent trying /supervisor keeps the
+   * desk session they have. An agent whose password is a one-time password gets
+   * AGENT_PASSWORD_CHANGE_REQUIRED (after those checks) unless `newPassword` is given: it is then
+   * hashed and saved, and replaces the one-time password for good.
    */
-  async login(name: string, password: string, newPassword?: string): Promise<{ token: string; agent: DirectoryAgent }> {
+  async login(name: string, password: string, role?: AgentRole, newPassword?: string): Promise<{ token: string; agent: DirectoryAgent }> {
     if (this.closed) throw new AcdError('ACD_CLOSED', 'agent directory is closed');
     const entry = this.entries.get(name);
     const pw = typeof password === 'string' && password.length <= MAX_PASSWORD_CHARS ? password : '';
@@ -154,6 +162,12 @@ export class AgentDirectory extends EventEmitter<{
     const current = this.entries.get(name);
     if (!ok || !entry || pw === '' || !current || current.hash !== entry.hash || this.closed) {
       throw new AcdError('AGENT_LOGIN_FAILED', LOGIN_FAILED);
+    }
+    if (role !== undefined && current.agent.role !== role) {
+      throw new AcdError('AGENT_WRONG_ROLE', current.agent.role === 'supervisor' ? 'supervisors log in at /supervisor' : 'this page is for supervisors: agents log in at /agent', {
+        agent: name,
+        role: current.agent.role,
+      });
     }
     if (current.mustChange) await this.replaceOneTime(current, pw, newPassword);
     for (const [token, s] of [...this.sessions]) if (s.agent.name === name) this.end(token, 'replaced');
@@ -186,6 +200,17 @@ export class AgentDirectory extends EventEmitter<{
     const existed = this.sessions.has(token);
     this.end(token, 'logout');
     return existed;
+  }
+
+  /** Ends every session of `name` (reason `logout`; a supervisor logged them out). Returns how many. */
+  logoutAgent(name: string): number {
+    let n = 0;
+    for (const [token, s] of [...this.sessions]) {
+      if (s.agent.name !== name) continue;
+      this.end(token, 'logout');
+      n++;
+    }
+    return n;
   }
 
   get sessionCount(): number {
@@ -239,6 +264,7 @@ export class AgentDirectory extends EventEmitter<{
         displayName: a.displayName ?? a.name,
         skills: Object.freeze({ ...(a.skills ?? {}) }),
         queues: a.queues ? Object.freeze([...a.queues]) : null,
+        role: a.role ?? 'agent',
       });
       entries.set(a.name, { agent, hash: replaced ? own.hash : hash, mustChange: a.mustChangePassword === true && !replaced, configHash: hash });
     }
@@ -250,7 +276,7 @@ export class AgentDirectory extends EventEmitter<{
     if (!s) return;
     this.sessions.delete(token);
     if (this.sessions.size === 0) this.disarmSweep();
-    this.emit('sessionEnded', token, s.agent.name, reason);
+    this.emit('sessionEnded', token, s.agent.name, reason, s.agent.role);
   }
 
   private armSweep(): void {

@@ -30,9 +30,18 @@ function boundedKeys<T extends z.ZodType>(record: T, max: number, what: string) 
 /** `scrypt$N$r$p$saltB64$hashB64`, as written by hashPassword (see password.ts). */
 export const SCRYPT_HASH_PATTERN = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
 
+/**
+ * What a person in `agents:` does: `agent` takes calls at /agent; `supervisor` logs in at
+ * /supervisor only, watches agents and queues and monitors calls, and is never offered a call.
+ */
+export const AGENT_ROLES = ['agent', 'supervisor'] as const;
+export type AgentRole = (typeof AGENT_ROLES)[number];
+
 export const agentConfigSchema = z
   .object({
     name,
+    /** `agent` (default) or `supervisor` (see AGENT_ROLES). */
+    role: z.enum(AGENT_ROLES).optional(),
     displayName: z.string().min(1).max(128).optional(),
     /** Plain password: hashed when the directory loads and never kept; prefer passwordHash. */
     password: z.string().min(1).max(1024).optional(),

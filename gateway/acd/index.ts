@@ -1,9 +1,10 @@
-export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type OverflowReason, type OverflowTarget, type QueueSnapshot, type RingCancelReason } from './acd';
+export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type OverflowReason, type OverflowTarget, type QueueSnapshot, type RingCancelReason, type TransferTarget } from './acd';
 export { Agent, canTransition, type AgentState, type AgentView, type TransitionOptions } from './agent';
 export { AgentDirectory, type AgentDirectoryOptions, type DirectoryAgent, type SessionEndReason } from './agent-directory';
 export { realClock, type Clock, type Timer } from './clock';
 export {
   acdConfigIssues,
+  AGENT_ROLES,
   agentConfigSchema,
   agentsSchema,
   overflowEdges,
@@ -14,6 +15,7 @@ export {
   queueStrategies,
   SCRYPT_HASH_PATTERN,
   type AgentConfig,
+  type AgentRole,
   type QueueConfig,
   type QueueStrategy,
 } from './config';

@@ -1,7 +1,7 @@
 /**
  * The embedded configuration `npm start` runs on when no config file is given: one trunk that
- * accepts the local PBX on 127.0.0.1 only, one queue `support`, and agents alice and bob whose
- * password is CCEDGE_DEMO_PASSWORD (`demo`), applied by the loader.
+ * accepts the local PBX on 127.0.0.1 only, one queue `support`, agents alice and bob and the
+ * supervisor sue, whose password is CCEDGE_DEMO_PASSWORD (`demo`), applied by the loader.
  */
 export function demoConfig(): Record<string, unknown> {
   return {
@@ -15,6 +15,7 @@ export function demoConfig(): Record<string, unknown> {
     agents: [
       { name: 'alice', displayName: 'Alice', password: DEMO_PASSWORD_PLACEHOLDER },
       { name: 'bob', displayName: 'Bob', password: DEMO_PASSWORD_PLACEHOLDER },
+      { name: 'sue', displayName: 'Sue', role: 'supervisor', password: DEMO_PASSWORD_PLACEHOLDER },
     ],
   };
 }

@@ -6,11 +6,13 @@ import { ivrIntentIssues, ivrSchema } from '../ivr/config';
 import { ROUTING_LIMITS, routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
 import { agentDeskConfigSchema, agentSessionsConfigSchema } from '../agents/config';
+import { supervisorConfigSchema } from '../supervisor/config';
 import { httpConfigSchema } from '../http/config';
 import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 import { certificatesConfigSchema } from '../certs/config';
 import { httpsConfigSchema } from '../http/https-config';
+import { backupConfigSchema } from '../backup/config';
 import { setupConfigSchema } from '../setup/config';
 
 const port = z.number().int().min(1).max(65535);
@@ -116,6 +118,14 @@ export const trunkSchema = z
     trustIdentity: z.boolean().default(false),
     /** REFER from the PBX: false → 603 Decline; true → the Refer-To number is dialled via `outbound` (RFC 3515). */
     acceptRefer: z.boolean().default(false),
+    /**
+     * How an agent's transfer to an extension or number leaves through this trunk. bridge: ccedge
+     * dials the target itself (outbound INVITE, needs `outbound`) and joins it to the call, staying in
+     * the media path (recording, monitoring and KPIs keep working). refer: ccedge sends REFER on the
+     * caller's dialog and the PBX connects the caller itself (RFC 3515); ccedge leaves the call once the
+     * PBX's NOTIFY reports success, so the rest of the conversation is neither recorded nor monitored.
+     */
+    transferMode: z.enum(['refer', 'bridge']).default('bridge'),
     /** Ring time before the call is answered (180 Ringing is sent meanwhile). */
     answerDelayMs: z.number().int().min(0).max(60_000).default(0),
     /**
@@ -258,11 +268,14 @@ export const configSchema = z
       .strict()
       .prefault({}),
     agents: agentsSchema.default([]),
+    /** Encrypted backups of the database, keys and recordings (gateway/backup/config.ts). */
+    backup: backupConfigSchema.prefault({}),
     /** Menus that decide an intent before an answered call is queued; absent: no IVR. */
     ivr: ivrSchema.optional(),
     /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
     agentSessions: agentSessionsConfigSchema.prefault({}),
     agentDesk: agentDeskConfigSchema.prefault({}),
+    supervisor: supervisorConfigSchema.prefault({}),
     calls: z
       .object({
         /** Until agents answer calls, an answered call hears this and ends after maxDurationS. */
@@ -276,6 +289,8 @@ export const configSchema = z
          * end cause rtp-timeout. Default 60 (when rtp.inactivityTimeoutS is unset too); 0 = off.
          */
         rtpTimeoutS: z.number().int().min(0).max(86_400).optional(),
+        /** Parties on one call (caller, agents, outbound legs); monitoring supervisors are not counted. */
+        maxParties: z.number().int().min(2).max(16).default(6),
       })
       .strict()
       .prefault({}),

@@ -34,6 +34,13 @@ export interface RecordingsApi {
   rotateKey?(who: string, reason: string): Promise<{ from: string; to: string; rewrapped: number }>;
 }
 
+/** Backups (gateway/backup): status, and a run now (admin) for `ccedge backup now`. */
+export interface BackupApi {
+  status(): unknown;
+  /** Resolves with the result, or rejects with a CcedgeError (BACKUP_BUSY, BACKUP_NOT_CONFIGURED, …). */
+  run(to: string | undefined): Promise<unknown>;
+}
+
 export interface ApiIdentity {
   name: string;
   role: 'admin' | 'supervisor' | 'compliance';
@@ -45,12 +52,21 @@ export interface AgentEndpoints {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
+/** The pages with a microphone or speaker (dist/agent-ui/, dist/supervisor-ui/, built by scripts/build-agent-page.js). */
 const AGENT_UI_DIR = path.join(__dirname, '..', '..', 'agent-ui');
-const AGENT_ASSETS: Record<string, { file: string; type: string }> = {
-  '/agent': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/agent/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/agent/agent.js': { file: 'agent.js', type: 'text/javascript; charset=utf-8' },
-  '/agent/agent.css': { file: 'agent.css', type: 'text/css; charset=utf-8' },
+const SUPERVISOR_UI_DIR = path.join(__dirname, '..', '..', 'supervisor-ui');
+const HTML = 'text/html; charset=utf-8';
+const JS = 'text/javascript; charset=utf-8';
+const CSS = 'text/css; charset=utf-8';
+const PAGE_ASSETS: Record<string, { page: string; dir: string; file: string; type: string }> = {
+  '/agent': { page: 'agent', dir: AGENT_UI_DIR, file: 'index.html', type: HTML },
+  '/agent/': { page: 'agent', dir: AGENT_UI_DIR, file: 'index.html', type: HTML },
+  '/agent/agent.js': { page: 'agent', dir: AGENT_UI_DIR, file: 'agent.js', type: JS },
+  '/agent/agent.css': { page: 'agent', dir: AGENT_UI_DIR, file: 'agent.css', type: CSS },
+  '/supervisor': { page: 'supervisor', dir: SUPERVISOR_UI_DIR, file: 'index.html', type: HTML },
+  '/supervisor/': { page: 'supervisor', dir: SUPERVISOR_UI_DIR, file: 'index.html', type: HTML },
+  '/supervisor/supervisor.js': { page: 'supervisor', dir: SUPERVISOR_UI_DIR, file: 'supervisor.js', type: JS },
+  '/supervisor/supervisor.css': { page: 'supervisor', dir: SUPERVISOR_UI_DIR, file: 'supervisor.css', type: CSS },
 };
 
 /**
@@ -73,6 +89,10 @@ export interface HttpDeps {
   health: () => Record<string, unknown>;
   log: Logger;
   agents?: AgentEndpoints;
+  /** The supervisor page's server side: POST /supervisor/login (same rules as /agent/login) and WS /supervisor/ws. */
+  supervisors?: AgentEndpoints;
+  /** GET /api/v1/supervisor-audit?limit=N: supervisor actions and monitoring sessions, most recent first. */
+  supervisorAudit?: (limit: number) => Promise<unknown[]>;
   /** GET /api/v1/agents: every configured agent's state, reason and label ("Away (lunch)"). */
   agentStates?: () => unknown[];
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
@@ -83,6 +103,7 @@ export interface HttpDeps {
    * headers as plain HTTP; with it, plain HTTP redirects clients not on loopback (plain-http.ts).
    */
   https?: { host: string; port: number; certs: { pem(): { cert: string; key: string }; caPem(): string | undefined } };
+  backup?: BackupApi;
   /** The first-run page /setup (HTTPS only; absent: 404). */
   setup?: { readonly open: boolean; handle(req: SetupRequest): Promise<SetupResponse> };
   /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
@@ -131,6 +152,7 @@ export class HttpServer {
         return;
       }
       if (url.pathname === '/ws' && this.deps.agents) this.deps.agents.handleUpgrade(req, socket, head);
+      else if (url.pathname === '/supervisor/ws' && this.deps.supervisors) this.deps.supervisors.handleUpgrade(req, socket, head);
       else if (url.pathname === '/ws/wallboard' && this.deps.wallboard) this.deps.wallboard.handleUpgrade(req, socket, head);
       else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
     };
@@ -220,13 +242,14 @@ export class HttpServer {
         if (!req.complete) req.socket.destroy();
       });
     }
-    if (url.pathname === '/agent/login' && this.deps.agents) {
+    const loginAt = url.pathname === '/agent/login' ? this.deps.agents : url.pathname === '/supervisor/login' ? this.deps.supervisors : undefined;
+    if (loginAt) {
       if (req.method !== 'POST') {
         this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: 'use POST' } }, { allow: 'POST' });
         return;
       }
       const body = await readJson(req, this.limits.maxBodyBytes);
-      const result = await this.deps.agents.login(body, req.socket.remoteAddress ?? '');
+      const result = await loginAt.login(body, req.socket.remoteAddress ?? '');
       this.json(res, result.status, result.body, result.headers);
       return;
     }
@@ -240,6 +263,12 @@ export class HttpServer {
       await this.recordingAction(req, res, url.pathname, who);
       return;
     }
+    if (req.method === 'POST' && url.pathname === '/api/v1/backup' && this.deps.backup) {
+      const who = this.authenticate(req, res);
+      if (!who) return;
+      await this.backupNow(req, res, who, this.deps.backup);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
       return;
@@ -250,10 +279,10 @@ export class HttpServer {
       return;
     }
     if (await serveWallboardAsset(url.pathname, req, res)) return;
-    const asset = AGENT_ASSETS[url.pathname];
+    const asset = PAGE_ASSETS[url.pathname];
     if (asset) {
-      const content = await readFile(path.join(AGENT_UI_DIR, asset.file)).catch(() => undefined);
-      if (!content) throw new CcedgeError('HTTP_NOT_FOUND', 'the agent page is not built (npm run build)');
+      const content = await readFile(path.join(asset.dir, asset.file)).catch(() => undefined);
+      if (!content) throw new CcedgeError('HTTP_NOT_FOUND', `the ${asset.page} page is not built (npm run build)`);
       res.writeHead(200, {
         'content-type': asset.type,
         'cache-control': 'no-cache',
@@ -336,6 +365,10 @@ export class HttpServer {
       this.json(res, 200, this.deps.hw.trunks());
       return;
     }
+    if (url.pathname === '/api/v1/backup' && this.deps.backup) {
+      this.json(res, 200, this.deps.backup.status());
+      return;
+    }
     if (url.pathname === '/api/v1/sync' && this.deps.sync) {
       this.json(res, 200, await this.deps.sync.status());
       return;
@@ -346,6 +379,12 @@ export class HttpServer {
     }
     if (url.pathname === '/api/v1/agents' && this.deps.agentStates) {
       this.json(res, 200, { agents: this.deps.agentStates() });
+      return;
+    }
+    if (url.pathname === '/api/v1/supervisor-audit' && this.deps.supervisorAudit) {
+      const limitText = url.searchParams.get('limit') ?? '100';
+      if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1) throw new CcedgeError('HTTP_BAD_REQUEST', 'limit must be a whole number from 1 to 9999');
+      this.json(res, 200, { audit: await this.deps.supervisorAudit(Number(limitText)) });
       return;
     }
     if (url.pathname === '/api/v1/intents' && this.deps.kpi) {
@@ -456,6 +495,23 @@ export class HttpServer {
     }
     if (!r.rotateKey) throw new CcedgeError('HTTP_NOT_FOUND', 'key rotation is not available');
     this.json(res, 200, await r.rotateKey(who.name, reason));
+  }
+
+  /** POST /api/v1/backup {to?} (admin): runs a backup and answers when it is done. */
+  private async backupNow(req: IncomingMessage, res: ServerResponse, who: ApiIdentity, backup: BackupApi): Promise<void> {
+    if (who.role !== 'admin') {
+      this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: 'only the admin role may run a backup' } });
+      return;
+    }
+    const body = hasBody(req) ? await readJson(req, this.limits.maxBodyBytes) : {};
+    const to = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).to : undefined;
+    if (to !== undefined && (typeof to !== 'string' || !path.isAbsolute(to) || to.length > 4096)) throw new CcedgeError('HTTP_BAD_REQUEST', 'to must be an absolute directory path');
+    try {
+      this.json(res, 200, await backup.run(to));
+    } catch (err) {
+      if (!(err instanceof CcedgeError) || !err.code.startsWith('BACKUP_')) throw err;
+      this.json(res, err.code === 'BACKUP_BUSY' ? 409 : err.code === 'BACKUP_NOT_CONFIGURED' ? 400 : 500, { error: { code: err.code, message: err.message } });
+    }
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {

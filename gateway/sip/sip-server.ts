@@ -366,6 +366,10 @@ export class SipServer {
       this.pendingInvites.delete(invKey);
     };
     dialog.on('confirmed', forgetPending);
+    dialog.on('notifyRejected', (status, detail) => {
+      this.metrics.sipRejections.inc({ status: String(status), code: 'SIP_BAD_NOTIFY' });
+      this.limitedLog.warn('SIP_BAD_NOTIFY', { code: 'SIP_BAD_NOTIFY', status, detail, peer, sipCallId: dialog.callId.slice(0, 128) }, `in-dialog NOTIFY answered ${status}`);
+    });
     dialog.on('terminated', () => {
       forgetPending();
       this.dialogs.delete(dialogKey);

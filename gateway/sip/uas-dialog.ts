@@ -12,6 +12,8 @@ import {
   type SessionTimerNegotiation,
 } from './session-timer';
 import { asHeaderValues, inDialogAddressing, recordRouteOf, type RouteEntry } from './route-set';
+import { CcedgeError } from '../errors';
+import { OutgoingRefer, REFER_FINAL_TIMEOUT_MS, REFER_RESPONSE_TIMEOUT_MS, checkReferUri, readReferNotify, type ReferOptions } from './refer';
 
 export type DialogState = 'early' | 'accepting' | 'confirmed' | 'terminated';
 export type DialogEndReason = 'rejected' | 'cancelled' | 'remote-bye' | 'local-bye' | 'ack-timeout' | 'shutdown' | 'session-expired';
@@ -23,6 +25,14 @@ export interface UasDialogEvents {
   ack: [ack: SipRequest];
   /** REFER in the dialog: answer it with answer() and report with notifyRefer(). */
   refer: [SipRequest];
+  /**
+   * Progress of a REFER we sent (refer()), from the PBX's NOTIFYs: the sipfrag status of the
+   * referred call. `final` once: a status ≥ 200, a terminating NOTIFY, or 408 when no final
+   * NOTIFY came within the bound.
+   */
+  referProgress: [status: number, final: boolean];
+  /** A NOTIFY we answered with an error (400 malformed, 481 no subscription, 489 wrong event): count and log it. */
+  notifyRejected: [status: number, detail: string];
   /** The caller cancelled before we answered; 487 has been sent. */
   cancelled: [];
   /** The caller hung up; 200 to the BYE has been sent. */
@@ -81,6 +91,8 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   private lastLocalSdp: string | undefined;
   private readonly peerAllowsUpdate: boolean;
   private refreshing = false;
+  /** The REFER we sent and its implicit subscription (one at a time). */
+  private outgoingRefer: OutgoingRefer | undefined;
 
   constructor(
     private readonly stack: Stack,
@@ -234,6 +246,9 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
         this.stack.send(respond(rq, 200, 'OK', { headers: this.commonHeaders(false) }));
         this.emit('info', rq);
         return;
+      case 'NOTIFY':
+        this.onNotify(rq);
+        return;
       case 'OPTIONS':
         this.stack.send(respond(rq, 200, 'OK', { headers: this.commonHeaders(false) }));
         return;
@@ -281,7 +296,77 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
   }
 
   /**
-   * Every request we send in the dialog (BYE, NOTIFY, UPDATE, re-INVITE) is built here, so the
+   * Asks the PBX to connect the caller to `targetUri` (RFC 3515 REFER, in this dialog, along its
+   * route set). Resolves with the REFER's final status (202 accepted; 4xx-6xx refused; 408 no
+   * answer). After a 2xx the PBX's NOTIFYs arrive as `referProgress` events; the last has
+   * final=true (408 if none came within opts.finalTimeoutMs). One REFER at a time.
+   */
+  refer(targetUri: string, opts: ReferOptions = {}): Promise<number> {
+    if (this.stateValue !== 'confirmed') return Promise.reject(new CcedgeError('SIP_DIALOG_NOT_CONFIRMED', `REFER needs a confirmed dialog (it is ${this.stateValue})`));
+    if (this.outgoingRefer && !this.outgoingRefer.ended) return Promise.reject(new CcedgeError('SIP_REFER_PENDING', 'a REFER of ours is still running on this dialog'));
+    let headers: Record<string, unknown>;
+    try {
+      headers = {
+        'refer-to': { uri: checkReferUri(targetUri, 'target'), params: {} },
+        ...(opts.referredBy === undefined ? {} : { 'referred-by': `<${checkReferUri(opts.referredBy, 'referredBy')}>` }),
+        contact: [{ uri: this.localContact, params: {} }],
+        allow: ALLOW_HEADER,
+        supported: SUPPORTED_HEADER,
+      };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (status: number): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(guard);
+        if (status >= 300) this.outgoingRefer?.end();
+        resolve(status);
+      };
+      // sip.js answers 408 itself after Timer F; this guard bounds even a stack that went away.
+      const guard = setTimeout(() => settle(408), REFER_RESPONSE_TIMEOUT_MS);
+      guard.unref();
+      const seq = this.sendInDialog('REFER', headers, undefined, (rs) => {
+        if (rs.status >= 200) settle(rs.status);
+      });
+      const refer = new OutgoingRefer(seq, opts.finalTimeoutMs ?? REFER_FINAL_TIMEOUT_MS, () => {
+        refer.end();
+        if (refer.finalReported || this.outgoingRefer !== refer) return;
+        refer.finalReported = true;
+        this.emit('referProgress', 408, true);
+      });
+      this.outgoingRefer = refer;
+    });
+  }
+
+  /** A NOTIFY of the implicit subscription of our REFER (RFC 3515 §2.4.4): 200, then referProgress. */
+  private onNotify(rq: SipRequest): void {
+    const refer = this.outgoingRefer;
+    const reject = (status: number, reason: string, detail: string): void => {
+      this.stack.send(respond(rq, status, reason, { headers: this.commonHeaders(false) }));
+      this.emit('notifyRejected', status, detail);
+    };
+    if (!refer || refer.ended) {
+      reject(481, 'Subscription Does Not Exist', refer ? `NOTIFY after the REFER subscription ended` : 'NOTIFY without a REFER of ours');
+      return;
+    }
+    const notify = readReferNotify(rq, refer.cseq);
+    if (!notify.ok) {
+      reject(notify.status, notify.status === 489 ? 'Bad Event' : 'Bad Request', notify.detail);
+      return;
+    }
+    this.stack.send(respond(rq, 200, 'OK', { headers: this.commonHeaders(false) }));
+    if (notify.terminated) refer.end();
+    if (refer.finalReported) return;
+    const final = notify.terminated || notify.status >= 200;
+    if (final) refer.finalReported = true;
+    this.emit('referProgress', notify.status, final);
+  }
+
+  /**
+   * Every request we send in the dialog (BYE, NOTIFY, UPDATE, re-INVITE, REFER) is built here, so the
    * dialog's routing (today: the INVITE's flow) applies to all of them alike.
    */
   private sendInDialog(method: string, headers: Record<string, unknown>, content?: string, onResponse?: (rs: SipResponse) => void): number {
@@ -421,6 +506,7 @@ export class UasDialog extends EventEmitter<UasDialogEvents> {
     this.stopRetransmitting();
     if (this.sessionTimer) clearTimeout(this.sessionTimer.timer);
     this.sessionTimer = undefined;
+    this.outgoingRefer?.end();
     if (reason === 'remote-bye') this.emit('bye');
     else if (reason === 'cancelled') this.emit('cancelled');
     else if (reason === 'ack-timeout') this.emit('ackTimeout');

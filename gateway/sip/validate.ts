@@ -63,7 +63,10 @@ export function validateRequest(rq: SipRequest): Rejection | null {
   if (!KNOWN_METHODS.has(rq.method)) {
     return { status: 501, reason: 'Not Implemented', headers: { Allow: ALLOW_HEADER }, detail: `method ${rq.method.slice(0, 32)}` };
   }
-  if (!(ALLOWED_METHODS as readonly string[]).includes(rq.method)) {
+  // NOTIFY belongs to the subscription of a REFER we sent (RFC 3515): in a dialog only, where the
+  // dialog answers it (481 if it has no such subscription). Not in Allow: we take no subscriptions.
+  const inDialogNotify = rq.method === 'NOTIFY' && Boolean(rq.headers.to?.params?.tag);
+  if (!inDialogNotify && !(ALLOWED_METHODS as readonly string[]).includes(rq.method)) {
     return { status: 405, reason: 'Method Not Allowed', headers: { Allow: ALLOW_HEADER }, detail: `method ${rq.method}` };
   }
 

@@ -125,6 +125,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE call_notes (call_id TEXT PRIMARY KEY, agent TEXT NOT NULL, text TEXT NOT NULL, updated_at TEXT NOT NULL);
   CREATE INDEX calls_from_user_created ON calls (from_user, created_at);
   `,
+  // Issue 16, supervisors: every supervisor action (away, log out, queue pause) and monitoring
+  // session (listen, whisper, barge; from started_at to ended_at), on site.
+  `
+  CREATE TABLE supervisor_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, supervisor TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('set-away', 'logout-agent', 'pause-queue', 'resume-queue', 'monitor')),
+    agent TEXT, call_id TEXT, queue TEXT, mode TEXT CHECK (mode IS NULL OR mode IN ('listen', 'whisper', 'barge')),
+    from_value TEXT, to_value TEXT, started_at TEXT, ended_at TEXT, end_reason TEXT);
+  CREATE INDEX supervisor_audit_ts ON supervisor_audit (ts);
+  CREATE INDEX supervisor_audit_call ON supervisor_audit (call_id);
+  `,
   // Issue 17, one-time passwords: the password an agent chose at first login, and the one-time
   // passwordHash of the config it replaced (a new one-time hash in the config resets the agent).
   `

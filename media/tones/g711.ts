@@ -92,3 +92,27 @@ export function encodeFrame(codec: G711Codec, samples: Int16Array): Buffer {
   for (let i = 0; i < samples.length; i++) out[i] = enc(samples[i]);
   return out;
 }
+
+/** The decode table (code → 16-bit linear) of a law, for loops that decode whole frames. */
+export function decodeTable(codec: G711Codec): Int16Array {
+  return codec === 'PCMU' ? ULAW_TABLE : ALAW_TABLE;
+}
+
+let ulawEncode: Uint8Array | null = null;
+let alawEncode: Uint8Array | null = null;
+
+/**
+ * The encode table of a law: index = the 16-bit sample as unsigned (`sample & 0xffff`). 64 KiB
+ * per law, built on first use, so a mixer encodes each sample with one lookup instead of the
+ * segment search.
+ */
+export function encodeTable(codec: G711Codec): Uint8Array {
+  if (codec === 'PCMU') return (ulawEncode ??= buildEncodeTable(linearToUlaw));
+  return (alawEncode ??= buildEncodeTable(linearToAlaw));
+}
+
+function buildEncodeTable(enc: (sample: number) => number): Uint8Array {
+  const t = new Uint8Array(65536);
+  for (let i = 0; i < 65536; i++) t[i] = enc(i < 32768 ? i : i - 65536);
+  return t;
+}

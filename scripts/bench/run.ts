@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup]`: runs the benchmarks
+ * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer]`: runs the benchmarks
  * against the built daemon one after another (each starts its own daemon and load generators),
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCps } from './cps';
 import { load, machine, resultsDir, type BenchResult } from './lib';
+import { runMixer } from './mixer';
 import { runRelay } from './relay';
 import { buildEngine } from './relay-gen';
 import { runStartup } from './startup';
@@ -22,6 +23,7 @@ const BENCHES: Record<string, Runner> = {
   relay: (q, l) => runRelay(q, l),
   webrtc: (q, l) => runWebRtc(q, l),
   sync: runSync,
+  mixer: runMixer,
 };
 
 function summary(quick: boolean): string {

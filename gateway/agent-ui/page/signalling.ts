@@ -19,10 +19,10 @@ export type DispositionOutgoing = { type: 'disposition'; callId: string; disposi
 /** A client message without the envelope fields the client adds (`v`, `ref`). */
 export type Outgoing = DistributiveOmit<Exclude<ClientMessage, { type: 'hello' }>, 'v' | 'ref'> | DispositionOutgoing;
 
-export interface SignallingHandlers {
+export interface SignallingHandlers<In = ServerMessage> {
   /** Socket is open and `hello` has been sent (the server answers `welcome` or `error`). */
   opened(): void;
-  message(msg: ServerMessage): void;
+  message(msg: In): void;
   /** The socket closed or went silent without stop(); a reconnect is scheduled in `retryInMs`. */
   down(retryInMs: number): void;
 }
@@ -32,7 +32,11 @@ const PING_EVERY_MS = 15_000;
 /** No frame at all for this long (pings are answered by `pong`) means the connection is dead. */
 const SILENCE_LIMIT_MS = 40_000;
 
-export class Signalling {
+/**
+ * `In`/`Out`: the server's and the page's messages; the agent protocol by default, the supervisor
+ * page passes its own (same hello/ping/logout framing).
+ */
+export class Signalling<In = ServerMessage, Out extends { type: string } = Outgoing> {
   private ws: WebSocket | null = null;
   private attempt = 0;
   private retryTimer: number | undefined;
@@ -45,7 +49,7 @@ export class Signalling {
   constructor(
     private readonly url: string,
     private readonly token: () => string | null,
-    private readonly on: SignallingHandlers,
+    private readonly on: SignallingHandlers<In>,
   ) {}
 
   /** Connect (or reconnect now, skipping any pending backoff). */
@@ -75,7 +79,11 @@ export class Signalling {
   }
 
   /** Sends a message; returns its `ref`, or null if the socket is not open. */
-  send(msg: Outgoing): string | null {
+  send(msg: Out): string | null {
+    return this.sendFrame(msg);
+  }
+
+  private sendFrame(msg: { type: string }): string | null {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return null;
     const ref = `p${++this.seq}`;
@@ -113,7 +121,7 @@ export class Signalling {
         return;
       }
       if (!msg || typeof msg !== 'object' || typeof (msg as { type?: unknown }).type !== 'string') return;
-      this.on.message(msg as ServerMessage);
+      this.on.message(msg as In);
     };
     ws.onerror = () => {
       /* a close event follows */
@@ -132,7 +140,7 @@ export class Signalling {
       this.scheduleReconnect();
       return;
     }
-    if (this.welcomed) this.send({ type: 'ping' });
+    if (this.welcomed) this.sendFrame({ type: 'ping' });
   }
 
   /** Detach and close the current socket without triggering its close handler. */

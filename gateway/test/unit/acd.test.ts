@@ -68,6 +68,22 @@ describe('Acd', () => {
     assert.deepEqual(offers(), ['bob:c1', 'carol:c2', 'alice:c3']);
   });
 
+  it('leaves supervisors out: never offered a call, in no queue, unknown to login', () => {
+    const clock = new ManualClock();
+    const acd = new Acd({
+      clock,
+      queues: [{ name: 'support', ringTimeoutS: 20, wrapUpS: 0 }],
+      agents: [{ name: 'sue', role: 'supervisor' }, { name: 'alice', role: 'agent' }],
+    });
+    expectAcdError(() => acd.login('sue', { ready: true }), 'ACD_UNKNOWN_AGENT');
+    acd.enqueue('support', call('c1'));
+    assert.equal(acd.locate('c1')?.phase, 'queued', 'nobody to offer it to');
+    assert.deepEqual(acd.snapshot().agents.map((a) => a.name), ['alice']);
+    acd.login('alice', { ready: true });
+    assert.equal(acd.locate('c1')?.agent, 'alice');
+    acd.close();
+  });
+
   it('breaks idle-time ties by who became available first, and restarts idle time after away', () => {
     const { acd, offers } = setup();
     acd.login('carol', { ready: true });

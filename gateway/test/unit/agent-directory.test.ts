@@ -72,7 +72,7 @@ describe('AgentDirectory', () => {
     const d = await make();
     const { token, agent } = await d.login('alice', 'alice-pw');
     assert.match(token, /^[A-Za-z0-9_-]{43}$/, '32 bytes base64url');
-    assert.deepEqual(agent, { name: 'alice', displayName: 'Alice A.', skills: { fr: 80 }, queues: null });
+    assert.deepEqual(agent, { name: 'alice', displayName: 'Alice A.', skills: { fr: 80 }, queues: null, role: 'agent' });
     assert.ok(!JSON.stringify(agent).includes('pw'));
     assert.equal(d.resolve(token), agent);
     const bob = await d.login('bob', 'bob-pw');
@@ -92,6 +92,36 @@ describe('AgentDirectory', () => {
       assert.equal(e.details, undefined);
     }
     assert.equal(d.sessionCount, 0);
+  });
+
+  it('a login for a page of another role fails after the password check, and leaves the open session alone', async () => {
+    dir = await AgentDirectory.create(
+      [
+        { name: 'alice', password: 'alice-pw' },
+        { name: 'sue', password: 'sue-pw', role: 'supervisor' },
+      ],
+      { scrypt: FAST },
+    );
+    const d = dir;
+    const ended: string[] = [];
+    d.on('sessionEnded', (_t, agent, reason, role) => ended.push(`${agent}:${reason}:${role}`));
+    const desk = await d.login('alice', 'alice-pw', 'agent');
+    const atSupervisor = await loginError(d.login('alice', 'alice-pw', 'supervisor'));
+    assert.equal(atSupervisor.code, 'AGENT_WRONG_ROLE');
+    assert.match(atSupervisor.message, /agents log in at \/agent/);
+    assert.equal(d.resolve(desk.token)?.name, 'alice', "the agent's desk session is untouched");
+    assert.equal((await loginError(d.login('alice', 'wrong', 'supervisor'))).code, 'AGENT_LOGIN_FAILED', 'a wrong password says nothing about the role');
+    const atAgent = await loginError(d.login('sue', 'sue-pw', 'agent'));
+    assert.equal(atAgent.code, 'AGENT_WRONG_ROLE');
+    assert.match(atAgent.message, /supervisors log in at \/supervisor/);
+    const sue = await d.login('sue', 'sue-pw', 'supervisor');
+    assert.equal(sue.agent.role, 'supervisor');
+    assert.deepEqual(ended, []);
+    await d.reload([
+      { name: 'alice', password: 'alice-pw' },
+      { name: 'sue', password: 'sue-pw' },
+    ]);
+    assert.deepEqual(ended, ['sue:removed:supervisor'], 'a role change ends the session of the old role');
   });
 
   it('does not keep plain passwords from the config', async () => {
@@ -117,7 +147,7 @@ describe('AgentDirectory', () => {
   it('a session expires after the idle time; resolve keeps it alive', async () => {
     const clock = new ManualClock();
     const d = await make(clock, 600);
-    const ended: Array<[string, string, SessionEndReason]> = [];
+    const ended: Array<[string, string, SessionEndReason, string]> = [];
     d.on('sessionEnded', (...a) => ended.push(a));
     const { token } = await d.login('alice', 'alice-pw');
     clock.advance(599_000);
@@ -126,38 +156,38 @@ describe('AgentDirectory', () => {
     assert.ok(d.resolve(token), 'idle time restarts on use');
     clock.advance(600_000);
     assert.equal(d.resolve(token), undefined);
-    assert.deepEqual(ended, [[token, 'alice', 'expired']]);
+    assert.deepEqual(ended, [[token, 'alice', 'expired', 'agent']]);
   });
 
   it('defaults to 12 hours idle, and the sweep ends untouched sessions without a resolve', async () => {
     const clock = new ManualClock();
     const d = await make(clock);
-    const ended: Array<[string, string, SessionEndReason]> = [];
+    const ended: Array<[string, string, SessionEndReason, string]> = [];
     d.on('sessionEnded', (...a) => ended.push(a));
     const { token } = await d.login('bob', 'bob-pw');
     clock.advance(12 * 3600_000 - 1_000);
     assert.deepEqual(ended, []);
     clock.advance(61_000);
-    assert.deepEqual(ended, [[token, 'bob', 'expired']]);
+    assert.deepEqual(ended, [[token, 'bob', 'expired', 'agent']]);
     assert.equal(d.sessionCount, 0);
     assert.equal(clock.pending, 0, 'no sweep timer without sessions');
   });
 
   it('a new login replaces the agent’s previous session', async () => {
     const d = await make();
-    const ended: Array<[string, string, SessionEndReason]> = [];
+    const ended: Array<[string, string, SessionEndReason, string]> = [];
     d.on('sessionEnded', (...a) => ended.push(a));
     const first = await d.login('alice', 'alice-pw');
     const second = await d.login('alice', 'alice-pw');
     assert.equal(d.resolve(first.token), undefined);
     assert.ok(d.resolve(second.token));
-    assert.deepEqual(ended, [[first.token, 'alice', 'replaced']]);
+    assert.deepEqual(ended, [[first.token, 'alice', 'replaced', 'agent']]);
   });
 
   it('reload ends sessions of removed agents; close ends all and stops the timer', async () => {
     const clock = new ManualClock();
     const d = await make(clock);
-    const ended: Array<[string, string, SessionEndReason]> = [];
+    const ended: Array<[string, string, SessionEndReason, string]> = [];
     d.on('sessionEnded', (...a) => ended.push(a));
     const a = await d.login('alice', 'alice-pw');
     const b = await d.login('bob', 'bob-pw');

@@ -200,6 +200,14 @@ describe('loadConfig', () => {
       assert.equal(loadConfig({ file, cwd: dir, env: {} }).config.trunks[0].auth?.nonceTtlS, 300);
     });
 
+    it('trunks[].transferMode: bridge by default, refer when set, anything else names the key', () => {
+      const file = write('c.yaml', fileConfig({ trunks: 'trunks:\n  - name: a\n    allow: [127.0.0.1]\n  - name: b\n    allow: [10.0.0.1]\n    transferMode: refer\n' }));
+      const trunks = loadConfig({ file, cwd: dir, env: {} }).config.trunks;
+      assert.deepEqual(trunks.map((t) => t.transferMode), ['bridge', 'refer']);
+      const bad = write('d.yaml', fileConfig({ trunks: 'trunks:\n  - name: a\n    allow: [127.0.0.1]\n    transferMode: blind\n' }));
+      expectConfigError(() => loadConfig({ file: bad, cwd: dir, env: {} }), 'CONFIG_INVALID', 'trunks.0.transferMode');
+    });
+
     it('rejects a bad sip.port and names the key', () => {
       const file = write('c.yaml', fileConfig({ sip: 'sip:\n  port: 0\n' }));
       const e = expectConfigError(() => loadConfig({ file, cwd: dir, env: {} }), 'CONFIG_INVALID', 'sip.port', file);

@@ -110,8 +110,8 @@ describe('HTTP server limits: bodies, bearer tokens, frame headers', function ()
     assert.match(m, /reason="throttled"\} 4/);
   });
 
-  it('every response, and the agent and wallboard pages, forbid framing', async () => {
-    for (const p of ['/healthz', '/agent', '/wallboard', '/nowhere', '/api/v1/calls']) {
+  it('every response, and the agent, supervisor and wallboard pages, forbid framing', async () => {
+    for (const p of ['/healthz', '/agent', '/supervisor', '/supervisor/supervisor.js', '/wallboard', '/nowhere', '/api/v1/calls']) {
       const r = await fetch(`http://127.0.0.1:${port}${p}`);
       assert.equal(r.headers.get('x-frame-options'), 'DENY', p);
       assert.match(r.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, p);

@@ -44,11 +44,11 @@ describe('one-time agent passwords (mustChangePassword)', () => {
     const d1 = await directory(agents);
     assert.equal(d1.mustChangePassword('alice'), true);
     assert.equal(await code(d1.login('alice', oneTime)), 'AGENT_PASSWORD_CHANGE_REQUIRED');
-    assert.equal(await code(d1.login('alice', 'wrong', 'new-password-1')), 'AGENT_LOGIN_FAILED');
-    assert.equal(await code(d1.login('alice', oneTime, 'short')), 'AGENT_PASSWORD_REJECTED');
-    assert.equal(await code(d1.login('alice', oneTime, oneTime)), 'AGENT_PASSWORD_REJECTED');
+    assert.equal(await code(d1.login('alice', 'wrong', undefined, 'new-password-1')), 'AGENT_LOGIN_FAILED');
+    assert.equal(await code(d1.login('alice', oneTime, undefined, 'short')), 'AGENT_PASSWORD_REJECTED');
+    assert.equal(await code(d1.login('alice', oneTime, undefined, oneTime)), 'AGENT_PASSWORD_REJECTED');
     assert.equal(d1.sessionCount, 0, 'no session before the password is replaced');
-    const { token } = await d1.login('alice', oneTime, 'new-password-1');
+    const { token } = await d1.login('alice', oneTime, undefined, 'new-password-1');
     assert.equal(d1.resolve(token)?.name, 'alice');
     assert.equal(d1.mustChangePassword('alice'), false);
     assert.equal(await code(d1.login('alice', oneTime)), 'AGENT_LOGIN_FAILED', 'the one-time password is spent');

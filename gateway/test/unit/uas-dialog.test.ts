@@ -757,3 +757,190 @@ describe('UasDialog route sets (RFC 3261 §12)', function () {
     }
   });
 });
+
+/*
+ * RFC 3515 from the referrer's side: our REFER to the PBX (an agent's transfer through it) and the
+ * NOTIFYs of its implicit subscription. The "PBX" is the bare UDP socket; behind a record-routing
+ * proxy the REFER must carry the route set like any in-dialog request.
+ */
+describe('UasDialog.refer(): REFER to the PBX and its NOTIFYs (RFC 3515)', function () {
+  this.timeout(20_000);
+  let uas: Uas;
+  let peer: Peer;
+  const RR = ['Record-Route: <sip:127.0.0.3:5070;lr;r2=on>, <sip:10.9.0.1:5060;lr>'];
+
+  beforeEach(async () => {
+    uas = await Uas.start();
+    peer = await Peer.open();
+    const probe = new Call(peer, uas);
+    for (let i = 0; i < 50; i++) {
+      probe.send(probe.request('OPTIONS', { cseq: i + 1, toTag: null }));
+      const got = await peer.waitFor((r) => isResponse(r.msg) && r.msg.headers['call-id'] === probe.callId, 'OPTIONS 200', 100).catch(() => undefined);
+      if (got) break;
+    }
+    peer.received.length = 0;
+  });
+
+  afterEach(async () => {
+    uas.stop();
+    await peer.close();
+  });
+
+  async function upCall(extra: string[] = []): Promise<{ call: Call; dialog: UasDialog }> {
+    const call = new Call(peer, uas);
+    const dialog = await call.invite(extra);
+    dialog.accept(ANSWER);
+    const ok = await peer.waitForResponse(200, 'INVITE', call.cseq);
+    call.toTag = String(ok.headers.to.params.tag);
+    call.ack();
+    await eventOnce(dialog, 'confirmed');
+    return { call, dialog };
+  }
+
+  /** The PBX's NOTIFY: next CSeq of its own, the given Event / Subscription-State / body. */
+  function notify(call: Call, o: { event?: string | null; state?: string | null; body?: string; type?: string | null }): number {
+    call.cseq++;
+    const extra = [
+      ...(o.event === null ? [] : [`Event: ${o.event ?? 'refer'}`]),
+      ...(o.state === null ? [] : [`Subscription-State: ${o.state ?? 'active;expires=60'}`]),
+    ];
+    const body = o.body ?? '';
+    const text = call.request('NOTIFY', { extra }).replace(/Content-Length: 0\r\n\r\n$/, () =>
+      `${o.type === null ? '' : `Content-Type: ${o.type ?? 'message/sipfrag;version=2.0'}\r\n`}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    call.send(text);
+    return call.cseq;
+  }
+
+  function progressEvents(dialog: UasDialog): Array<[number, boolean]> {
+    const seen: Array<[number, boolean]> = [];
+    dialog.on('referProgress', (status, final) => seen.push([status, final]));
+    return seen;
+  }
+
+  async function referAt(call: Call, dialog: UasDialog, target: string, opts: Parameters<UasDialog['refer']>[1] = {}): Promise<{ rx: Received; result: Promise<number> }> {
+    const result = dialog.refer(target, opts);
+    const rx = await peer.waitFor((r) => !isResponse(r.msg) && (r.msg as SipRequest).method === 'REFER', 'our REFER');
+    assert.equal((rx.msg as SipRequest).headers['call-id'], call.callId);
+    return { rx, result };
+  }
+
+  const header = (raw: string, name: string): string | undefined =>
+    raw.split('\r\n\r\n')[0].split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.replace(/^[^:]+:\s*/, '');
+
+  it('sends REFER along the route set with Refer-To, Referred-By and Contact; 202; NOTIFY 100 then 200 become referProgress', async () => {
+    const contactSock = await Peer.open();
+    try {
+      const call = new Call(peer, uas, contactSock.port);
+      const dialog = await call.invite(RR);
+      dialog.accept(ANSWER);
+      const ok = await peer.waitForResponse(200, 'INVITE', call.cseq);
+      call.toTag = String(ok.headers.to.params.tag);
+      call.ack();
+      await eventOnce(dialog, 'confirmed');
+      const seen = progressEvents(dialog);
+      const { rx, result } = await referAt(call, dialog, `sip:2002@${HOST}:5099`, { referredBy: 'sip:alice@ccedge.test' });
+      const rq = rx.msg as SipRequest;
+      assert.equal(rq.uri, `sip:1001@${HOST}:${contactSock.port}`, 'Request-URI = remote target');
+      assert.deepEqual((rq.headers.route ?? []).map((r) => (typeof r.uri === 'string' ? r.uri : sip.stringifyUri(r.uri))), ['sip:127.0.0.3:5070;lr;r2=on', 'sip:10.9.0.1:5060;lr']);
+      assert.equal(rq.headers.from.params.tag, dialog.localTag);
+      assert.equal(rq.headers.to.params.tag, call.fromTag);
+      assert.equal(header(rx.raw, 'Refer-To'), `<sip:2002@${HOST}:5099>`);
+      assert.equal(header(rx.raw, 'Referred-By'), '<sip:alice@ccedge.test>');
+      assert.match(header(rx.raw, 'Contact') ?? '', /sip:ccedge@/);
+      assert.equal(contactSock.received.length, 0, 'sent over the flow, not to the Contact');
+      peer.send(responseTo(rx.raw, 202, 'Accepted', call.fromTag), uas.port);
+      assert.equal(await withTimeout(result, 3000, 'refer()'), 202);
+
+      const referSeq = rq.headers.cseq.seq;
+      const n1 = notify(call, { event: `refer;id=${referSeq}`, body: 'SIP/2.0 100 Trying\r\n' });
+      await peer.waitForResponse(200, 'NOTIFY', n1);
+      const n2 = notify(call, { event: `refer;id=${referSeq}`, state: 'terminated;reason=noresource', body: 'SIP/2.0 200 OK\r\nContent-Length: 0\r\n' });
+      await peer.waitForResponse(200, 'NOTIFY', n2);
+      assert.deepEqual(seen, [[100, false], [200, true]]);
+      // The subscription is over: one more NOTIFY for it is 481, and a new REFER may start.
+      const n3 = notify(call, { event: 'refer', state: 'terminated', body: 'SIP/2.0 200 OK\r\n' });
+      await peer.waitForResponse(481, 'NOTIFY', n3);
+      assert.equal(seen.length, 2);
+      assert.equal(dialog.state, 'confirmed', 'the call stays up until we hang up');
+    } finally {
+      await contactSock.close();
+    }
+  });
+
+  it('answers a malformed NOTIFY 400 (counted by notifyRejected) and still takes the good ones', async () => {
+    const { call, dialog } = await upCall();
+    const seen = progressEvents(dialog);
+    const rejected: Array<[number, string]> = [];
+    dialog.on('notifyRejected', (status, detail) => rejected.push([status, detail]));
+    const { rx, result } = await referAt(call, dialog, 'tel:+4930123');
+    assert.equal(header(rx.raw, 'Refer-To'), '<tel:+4930123>');
+    peer.send(responseTo(rx.raw, 202, 'Accepted', call.fromTag), uas.port);
+    await result;
+    await peer.waitForResponse(400, 'NOTIFY', notify(call, { body: 'HTTP/1.1 200 OK\r\n' }));
+    await peer.waitForResponse(400, 'NOTIFY', notify(call, { body: '' }));
+    await peer.waitForResponse(400, 'NOTIFY', notify(call, { body: 'SIP/2.0 200 OK\r\n', type: 'text/plain' }));
+    await peer.waitForResponse(400, 'NOTIFY', notify(call, { body: 'SIP/2.0 200 OK\r\n', state: null }));
+    await peer.waitForResponse(489, 'NOTIFY', notify(call, { body: 'SIP/2.0 200 OK\r\n', event: 'dialog' }));
+    await peer.waitForResponse(489, 'NOTIFY', notify(call, { body: 'SIP/2.0 200 OK\r\n', event: 'refer;id=1' }));
+    assert.deepEqual(rejected.map(([s]) => s), [400, 400, 400, 400, 489, 489]);
+    assert.match(rejected[0][1], /sipfrag status line/);
+    assert.deepEqual(seen, [], 'no progress from a rejected NOTIFY');
+    await peer.waitForResponse(200, 'NOTIFY', notify(call, { state: 'terminated', body: 'SIP/2.0 486 Busy Here\r\n' }));
+    assert.deepEqual(seen, [[486, true]]);
+  });
+
+  it('takes a NOTIFY that overtakes the 202; a refused REFER resolves with its status and ends the subscription', async () => {
+    const { call, dialog } = await upCall();
+    const seen = progressEvents(dialog);
+    const first = await referAt(call, dialog, `sip:2002@${HOST}`);
+    await peer.waitForResponse(200, 'NOTIFY', notify(call, { body: 'SIP/2.0 100 Trying\r\n' }));
+    peer.send(responseTo(first.rx.raw, 202, 'Accepted', call.fromTag), uas.port);
+    assert.equal(await first.result, 202);
+    await peer.waitForResponse(200, 'NOTIFY', notify(call, { state: 'terminated;reason=noresource', body: 'SIP/2.0 603 Declined\r\n' }));
+    assert.deepEqual(seen, [[100, false], [603, true]]);
+
+    peer.received.length = 0;
+    const second = await referAt(call, dialog, `sip:2003@${HOST}`);
+    peer.send(responseTo(second.rx.raw, 403, 'Forbidden', call.fromTag), uas.port);
+    assert.equal(await second.result, 403);
+    await peer.waitForResponse(481, 'NOTIFY', notify(call, { body: 'SIP/2.0 100 Trying\r\n' }));
+    assert.equal(seen.length, 2, 'nothing reported for a refused REFER');
+  });
+
+  it('reports final 408 when no final NOTIFY comes within the bound; a late NOTIFY gets 481', async () => {
+    const { call, dialog } = await upCall();
+    const final = new Promise<[number, boolean]>((resolve) => dialog.on('referProgress', (s, f) => f && resolve([s, f])));
+    const { rx, result } = await referAt(call, dialog, `sip:2002@${HOST}`, { finalTimeoutMs: 400 });
+    peer.send(responseTo(rx.raw, 202, 'Accepted', call.fromTag), uas.port);
+    await result;
+    await peer.waitForResponse(200, 'NOTIFY', notify(call, { body: 'SIP/2.0 180 Ringing\r\n' }));
+    assert.deepEqual(await withTimeout(final, 3000, 'final referProgress'), [408, true]);
+    await peer.waitForResponse(481, 'NOTIFY', notify(call, { state: 'terminated', body: 'SIP/2.0 200 OK\r\n' }));
+  });
+
+  it('refuses with coded errors: before the call is up, a second REFER at once, an unusable target', async () => {
+    const call = new Call(peer, uas);
+    const early = await call.invite();
+    await assert.rejects(early.refer(`sip:2002@${HOST}`), { code: 'SIP_DIALOG_NOT_CONFIRMED' });
+    early.reject(486, 'Busy Here');
+
+    const { call: up, dialog } = await upCall();
+    await assert.rejects(dialog.refer('sip:2002@host>;x=<y'), { code: 'SIP_BAD_REFER_TARGET' });
+    await assert.rejects(dialog.refer('http://example.invalid/'), { code: 'SIP_BAD_REFER_TARGET' });
+    await assert.rejects(dialog.refer(`sip:2002@${HOST}`, { referredBy: 'alice\r\nX-Evil: 1' }), { code: 'SIP_BAD_REFER_TARGET' });
+    const { rx, result } = await referAt(up, dialog, `sip:2002@${HOST}`);
+    await assert.rejects(dialog.refer(`sip:2003@${HOST}`), { code: 'SIP_REFER_PENDING' });
+    assert.equal(peer.requests((rq) => rq.method === 'REFER').length, 1, 'only the first REFER went out');
+    peer.send(responseTo(rx.raw, 202, 'Accepted', up.fromTag), uas.port);
+    await result;
+  });
+
+  it('answers a NOTIFY when no REFER of ours exists with 481', async () => {
+    const { call, dialog } = await upCall();
+    const rejected: number[] = [];
+    dialog.on('notifyRejected', (status) => rejected.push(status));
+    await peer.waitForResponse(481, 'NOTIFY', notify(call, { body: 'SIP/2.0 200 OK\r\n' }));
+    assert.deepEqual(rejected, [481]);
+  });
+});

@@ -148,7 +148,13 @@ describe('validateRequest', () => {
     assert.ok(ALLOW_HEADER.includes('UPDATE') && ALLOW_HEADER.includes('REFER'), ALLOW_HEADER);
     assert.equal(statusOf({ method: 'UPDATE' }), null);
     assert.equal(statusOf({ method: 'REFER' }), null);
-    assert.equal(statusOf({ method: 'NOTIFY' }), 405);
+    assert.equal(statusOf({ method: 'NOTIFY' }), 405, 'a NOTIFY outside a dialog: we take no subscriptions');
+    assert.equal(statusOf({ method: 'SUBSCRIBE', to: '<sip:support@192.0.2.1>;tag=abc' }), 405);
+    assert.ok(!ALLOW_HEADER.includes('NOTIFY'), ALLOW_HEADER);
+  });
+
+  it('lets an in-dialog NOTIFY through to its dialog (the subscription of a REFER we sent)', () => {
+    assert.equal(statusOf({ method: 'NOTIFY', to: '<sip:support@192.0.2.1>;tag=abc' }), null);
   });
 
   it('answers an INVITE with a text/plain body with 415 and Accept: application/sdp', () => {

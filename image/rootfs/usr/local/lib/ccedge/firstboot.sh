@@ -1,6 +1,8 @@
 #!/bin/sh
 # ccedge first boot: look for a provisioning file on removable media and apply it.
 set -u
+# The unit's data dir: the binary extracts its runtime there (without it, under the cwd: /var/runtime).
+export CCEDGE_DATA_DIR=/var/lib/ccedge
 log=/var/log/ccedge/firstboot.log
 mkdir -p /var/log/ccedge
 found=""

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import { MediaJoint } from '../../joint/media-joint';
+import type { AudioPort } from '../../joint/audio-port';
+import type { TickSource } from '../../mixer/mixer';
+import { encodeFrame, type G711Codec } from '../../tones/g711';
+
+type Listener = (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void;
+
+/** A port that calls its listener directly (EventEmitter.emit's rest arguments would allocate). */
+class DirectPort implements AudioPort {
+  listener: Listener | null = null;
+  sentFrames = 0;
+  private ts = 0;
+  constructor(
+    readonly codec: G711Codec,
+    private readonly frame: Buffer,
+  ) {}
+  sendAudio(): void {
+    this.sentFrames++;
+  }
+  on(event: 'audio' | 'telephoneEvent', l: Listener): this {
+    if (event === 'audio') this.listener = l;
+    return this;
+  }
+  off(event: 'audio' | 'telephoneEvent'): this {
+    if (event === 'audio') this.listener = null;
+    return this;
+  }
+  talk(): void {
+    this.listener?.(this.frame, false, this.ts, 0x1234);
+    this.ts = (this.ts + 160) >>> 0;
+  }
+}
+
+class HandClock implements TickSource {
+  fn: (() => void) | null = null;
+  subscribe(fn: () => void): () => void {
+    this.fn = fn;
+    return () => {
+      if (this.fn === fn) this.fn = null;
+    };
+  }
+}
+
+/**
+ * Bytes `fn` allocated on the JS heap: heap growth between GCs, summed over the GCs that ran
+ * meanwhile (GCProfiler reports the heap before and after each one).
+ */
+function allocatedBy(fn: () => void): number {
+  const profiler = new v8.GCProfiler();
+  profiler.start();
+  const start = v8.getHeapStatistics().used_heap_size;
+  fn();
+  const end = v8.getHeapStatistics().used_heap_size;
+  const gcs = profiler.stop()?.statistics ?? [];
+  let total = 0;
+  let from = start;
+  for (const g of gcs) {
+    total += Math.max(0, g.beforeGC.heapStatistics.usedHeapSize - from);
+    from = g.afterGC.heapStatistics.usedHeapSize;
+  }
+  return total + Math.max(0, end - from);
+}
+
+/**
+ * The least of five runs: a (re)compilation or V8's concurrent sweeping landing inside one run
+ * counts as heap too (seen once in the whole unit suite under load, never alone).
+ */
+function leastAllocatedBy(fn: () => void): number {
+  let least = Infinity;
+  for (let i = 0; i < 5; i++) least = Math.min(least, allocatedBy(fn));
+  return least;
+}
+
+function sine(hz: number): Int16Array {
+  const s = new Int16Array(160);
+  for (let i = 0; i < 160; i++) s[i] = Math.round(5000 * Math.sin((2 * Math.PI * hz * i) / 8000));
+  return s;
+}
+
+describe('mixer and joint hot path allocation', () => {
+  for (const [label, n, laws] of [
+    ['6-party PCMU conference', 6, ['PCMU']],
+    ['16-party mixed-law conference with a coach', 16, ['PCMU', 'PCMA']],
+  ] as const) {
+    it(`${label}: 20 000 ticks (packets in, mixes out) allocate nothing per participant`, () => {
+      const clock = new HandClock();
+      const joint = new MediaJoint({ clock, maxParties: 16 });
+      const ports: DirectPort[] = [];
+      const tap = { caller: 0, agent: 0, pushCaller: () => void tap.caller++, pushAgent: () => void tap.agent++ };
+      joint.setRecordingTap({ pushCaller: tap.pushCaller, pushAgent: tap.pushAgent }, 'p0');
+      for (let i = 0; i < n; i++) {
+        const codec = laws[i % laws.length];
+        const port = new DirectPort(codec, encodeFrame(codec, sine(300 + 100 * i)));
+        ports.push(port);
+        joint.add({ id: `p${i}`, port, codec, role: i === n - 1 ? 'coach' : 'party', kind: i === 1 ? 'agent' : 'external' });
+      }
+      joint.setMute('p2', true);
+      assert.equal(joint.mode, 'mix');
+      const round = (): void => {
+        for (let i = 0; i < ports.length; i++) ports[i].talk();
+        clock.fn?.();
+      };
+      const run = (k: number): void => {
+        for (let t = 0; t < k; t++) round();
+      };
+      run(20_000); // JIT warm-up (compiling inside the measured loop would count as heap)
+      const bytes = leastAllocatedBy(() => run(20_000));
+      console.log(`      ${(bytes / 20_000 / n).toFixed(1)} bytes per participant-tick`);
+      // A Buffer per participant and tick is ~100 bytes, an array or closure 16-40 + its contents.
+      // What may remain is V8 boxing a timestamp above its small-integer range (2^30) where it is
+      // passed to a call that is not inlined: 12 bytes, at most once per frame sent.
+      assert.ok(bytes / 20_000 / n < 14, `heap allocation ${bytes} bytes over 20 000 ticks`);
+      assert.ok(ports.every((p) => p.sentFrames >= 80_000));
+      assert.ok(tap.caller > 0 && tap.agent > 0);
+      joint.close();
+    });
+  }
+
+  it('relay mode: 100 000 packets each way allocate nothing per packet', () => {
+    const clock = new HandClock();
+    const joint = new MediaJoint({ clock, maxParties: 2 });
+    const a = new DirectPort('PCMA', encodeFrame('PCMA', sine(400)));
+    const b = new DirectPort('PCMA', encodeFrame('PCMA', sine(700)));
+    joint.setRecordingTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a');
+    joint.add({ id: 'a', port: a, codec: 'PCMA', role: 'party', kind: 'caller' });
+    joint.add({ id: 'b', port: b, codec: 'PCMA', role: 'party', kind: 'agent' });
+    assert.equal(joint.mode, 'relay');
+    const run = (k: number): void => {
+      for (let t = 0; t < k; t++) {
+        a.talk();
+        b.talk();
+      }
+    };
+    run(100_000);
+    const bytes = leastAllocatedBy(() => run(100_000));
+    console.log(`      ${(bytes / 200_000).toFixed(1)} bytes per relayed packet`);
+    assert.ok(bytes / 200_000 < 14, `heap allocation ${bytes} bytes`);
+    assert.ok(a.sentFrames >= 100_000 && b.sentFrames >= 100_000);
+    joint.close();
+  });
+});
