@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
 import { REPORT_USAGE } from './kpi/report-command';
 import { CERT_USAGE } from './certs/cert-command';
+import { BACKUP_USAGE } from './backup/usage';
 import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
 import { Vault } from '../media/vault/vault';
 import { CcedgeError } from './errors';
@@ -37,6 +38,7 @@ ${REPORT_USAGE}
                                       daemon when it answers on its HTTP port, else offline)
   recordings audit [ID] [--json]      the hash-chained audit log (who did what, and why)
 ${CERT_USAGE}
+${BACKUP_USAGE}
   provision [--from FILE] [--force]   first-boot provisioning (site, device, trunk peers, broker, claim code)
   update keygen|build|verify|apply|status|boot|rollback|init|supervise
                                       signed A/B updates (ccedge update help)
@@ -207,7 +209,7 @@ type Config = ReturnType<typeof loadConfig>['config'];
  * A request to the daemon running with this config (its HTTP port, the admin token); undefined
  * when nothing answers there.
  */
-async function daemonApi<T>(config: Config, pathname: string, init: { method?: 'GET' | 'POST'; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: T } | undefined> {
+export async function daemonApi<T>(config: Config, pathname: string, init: { method?: 'GET' | 'POST'; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: T } | undefined> {
   const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host === '::' ? '[::1]' : config.http.host;
   const { token } = resolveAdminToken(config.dataDir, config.http.adminToken);
   let res: Response;

@@ -52,6 +52,7 @@ import { Db } from './store/db';
 import { VERSION } from './version';
 import { HwService } from '../hw';
 import { registerUpdateCommands, type UpdateCommands } from '../image/update-cloud';
+import { BackupService } from './backup';
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
 
@@ -80,6 +81,7 @@ export class Daemon {
       sync: SyncService;
       recording: RecordingService;
       hw: HwService;
+      backup: BackupService;
       /** Housekeeping intervals (retention sweep), cleared on stop. */
       timers: NodeJS.Timeout[];
       timersStop: Array<() => void>;
@@ -204,8 +206,9 @@ export class Daemon {
         ivr = { config: config.ivr, prompts };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
       }
+      const callHoldFrames = { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') };
       const calls = new CallManager(
-        { config, store, metrics, clock, holdFrames: { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') }, ivr },
+        { config, store, metrics, clock, holdFrames: callHoldFrames, ivr },
         pool,
         log,
       );
@@ -321,12 +324,11 @@ export class Daemon {
             callbacks: callbackStore,
             metrics,
             clock,
-            pool,
+            holdFrames: callHoldFrames,
+            trunk: callbacks.trunk as string,
+            // The same outbound leg as forwards and REFER: the trunk's outbound address, a pool port.
+            dialOutbound: calls.outboundDialer,
             log,
-            placeCall: (number) => {
-              const trunk = callbacks.trunk as string;
-              return { ...sip.createOutbound(trunk, number), trunk, codec: config.calls.codecs[0] };
-            },
           }),
       });
       desk.offerCallbacks(callbacks);
@@ -365,6 +367,20 @@ export class Daemon {
       hwRef = hw;
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
+      const backup = new BackupService({
+        config: () => config.backup,
+        db,
+        dataDir: config.dataDir,
+        site: config.site.id,
+        device: config.site.deviceId,
+        version: VERSION,
+        log: log.child({ component: 'backup' }),
+        registry: metrics.registry,
+        emit: (type, data) => {
+          db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'backup event write failed'));
+        },
+      });
+      timersStop.push(() => void backup.close());
       const wallboard = new WallboardHub({ authorise: adminTokenCheck(admin.token), current: () => kpi.current(), log });
       kpi.on('update', (snapshot) => wallboard.publish(snapshot));
       const setup = opts.configFile
@@ -396,6 +412,7 @@ export class Daemon {
         limits: { maxBodyBytes: config.http.maxBodyBytes, tokenFailures: config.http.tokenFailures, log: config.http.log },
         recordings: recordingsApi(vault, store),
         hw: { health: () => hw.healthSnapshot(), trunks: () => hw.trunksSnapshot() },
+        backup: { status: () => backup.status(), run: (to) => backup.runNow(to) },
         health: () => ({
           version: VERSION,
           pid: process.pid,
@@ -405,6 +422,7 @@ export class Daemon {
           uptimeS: Math.round((Date.now() - startedAt.getTime()) / 1000),
           calls: calls.active,
           rtpPortsInUse: pool.inUse,
+          backup: backup.status(),
         }),
       });
       if (certs) {
@@ -433,9 +451,10 @@ export class Daemon {
       await hw.start();
       await hw.ready(`ccedge ${VERSION} ready`);
       if (callbacks.enabled) await callbacks.restore();
+      await backup.start();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
       logSiteUrls(log, config, httpPort, http.httpsPort, setup?.open ?? false);
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, timers, timersStop });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, backup, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);
       for (const stop of timersStop) stop();
@@ -443,6 +462,11 @@ export class Daemon {
       await db.close().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** OPTIONS to our own SIP listener, admitted by the source gate's per-process secret (the update's health check). */
+  sipSelfCheck(): Promise<void> {
+    return this.sip.selfCheck();
   }
 
   /** Graceful stop: BYE every call, close SIP and HTTP, flush and close the database. */
@@ -467,6 +491,8 @@ export class Daemon {
       await this.agents.kpiRecorder.flush();
       // Before the db closes: the watchdog is disarmed (magic close), serial ports released.
       await this.agents.hw.close();
+      // A backup under way finishes (or fails) before the database it reads closes.
+      await this.agents.backup.close();
       await this.agents.sync.close();
       await this.db.close();
       this.log.info('stopped');

@@ -57,10 +57,25 @@ export type ErrorCode =
   | 'ACD_DUPLICATE_CALL'
   | 'ACD_QUEUE_FULL'
   | 'ACD_RECONFIGURE_REFUSED'
-  | 'ACD_CLOSED'
   /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
   | 'MONITOR_UNAVAILABLE'
-  | 'MONITOR_NO_SUCH_CALL';
+  | 'MONITOR_NO_SUCH_CALL'
+  // Backups (gateway/backup): no path or passphrase, a wrong passphrase, a damaged backup, a busy run.
+  | 'BACKUP_FAILED'
+  | 'BACKUP_NOT_CONFIGURED'
+  | 'BACKUP_BAD_PASSPHRASE'
+  | 'BACKUP_CORRUPT'
+  | 'BACKUP_NOT_FOUND'
+  | 'BACKUP_TARGET_NOT_EMPTY'
+  | 'BACKUP_BUSY'
+  | 'ACD_AGENT_UNAVAILABLE'
+  | 'ACD_CLOSED'
+  // gateway/calls/errors.ts: what a call refuses (a leg it does not have, a full call...).
+  | 'CALL_CLOSED'
+  | 'CALL_UNKNOWN_LEG'
+  | 'CALL_FULL'
+  | 'CALL_OUTBOUND_FAILED'
+  | 'CALL_OUTBOUND_UNAVAILABLE';
 
 export class CcedgeError extends Error {
   constructor(

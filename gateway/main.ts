@@ -3,6 +3,7 @@ import { callsCommand, configValidateCommand, outboxCommand, policyCommand, reco
 import { loadConfig } from './config/load';
 import { reportCommand } from './kpi/report-command';
 import { certCommand } from './certs/cert-command';
+import { backupCommand } from './backup/backup-command';
 import { Daemon } from './daemon';
 import { CcedgeError } from './errors';
 import { createLogger } from './logging';
@@ -42,7 +43,7 @@ async function run(argv: string[]): Promise<number> {
   let rolledBack = false;
   let trial: TrialWatch | undefined;
   try {
-    trial = startTrialWatch({ config, httpPort: daemon.httpPort, log, onRollback: () => ((rolledBack = true), process.kill(process.pid, 'SIGTERM')) });
+    trial = startTrialWatch({ config, httpPort: daemon.httpPort, sipCheck: () => daemon.sipSelfCheck(), log, onRollback: () => ((rolledBack = true), process.kill(process.pid, 'SIGTERM')) });
   } catch (err) {
     log.error({ err }, 'update trial watch not started');
   }
@@ -98,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
         return await updateCommand(rest);
       case 'cert':
         return await certCommand(rest);
+      case 'backup':
+        return await backupCommand(rest);
       case 'provision':
         return await provisionCommand(rest);
       case '--version':
@@ -119,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CcedgeError) {
       process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);
-      return e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_UNREADABLE' || e.code === 'CLI_USAGE' ? EXIT_INVALID : EXIT_FAILURE;
+      return e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_UNREADABLE' || e.code === 'CLI_USAGE' || e.code === 'BACKUP_NOT_CONFIGURED' ? EXIT_INVALID : EXIT_FAILURE;
     }
     if (e instanceof ImageError) {
       process.stderr.write(`ccedge: ${e.code}: ${e.message}\n`);

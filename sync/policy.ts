@@ -102,6 +102,9 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'recording.hold': { recordingId: 'plain', callId: 'plain', hold: 'plain' },
   'recording.audit-head': { seq: 'plain', hash: 'plain' },
   'recording.alarm': { alarm: 'plain', state: 'plain', freeBytes: 'plain', minFreeBytes: 'plain' },
+  // Backups: outcome and sizes only (no paths, no error text, no passphrase-derived values).
+  'backup.completed': { backupId: 'plain', trigger: 'plain', durationMs: 'plain', bytes: 'plain', recordings: 'plain', recordingsCopied: 'plain', deleted: 'plain' },
+  'backup.failed': { code: 'plain', trigger: 'plain' },
   'recording.skipped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
   'recording.stopped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
   'trunk.alarm': {

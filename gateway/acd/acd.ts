@@ -45,6 +45,12 @@ export type OverflowTarget = { queue: string } | { callback: true };
  */
 export type OverflowReason = 'max-wait' | 'full' | 'queue-removed';
 
+/**
+ * Where an agent hands a connected call on: a queue (the caller keeps queuedAt, so their wait and
+ * place by age), or one named agent (rung alone; unanswered, the call goes to the head of its queue).
+ */
+export type TransferTarget = { queue: string } | { agent: string };
+
 /** Why a ringing offer stopped without answer or timeout. */
 export type RingCancelReason = 'caller-hangup' | 'agent-logout' | 'agent-away';
 
@@ -94,6 +100,13 @@ export interface AcdEvents {
    * its own, no fallback queue): the ACD no longer holds it and the gateway ends it.
    */
   dropped: [call: QueuedCall, reason: 'queue-removed'];
+  /**
+   * transfer(): `agentName` handed the call on (its `callEnded` comes first: the call counts as
+   * handled by them). `call` is the call as it now is — waiting in `target.queue`, or ringing at
+   * `target.agent` (an `offer` event follows) with `call.queue` unchanged; `fromQueue` is the queue
+   * it was answered from.
+   */
+  transferred: [agentName: string, call: QueuedCall, target: TransferTarget, fromQueue: string];
 }
 
 /** What reconfigure() did, for the log and the API's answer. */
@@ -137,6 +150,7 @@ interface Offer {
   /** When the call entered its queue: kept if it goes back there (maxWaitS counts from it). */
   enteredAt: number;
 }
+
 
 const MAX_REASON = 64;
 
@@ -321,32 +335,89 @@ export class Acd extends EventEmitter<AcdEvents> {
         throw new AcdError('ACD_UNKNOWN_CALL', `agent ${agentName} is not on call ${callId}`, { agent: agentName, callId });
       }
       this.connected.delete(callId);
-      const now = this.clock.now();
-      if (this.retiring.has(agent)) {
-        this.pendingLogout.delete(agent);
-        this.post('callEnded', agent.name, conn.call, 0);
-        this.retire(agent, 'after-call');
-        return;
-      }
-      const logoutReason = this.pendingLogout.get(agent);
-      if (logoutReason !== undefined) {
-        this.pendingLogout.delete(agent);
-        this.post('callEnded', agent.name, conn.call, 0);
-        agent.transition('offline', now, { reason: logoutReason });
-        return;
-      }
-      const wrapUpS = this.queueMap.get(conn.call.queue)?.config.wrapUpS ?? 0;
-      this.post('callEnded', agent.name, conn.call, wrapUpS);
-      agent.transition('wrap-up', now, { callId });
-      if (wrapUpS <= 0) {
-        agent.transition('available', now);
-        return;
-      }
-      const endsAt = now + wrapUpS * 1000;
-      const timer = this.clock.setTimeout(() => this.onTimer(() => this.endWrapUp(agent)), wrapUpS * 1000);
-      this.wrapping.set(agent, { call: conn.call, timer, endsAt, startedAt: now });
-      this.post('wrapUp', agent.name, conn.call.callId, endsAt);
+      this.finishCall(agent, conn.call);
     });
+  }
+
+  /**
+   * The connected agent hands the call on. The agent's part ends as with callEnded() (event
+   * `callEnded`, wrap-up or a pending logout): the call counts as handled by them. Then, by target:
+   * - `{ queue }`: the call waits there with its original queuedAt (the caller keeps their wait
+   *   and their place by age); accepted above maxSize (the caller has waited already); maxWaitS
+   *   of that queue counts from now.
+   * - `{ agent }`: offered to that agent alone (event `offer`), for the ringTimeoutS of the call's
+   *   queue; unanswered (or declined, or the agent logs out) the call goes to the head of its
+   *   queue and is offered as usual — RONA, with the same away/no-answer as any ring-no-answer.
+   *   The agent must be logged in and available (ACD_AGENT_UNAVAILABLE otherwise); serving the
+   *   queue is not required.
+   * Errors change nothing. Event `transferred` after `callEnded`.
+   */
+  transfer(agentName: string, callId: string, target: TransferTarget): QueuedCall {
+    return this.run(() => {
+      const agent = this.agentOrThrow(agentName);
+      const conn = this.connected.get(callId);
+      if (!conn || conn.agent !== agent) {
+        if (agent.state !== 'on-call') throw new AcdError('AGENT_BAD_TRANSITION', `agent ${agentName} is ${agent.state}, not on a call`, { agent: agentName, state: agent.state, callId });
+        throw new AcdError('ACD_UNKNOWN_CALL', `agent ${agentName} is not on call ${callId}`, { agent: agentName, callId });
+      }
+      let queue: Queue;
+      let to: Agent | null = null;
+      if ('queue' in target && typeof target.queue === 'string') {
+        const q = this.queueMap.get(target.queue);
+        if (!q) throw new AcdError('ACD_UNKNOWN_QUEUE', `no queue "${target.queue}"`, { queue: target.queue });
+        queue = q;
+      } else if ('agent' in target && typeof target.agent === 'string') {
+        to = this.agentOrThrow(target.agent);
+        if (to === agent) throw new AcdError('ACD_AGENT_UNAVAILABLE', `agent ${agentName} cannot transfer a call to themselves`, { agent: agentName, callId });
+        if (to.state !== 'available') {
+          const why = to.state === 'away' && to.reason ? `away (${to.reason})` : to.state;
+          throw new AcdError('ACD_AGENT_UNAVAILABLE', `agent ${to.name} is ${why}, not available`, { agent: to.name, state: to.state, callId });
+        }
+        const q = this.queueMap.get(conn.call.queue);
+        if (!q) throw new AcdError('ACD_UNKNOWN_QUEUE', `call ${callId} has no queue to fall back to`, { queue: conn.call.queue, callId });
+        queue = q;
+      } else {
+        throw new RangeError('a transfer target is { queue } or { agent }');
+      }
+      const now = this.clock.now();
+      this.connected.delete(callId);
+      this.finishCall(agent, conn.call);
+      const call: QueuedCall = Object.freeze({ ...conn.call, queue: queue.name });
+      this.post('transferred', agent.name, call, to ? { agent: to.name } : { queue: queue.name }, conn.call.queue);
+      if (to) this.offer(to, queue, call, now, true);
+      else this.addWaiting(queue, call, now, false);
+      return call;
+    });
+  }
+
+  /** The agent's part of a connected call is over: wrap-up, or offline after a pending logout. */
+  private finishCall(agent: Agent, call: QueuedCall): void {
+    const now = this.clock.now();
+    if (this.retiring.has(agent)) {
+      // Removed by reconfigure() during the call: gone now, no wrap-up.
+      this.pendingLogout.delete(agent);
+      this.post('callEnded', agent.name, call, 0);
+      this.retire(agent, 'after-call');
+      return;
+    }
+    const logoutReason = this.pendingLogout.get(agent);
+    if (logoutReason !== undefined) {
+      this.pendingLogout.delete(agent);
+      this.post('callEnded', agent.name, call, 0);
+      agent.transition('offline', now, { reason: logoutReason });
+      return;
+    }
+    const wrapUpS = this.queueMap.get(call.queue)?.config.wrapUpS ?? 0;
+    this.post('callEnded', agent.name, call, wrapUpS);
+    agent.transition('wrap-up', now, { callId: call.callId });
+    if (wrapUpS <= 0) {
+      agent.transition('available', now);
+      return;
+    }
+    const endsAt = now + wrapUpS * 1000;
+    const timer = this.clock.setTimeout(() => this.onTimer(() => this.endWrapUp(agent)), wrapUpS * 1000);
+    this.wrapping.set(agent, { call, timer, endsAt, startedAt: now });
+    this.post('wrapUp', agent.name, call.callId, endsAt);
   }
 
   /**
@@ -899,11 +970,12 @@ export class Acd extends EventEmitter<AcdEvents> {
     }
   }
 
-  private offer(agent: Agent, queue: Queue, call: QueuedCall, enteredAt: number): void {
+  /** `directed`: a transfer to this agent by name, outside the queue's strategy (round-robin order untouched). */
+  private offer(agent: Agent, queue: Queue, call: QueuedCall, enteredAt: number, directed = false): void {
     const timeoutS = queue.config.ringTimeoutS;
     const timer = this.clock.setTimeout(() => this.onTimer(() => this.ringTimeout(agent, call.callId)), timeoutS * 1000);
     this.offers.set(call.callId, { call, agent, timer, enteredAt });
-    if ((queue.config.strategy ?? 'longest-idle') === 'round-robin') this.rrLast.set(queue.name, agent.name);
+    if (!directed && (queue.config.strategy ?? 'longest-idle') === 'round-robin') this.rrLast.set(queue.name, agent.name);
     this.post('offer', agent.name, call, timeoutS);
     agent.transition('ringing', this.clock.now(), { callId: call.callId });
   }

@@ -144,7 +144,7 @@ export class AgentDirectory extends EventEmitter<{
    * role fails with AGENT_WRONG_ROLE, only after the password matched (so the error tells a
    * stranger nothing) and before any session changes: an agent trying /supervisor keeps the
    * desk session they have. An agent whose password is a one-time password gets
-   * AGENT_PASSWORD_CHANGE_REQUIRED (after the check) unless `newPassword` is given: it is then
+   * AGENT_PASSWORD_CHANGE_REQUIRED (after those checks) unless `newPassword` is given: it is then
    * hashed and saved, and replaces the one-time password for good.
    */
   async login(name: string, password: string, role?: AgentRole, newPassword?: string): Promise<{ token: string; agent: DirectoryAgent }> {

@@ -20,6 +20,8 @@ export type AcdErrorCode =
   | 'ACD_QUEUE_FULL'
   /** reconfigureQueues(): a queue to be removed still has calls, or the new set is inconsistent. */
   | 'ACD_RECONFIGURE_REFUSED'
+  /** transfer() to a named agent who is not logged in and available (or is the transferring agent). */
+  | 'ACD_AGENT_UNAVAILABLE'
   | 'ACD_CLOSED';
 
 export class AcdError extends CcedgeError {

@@ -1,4 +1,4 @@
-export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type OverflowReason, type OverflowTarget, type QueueSnapshot, type RingCancelReason } from './acd';
+export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type OverflowReason, type OverflowTarget, type QueueSnapshot, type RingCancelReason, type TransferTarget } from './acd';
 export { Agent, canTransition, type AgentState, type AgentView, type TransitionOptions } from './agent';
 export { AgentDirectory, type AgentDirectoryOptions, type DirectoryAgent, type SessionEndReason } from './agent-directory';
 export { realClock, type Clock, type Timer } from './clock';

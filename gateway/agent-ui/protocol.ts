@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DISPOSITIONS, type Disposition } from '../kpi/kpi';
+import { parseTransferTarget, TRANSFER_TARGET_HELP, TRANSFER_TARGET_MAX } from './transfer-target';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -16,6 +17,14 @@ export type AgentState = (typeof AGENT_STATES)[number];
 
 const callId = z.string().uuid();
 const base = { v: z.literal(PROTOCOL_VERSION), ref: z.string().max(64).optional() };
+const transferTarget = z
+  .string()
+  .max(TRANSFER_TARGET_MAX, `a transfer target is at most ${TRANSFER_TARGET_MAX} characters`)
+  .refine((t) => parseTransferTarget(t) !== null, { message: `a transfer target is ${TRANSFER_TARGET_HELP}` });
+
+/** blind: the agent leaves as the call goes on; consult: the caller waits on hold while the agent talks to the target first. */
+export const TRANSFER_MODES = ['blind', 'consult'] as const;
+export type TransferMode = (typeof TRANSFER_MODES)[number];
 
 /** Messages from the page. `ref` is echoed in the reply or error so the page can correlate. */
 export const clientMessage = z.discriminatedUnion('type', [
@@ -43,6 +52,14 @@ export const clientMessage = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('notes'), callId, text: z.string().max(NOTES_MAX_CHARS) }).strict(),
   /** More wrap-up time (agentDesk.wrapUpExtendS, up to agentDesk.maxWrapUpS in all). */
   z.object({ ...base, type: z.literal('extendWrapUp') }).strict(),
+  /** Hand the connected call on: `target` as parseTransferTarget reads it (number, queue:<name>, agent:<name>). */
+  z.object({ ...base, type: z.literal('transfer'), callId, target: transferTarget, mode: z.enum(TRANSFER_MODES) }).strict(),
+  /** During a consult: the caller and the target go on together, the agent leaves. */
+  z.object({ ...base, type: z.literal('completeTransfer'), callId }).strict(),
+  /** During a consult: the caller joins (unheld); everybody hears everybody. */
+  z.object({ ...base, type: z.literal('conference'), callId }).strict(),
+  /** During a consult: the target leaves, the caller comes off hold. */
+  z.object({ ...base, type: z.literal('cancelConsult'), callId }).strict(),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 
@@ -71,6 +88,23 @@ export interface CallContext {
   recentCalls: number;
   /** A callback the appliance placed (the customer asked to be called back). */
   callback: boolean;
+}
+
+/** Where a consult stands: dialing/ringing the target, talking to it, or over (failed: `reason` says why). */
+export const CONSULT_PHASES = ['dialing', 'ringing', 'connected', 'failed', 'ended'] as const;
+export type ConsultPhase = (typeof CONSULT_PHASES)[number];
+
+/** One participant of a call as the agent's page lists it (the media joint's view, by leg). */
+export interface PartyInfo {
+  /** Leg id, stable for the call's life. */
+  id: string;
+  /** caller: the customer; agent: a desk (WebRTC); external: an outbound leg (extension, number). */
+  kind: 'caller' | 'agent' | 'external';
+  /** Display name, agent name or number. */
+  name: string;
+  /** party talks and hears; listener/coach/barge are monitors (see media/joint). */
+  role: 'party' | 'listener' | 'coach' | 'barge';
+  held: boolean;
 }
 
 /** Desk settings the page needs (agentDesk: in ccedge.yaml). */
@@ -108,7 +142,13 @@ export type ErrorCode =
   | 'WS_NOT_ALLOWED'
   | 'WS_NO_SUCH_CALL'
   | 'WS_NO_MICROPHONE'
-  | 'WEBRTC_FAILED';
+  | 'WEBRTC_FAILED'
+  /** transfer/consult: the target cannot take it now (agent not available, queue unknown, busy). */
+  | 'WS_TARGET_UNAVAILABLE'
+  /** completeTransfer/conference/cancelConsult with no consult running on the call. */
+  | 'WS_NO_CONSULT'
+  /** conference: calls.maxParties reached. */
+  | 'WS_CONFERENCE_FULL';
 
 /** Messages from the server. */
 export type ServerMessage =
@@ -142,6 +182,10 @@ export type ServerMessage =
   | { v: 1; type: 'notesSaved'; callId: string; at: string }
   | { v: 1; type: 'error'; code: ErrorCode; message: string; ref?: string }
   | { v: 1; type: 'dispositionSaved'; callId: string; disposition: Disposition }
+  /** A consult's progress (the target as typed); `reason` with failed/ended: why, for the agent to read. */
+  | { v: 1; type: 'consult'; callId: string; target: string; phase: ConsultPhase; reason?: string }
+  /** Everybody on the call, sent when it changes (conference, consult, transfers). */
+  | { v: 1; type: 'parties'; callId: string; parties: PartyInfo[] }
   | { v: 1; type: 'pong'; ref?: string };
 
 /** POST /agent/login body and replies. */
@@ -153,8 +197,8 @@ export interface LoginRequest {
 }
 export type LoginResponse = { token: string; agent: { name: string; displayName: string } } | {
       // 401 wrong name or password; 403 right password, other role's page (a supervisor at /agent,
-      // an agent at /supervisor); 429 too many failures (address or agent); 503 hashing queue full;
-      // 403 one-time password right, a new one is needed; 400 the new one is refused.
+      // an agent at /supervisor), or a one-time password that must be replaced first; 400 the new
+      // one is refused; 429 too many failures (address or agent); 503 hashing queue full.
       error: {
         code: 'AGENT_LOGIN_FAILED' | 'AGENT_WRONG_ROLE' | 'AGENT_LOGIN_THROTTLED' | 'AGENT_LOGIN_BUSY' | 'AGENT_PASSWORD_CHANGE_REQUIRED' | 'AGENT_PASSWORD_REJECTED' | 'HTTP_BAD_REQUEST';
         message: string;

@@ -8,13 +8,13 @@ import type { AgentState } from '../agent-ui/protocol';
 import type { CallStore } from '../store/call-store';
 import { agentDeskConfigSchema, type AgentDeskConfig } from './config';
 import { Counter, type Registry } from 'prom-client';
-import type { CallEndCause } from '../calls/call';
+import type { CallEndCause } from '../calls/contract';
 import { PRIVATE_CALLER } from '../sip/identity';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
 import type { RouteDecision } from '../routing/router';
 import type { KpiRecorder } from '../kpi/kpi-recorder';
 import type { RecordingService } from '../recording/recording-service';
-import type { DeskCall } from './desk-call';
+import type { DeskCall } from '../calls/contract';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
 import type { AgentCommand, AgentSessions } from './agent-sessions';
@@ -599,6 +599,13 @@ export class AgentDesk {
           );
           return;
         }
+        case 'transfer':
+        case 'completeTransfer':
+        case 'conference':
+        case 'cancelConsult':
+          // Issue 16 phase 2 wires these to the call's legs; until then the page gets a clear refusal.
+          reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'transfers and conferences are not available on this appliance yet' });
+          return;
         default: {
           const call = this.calls.get(msg.callId);
           if (!call || call.agent !== agent) {

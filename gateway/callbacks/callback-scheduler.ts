@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DeskCall } from '../agents/desk-call';
+import type { DeskCall } from '../calls/contract';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 import type { CallbackRecord, CallbackStore } from './callback-store';

@@ -15,8 +15,8 @@ import { userOf } from '../sip/messages';
 import { callerIdentity } from '../sip/identity';
 import type { RouteDecision, Router } from '../routing/router';
 import type { IvrResult } from '../ivr/ivr-session';
-import { Call, sanitise, type CallDeps } from './call';
-import { ForwardLeg, type OutboundPlacer } from './forward-leg';
+import { Call, sanitise, type CallDeps, type OutboundDialer } from './call';
+import { OutboundLeg, type OutboundPlacer } from './legs/outbound-leg';
 import { inboundRecord } from './inbound-record';
 
 const allowLists = new WeakMap<TrunkConfig, ReturnType<typeof compileAllowList>>();
@@ -78,6 +78,26 @@ export class CallManager implements SipServerHandlers {
    */
   placeOutboundWith(place: OutboundPlacer): void {
     this.placeOutbound = place;
+  }
+
+  /**
+   * How a call's outbound legs are dialled (forward rules, REFER, callbacks, transfers): the
+   * target trunk's outbound address, an RTP port from the pool. Undefined until wired.
+   */
+  get outboundDialer(): OutboundDialer | undefined {
+    const place = this.placeOutbound;
+    if (!place) return undefined;
+    return (target, codec, log) =>
+      OutboundLeg.open({
+        pool: this.pool,
+        host: this.deps.config.rtp.host,
+        place,
+        target,
+        codec,
+        userAgent: this.deps.config.sip.userAgent,
+        log,
+        latchAllowed: latchPredicate(this.deps.config.trunks.find((t) => t.name === target.trunk)),
+      });
   }
 
   get outboundWired(): boolean {
@@ -191,25 +211,10 @@ export class CallManager implements SipServerHandlers {
       else throw e;
       return;
     }
-    const call = new Call(invite, rtp, localAddress, negotiated.audio, negotiated.answerSdp, this.deps, this.log);
+    const call = new Call({ ...this.deps, dialOutbound: this.outboundDialer }, this.log, { inbound: { invite, rtp, localAddress, audio: negotiated.audio, answerSdp: negotiated.answerSdp } });
     if (delayedOffer) call.offerInAnswer(codecs);
     if (negotiated.audio.srtp) call.log.info({ suite: negotiated.audio.srtp.suite, transport: invite.flow.protocol.toUpperCase() }, 'SRTP (SDES) negotiated with the PBX');
     this.calls.set(call.id, call);
-    const place = this.placeOutbound;
-    if (trunk.acceptRefer && trunk.outbound && place) {
-      call.referWith((number) =>
-        ForwardLeg.open({
-          pool: this.pool,
-          host: this.deps.config.rtp.host,
-          place,
-          target: { trunk: trunk.name, number, rule: 'refer' },
-          codec: call.codec,
-          userAgent: this.deps.config.sip.userAgent,
-          log: call.log,
-          latchAllowed: latchPredicate(trunk),
-        }),
-      );
-    }
     call.on('released', (cause) => this.queueing?.release?.(call, cause));
     this.deps.metrics.callsActive.set(this.calls.size);
     call.once('closed', () => {
@@ -219,19 +224,7 @@ export class CallManager implements SipServerHandlers {
     });
     const target = route ?? this.deps.config.calls.queue;
     if (forward) {
-      const place = this.placeOutbound as OutboundPlacer;
-      call.forwardOnConfirm(() =>
-        ForwardLeg.open({
-          pool: this.pool,
-          host: this.deps.config.rtp.host,
-          place,
-          target: forward,
-          codec: negotiated.audio.codec,
-          userAgent: this.deps.config.sip.userAgent,
-          log: call.log,
-          latchAllowed: latchPredicate(this.deps.config.trunks.find((t) => t.name === forward.trunk)),
-        }),
-      );
+      call.forwardOnConfirm(forward);
     } else if (ivrOn && this.queueing) {
       call.once('routed', (result) => {
         this.enqueueAfterIvr(call, rq, result).catch((err: unknown) => call.log.error({ err }, 'routing after the IVR failed'));

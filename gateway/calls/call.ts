@@ -1,33 +1,42 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
-import { MediaBridge } from '../../media/bridge/media-bridge';
 import { DtmfSender } from '../../media/dtmf/dtmf-sender';
-import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
-import type { WebRtcLeg, WebRtcLegState } from '../../media/webrtc/webrtc-leg';
-import type { Recorder } from '../../media/recorder/recorder';
-import type { RecordingWriter } from '../../media/vault/vault';
-import { CallRecording } from '../recording/call-recording';
 import { MediaError } from '../../media/errors';
-import type { RtpSession } from '../../media/rtp/rtp-session';
-import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
+import type { AudioPort } from '../../media/joint/audio-port';
+import { MediaJoint } from '../../media/joint/media-joint';
+import { RtpSessionPort } from '../../media/joint/rtp-session-port';
+import type { DtmfDigitEvent } from '../../media/dtmf/rfc4733';
+import type { Recorder } from '../../media/recorder/recorder';
+import type { RtpSessionStats } from '../../media/rtp/rtp-session';
+import type { NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { MediaClock } from '../../media/tones/media-clock';
-import { TonePlayer } from '../../media/tones/tone-player';
-import type { DeskCall } from '../agents/desk-call';
+import type { RecordingWriter } from '../../media/vault/vault';
+import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';
 import { IvrSession, type IvrResult } from '../ivr/ivr-session';
 import type { PromptSource } from '../ivr/prompts';
-import { parseInfoDtmf } from '../ivr/sip-info-dtmf';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
-import type { IncomingInvite } from '../sip/sip-server';
+import { CallRecording } from '../recording/call-recording';
 import { uriOf } from '../sip/messages';
-import { callerIdentity, uriUser, type CallerIdentity } from '../sip/identity';
-import type { UasDialog } from '../sip/uas-dialog';
+import { uriUser, type CallerIdentity } from '../sip/identity';
+import type { IncomingInvite } from '../sip/sip-server';
 import type { CallRecord, CallStore } from '../store/call-store';
-import type { ForwardLeg } from './forward-leg';
+import type { CallEndCause, CallEvents, DeskCall, LegInfo, LegKind, LegState, OutboundTarget, ParticipantRole } from './contract';
+import { CountedPort } from './counted-port';
+import { CallError, isCallError } from './errors';
 import { inboundRecord } from './inbound-record';
+import { AgentLeg } from './legs/agent-leg';
+import { CallerLeg, sanitise } from './legs/caller-leg';
+import type { OutboundLeg } from './legs/outbound-leg';
+
+export type { CallEndCause, CallEvents } from './contract';
+export { rtpTimeoutS, sanitise } from './legs/caller-leg';
+
+/** Places an outbound leg for a call (the CallManager wires it to the trunks and the port pool). */
+export type OutboundDialer = (target: OutboundTarget, codec: CodecName, log: Logger) => Promise<OutboundLeg>;
 
 export interface CallDeps {
   config: Config;
@@ -37,84 +46,76 @@ export interface CallDeps {
   holdFrames: Record<CodecName, Buffer[]>;
   /** Set when config.ivr is: the IVR runs on every confirmed call before it is queued. */
   ivr?: { config: IvrConfig; prompts: PromptSource };
+  /** How addOutbound dials (routing.forward, REFER, callbacks, transfers). Unset: it refuses. */
+  dialOutbound?: OutboundDialer;
 }
 
-export type CallEndCause =
-  | 'caller-hangup'
-  | 'caller-cancelled'
-  | 'max-duration'
-  | 'ack-timeout'
-  | 'rtp-timeout'
-  | 'shutdown'
-  | 'internal-error'
-  | 'agent-hangup'
-  | 'agent-lost'
-  | 'agent-logout'
-  | 'media-failed'
-  | 'callback-requested'
-  | 'callback-failed'
-  | 'queue-full'
-  /** A live change removed the call's queue and configured nowhere for its callers to go. */
-  | 'queue-removed'
-  /** Forwarded to a trunk number: the far end did not answer, refused, or could not be dialled. */
-  | 'forward-failed'
-  /** Forwarded to a trunk number: the far end hung up. */
-  | 'forward-hangup'
-  /** Delayed offer: the ACK carried no usable SDP answer to the offer in our 200 (or a re-INVITE's). */
-  | 'no-sdp-answer'
-  /** RFC 4028: the PBX did not refresh the session in time, or refused our refresh. */
-  | 'session-expired';
+/** An inbound call's SIP side as the CallManager negotiated it. */
+export interface InboundSetup {
+  invite: IncomingInvite;
+  rtp: CallerLeg['rtp'];
+  localAddress: string;
+  audio: NegotiatedAudio;
+  /** Our 200's SDP: the answer, or with a delayed offer our offer. */
+  answerSdp: string;
+}
+
+export interface AddOutboundOptions {
+  /** The far end hanging up ends the call with this cause; unset: only its leg is removed. */
+  endCause?: CallEndCause;
+  /** This leg is the customer (a callback): it joins the joint with its RTP session. */
+  customer?: boolean;
+  /** Once the leg exists, before the INVITE goes out (records); awaited. */
+  dialing?(leg: OutboundLeg): void | Promise<void>;
+  /** Answered, just before it joins (e.g. the agent lets go on a REFER). */
+  beforeJoin?(): void;
+}
+
+/** One leg of the call and what the Call needs to know about it. */
+export interface Leg {
+  readonly id: string;
+  readonly kind: LegKind;
+  readonly name: string | null;
+  readonly number: string | null;
+  role: ParticipantRole;
+  state: LegState;
+  held: boolean;
+  readonly since: string;
+  readonly caller?: CallerLeg;
+  readonly agent?: AgentLeg;
+  readonly outbound?: OutboundLeg;
+  /** A customer outbound leg's digit sender (the agent's dial pad). */
+  dtmf?: DtmfSender;
+  /** Its port in the joint, while joined. */
+  port?: CountedPort;
+  /** An outbound leg still ringing: rejects addOutbound's promise when the leg or the call goes first. */
+  abandon?: (err: CallError) => void;
+}
 
 /**
- * One inbound call: owns its SIP dialog, RTP session, tone player and timers, and closes them
- * all in close(). Every state change is written to the store with its event.
+ * One call: its legs (the caller's SIP UAS leg, outbound SIP UAC legs, agents' WebRTC legs), one
+ * media joint between them, its recording (tapping the joint), the IVR and the call's timers.
+ * close() ends all of it, once. Every state change is written to the store with its event.
+ * Inbound calls and forwarded calls are this class as is; a callback is a Call whose customer
+ * leg is an outbound leg dialled once the agent is connected (callbacks/callback-call.ts).
  */
-export interface CallEvents {
-  /** The caller's ACK arrived: the call is up (the desk queues it). */
-  confirmed: [];
-  /** The agent's WebRTC leg is connected and bridged to the caller. */
-  agentConnected: [agentName: string];
-  /** A DTMF digit from the caller (RFC 4733 or SIP INFO). */
-  dtmf: [digit: string];
-  /**
-   * The call is ready to be queued: right after `confirmed` without an IVR (null), or when the
-   * IVR decided (intent, callback, or abandoned for no-input / max-duration / error). Not
-   * emitted when the caller hangs up during the IVR.
-   */
-  routed: [result: IvrResult | null];
-  /**
-   * The agent (or queue) no longer has the call, though it goes on: the PBX's REFER moved the
-   * caller to another number (`transferred`). The desk treats it like the end of the call.
-   */
-  released: [cause: 'transferred'];
-  closed: [cause: CallEndCause];
-  /**
-   * The agent's WebRTC leg failed before it ever connected (ICE/DTLS timeout). Only emitted when
-   * someone listens (the desk re-queues the caller); without a listener the call ends media-failed.
-   */
-  agentMediaFailed: [agentName: string];
-}
-
 export class Call extends EventEmitter<CallEvents> implements DeskCall {
-  readonly id = randomUUID();
+  readonly id: string;
   readonly log: Logger;
-  private readonly dialog: UasDialog;
-  private audio: NegotiatedAudio;
-  private player: TonePlayer;
-  private sessionVersion = 1;
-  private readonly sessionId = String(Date.now());
+  protected readonly joint: MediaJoint;
+  /** What the joint sent to legs no longer in it: to the customer, to everyone else. */
+  private readonly sentBefore = { customer: 0, others: 0 };
+  private readonly legMap = new Map<string, Leg>();
+  /** The caller's leg (inbound) or the callback's answered outbound leg. */
+  private customer: Leg | undefined;
+  /** The agent the desk gave the call to (`agent`, hold, mute). */
+  private primaryAgent: Leg | undefined;
+  private readonly inbound: CallerLeg | undefined;
+  private readonly answerSdp: string | undefined;
   private dtmf = '';
   private closedCause: CallEndCause | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  /** First foreign RTP source, until its one warn line is written (see onForeignMedia). */
-  private foreignPending: string | undefined;
-  /** Foreign packets already added to the metric. */
-  private foreignCounted = 0;
-  private readonly dtmfSender: DtmfSender;
-  private agentLeg: WebRtcLeg | undefined;
-  private agentName: string | undefined;
-  private bridge: MediaBridge | undefined;
-  private readonly recording = new CallRecording({
+  protected readonly recording = new CallRecording({
     record: (type, data) => this.record(type, data),
     // Written straight to the store: the call may have closed meanwhile.
     stored: (data) => this.deps.store.update(this.id, {}, 'recording.stored', data),
@@ -122,77 +123,93 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
   });
   private ivr: IvrSession | undefined;
   private ivrResultValue: IvrResult | null = null;
-  private forwardOpener: (() => Promise<ForwardLeg>) | undefined;
-  private forwardLeg: ForwardLeg | undefined;
-  /** trunks[].acceptRefer: places the outbound leg to a REFER's target (set by the CallManager). */
-  private referOpener: ((number: string) => Promise<ForwardLeg>) | undefined;
+  private forwardTo: OutboundTarget | undefined;
   private referring = false;
   private referRefused = false;
-  /** Delayed offer (INVITE without SDP): the codecs of our offer until the ACK brings the answer. */
-  private awaitingAnswer: { codecs: NegotiatedAudio['codec'][]; cseq: number; initial: boolean } | undefined;
-  /** Reason header (RFC 3326) of the BYE close() sends, when the cause has one. */
-  private byeReason: string | undefined;
-  readonly identity: CallerIdentity;
+  /** Stats of the last outbound leg gone, for the call-ended record. */
+  private outboundStats: RtpSessionStats | undefined;
+  /** Outbound legs still being placed (RTP port bound, not in legMap yet): closed with the call. */
+  private readonly placing = new Set<OutboundLeg>();
 
   constructor(
-    private readonly invite: IncomingInvite,
-    private readonly rtp: RtpSession,
-    private readonly localAddress: string,
-    audio: NegotiatedAudio,
-    private readonly answerSdp: string,
-    private readonly deps: CallDeps,
+    protected readonly deps: CallDeps,
     log: Logger,
+    opts: { id?: string; inbound?: InboundSetup; logBindings?: Record<string, unknown> } = {},
   ) {
     super();
-    this.dialog = invite.dialog;
-    this.audio = audio;
-    this.log = log.child({ callId: this.id, sipCallId: this.dialog.callId });
-    this.player = new TonePlayer(deps.clock, rtp, deps.holdFrames[audio.codec]);
-    this.dtmfSender = new DtmfSender(deps.clock, rtp);
-    this.identity = callerIdentity(invite.rq, invite.trunk.trustIdentity);
+    this.id = opts.id ?? randomUUID();
+    const setup = opts.inbound;
+    this.log = log.child({ callId: this.id, ...(setup ? { sipCallId: setup.invite.dialog.callId } : {}), ...opts.logBindings });
+    this.joint = new MediaJoint({ clock: deps.clock, maxParties: deps.config.calls.maxParties });
+    this.joint.on('mode', (mode, previous) => this.log.debug({ mode, previous }, 'media joint switched'));
+    if (setup) {
+      this.answerSdp = setup.answerSdp;
+      this.inbound = new CallerLeg(setup.invite, setup.rtp, setup.localAddress, setup.audio, { ...deps, write: (type, data, changes) => this.persist(this.deps.store.update(this.id, changes ?? {}, type, data)) }, this.log);
+      const leg = this.addLeg({ kind: 'caller', name: this.inbound.identity.name, number: this.inbound.identity.number ?? uriOf(setup.invite.rq.headers.from), caller: this.inbound });
+      this.customer = leg;
+    }
   }
 
-  /**
-   * Delayed offer (RFC 3261 13.2.1, Cisco CUCM's default): `answerSdp` given to the constructor is
-   * our offer (the 200 carries it) and `audio` a placeholder; the call is queued or bridged only
-   * once the ACK's answer is known. Call before start().
-   */
-  offerInAnswer(codecs: NegotiatedAudio['codec'][]): void {
-    this.awaitingAnswer = { codecs, cseq: this.invite.rq.headers.cseq.seq, initial: true };
+  // ---- the contract -------------------------------------------------------------------------
+
+  get codec(): CodecName {
+    return this.inbound?.codec ?? this.deps.config.calls.codecs[0];
   }
 
-  /** trunks[].acceptRefer: how a REFER's target is dialled. Unset: REFER is declined (603). */
-  referWith(open: (number: string) => Promise<ForwardLeg>): void {
-    this.referOpener = open;
-  }
-
-  get codec(): NegotiatedAudio['codec'] {
-    return this.audio.codec;
+  get identity(): CallerIdentity {
+    return this.callerLeg().identity;
   }
 
   /**
    * The caller: number (asserted identity when the trunk trusts it, else From user) and display
    * name, for routing, callbacks and records. `private`: the agent's page shows "Private" instead.
    */
-  get caller(): { number: string; name: string | null; private: boolean } {
-    return { number: this.identity.number ?? uriOf(this.invite.rq.headers.from), name: this.identity.name, private: this.identity.privacy !== null };
+  get caller(): { number: string; name: string | null; private?: boolean } {
+    const leg = this.callerLeg();
+    return { number: leg.identity.number ?? uriOf(leg.invite.rq.headers.from), name: leg.identity.name, private: leg.identity.privacy !== null };
   }
 
   get agent(): string | undefined {
-    return this.agentName;
+    return this.primaryAgent?.name ?? undefined;
   }
 
   /** The number the caller dialled (To user), for the agent's caller context. */
   get called(): string | null {
-    return this.identity.called;
+    return this.inbound?.identity.called ?? null;
   }
 
   get isHeld(): boolean {
-    return this.bridge?.isHeld ?? false;
+    const id = this.customer?.id;
+    return id !== undefined && this.joint.has(id) && this.joint.isHeld(id);
   }
 
   get isMuted(): boolean {
-    return this.bridge?.isMuted ?? false;
+    const id = this.primaryAgent?.id;
+    return id !== undefined && this.joint.has(id) && this.joint.isMuted(id);
+  }
+
+  get closed(): boolean {
+    return this.closedCause !== undefined;
+  }
+
+  /** What the IVR decided (null: no IVR, or not finished yet). */
+  get ivrResult(): IvrResult | null {
+    return this.ivrResultValue;
+  }
+
+  /** The intent the caller chose in the IVR (routingCallFromInvite's ivrIntent). */
+  get ivrIntent(): string | undefined {
+    return this.ivrResultValue?.kind === 'intent' ? this.ivrResultValue.intent : undefined;
+  }
+
+  /** Every leg still on the call. */
+  get legs(): LegInfo[] {
+    return [...this.legMap.values()].map(info);
+  }
+
+  /** The customer: the caller's leg, or a callback's outbound leg once answered. */
+  get customerLeg(): LegInfo | undefined {
+    return this.customer && this.legMap.has(this.customer.id) ? info(this.customer) : undefined;
   }
 
   /** An event in the call's record (queue and agent milestones), with optional column changes. */
@@ -201,43 +218,152 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.persist(this.deps.store.update(this.id, changes, type, data));
   }
 
+  // ---- legs ---------------------------------------------------------------------------------
+
+  /**
+   * Adds an agent's (or supervisor's) WebRTC leg; it joins the joint with `role` once connected.
+   * The first agent is the call's agent (the desk's). Throws CALL_CLOSED (the leg is closed).
+   */
+  addAgent(name: string, webrtc: WebRtcLeg, opts: { role?: ParticipantRole } = {}): string {
+    if (this.closed) {
+      void webrtc.close();
+      throw new CallError('CALL_CLOSED', 'the call has ended');
+    }
+    const agent = new AgentLeg(name, webrtc, opts.role ?? 'party');
+    const leg = this.addLeg({ kind: 'agent', name, number: null, role: agent.role, agent });
+    if (!this.primaryAgent && agent.role === 'party') this.primaryAgent = leg;
+    agent.on('connected', () => this.onAgentConnected(leg));
+    agent.on('failed', () => this.onAgentFailed(leg));
+    return leg.id;
+  }
+
+  /**
+   * Dials `target` through its trunk with the call's codec; resolves with the leg's id once it
+   * answered and joined. Rejects with CALL_OUTBOUND_UNAVAILABLE (not placed), CALL_OUTBOUND_FAILED
+   * (details: status, reason), CALL_FULL or CALL_CLOSED.
+   */
+  async addOutbound(target: OutboundTarget, opts: AddOutboundOptions = {}): Promise<string> {
+    const dial = this.deps.dialOutbound;
+    if (this.closed) throw new CallError('CALL_CLOSED', 'the call has ended');
+    if (!dial) throw new CallError('CALL_OUTBOUND_UNAVAILABLE', 'no trunk places outbound calls');
+    if (this.parties() >= this.deps.config.calls.maxParties) throw new CallError('CALL_FULL', `calls.maxParties (${this.deps.config.calls.maxParties}) reached`);
+    let out: OutboundLeg;
+    try {
+      out = await dial(target, this.codec, this.log);
+    } catch (err) {
+      throw new CallError('CALL_OUTBOUND_UNAVAILABLE', `could not place the call to ${target.number}: ${(err as Error).message}`, { cause: (err as { code?: string }).code });
+    }
+    if (this.closed) {
+      out.close();
+      throw new CallError('CALL_CLOSED', 'the call has ended');
+    }
+    this.placing.add(out);
+    try {
+      await opts.dialing?.(out);
+    } finally {
+      this.placing.delete(out);
+    }
+    if (this.closed) {
+      out.close();
+      throw new CallError('CALL_CLOSED', 'the call has ended');
+    }
+    const leg = this.addLeg({ kind: 'outbound', name: null, number: target.number, outbound: out });
+    return new Promise<string>((resolve, reject) => {
+      leg.abandon = reject;
+      out.on('answered', () => {
+        leg.abandon = undefined;
+        if (this.closed || !this.legMap.has(leg.id)) return;
+        opts.beforeJoin?.();
+        try {
+          if (opts.customer) {
+            leg.dtmf = new DtmfSender(this.deps.clock, out.rtp);
+            this.customer = leg;
+          }
+          // Through the session's own timeline, so its SSRC stays continuous across relay and mix.
+          this.join(leg, new RtpSessionPort(out.rtp, out.payloadType, leg.dtmf));
+        } catch (err) {
+          this.dropLeg(leg, 'join-failed');
+          reject(err);
+          return;
+        }
+        resolve(leg.id);
+      });
+      out.on('failed', (status, reason) => {
+        leg.abandon = undefined;
+        this.dropLeg(leg, 'failed');
+        reject(new CallError('CALL_OUTBOUND_FAILED', `${target.number} not reached: ${status} ${reason}`, { status, reason }));
+      });
+      out.on('ended', () => {
+        if (opts.endCause) void this.close(opts.endCause);
+        else this.dropLeg(leg, 'remote-hangup');
+      });
+      out.dial();
+    });
+  }
+
+  /** Takes a leg off the call and ends it (the caller's leg: the call ends with `cause`). */
+  removeLeg(legId: string, cause: CallEndCause): void {
+    const leg = this.legOf(legId);
+    if (leg.caller || leg === this.customer) {
+      void this.close(cause);
+      return;
+    }
+    this.dropLeg(leg, cause);
+  }
+
+  /** Hold: a held leg hears the hold tone (the caller) or nothing, and nobody hears it. */
+  holdLeg(legId: string, on: boolean): void {
+    const leg = this.legOf(legId);
+    if (this.closed) throw new CallError('CALL_CLOSED', 'the call has ended');
+    leg.held = on;
+    if (this.joint.has(leg.id)) this.joint.setHold(leg.id, on ? this.deps.holdFrames[this.codecOf(leg)] : null);
+  }
+
+  setRole(legId: string, role: ParticipantRole): void {
+    const leg = this.legOf(legId);
+    if (this.joint.has(leg.id)) {
+      try {
+        this.joint.setRole(leg.id, role);
+      } catch (err) {
+        throw jointError(err);
+      }
+    }
+    leg.role = role;
+  }
+
+  // ---- the desk's view ----------------------------------------------------------------------
+
   /**
    * Gives the call an agent's WebRTC leg. The caller keeps hearing the hold tone until the leg
-   * connects; then the bridge relays audio both ways. A failed leg ends the call.
+   * connects; then the joint carries audio both ways. A failed leg ends the call (or, when the
+   * desk listens for agentMediaFailed, lets the desk re-queue the caller).
    */
   attachAgent(agentName: string, leg: WebRtcLeg): void {
     if (this.closed) {
       void leg.close();
       return;
     }
-    this.agentLeg = leg;
-    this.agentName = agentName;
-    leg.on('state', (state: WebRtcLegState) => {
-      if (state === 'connected') this.onAgentConnected(agentName, leg);
-      else if (state === 'failed' && this.agentLeg === leg) {
-        // Never bridged: the caller still hears the hold tone and can go back to the queue.
-        if (!this.bridge && !this.closed && this.listenerCount('agentMediaFailed') > 0) this.emit('agentMediaFailed', agentName);
-        else void this.close('media-failed');
-      }
-    });
+    if (this.primaryAgent) this.dropLeg(this.primaryAgent, 'replaced');
+    this.primaryAgent = undefined;
+    this.addAgent(agentName, leg);
   }
 
   /**
-   * Takes back the agent's leg before it was bridged (its media failed): the leg is closed, the
-   * caller keeps hearing the hold tone, and another agent can be attached. False once bridged.
+   * Takes back the agent's leg before it was joined (its media failed): the leg is closed, the
+   * caller keeps hearing the hold tone, and another agent can be attached. False once joined.
    */
   detachAgent(): boolean {
-    if (this.bridge || this.closed) return false;
-    const leg = this.agentLeg;
-    this.agentLeg = undefined;
-    this.agentName = undefined;
-    void leg?.close();
-    if (!this.audio.onHold) this.player.start();
+    const leg = this.primaryAgent;
+    if (this.closed || (leg && this.joint.has(leg.id))) return false;
+    this.primaryAgent = undefined;
+    if (leg) this.dropLeg(leg, 'media-failed');
+    if (this.inbound && !this.inbound.onHold) this.inbound.startHoldTone();
     return true;
   }
 
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    this.recording.attach(recorder, writer, this.closed ? undefined : this.bridge);
+    const source = { setRecordingTap: (tap: Parameters<MediaJoint['setRecordingTap']>[0]) => this.joint.setRecordingTap(tap, this.customer?.id ?? '') };
+    this.recording.attach(recorder, writer, this.closed || !this.joined ? undefined : source);
   }
 
   get recordingState(): { active: boolean; paused: boolean } {
@@ -255,113 +381,130 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
 
   /** Agent hold: the caller hears the hold tone, nothing is relayed either way. */
   setHold(on: boolean): void {
-    if (!this.bridge || this.closed) return;
-    this.bridge.setHold(on);
-    if (on) this.player.start();
-    else this.player.stop();
+    const customer = this.customer;
+    if (!customer || !this.joined || this.closed) return;
+    this.holdLeg(customer.id, on);
     this.record(on ? 'call.agent-hold' : 'call.agent-unhold');
   }
 
   setMute(on: boolean): void {
-    if (!this.bridge || this.closed) return;
-    this.bridge.setMute(on);
+    const agent = this.primaryAgent;
+    if (!agent || !this.joined || this.closed || !this.joint.has(agent.id)) return;
+    this.joint.setMute(agent.id, on);
     this.record(on ? 'call.agent-mute' : 'call.agent-unmute');
   }
 
-  /** Digits from the agent's dial pad, sent to the caller's leg as RFC 4733; false if not negotiated. */
+  /** Digits from the agent's dial pad, sent to the customer as RFC 4733; false if not negotiated. */
   sendDtmf(digits: string): boolean {
     if (this.closed) return false;
-    return this.dtmfSender.send(digits);
+    if (this.inbound) return this.inbound.sendDtmf(digits);
+    return this.customer?.dtmf?.send(digits) ?? false;
   }
 
-  get closed(): boolean {
-    return this.closedCause !== undefined;
-  }
+  // ---- inbound set-up -----------------------------------------------------------------------
 
-  /** What the IVR decided (null: no IVR, or not finished yet). */
-  get ivrResult(): IvrResult | null {
-    return this.ivrResultValue;
-  }
-
-  /** The intent the caller chose in the IVR (routingCallFromInvite's ivrIntent). */
-  get ivrIntent(): string | undefined {
-    return this.ivrResultValue?.kind === 'intent' ? this.ivrResultValue.intent : undefined;
+  /**
+   * Delayed offer (RFC 3261 13.2.1, Cisco CUCM's default): the setup's `answerSdp` is our offer
+   * (the 200 carries it) and `audio` a placeholder; the call is queued or joined only once the
+   * ACK's answer is known. Call before start().
+   */
+  offerInAnswer(codecs: NegotiatedAudio['codec'][]): void {
+    this.callerLeg().offerInAnswer(codecs);
   }
 
   /**
    * Call before start(): once the caller's ACK arrives, the call is not queued (no IVR either) but
-   * forwarded — `open` places the outbound leg, the caller hears the hold tone while it rings, and
-   * the two RTP legs are bridged when the far end answers. BYE on either side ends both.
+   * forwarded: an outbound leg to `target`, the caller hearing the hold tone while it rings,
+   * joined when the far end answers. BYE on either side ends both.
    */
-  forwardOnConfirm(open: () => Promise<ForwardLeg>): void {
-    this.forwardOpener = open;
+  forwardOnConfirm(target: OutboundTarget): void {
+    this.forwardTo = target;
   }
 
-  /** Records the call, wires events and answers (after the trunk's ring time, if any). */
+  /** Records the call, wires the caller's leg and answers (after the trunk's ring time, if any). */
   start(): void {
-    const rq = this.invite.rq;
-    const delayed = this.awaitingAnswer !== undefined;
+    const leg = this.callerLeg();
+    const rq = leg.invite.rq;
+    const delayed = leg.delayedOffer;
     const record: CallRecord = {
-      ...inboundRecord(this.id, rq, this.invite.flow, this.invite.trunk.name, this.identity),
-      codec: delayed ? null : this.audio.codec,
-      rtpLocalPort: this.rtp.localPort,
-      rtpRemote: delayed ? null : `${this.audio.remoteAddress}:${this.audio.remotePort}`,
+      ...inboundRecord(this.id, rq, leg.invite.flow, leg.invite.trunk.name, leg.identity),
+      codec: delayed ? null : leg.codec,
+      rtpLocalPort: leg.rtp.localPort,
+      rtpRemote: delayed ? null : leg.remote,
     };
-    this.persist(this.deps.store.create(record, 'call.offered', { from: record.fromUri, to: record.toUri, trunk: record.trunk, ...identityEventData(this.identity), ...(delayed ? { delayedOffer: true } : {}) }));
-    this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: delayed ? null : this.audio.codec, transport: record.transport, delayedOffer: delayed, callerSource: this.identity.source }, 'call offered');
+    this.persist(this.deps.store.create(record, 'call.offered', { from: record.fromUri, to: record.toUri, trunk: record.trunk, ...identityEventData(leg.identity), ...(delayed ? { delayedOffer: true } : {}) }));
+    this.log.info({ from: record.fromUri, to: record.toUri, trunk: record.trunk, codec: delayed ? null : leg.codec, transport: record.transport, delayedOffer: delayed, callerSource: leg.identity.source }, 'call offered');
 
-    this.dialog.on('confirmed', (ack) => this.onConfirmed(ack));
-    this.dialog.on('ack', (ack) => this.onReofferAck(ack));
-    this.dialog.on('reinvite', (re) => this.onReinvite(re));
-    this.dialog.on('refer', (re) => this.onRefer(re));
-    this.dialog.on('terminated', (reason) => {
-      if (reason === 'cancelled') void this.close('caller-cancelled', 487);
-      else if (reason === 'ack-timeout') void this.close('ack-timeout');
-      else if (reason === 'remote-bye') void this.close('caller-hangup');
-      else if (reason === 'session-expired') void this.close('session-expired');
-      else void this.close(reason === 'shutdown' ? 'shutdown' : 'internal-error');
+    leg.on('confirmed', () => this.onConfirmed());
+    leg.on('ended', (cause, sipStatus) => void this.close(cause, sipStatus));
+    leg.on('codec', (codec) => {
+      this.ivr?.setCodec(codec);
+      this.joinCaller();
     });
-    this.rtp.on('dtmf', (ev) => this.onDtmf(ev));
-    this.dialog.on('info', (info) => this.onInfo(info));
-    this.rtp.on('error', (err) => this.log.warn({ err }, 'RTP socket error'));
-    this.rtp.once('foreign', (address, port) => this.onForeignMedia(address, port));
-    this.rtp.once('latched', (address, port) => {
-      this.deps.metrics.rtpLatched.inc();
-      this.log.info({ source: `${address}:${port}`, sdp: `${this.audio.remoteAddress}:${this.audio.remotePort}`, trunk: this.invite.trunk.name }, 'RTP latched to a source other than the SDP (trunk symmetricRtp)');
+    // The PBX's hold: nothing to or from the caller (its RTP is paused too) until it resumes.
+    leg.on('held', () => {
+      const me = this.customer;
+      if (me?.caller && this.joined && this.joint.has(me.id)) this.joint.setHold(me.id, []);
     });
-    this.applyRemote();
+    leg.on('resumed', () => {
+      const me = this.customer;
+      if (me?.caller && this.joined && this.joint.has(me.id)) this.joint.setHold(me.id, me.held ? this.deps.holdFrames[leg.codec] : null);
+      else if (leg.dialog.state === 'confirmed' && !this.ivr) leg.startHoldTone();
+    });
+    leg.on('dtmf', (ev, origin) => this.onDtmf(ev, origin));
+    leg.on('refer', (re) => this.onRefer(re));
+    leg.start();
 
-    const delay = this.invite.trunk.answerDelayMs;
+    const delay = leg.invite.trunk.answerDelayMs;
     if (delay > 0) {
-      this.dialog.provisional(180, 'Ringing');
+      leg.ring();
       this.timers.push(setTimeout(() => this.answer(), delay));
     } else {
       this.answer();
     }
   }
 
-  /** Ends the call: BYE if it is still up, media and timers released, record closed. */
+  // ---- the end ------------------------------------------------------------------------------
+
+  /** Ends the call: every leg (BYE, CANCEL), the joint, the recording, the IVR and timers. Idempotent. */
   close(cause: CallEndCause, sipStatus?: number): Promise<void> {
     if (this.closedCause) return Promise.resolve();
     // Before closedCause is set, so that its `call.ivr-done` (abandoned, closed) is still recorded.
     this.ivr?.close();
     this.closedCause = cause;
     for (const t of this.timers) clearTimeout(t);
-    this.player.stop();
-    this.dtmfSender.stop();
+    this.timers.length = 0;
     this.stopRecording('call-ended');
-    this.bridge?.stop();
-    if (this.agentLeg) void this.agentLeg.close();
-    const forwarded = this.forwardLeg?.stats;
-    this.forwardLeg?.close(cause === 'shutdown');
-    let hangup: Promise<void> = Promise.resolve();
-    if (this.dialog.state !== 'terminated') {
-      if (this.dialog.state === 'early') sipStatus ??= 480;
-      hangup = this.dialog.bye(cause === 'shutdown' ? 'shutdown' : 'local-bye', this.byeReason).then(() => undefined);
+    const relayed = this.sentCounts();
+    const customerJoined = this.customer !== undefined && this.joint.has(this.customer.id);
+    this.joint.close();
+    const shutdown = cause === 'shutdown';
+    let caller: ReturnType<CallerLeg['close']> | undefined;
+    let customerStats: RtpSessionStats | undefined;
+    for (const leg of this.legMap.values()) {
+      leg.state = 'ended';
+      leg.abandon?.(new CallError('CALL_CLOSED', 'the call ended while the leg was ringing'));
+      leg.dtmf?.stop();
+      if (leg.agent) void leg.agent.close();
+      if (leg.outbound) {
+        if (leg === this.customer) customerStats = leg.outbound.stats;
+        else this.outboundStats ??= leg.outbound.stats;
+        leg.outbound.close(shutdown);
+      }
+      if (leg.caller) caller = leg.caller.close(shutdown, sipStatus);
     }
-    const stats = this.rtp.stats;
-    this.reportForeignMedia();
-    this.rtp.close();
+    for (const out of this.placing) out.close(shutdown);
+    this.placing.clear();
+    this.legMap.clear();
+    this.finish(cause, { caller, customerStats, customerJoined, relayed, forwarded: this.outboundStats });
+    this.emit('closed', cause);
+    this.removeAllListeners();
+    return caller?.hangup ?? Promise.resolve();
+  }
+
+  /** The call's last record and metrics (a callback writes its own). */
+  protected finish(cause: CallEndCause, end: CallEnd): void {
+    const stats = end.caller?.stats ?? { packetsSent: 0, packetsReceived: 0, packetsDropped: 0 };
     this.deps.metrics.rtpPackets.inc({ direction: 'sent' }, stats.packetsSent);
     this.deps.metrics.rtpPackets.inc({ direction: 'received' }, stats.packetsReceived);
     this.deps.metrics.callsTotal.inc({ outcome: cause });
@@ -372,7 +515,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
           state: 'ended',
           endedAt: new Date().toISOString(),
           endCause: cause,
-          sipStatus,
+          sipStatus: end.caller?.sipStatus,
           rtpPacketsSent: stats.packetsSent,
           rtpPacketsReceived: stats.packetsReceived,
           rtpPacketsDropped: stats.packetsDropped,
@@ -382,38 +525,198 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
           cause,
           packetsSent: stats.packetsSent,
           packetsReceived: stats.packetsReceived,
-          ...(this.bridge ? { bridgedToAgent: this.bridge.stats.toAgent, bridgedToCaller: this.bridge.stats.toCaller } : {}),
-          ...(forwarded ? { forwardPacketsSent: forwarded.packetsSent, forwardPacketsReceived: forwarded.packetsReceived } : {}),
+          ...(end.relayed ? { bridgedToAgent: end.relayed.toAgent, bridgedToCaller: end.relayed.toCaller } : {}),
+          ...(end.forwarded ? { forwardPacketsSent: end.forwarded.packetsSent, forwardPacketsReceived: end.forwarded.packetsReceived } : {}),
         },
       ),
     );
-    this.log.info({ cause, rtp: stats }, 'call ended');
-    this.emit('closed', cause);
-    this.removeAllListeners();
-    return hangup;
+    this.log.info({ cause, rtp: end.caller?.stats }, 'call ended');
+  }
+
+  // ---- what the subclass (callbacks) changes -------------------------------------------------
+
+  /**
+   * The agent's leg is connected: it joins the customer. A callback first dials its customer
+   * (callbacks/callback-call.ts overrides this).
+   */
+  protected onAgentUp(leg: Leg): void {
+    if (leg !== this.primaryAgent) {
+      this.joinAgent(leg);
+      return;
+    }
+    if (this.joint.has(leg.id)) return;
+    this.inbound?.stopHoldTone();
+    this.joinAgent(leg);
+    if (!this.joint.has(leg.id)) return;
+    this.record('call.agent-connected', { agent: leg.name }, { agent: leg.name ?? undefined });
+    this.log.info({ agent: leg.name }, 'agent connected: caller and agent joined');
+    this.emit('agentConnected', leg.name ?? '');
+  }
+
+  /** The agent's leg failed: before it joined, the desk may re-queue the caller; else the call ends. */
+  protected onAgentLegFailed(leg: Leg): void {
+    if (leg !== this.primaryAgent) {
+      this.dropLeg(leg, 'media-failed');
+      return;
+    }
+    if (!this.joint.has(leg.id) && !this.closed && this.listenerCount('agentMediaFailed') > 0) this.emit('agentMediaFailed', leg.name ?? '');
+    else void this.close('media-failed');
+  }
+
+  /** Joins an agent leg with its role; a full joint ends that leg, not the call. */
+  protected joinAgent(leg: Leg): void {
+    const webrtc = leg.agent?.webrtc;
+    if (!webrtc) return;
+    try {
+      this.join(leg, webrtc);
+    } catch (err) {
+      this.log.warn({ err, code: isCallError(err) ? err.code : undefined, legId: leg.id }, 'agent leg could not join the call');
+      this.dropLeg(leg, 'join-failed');
+    }
+  }
+
+  protected get primary(): Leg | undefined {
+    return this.primaryAgent;
+  }
+
+  /** Store writes never block or break the call; a failure is logged with the call's id. */
+  protected persist(write: Promise<void>): void {
+    write.catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private callerLeg(): CallerLeg {
+    if (!this.inbound) throw new CallError('CALL_UNKNOWN_LEG', 'this call has no inbound caller leg');
+    return this.inbound;
+  }
+
+  private legOf(legId: string): Leg {
+    const leg = this.legMap.get(legId);
+    if (!leg) throw new CallError('CALL_UNKNOWN_LEG', `no leg ${legId} on this call`);
+    return leg;
+  }
+
+  /** Parties counted against calls.maxParties: every leg whose role is party or barge. */
+  private parties(): number {
+    let n = 0;
+    for (const leg of this.legMap.values()) if (leg.role === 'party' || leg.role === 'barge') n++;
+    return n;
+  }
+
+  private addLeg(l: { kind: LegKind; name: string | null; number: string | null; role?: ParticipantRole; caller?: CallerLeg; agent?: AgentLeg; outbound?: OutboundLeg }): Leg {
+    const leg: Leg = { ...l, id: randomUUID(), role: l.role ?? 'party', state: l.kind === 'caller' ? 'up' : 'ringing', held: false, since: new Date().toISOString() };
+    this.legMap.set(leg.id, leg);
+    this.emit('legAdded', leg.id, leg.kind, leg.name);
+    return leg;
+  }
+
+  /** Puts a leg's audio into the joint (JOINT_FULL: CALL_FULL). */
+  private join(leg: Leg, port: AudioPort): void {
+    const counted = new CountedPort(port);
+    try {
+      this.joint.add({ id: leg.id, kind: leg.kind === 'outbound' ? 'external' : leg.kind, role: leg.role, codec: this.codecOf(leg), port: counted });
+    } catch (err) {
+      throw jointError(err);
+    }
+    leg.port = counted;
+    leg.state = 'up';
+    if (leg.held) this.joint.setHold(leg.id, this.deps.holdFrames[this.codecOf(leg)]);
+  }
+
+  /** Takes a leg's audio out of the joint, keeping its count for the record. */
+  private unjoin(leg: Leg): void {
+    if (!this.joint.has(leg.id)) return;
+    this.joint.remove(leg.id);
+    if (leg.port) {
+      if (leg === this.customer) this.sentBefore.customer += leg.port.sent;
+      else this.sentBefore.others += leg.port.sent;
+    }
+    leg.port = undefined;
+  }
+
+  /**
+   * The caller's RTP session joins (again) with its negotiated payload type: once confirmed (a
+   * delayed offer knows it only then), and after the PBX changed the codec.
+   */
+  private joinCaller(): void {
+    const leg = this.customer;
+    const caller = leg?.caller;
+    if (!leg || !caller || this.closed) return;
+    this.unjoin(leg);
+    this.join(leg, new RtpSessionPort(caller.rtp, caller.payloadType, caller.dtmfSender));
+  }
+
+  /** Two or more participants: audio flows (the old `bridged`). */
+  private get joined(): boolean {
+    return this.joint.participants.length >= 2;
+  }
+
+  private codecOf(leg: Leg): CodecName {
+    return leg.caller?.codec ?? this.codec;
+  }
+
+  private sentCounts(): { toAgent: number; toCaller: number } | undefined {
+    let toCaller = this.sentBefore.customer;
+    let toAgent = this.sentBefore.others;
+    for (const leg of this.legMap.values()) {
+      if (!leg.port) continue;
+      if (leg === this.customer) toCaller += leg.port.sent;
+      else toAgent += leg.port.sent;
+    }
+    return toCaller + toAgent > 0 ? { toAgent, toCaller } : undefined;
+  }
+
+  /** Ends one leg and takes it off the call (not for the caller's leg: that is close()). */
+  private dropLeg(leg: Leg, why: string): void {
+    if (!this.legMap.has(leg.id)) return;
+    this.unjoin(leg);
+    this.legMap.delete(leg.id);
+    leg.abandon?.(new CallError('CALL_OUTBOUND_FAILED', `the leg was removed while ringing (${why})`, { status: 487, reason: why }));
+    leg.abandon = undefined;
+    leg.state = 'ended';
+    leg.dtmf?.stop();
+    if (leg.agent) void leg.agent.close();
+    if (leg.outbound) {
+      this.outboundStats = leg.outbound.stats;
+      leg.outbound.close();
+    }
+    if (leg === this.primaryAgent) this.primaryAgent = undefined;
+    if (leg === this.customer) this.customer = undefined;
+    if (this.closed) return;
+    this.record('call.leg-removed', { legId: leg.id, kind: leg.kind, ...(leg.name ? { name: leg.name } : {}), reason: why });
+    this.emit('legRemoved', leg.id, leg.kind, leg.name);
+  }
+
+  private onAgentConnected(leg: Leg): void {
+    if (this.closed || !this.legMap.has(leg.id)) return;
+    this.onAgentUp(leg);
+  }
+
+  private onAgentFailed(leg: Leg): void {
+    if (this.closed || !this.legMap.has(leg.id)) return;
+    this.onAgentLegFailed(leg);
   }
 
   private answer(): void {
     if (this.closed) return;
-    this.dialog.accept(this.answerSdp);
+    this.callerLeg().accept(this.answerSdp ?? '');
     const maxMs = this.deps.config.calls.maxDurationS * 1000;
     this.timers.push(setTimeout(() => void this.close('max-duration'), maxMs));
     this.persist(this.deps.store.update(this.id, { state: 'answered', answeredAt: new Date().toISOString(), sipStatus: 200 }, 'call.answered'));
     this.log.info('call answered');
   }
 
-  private onConfirmed(ack?: SipRequest): void {
-    if (this.awaitingAnswer?.initial) {
-      // Delayed offer: nothing is queued, played or bridged before the ACK's answer is applied.
-      if (!this.applyAckAnswer(ack, false)) return;
-    }
+  private onConfirmed(): void {
+    const leg = this.callerLeg();
     this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
-    this.startRtpWatch();
-    const forward = this.forwardOpener;
+    leg.startRtpWatch();
+    this.joinCaller();
+    const forward = this.forwardTo;
     if (forward) {
-      if (!this.audio.onHold) this.player.start();
+      if (!leg.onHold) leg.startHoldTone();
       this.emit('confirmed');
-      if (!this.closed) void this.startForward(forward);
+      if (!this.closed) this.startForward(forward);
       return;
     }
     if (this.deps.ivr) {
@@ -421,15 +724,16 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       if (!this.closed) this.startIvr(this.deps.ivr);
       return;
     }
-    // The caller hears the hold tone until an agent is bridged in.
-    if (!this.audio.onHold) this.player.start();
+    // The caller hears the hold tone until an agent is joined.
+    if (!leg.onHold) leg.startHoldTone();
     this.emit('confirmed');
     if (!this.closed) this.emit('routed', null);
   }
 
-  /** The IVR talks to the caller (prompts on our RTP session) instead of the hold tone. */
+  /** The IVR talks to the caller (prompts on the caller's RTP session) instead of the hold tone. */
   private startIvr(ivr: NonNullable<CallDeps['ivr']>): void {
-    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: this.rtp, codec: this.audio.codec, log: this.log });
+    const leg = this.callerLeg();
+    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log });
     this.ivr = session;
     session.once('done', (result) => this.onIvrDone(result));
     this.record('call.ivr-started', { menu: ivr.config.entry });
@@ -441,210 +745,54 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     this.ivrResultValue = result;
     this.record('call.ivr-done', ivrEventData(result));
     if (this.closed || (result.kind === 'abandoned' && result.reason === 'closed')) return;
-    if (!this.audio.onHold && !this.bridge) this.player.start();
+    if (this.inbound && !this.inbound.onHold && !this.joined) this.inbound.startHoldTone();
     this.emit('routed', result);
   }
 
-  private onAgentConnected(agentName: string, leg: WebRtcLeg): void {
-    if (this.closed || this.bridge) return;
-    this.player.stop();
-    this.bridge = new MediaBridge(this.rtp, leg, this.audio.payloadType, this.dtmfSender);
-    this.bridge.start();
-    this.record('call.agent-connected', { agent: agentName }, { agent: agentName });
-    this.log.info({ agent: agentName }, 'agent connected: caller and agent bridged');
-    this.emit('agentConnected', agentName);
-  }
-
-  private async startForward(open: () => Promise<ForwardLeg>): Promise<void> {
-    let leg: ForwardLeg;
-    try {
-      leg = await open();
-    } catch (err) {
-      this.log.warn({ err, code: (err as { code?: string }).code }, 'forward leg could not be placed');
-      void this.close('forward-failed');
-      return;
-    }
-    if (this.closed) {
-      leg.close();
-      return;
-    }
-    this.forwardLeg = leg;
-    leg.on('answered', (far) => {
-      if (this.closed || this.bridge) return;
-      this.player.stop();
-      this.bridge = new MediaBridge(this.rtp, far, this.audio.payloadType, this.dtmfSender);
-      this.bridge.start();
-      this.record('call.forward-connected', { sipCallId: leg.sipCallId });
-      this.log.info({ remote: leg.remote }, 'forwarded call answered: RTP legs bridged');
-    });
-    leg.on('failed', (status, reason) => {
-      this.record('call.forward-failed', { status, reason });
-      this.log.info({ status, reason }, 'forwarded call not answered');
-      void this.close('forward-failed');
-    });
-    leg.on('ended', () => void this.close('forward-hangup'));
-    this.record('call.forward-dialing', { trunk: leg.target.trunk, number: leg.target.number, rule: leg.target.rule, sipCallId: leg.sipCallId, remote: leg.remote, rtpLocalPort: leg.localPort });
-    leg.dial();
-  }
-
-  private onReinvite(rq: SipRequest): void {
-    if (!rq.content) {
-      // No offer in the re-INVITE: our 200 carries a new offer, the answer comes in the ACK.
-      const codecs = [this.audio.codec, ...this.invite.trunk.codecs.filter((c) => c !== this.audio.codec && this.deps.config.calls.codecs.includes(c))];
-      const offer = buildOffer({
-        localAddress: this.localAddress,
-        localPort: this.rtp.localPort,
-        sessionId: this.sessionId,
-        sessionVersion: ++this.sessionVersion,
-        codecs,
-        userAgent: this.deps.config.sip.userAgent,
-      });
-      this.awaitingAnswer = { codecs, cseq: rq.headers.cseq.seq, initial: false };
-      this.dialog.answerReinvite(rq, { sdp: offer });
-      return;
-    }
-    try {
-      const { answerSdp, audio } = negotiateOffer(rq.content, {
-        localAddress: this.localAddress,
-        localPort: this.rtp.localPort,
-        sessionId: this.sessionId,
-        sessionVersion: ++this.sessionVersion,
-        codecs: this.invite.trunk.codecs,
-        userAgent: this.deps.config.sip.userAgent,
-        reoffer: true,
-        srtp: this.invite.trunk.srtp,
-        // Our SRTP key stays for the whole call; only the PBX may re-key in a re-offer.
-        localKeySalt: this.audio.srtp?.localKeySalt,
-      });
-      this.dialog.answerReinvite(rq, { sdp: answerSdp });
-      this.adoptAudio(audio);
-    } catch (e) {
-      const status = e instanceof MediaError && (e.code === 'SDP_NO_COMMON_CODEC' || e.code === 'SDP_ADDRESS_REFUSED' || e.code === 'SDP_SRTP_REQUIRED') ? 488 : 400;
-      this.log.warn({ err: e, code: e instanceof MediaError ? e.code : 'SIP_BAD_REQUEST' }, `${rq.method === 'UPDATE' ? 'UPDATE' : 're-INVITE'} offer rejected`);
-      this.sessionVersion--;
-      this.dialog.answerReinvite(rq, {
-        status,
-        reason: status === 488 ? 'Not Acceptable Here' : 'Bad Request',
-        headers: { warning: `399 ccedge "${sanitise((e as Error).message)}"` },
-      });
-    }
-  }
-
-  /** New media from a re-offer or an answer: address, codec, hold and resume. */
-  private adoptAudio(audio: NegotiatedAudio): void {
-    const wasOnHold = this.audio.onHold;
-    const codecChanged = audio.codec !== this.audio.codec;
-    this.audio = audio;
-    this.applyRemote();
-    if (codecChanged) {
-      this.player.stop();
-      this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
-      this.ivr?.setCodec(audio.codec);
-    }
-    if (audio.onHold && !wasOnHold) {
-      this.player.stop();
-      this.bridge?.setHold(true);
-      this.persist(this.deps.store.update(this.id, {}, 'call.held', { direction: audio.remoteDirection }));
-      this.log.info({ direction: audio.remoteDirection }, 'call put on hold by the PBX');
-    } else if (!audio.onHold && (wasOnHold || codecChanged)) {
-      if (this.bridge) this.bridge.setHold(false);
-      else if (this.dialog.state === 'confirmed' && !this.ivr) this.player.start();
-      this.persist(this.deps.store.update(this.id, {}, 'call.resumed'));
-      this.log.info('call resumed by the PBX');
-    }
-  }
-
-  /**
-   * The answer to an offer we put in a 200 (delayed offer, or a re-INVITE without SDP), from the
-   * ACK. No usable answer: BYE with a Reason header and `no-sdp-answer`. Returns whether it applied.
-   */
-  private applyAckAnswer(ack: SipRequest | undefined, reoffer: boolean): boolean {
-    const pending = this.awaitingAnswer;
-    this.awaitingAnswer = undefined;
-    if (!pending) return true;
-    let audio: NegotiatedAudio;
-    try {
-      const type = String(ack?.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-      if (!ack?.content) throw new MediaError('SDP_INVALID', 'the ACK carries no SDP answer');
-      if (type !== 'application/sdp') throw new MediaError('SDP_INVALID', `the ACK's body is ${type.slice(0, 40) || 'untyped'}, not application/sdp`);
-      // The answer is read with the offer parser: it yields the address, port and codec chosen.
-      audio = negotiateOffer(ack.content, { localAddress: this.localAddress, localPort: this.rtp.localPort, sessionId: this.sessionId, sessionVersion: this.sessionVersion, codecs: pending.codecs, reoffer }).audio;
-    } catch (e) {
-      const why = e instanceof MediaError ? e.message : 'unparseable SDP answer';
-      this.log.warn({ code: e instanceof MediaError ? e.code : 'SDP_INVALID', detail: why, initial: pending.initial }, 'no usable SDP answer in the ACK: ending the call');
-      this.deps.metrics.sipRejections.inc({ status: '488', code: 'SDP_ANSWER_MISSING' });
-      this.byeReason = `SIP;cause=488;text="no usable SDP answer in ACK: ${sanitise(why).slice(0, 80)}"`;
-      this.record('call.sdp-answer-failed', { reason: why.slice(0, 120) });
-      void this.close('no-sdp-answer');
-      return false;
-    }
-    if (pending.initial) {
-      this.audio = audio;
-      this.player.stop();
-      this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
-      this.applyRemote();
-      this.persist(this.deps.store.update(this.id, { codec: audio.codec, rtpRemote: `${audio.remoteAddress}:${audio.remotePort}` }, 'call.media-answered', { codec: audio.codec }));
-      this.log.info({ codec: audio.codec, remote: `${audio.remoteAddress}:${audio.remotePort}` }, 'delayed offer: SDP answer from the ACK applied');
-    } else {
-      this.adoptAudio(audio);
-    }
-    return true;
-  }
-
-  /** ACKs after the first: one for a re-INVITE whose 200 carried our offer brings the answer. */
-  private onReofferAck(ack: SipRequest): void {
-    const pending = this.awaitingAnswer;
-    if (!pending || pending.initial || ack.headers.cseq.seq !== pending.cseq || this.closed) return;
-    this.applyAckAnswer(ack, true);
-  }
-
-  /**
-   * calls.rtpTimeoutS: a confirmed call from which no RTP arrives for that long while the PBX has
-   * not put it on hold is dead (the PBX crashed, a NAT forgot us): BYE with Reason, `rtp-timeout`.
-   * A timer reads the session's packet counter; the packet path itself is untouched.
-   */
-  private startRtpWatch(): void {
-    const limitS = rtpTimeoutS(this.deps.config);
-    if (limitS <= 0 || this.closed) return;
-    const limitMs = limitS * 1000;
-    const tickMs = Math.min(5000, Math.max(250, limitMs / 4));
-    let seen = this.rtp.stats.packetsReceived;
-    let since = Date.now();
-    const tick = setInterval(() => {
-      if (this.closed) return;
-      const now = Date.now();
-      const count = this.rtp.stats.packetsReceived;
-      if (count !== seen || this.audio.onHold || this.awaitingAnswer?.initial) {
-        seen = count;
-        since = now;
-        return;
-      }
-      if (now - since < limitMs) return;
-      this.log.warn({ code: 'RTP_TIMEOUT', silentS: Math.round((now - since) / 1000), limitS }, 'no RTP from the PBX: ending the call');
-      this.byeReason = `SIP;cause=408;text="RTP timeout: no media for ${limitS} s"`;
-      void this.close('rtp-timeout');
-    }, tickMs);
-    this.timers.push(tick);
+  private startForward(target: OutboundTarget): void {
+    this.addOutbound(target, {
+      endCause: 'forward-hangup',
+      dialing: (out) => {
+        this.record('call.forward-dialing', { trunk: target.trunk, number: target.number, rule: target.rule, sipCallId: out.sipCallId, remote: out.remote, rtpLocalPort: out.localPort });
+      },
+      beforeJoin: () => this.inbound?.stopHoldTone(),
+    }).then(
+      (legId) => {
+        const out = this.legMap.get(legId)?.outbound;
+        this.record('call.forward-connected', { sipCallId: out?.sipCallId });
+        this.log.info({ remote: out?.remote }, 'forwarded call answered: RTP legs joined');
+      },
+      (err: unknown) => {
+        if (isCallError(err, 'CALL_OUTBOUND_FAILED')) {
+          this.record('call.forward-failed', { status: err.details?.status, reason: err.details?.reason });
+          this.log.info({ status: err.details?.status, reason: err.details?.reason }, 'forwarded call not answered');
+        } else if (!isCallError(err, 'CALL_CLOSED')) {
+          this.log.warn({ err, code: isCallError(err) ? err.details?.cause : undefined }, 'forward leg could not be placed');
+        }
+        void this.close('forward-failed');
+      },
+    );
   }
 
   /**
    * REFER from the PBX (RFC 3515), trunks[].acceptRefer: 202, then ccedge dials the Refer-To
-   * number through the trunk's outbound address (the forward leg code), bridges the caller's RTP
-   * to it when answered and releases the agent; NOTIFYs carry the progress as message/sipfrag.
-   * Not accepted: 603 Decline.
+   * number through the trunk's outbound address, joins the caller to it when answered and
+   * releases the agent; NOTIFYs carry the progress as message/sipfrag. Not accepted: 603 Decline.
    */
   private onRefer(rq: SipRequest): void {
+    const caller = this.callerLeg();
+    const dialog = caller.dialog;
     if (this.closed) {
-      this.dialog.answer(rq, 481, 'Call/Transaction Does Not Exist');
+      dialog.answer(rq, 481, 'Call/Transaction Does Not Exist');
       return;
     }
-    const open = this.referOpener;
-    if (!open || !this.invite.trunk.acceptRefer) {
+    const trunk = caller.invite.trunk;
+    if (!trunk.acceptRefer || !trunk.outbound || !this.deps.dialOutbound) {
       this.deps.metrics.sipRejections.inc({ status: '603', code: 'SIP_REFER_DECLINED' });
       // One record event per call: a PBX repeating REFER must not write a row each time.
       if (!this.referRefused) this.record('call.refer-refused', { reason: 'trunk does not accept REFER' });
       this.referRefused = true;
-      this.dialog.answer(rq, 603, 'Decline', { warning: '399 ccedge "REFER not accepted on this trunk (trunks[].acceptRefer)"' });
+      dialog.answer(rq, 603, 'Decline', { warning: '399 ccedge "REFER not accepted on this trunk (trunks[].acceptRefer)"' });
       return;
     }
     const referTo = rq.headers['refer-to'];
@@ -652,129 +800,96 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     const number = referTargetNumber(uri);
     if (number === null) {
       this.deps.metrics.sipRejections.inc({ status: '400', code: 'SIP_BAD_REFER_TO' });
-      this.dialog.answer(rq, 400, 'Bad Refer-To', { warning: '399 ccedge "Refer-To must be a sip:, sips: or tel: URI with a number"' });
+      dialog.answer(rq, 400, 'Bad Refer-To', { warning: '399 ccedge "Refer-To must be a sip:, sips: or tel: URI with a number"' });
       return;
     }
-    if (this.referring || this.forwardLeg || this.awaitingAnswer) {
-      this.dialog.answer(rq, 491, 'Request Pending');
+    if (this.referring || this.hasOutbound() || caller.negotiating) {
+      dialog.answer(rq, 491, 'Request Pending');
       return;
     }
     this.referring = true;
     const referCseq = rq.headers.cseq.seq;
-    this.dialog.answer(rq, 202, 'Accepted');
-    this.dialog.notifyRefer(referCseq, 'SIP/2.0 100 Trying', false);
+    dialog.answer(rq, 202, 'Accepted');
+    dialog.notifyRefer(referCseq, 'SIP/2.0 100 Trying', false);
     this.record('call.refer-accepted', { number });
     this.log.info({ number }, 'REFER accepted: dialling the target');
-    void (async () => {
-      let leg: ForwardLeg;
-      try {
-        leg = await open(number);
-      } catch (err) {
+    let sipCallId = '';
+    this.addOutbound(
+      { trunk: trunk.name, number, rule: 'refer' },
+      {
+        endCause: 'forward-hangup',
+        dialing: (out) => {
+          sipCallId = out.sipCallId;
+          this.record('call.refer-dialing', { trunk: trunk.name, number, sipCallId: out.sipCallId, remote: out.remote });
+        },
+        // The agent (or the queue) lets go; the caller now talks to the REFER's target.
+        beforeJoin: () => this.releaseForRefer(),
+      },
+    ).then(
+      (legId) => {
         this.referring = false;
+        this.record('call.referred', { number, sipCallId });
+        this.log.info({ number, remote: this.legMap.get(legId)?.outbound?.remote }, 'REFER target answered: caller joined to it');
+        dialog.notifyRefer(referCseq, 'SIP/2.0 200 OK', true);
+      },
+      (err: unknown) => {
+        this.referring = false;
+        if (isCallError(err, 'CALL_CLOSED')) return;
+        if (isCallError(err, 'CALL_OUTBOUND_FAILED')) {
+          const status = Number(err.details?.status ?? 503);
+          const reason = String(err.details?.reason ?? '');
+          this.record('call.refer-failed', { status, reason });
+          this.log.info({ status, reason }, 'REFER target not reached: the call stays as it was');
+          dialog.notifyRefer(referCseq, `SIP/2.0 ${status} ${sanitise(reason).slice(0, 60) || 'Failed'}`, true);
+          return;
+        }
         this.log.warn({ err }, 'REFER target could not be dialled');
         this.record('call.refer-failed', { status: 503 });
-        this.dialog.notifyRefer(referCseq, 'SIP/2.0 503 Service Unavailable', true);
-        return;
-      }
-      if (this.closed) {
-        leg.close();
-        return;
-      }
-      this.forwardLeg = leg;
-      leg.on('answered', (far) => {
-        if (this.closed) return;
-        this.referring = false;
-        // The agent (or the queue) lets go; the caller now talks to the REFER's target.
-        this.ivr?.close();
-        this.ivr = undefined;
-        this.stopRecording('transferred');
-        this.bridge?.stop();
-        this.bridge = undefined;
-        if (this.agentLeg) void this.agentLeg.close();
-        this.agentLeg = undefined;
-        this.player.stop();
-        this.emit('released', 'transferred');
-        this.bridge = new MediaBridge(this.rtp, far, this.audio.payloadType, this.dtmfSender);
-        this.bridge.start();
-        this.record('call.referred', { number, sipCallId: leg.sipCallId });
-        this.log.info({ number, remote: leg.remote }, 'REFER target answered: caller bridged to it');
-        this.dialog.notifyRefer(referCseq, 'SIP/2.0 200 OK', true);
-      });
-      leg.on('failed', (status, reason) => {
-        this.referring = false;
-        if (this.forwardLeg === leg) this.forwardLeg = undefined;
-        leg.close();
-        this.record('call.refer-failed', { status, reason });
-        this.log.info({ status, reason }, 'REFER target not reached: the call stays as it was');
-        this.dialog.notifyRefer(referCseq, `SIP/2.0 ${status} ${sanitise(reason).slice(0, 60) || 'Failed'}`, true);
-      });
-      leg.on('ended', () => void this.close('forward-hangup'));
-      this.record('call.refer-dialing', { trunk: leg.target.trunk, number, sipCallId: leg.sipCallId, remote: leg.remote });
-      leg.dial();
-    })();
-  }
-
-  private applyRemote(): void {
-    this.rtp.configure({ payloadType: this.audio.payloadType, telephoneEventPayloadType: this.audio.telephoneEventPayloadType, clockRate: 8000 });
-    // SDES-SRTP (trunks[].srtp): encrypted on the wire, G.711 for the bridge and the recorder.
-    this.rtp.setSrtp(this.audio.srtp ? { localKeySalt: this.audio.srtp.localKeySalt, remoteKeySalt: this.audio.srtp.remoteKeySalt } : null);
-    if (this.audio.remoteAddress !== '0.0.0.0') this.rtp.setRemote(this.audio.remoteAddress, this.audio.remotePort);
-    if (this.audio.onHold) this.rtp.pause();
-    else this.rtp.resume();
-  }
-
-  /**
-   * RTP from a source other than the negotiated one (an injection or hijack attempt, or a PBX whose
-   * media comes from elsewhere than its SDP and whose trunk lacks symmetricRtp). The session only
-   * counts such packets; the call writes ONE warn line, a moment after the first, so the line
-   * carries how many came (the rest show in the call-ended line and the metric).
-   */
-  private onForeignMedia(address: string, port: number): void {
-    this.deps.metrics.rtpForeignCalls.inc();
-    this.foreignPending = `${address}:${port}`;
-    this.timers.push(setTimeout(() => this.reportForeignMedia(), FOREIGN_MEDIA_REPORT_MS));
-  }
-
-  private reportForeignMedia(): void {
-    const foreign = this.rtp.stats.packetsForeign;
-    this.deps.metrics.rtpForeignPackets.inc(foreign - this.foreignCounted);
-    this.foreignCounted = foreign;
-    if (this.foreignPending === undefined) return;
-    this.log.warn(
-      {
-        code: 'RTP_FOREIGN_SOURCE',
-        firstSource: this.foreignPending,
-        expected: `${this.audio.remoteAddress}:${this.audio.remotePort}`,
-        foreignPackets: foreign,
-        trunk: this.invite.trunk.name,
-        symmetricRtp: this.invite.trunk.symmetricRtp,
+        dialog.notifyRefer(referCseq, 'SIP/2.0 503 Service Unavailable', true);
       },
-      'RTP from an unexpected source dropped',
     );
-    this.foreignPending = undefined;
   }
 
-  private onDtmf(ev: DtmfDigitEvent): void {
+  private releaseForRefer(): void {
+    this.ivr?.close();
+    this.ivr = undefined;
+    this.stopRecording('transferred');
+    for (const leg of [...this.legMap.values()]) if (leg.agent) this.dropLeg(leg, 'transferred');
+    this.primaryAgent = undefined;
+    this.inbound?.stopHoldTone();
+    this.emit('released', 'transferred');
+  }
+
+  private hasOutbound(): boolean {
+    if (this.placing.size > 0) return true;
+    for (const leg of this.legMap.values()) if (leg.outbound) return true;
+    return false;
+  }
+
+  private onDtmf(ev: DtmfDigitEvent, origin: 'rtp' | 'info'): void {
+    if (this.closed) return;
     this.dtmf += ev.digit;
     this.deps.metrics.dtmfDigits.inc();
     this.persist(this.deps.store.update(this.id, { dtmf: this.dtmf }, 'call.dtmf', { digit: ev.digit, durationMs: ev.durationMs }));
     this.log.info({ digit: ev.digit, durationMs: ev.durationMs }, 'DTMF');
     this.emit('dtmf', ev.digit);
+    if (origin === 'info') this.ivr?.pushDigit(ev.digit, 'info');
   }
+}
 
-  /** SIP INFO: a DTMF body counts like an RFC 4733 digit (and feeds the IVR); anything else is ignored. */
-  private onInfo(rq: SipRequest): void {
-    if (this.closed) return;
-    const digit = parseInfoDtmf(rq.headers['content-type'], rq.content);
-    if (digit === null) return;
-    this.onDtmf({ digit, durationMs: 0, timestamp: 0 });
-    this.ivr?.pushDigit(digit, 'info');
-  }
+/** What close() hands to finish(). */
+export interface CallEnd {
+  caller: { sipStatus: number | undefined; stats: RtpSessionStats } | undefined;
+  /** A callback's customer (outbound) leg. */
+  customerStats: RtpSessionStats | undefined;
+  /** The customer was in the joint when the call ended. */
+  customerJoined: boolean;
+  relayed: { toAgent: number; toCaller: number } | undefined;
+  forwarded: RtpSessionStats | undefined;
+}
 
-  /** Store writes never block or break the call; a failure is logged with the call's id. */
-  private persist(write: Promise<void>): void {
-    write.catch((err: unknown) => this.log.error({ err, code: 'DB_FAILED' }, 'call record write failed'));
-  }
+function info(leg: Leg): LegInfo {
+  return { id: leg.id, kind: leg.kind, name: leg.name, number: leg.number, role: leg.role, state: leg.state, held: leg.held, since: leg.since };
 }
 
 /** The data of `call.ivr-done`: a flat, stable shape for the record (and later the cloud). */
@@ -784,18 +899,10 @@ function ivrEventData(r: IvrResult): Record<string, unknown> {
   return { result: 'abandoned', reason: r.reason, path: r.path };
 }
 
-/** How long after the first foreign RTP packet the call's one warn line is written. */
-const FOREIGN_MEDIA_REPORT_MS = 2000;
-
 /** The number a REFER's Refer-To names (sip:/sips:/tel: user), or null for anything else. */
 export function referTargetNumber(uri: string): string | null {
   const user = uriUser(uri);
   return user !== null && /^[A-Za-z0-9+*#._-]{1,64}$/.test(user) ? user : null;
-}
-
-/** calls.rtpTimeoutS, or the old rtp.inactivityTimeoutS it replaces; default 60 s, 0 = off. */
-export function rtpTimeoutS(config: Config): number {
-  return config.calls.rtpTimeoutS ?? config.rtp.inactivityTimeoutS ?? 60;
 }
 
 /**
@@ -810,6 +917,9 @@ function identityEventData(id: CallerIdentity): Record<string, unknown> {
   };
 }
 
-export function sanitise(text: string): string {
-  return text.replace(/["\\\r\n]/g, ' ').slice(0, 120);
+/** The joint's refusals as the call's coded errors. */
+function jointError(err: unknown): unknown {
+  if (err instanceof MediaError && err.code === 'JOINT_FULL') return new CallError('CALL_FULL', err.message);
+  if (err instanceof MediaError && err.code === 'JOINT_CLOSED') return new CallError('CALL_CLOSED', err.message);
+  return err;
 }

@@ -12,6 +12,7 @@ import { logLimitSchema } from '../net/limits-config';
 import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 import { certificatesConfigSchema } from '../certs/config';
 import { httpsConfigSchema } from '../http/https-config';
+import { backupConfigSchema } from '../backup/config';
 import { setupConfigSchema } from '../setup/config';
 import { peopleConfigSchema } from '../people/config';
 
@@ -270,6 +271,8 @@ export const configSchema = z
       .strict()
       .prefault({}),
     agents: agentsSchema.default([]),
+    /** Encrypted backups of the database, keys and recordings (gateway/backup/config.ts). */
+    backup: backupConfigSchema.prefault({}),
     /** Menus that decide an intent before an answered call is queued; absent: no IVR. */
     ivr: ivrSchema.optional(),
     /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
@@ -289,6 +292,8 @@ export const configSchema = z
          * end cause rtp-timeout. Default 60 (when rtp.inactivityTimeoutS is unset too); 0 = off.
          */
         rtpTimeoutS: z.number().int().min(0).max(86_400).optional(),
+        /** Parties on one call (caller, agents, outbound legs); monitoring supervisors are not counted. */
+        maxParties: z.number().int().min(2).max(16).default(6),
       })
       .strict()
       .prefault({}),

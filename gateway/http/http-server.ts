@@ -35,6 +35,13 @@ export interface RecordingsApi {
   rotateKey?(who: string, reason: string): Promise<{ from: string; to: string; rewrapped: number }>;
 }
 
+/** Backups (gateway/backup): status, and a run now (admin) for `ccedge backup now`. */
+export interface BackupApi {
+  status(): unknown;
+  /** Resolves with the result, or rejects with a CcedgeError (BACKUP_BUSY, BACKUP_NOT_CONFIGURED, …). */
+  run(to: string | undefined): Promise<unknown>;
+}
+
 export interface ApiIdentity {
   name: string;
   role: 'admin' | 'supervisor' | 'compliance';
@@ -102,6 +109,7 @@ export interface HttpDeps {
    * headers as plain HTTP; with it, plain HTTP redirects clients not on loopback (plain-http.ts).
    */
   https?: { host: string; port: number; certs: { pem(): { cert: string; key: string }; caPem(): string | undefined } };
+  backup?: BackupApi;
   /** The first-run page /setup (HTTPS only; absent: 404). */
   setup?: { readonly open: boolean; handle(req: SetupRequest): Promise<SetupResponse> };
   /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
@@ -274,6 +282,12 @@ export class HttpServer {
       this.json(res, r.status, r.body, r.headers);
       return;
     }
+    if (req.method === 'POST' && url.pathname === '/api/v1/backup' && this.deps.backup) {
+      const who = this.authenticate(req, res);
+      if (!who) return;
+      await this.backupNow(req, res, who, this.deps.backup);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
       return;
@@ -368,6 +382,10 @@ export class HttpServer {
     }
     if (url.pathname === '/api/v1/trunks' && this.deps.hw) {
       this.json(res, 200, this.deps.hw.trunks());
+      return;
+    }
+    if (url.pathname === '/api/v1/backup' && this.deps.backup) {
+      this.json(res, 200, this.deps.backup.status());
       return;
     }
     if (url.pathname === '/api/v1/sync' && this.deps.sync) {
@@ -496,6 +514,23 @@ export class HttpServer {
     }
     if (!r.rotateKey) throw new CcedgeError('HTTP_NOT_FOUND', 'key rotation is not available');
     this.json(res, 200, await r.rotateKey(who.name, reason));
+  }
+
+  /** POST /api/v1/backup {to?} (admin): runs a backup and answers when it is done. */
+  private async backupNow(req: IncomingMessage, res: ServerResponse, who: ApiIdentity, backup: BackupApi): Promise<void> {
+    if (who.role !== 'admin') {
+      this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: 'only the admin role may run a backup' } });
+      return;
+    }
+    const body = hasBody(req) ? await readJson(req, this.limits.maxBodyBytes) : {};
+    const to = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).to : undefined;
+    if (to !== undefined && (typeof to !== 'string' || !path.isAbsolute(to) || to.length > 4096)) throw new CcedgeError('HTTP_BAD_REQUEST', 'to must be an absolute directory path');
+    try {
+      this.json(res, 200, await backup.run(to));
+    } catch (err) {
+      if (!(err instanceof CcedgeError) || !err.code.startsWith('BACKUP_')) throw err;
+      this.json(res, err.code === 'BACKUP_BUSY' ? 409 : err.code === 'BACKUP_NOT_CONFIGURED' ? 400 : 500, { error: { code: err.code, message: err.message } });
+    }
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {

@@ -26,8 +26,8 @@ export interface KpiRecorderOptions {
 export interface KpiRecorderEvents {
   /** A row was written (or is being written) to queue_events. */
   event: [event: QueueEvent];
-  /** The wrap-up after `callId` is over: its `ended` row now has wrapMs. */
-  wrapped: [callId: string, wrapMs: number];
+  /** `agent`'s wrap-up after `callId` is over: their `ended` row of it now has wrapMs. */
+  wrapped: [callId: string, wrapMs: number, agent: string];
   /** An agent's state changed (as the ACD reported it), for occupancy. */
   agentState: [agent: string, state: AgentState, at: number];
 }
@@ -76,6 +76,7 @@ export class KpiRecorder extends EventEmitter<KpiRecorderEvents> {
     acd.on('overflow', (call, target, reason) => this.onOverflow(call, target, reason));
     acd.on('abandoned', (call) => this.onAbandoned(call));
     acd.on('callEnded', (agent, call) => this.onCallEnded(agent, call));
+    acd.on('transferred', (agent, call) => this.onTransferred(agent, call));
     acd.on('agentState', (agent, state, _reason, since) => this.onAgentState(agent, state, since));
   }
 
@@ -212,6 +213,22 @@ export class KpiRecorder extends EventEmitter<KpiRecorderEvents> {
     void this.write({ type: 'ended', ts: now, callId: call.callId, queue: c.queue, intent: c.intent, agent, talkMs, holdMs, wrapMs: null });
   }
 
+  /**
+   * The transferring agent's `callEnded` came first (their `ended` row: handled by them). The call
+   * is offered anew where it went — the target queue, or for a named agent its own queue — as a new
+   * segment whose wait counts from now: the target's answer time is their own, not the caller's
+   * whole wait (which queuedAt keeps for the ACD's ordering).
+   */
+  private onTransferred(agent: string, call: QueuedCall): void {
+    const now = this.clock.now();
+    const prev = this.open.get(call.callId);
+    if (prev) return; // not ended by the first agent: cannot happen with the ACD, nothing to re-offer
+    const ended = this.last.get(agent);
+    const intent = this.intent(call) ?? (ended?.callId === call.callId ? ended.intent : null);
+    this.open.set(call.callId, { queue: call.queue, intent, since: now, answeredAt: null, agent: null, holdMs: 0, holdSince: null });
+    void this.write({ type: 'offered', ts: now, callId: call.callId, queue: call.queue, intent });
+  }
+
   private onAgentState(agent: string, state: AgentState, at: number): void {
     try {
       this.emit('agentState', agent, state, at);
@@ -223,11 +240,11 @@ export class KpiRecorder extends EventEmitter<KpiRecorderEvents> {
     last.wrapping = false;
     const wrapMs = Math.max(0, at - last.endedAt);
     try {
-      this.emit('wrapped', last.callId, wrapMs);
+      this.emit('wrapped', last.callId, wrapMs, agent);
     } catch (err) {
       this.opts.log?.error({ err }, 'a wrap-up listener failed');
     }
-    void this.chain(() => this.opts.store.setWrap(last.callId, wrapMs));
+    void this.chain(() => this.opts.store.setWrap(last.callId, wrapMs, agent));
   }
 
   private write(e: Partial<QueueEvent> & { type: QueueEventType; ts: number; callId: string; queue: string; intent: string | null }): Promise<void> {

@@ -102,8 +102,14 @@ export class KpiService extends EventEmitter<KpiServiceEvents> {
       if (held) held.push({ ...e });
       else this.add({ ...e });
     };
-    const onWrapped = (callId: string, wrapMs: number): void => {
-      const ended = this.events.find((e) => e.callId === callId && e.type === 'ended') ?? held?.find((e) => e.callId === callId && e.type === 'ended');
+    const onWrapped = (callId: string, wrapMs: number, agent: string): void => {
+      // The agent's latest: a transferred call has an `ended` row per agent who handled it.
+      const mine = (e: QueueEvent): boolean => e.callId === callId && e.type === 'ended' && e.agent === agent;
+      const latest = (list: readonly QueueEvent[] | null): QueueEvent | undefined => {
+        for (let i = (list?.length ?? 0) - 1; i >= 0; i--) if (list && mine(list[i])) return list[i];
+        return undefined;
+      };
+      const ended = latest(held) ?? latest(this.events);
       if (ended) ended.wrapMs = wrapMs;
       this.dirty = true;
     };

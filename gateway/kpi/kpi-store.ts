@@ -53,8 +53,21 @@ export class KpiStore {
   }
 
   /** The wrap-up after a call is over: completes the call's `ended` row. */
-  async setWrap(callId: string, wrapMs: number): Promise<void> {
-    await this.db.transaction((db) => db.run("UPDATE queue_events SET wrap_ms = ? WHERE call_id = ? AND type = 'ended'", [whole(wrapMs), callId]));
+  /**
+   * With `agent`, only that agent's latest `ended` row of the call: a transferred call has one per
+   * agent who handled it, each with its own wrap-up.
+   */
+  async setWrap(callId: string, wrapMs: number, agent?: string): Promise<void> {
+    if (agent === undefined) {
+      await this.db.transaction((db) => db.run("UPDATE queue_events SET wrap_ms = ? WHERE call_id = ? AND type = 'ended'", [whole(wrapMs), callId]));
+      return;
+    }
+    await this.db.transaction((db) =>
+      db.run(
+        "UPDATE queue_events SET wrap_ms = ? WHERE id = (SELECT id FROM queue_events WHERE call_id = ? AND type = 'ended' AND agent = ? ORDER BY id DESC LIMIT 1)",
+        [whole(wrapMs), callId, agent],
+      ),
+    );
   }
 
   /**

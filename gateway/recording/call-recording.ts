@@ -1,6 +1,11 @@
-import type { MediaBridge } from '../../media/bridge/media-bridge';
+import type { RecordingTap } from '../../media/bridge/media-bridge';
 import type { Recorder } from '../../media/recorder/recorder';
 import { recordingMetadataForSync, type RecordingWriter } from '../../media/vault/vault';
+
+/** What a recording taps: the call's media joint (left: the customer, right: what the customer hears). */
+export interface RecordingSource {
+  setRecordingTap(tap: RecordingTap | null): void;
+}
 
 export interface CallRecordingHooks {
   /** An event on the call's record (started, paused, resumed). */
@@ -12,24 +17,24 @@ export interface CallRecordingHooks {
 }
 
 /**
- * A call's recording: the recorder tapped into the call's bridge and the vault file it fills.
- * Inbound calls and callbacks own one each and delegate to it; stop() (call end, low disk)
+ * A call's recording: the recorder tapped into the call's media joint and the vault file it fills.
+ * Every call owns one and delegates to it; the tap stays on the joint while legs come and go; stop() (call end, low disk)
  * finalises the file and the call goes on.
  */
 export class CallRecording {
-  private current: { recorder: Recorder; writer: RecordingWriter; bridge: MediaBridge } | undefined;
+  private current: { recorder: Recorder; writer: RecordingWriter; source: RecordingSource } | undefined;
 
   constructor(private readonly hooks: CallRecordingHooks) {}
 
-  /** Starts recording what `bridge` relays (caller left, agent right); no bridge (closed, not bridged yet): the file is finalised empty. */
-  attach(recorder: Recorder, writer: RecordingWriter, bridge: MediaBridge | undefined): void {
-    if (!bridge || this.current) {
+  /** Starts recording what `source` carries (customer left, the others right); none (closed, nobody joined yet): the file is finalised empty. */
+  attach(recorder: Recorder, writer: RecordingWriter, source: RecordingSource | undefined): void {
+    if (!source || this.current) {
       recorder.stop();
       void writer.finalize().catch(() => undefined);
       return;
     }
-    this.current = { recorder, writer, bridge };
-    bridge.setRecordingTap(recorder);
+    this.current = { recorder, writer, source };
+    source.setRecordingTap(recorder);
     this.hooks.record('recording.started', { recordingId: writer.id });
   }
 
@@ -56,7 +61,7 @@ export class CallRecording {
     const c = this.current;
     if (!c) return;
     this.current = undefined;
-    c.bridge.setRecordingTap(null);
+    c.source.setRecordingTap(null);
     const stats = c.recorder.stop();
     c.writer
       .finalize({ pausedMs: stats.pausedMs })

@@ -1,6 +1,6 @@
 import { Recorder } from '../../media/recorder/recorder';
 import { hasSpace, type Vault } from '../../media/vault/vault';
-import type { DeskCall } from '../agents/desk-call';
+import type { DeskCall } from '../calls/contract';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 

@@ -79,6 +79,29 @@ export class Db {
     return next;
   }
 
+  /**
+   * Runs `work` after every earlier write, with no transaction open on this connection, and
+   * holds later writes until it is done (a backup step: sqlite refuses one mid-transaction).
+   */
+  betweenWrites<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.writeChain.then(() => {
+      if (this.closed) throw new CcedgeError('DB_FAILED', 'database is closed');
+      return work();
+    });
+    this.writeChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * sqlite's online backup of this connection's database into `file` (gateway/backup/snapshot.ts
+   * steps it). Writes through this same connection update the copy as it goes, so the result is
+   * one consistent state however long the backup takes.
+   */
+  onlineBackup(file: string, ready: (err: Error | null) => void): sqlite3.Backup {
+    if (this.closed) throw new CcedgeError('DB_FAILED', 'database is closed');
+    return this.db.backup(file, ready);
+  }
+
   /** Waits for queued writes, then closes the connection (checkpointing the WAL). */
   async close(): Promise<void> {
     if (this.closed) return;

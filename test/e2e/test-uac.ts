@@ -3,7 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import sip, { type Flow, type NameAddr, type SipRequest, type SipResponse, type Stack } from 'sip';
 import { alawToLinear, ulawToLinear } from '../../media/tones/g711';
 import { freePort } from './harness';
-import { sineFrames, ToneEar, TONE_CANDIDATES } from './tones';
+import { sineFrames, ToneEar, ToneMeter, TONE_CANDIDATES } from './tones';
 
 /** One SIP dialog of ours (the call to ccedge, or the new call a REFER made us place). */
 interface Leg {
@@ -60,6 +60,8 @@ export class TestUac {
   readonly ear: ToneEar;
   /** Every REFER ccedge sent in our call (only with handleRefer). */
   readonly refers: ReferSeen[] = [];
+  /** The frequencies in what the caller hears (tone peers: its own tone is 1 kHz); reset() starts a window. */
+  readonly tones = new ToneMeter();
   /** Sum of squares and sample count of the received audio (for RMS). */
   private energy = 0;
   private samples = 0;
@@ -444,6 +446,7 @@ export class TestUac {
     if (pt !== 0 && pt !== 8) return;
     this.packetsReceived++;
     const codec = pt === 0 ? 'PCMU' : 'PCMA';
+    this.tones.push(msg.subarray(12), codec);
     const decode = pt === 0 ? ulawToLinear : alawToLinear;
     for (let i = 12; i < msg.length; i++) {
       const s = decode(msg[i]);

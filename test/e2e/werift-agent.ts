@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import type { ServerMessage } from '../../gateway/agent-ui/protocol';
 import { WeriftAnswerer } from '../../media/test/helpers/werift-answerer';
+import { g711Of, toneFrames, ToneMeter, type ToneReport } from './tones';
 
 /**
  * An agent without a browser: logs in over HTTP, speaks the /ws protocol and answers the WebRTC
@@ -17,6 +18,12 @@ export class WeriftAgent {
    * its peer before ICE can run, so the appliance's ICE/DTLS times out (a blocked UDP path).
    */
   brokenMedia = false;
+  /**
+   * Tone peer: once a call's media connects, send this frequency (G.711, 20 ms pacing) until the
+   * call ends; null sends nothing (the appliance then relays silence-free nothing to the caller).
+   */
+  toneHz: number | null = null;
+  private readonly toneTimers = new Map<string, NodeJS.Timeout>();
 
   private constructor(
     readonly name: string,
@@ -30,13 +37,20 @@ export class WeriftAgent {
     });
   }
 
-  static async login(httpPort: number, name: string, password: string): Promise<WeriftAgent> {
-    const res = await fetch(`http://127.0.0.1:${httpPort}/agent/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ agent: name, password }),
-    });
-    if (res.status !== 200) throw new Error(`login ${name}: ${res.status}`);
+  /**
+   * `opts.newPassword`: with a one-time password the box answers 403 AGENT_PASSWORD_CHANGE_REQUIRED;
+   * the login is then sent again with this new password, as the agent page does.
+   */
+  static async login(httpPort: number, name: string, password: string, opts: { newPassword?: string } = {}): Promise<WeriftAgent> {
+    const post = (body: Record<string, string>): Promise<Response> =>
+      fetch(`http://127.0.0.1:${httpPort}/agent/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    let res = await post({ agent: name, password });
+    if (res.status === 403 && opts.newPassword !== undefined) {
+      const err = (await res.json()) as { error?: { code?: string } };
+      if (err.error?.code !== 'AGENT_PASSWORD_CHANGE_REQUIRED') throw new Error(`login ${name}: 403 ${JSON.stringify(err)}`);
+      res = await post({ agent: name, password, newPassword: opts.newPassword });
+    }
+    if (res.status !== 200) throw new Error(`login ${name}: ${res.status} ${await res.text()}`);
     const { token } = (await res.json()) as { token: string };
     const ws = new WebSocket(`ws://127.0.0.1:${httpPort}/ws`);
     await new Promise((resolve, reject) => {
@@ -82,11 +96,51 @@ export class WeriftAgent {
     return this.peers.get(callId);
   }
 
+  /** How many audio packets the call's peer has received so far: a mark for hears(). */
+  receivedCount(callId: string): number {
+    return this.peers.get(callId)?.received.length ?? 0;
+  }
+
+  /** The frequencies in the audio received on `callId` since packet `from` (a receivedCount()). */
+  hears(callId: string, from = 0, candidates?: readonly number[]): ToneReport {
+    const meter = new ToneMeter(candidates);
+    for (const p of this.peers.get(callId)?.received.slice(from) ?? []) {
+      const codec = g711Of(p.payloadType);
+      if (codec) meter.push(p.payload, codec);
+    }
+    return meter.report();
+  }
+
   async close(): Promise<void> {
+    for (const t of this.toneTimers.values()) clearTimeout(t);
+    this.toneTimers.clear();
     for (const p of this.peers.values()) await p.pc.close().catch(() => undefined);
     this.peers.clear();
     if (this.ws.readyState === this.ws.OPEN) this.send({ type: 'logout' });
     this.ws.close();
+  }
+
+  /** Sends `hz` on the call's peer every 20 ms (drift-corrected) from when its media connects. */
+  private startTone(callId: string, peer: WeriftAnswerer, hz: number): void {
+    const pt = Number(/^m=audio \d+ \S+ (\d+)/m.exec(peer.answer)?.[1]);
+    const codec = g711Of(pt);
+    if (!codec) throw new Error(`${this.name}: no G.711 codec in the answer (first PT ${pt})`);
+    const frames = toneFrames(codec, hz);
+    let n = 0;
+    let start = 0;
+    const tick = (): void => {
+      if (this.peers.get(callId) !== peer) return;
+      if (peer.connectionState !== 'connected') {
+        // Not up yet: look again shortly (bounded by the call: callEnded or close() stops it).
+        this.toneTimers.set(callId, setTimeout(tick, 20));
+        return;
+      }
+      if (n === 0) start = Date.now();
+      peer.sendAudio(frames[n % frames.length], n * 160, n === 0);
+      n++;
+      this.toneTimers.set(callId, setTimeout(tick, Math.max(0, start + n * 20 - Date.now())));
+    };
+    tick();
   }
 
   private async react(msg: ServerMessage): Promise<void> {
@@ -96,8 +150,11 @@ export class WeriftAgent {
       if (this.brokenMedia) await peer.pc.close().catch(() => undefined);
       else this.peers.set(msg.callId, peer);
       this.send({ type: 'webrtcAnswer', callId: msg.callId, sdp: peer.answer });
+      if (!this.brokenMedia && this.toneHz !== null) this.startTone(msg.callId, peer, this.toneHz);
     }
     if (msg.type === 'callEnded') {
+      clearTimeout(this.toneTimers.get(msg.callId));
+      this.toneTimers.delete(msg.callId);
       const peer = this.peers.get(msg.callId);
       this.peers.delete(msg.callId);
       await peer?.pc.close().catch(() => undefined);

@@ -4,7 +4,8 @@
  * Nothing here loads anything from outside the appliance.
  */
 import type { Disposition } from '../../kpi/kpi';
-import type { AgentState, CallInfo, DeskSettings, ErrorCode, LoginRequest, LoginResponse, QueueFigures, ServerMessage, ShiftCall } from '../protocol';
+import type { AgentState, CallInfo, ConsultPhase, DeskSettings, ErrorCode, LoginRequest, LoginResponse, PartyInfo, QueueFigures, ServerMessage, ShiftCall, TransferMode } from '../protocol';
+import { parseTransferTarget, TRANSFER_TARGET_HELP } from '../transfer-target';
 import { CallMedia, MediaCancelled, errorText } from './media';
 import { Ringer } from './ringer';
 import { Signalling } from './signalling';
@@ -26,6 +27,12 @@ interface Call {
   recording: { paused: boolean } | null;
   /** `ref` of the `answer` we sent: an error with this ref puts the call back to ringing. */
   answerRef: string | null;
+  /** The consult in progress (dialing … connected), as the server last said. */
+  consult: { target: string; phase: ConsultPhase } | null;
+  /** A transfer/consult request sent and not yet answered (its `ref`, what it was). */
+  transferPending: { ref: string; target: string; mode: TransferMode } | null;
+  /** Everybody on the call (server `parties`); empty until the server sends it. */
+  parties: PartyInfo[];
 }
 
 /** The server's reply to `disposition` (protocol.ts `dispositionSaved`; spelled out so the page builds with or without it). */
@@ -147,7 +154,23 @@ const ui = {
   ringTest: $<HTMLButtonElement>('btn-ring-test'),
   notify: $<HTMLInputElement>('notify'),
   announcer: $('announcer'),
+  transfer: $<HTMLButtonElement>('btn-transfer'),
+  transferPanel: $('transfer-panel'),
+  transferTo: $<HTMLInputElement>('transfer-to'),
+  transferError: $('transfer-error'),
+  transferNow: $<HTMLButtonElement>('btn-transfer-now'),
+  consult: $<HTMLButtonElement>('btn-consult'),
+  consultStatus: $('consult-status'),
+  consultButtons: $('consult-buttons'),
+  completeTransfer: $<HTMLButtonElement>('btn-complete-transfer'),
+  conference: $<HTMLButtonElement>('btn-conference'),
+  cancelConsult: $<HTMLButtonElement>('btn-cancel-consult'),
+  partiesBox: $('parties-box'),
+  parties: $('parties'),
 };
+
+/** The transfer panel is open (only with a connected call). */
+let transferOpen = false;
 
 const media = new CallMedia(ui.audio, (message) => showAlert(message));
 const ringer = new Ringer();
@@ -190,7 +213,7 @@ const CALL_ENDED: Record<Extract<ServerMessage, { type: 'callEnded' }>['cause'],
   'media-failed': 'The audio connection failed.',
   requeued: 'Your audio did not connect, so the caller went back to the head of the queue. Check your microphone and network, then choose Available.',
   shutdown: 'The appliance is shutting down.',
-  transferred: 'The PBX transferred the caller.',
+  transferred: 'The caller was transferred.',
 };
 
 const DISPOSITION_LABEL: Record<Disposition, string> = {
@@ -203,7 +226,21 @@ const ERROR_HINT: Partial<Record<ErrorCode, string>> = {
   WS_NOT_ALLOWED: 'That is not possible right now.',
   WS_NO_SUCH_CALL: 'That call no longer exists.',
   WEBRTC_FAILED: 'The audio connection could not be set up.',
+  WS_TARGET_UNAVAILABLE: 'Try another target, or Cancel consult.',
+  WS_NO_CONSULT: 'There is no consult on this call.',
+  WS_CONFERENCE_FULL: 'No more parties can join this call.',
 };
+
+const CONSULT_PHASE: Record<ConsultPhase, string> = {
+  dialing: 'Calling',
+  ringing: 'Ringing',
+  connected: 'Talking to',
+  failed: 'Could not reach',
+  ended: 'The consult with',
+};
+
+const PARTY_KIND: Record<PartyInfo['kind'], string> = { caller: 'caller', agent: 'agent', external: 'outside line' };
+const PARTY_ROLE: Record<PartyInfo['role'], string> = { party: '', listener: 'listening', coach: 'coaching you', barge: 'joined' };
 
 /** The state the agent is in as far as this page can tell (server state, refined by the call). */
 function effectiveState(): AgentState {
@@ -267,6 +304,7 @@ function render(): void {
   ui.recPause.disabled = recording === null;
   ui.recPause.setAttribute('aria-pressed', String(!!recording?.paused));
   setText(ui.recPause, recording?.paused ? 'Resume recording' : 'Pause recording');
+  renderTransfer(connected);
 
   renderDesk(st);
 
@@ -310,6 +348,70 @@ function render(): void {
     document.title = `${label} — ccedge agent`;
   }
   tick();
+}
+
+/** The Transfer button and panel: target, blind/consult, the consult's buttons and the parties. */
+function renderTransfer(connected: boolean): void {
+  if (!connected || !call) transferOpen = false;
+  ui.transfer.disabled = !connected;
+  ui.transfer.setAttribute('aria-expanded', String(transferOpen));
+  ui.transferPanel.hidden = !transferOpen;
+  const consult = call?.consult ?? null;
+  const pending = call?.transferPending ?? null;
+  const busy = consult !== null || pending !== null;
+  ui.transferTo.disabled = busy;
+  ui.transferNow.disabled = !connected || busy;
+  ui.consult.disabled = !connected || busy;
+  ui.consultButtons.hidden = consult === null;
+  const talking = consult?.phase === 'connected';
+  ui.completeTransfer.disabled = !talking || !online;
+  ui.conference.disabled = !talking || !online;
+  ui.cancelConsult.disabled = consult === null || !online;
+  if (pending) setText(ui.consultStatus, pending.mode === 'blind' ? `Transferring to ${pending.target}…` : `Calling ${pending.target}…`);
+  else if (consult) setText(ui.consultStatus, `${CONSULT_PHASE[consult.phase]} ${consult.target}${consult.phase === 'connected' ? '. The caller is on hold.' : '…'}`);
+  const parties = call?.parties ?? [];
+  // Two parties is the plain call; the list matters once a third joins (consult, conference).
+  ui.partiesBox.hidden = parties.length < 3;
+  const items = parties
+    .map((p) => {
+      const role = PARTY_ROLE[p.role];
+      const extra = [PARTY_KIND[p.kind], role, p.held ? 'on hold' : ''].filter(Boolean).join(', ');
+      return `<li data-party="${esc(p.id)}">${esc(p.name)} <span class="muted">(${esc(extra)})</span></li>`;
+    })
+    .join('');
+  if (ui.parties.innerHTML !== items) ui.parties.innerHTML = items;
+}
+
+/** A problem with what was typed in Transfer to (empty: none). */
+function setTransferError(text: string): void {
+  setText(ui.transferError, text);
+  ui.transferTo.setAttribute('aria-invalid', String(text !== ''));
+}
+
+function requestTransfer(mode: TransferMode): void {
+  if (!call || call.phase !== 'connected' || call.transferPending || call.consult) return;
+  clearAlert();
+  const target = ui.transferTo.value.trim();
+  if (parseTransferTarget(target) === null) {
+    const text = target === '' ? 'Type where to transfer the call.' : `"${target.slice(0, 40)}" is not a transfer target.`;
+    setTransferError(`${text} Transfer to takes ${TRANSFER_TARGET_HELP}.`);
+    showAlert(`${text} Transfer to takes ${TRANSFER_TARGET_HELP}.`);
+    ui.transferTo.focus();
+    return;
+  }
+  setTransferError('');
+  const ref = signalling.send({ type: 'transfer', callId: call.info.callId, target, mode });
+  sendOrComplain(ref);
+  if (ref === null) return;
+  call.transferPending = { ref, target, mode };
+  setText(ui.consultStatus, '');
+  render();
+}
+
+function consultCommand(type: 'completeTransfer' | 'conference' | 'cancelConsult'): void {
+  if (!call?.consult) return;
+  clearAlert();
+  sendOrComplain(signalling.send({ type, callId: call.info.callId }));
 }
 
 /** Once a second: wait/talk timers, ring deadline, time in state. */
@@ -629,6 +731,9 @@ function dropCall(): void {
   ringer.stop();
   media.close();
   call = null;
+  transferOpen = false;
+  setTransferError('');
+  setText(ui.consultStatus, '');
   setText(ui.dtmfSent, '');
 }
 
@@ -642,6 +747,9 @@ function newCall(info: CallInfo, phase: Phase, timeoutS: number | null): Call {
     muted: false,
     recording: null,
     answerRef: null,
+    consult: null,
+    transferPending: null,
+    parties: [],
   };
 }
 
@@ -794,6 +902,24 @@ function onServerMessage(msg: PageMessage): void {
         announce(`Outcome saved: ${DISPOSITION_LABEL[msg.disposition]}.`);
       }
       break;
+    case 'consult':
+      if (call && call.info.callId === msg.callId) {
+        call.transferPending = null;
+        if (msg.phase === 'failed' || msg.phase === 'ended') {
+          call.consult = null;
+          const text = `${CONSULT_PHASE[msg.phase]} ${msg.target}${msg.phase === 'ended' ? ' ended' : ''}${msg.reason ? `: ${msg.reason}` : ''}.`;
+          setText(ui.consultStatus, text);
+          announce(text);
+        } else {
+          call.consult = { target: msg.target, phase: msg.phase };
+          transferOpen = true;
+          if (msg.phase === 'connected') announce(`Talking to ${msg.target}. The caller is on hold.`);
+        }
+      }
+      break;
+    case 'parties':
+      if (call && call.info.callId === msg.callId) call.parties = msg.parties;
+      break;
     case 'error':
       onServerError(msg);
       break;
@@ -825,6 +951,11 @@ function onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
     call.phase = 'ringing';
     call.answerRef = null;
     media.close();
+  }
+  if (call?.transferPending && msg.ref === call.transferPending.ref) {
+    call.transferPending = null;
+    setText(ui.consultStatus, '');
+    setTransferError(msg.message);
   }
   if (msg.code === 'WS_NO_MICROPHONE') void checkMicrophone(false);
   const hint = ERROR_HINT[msg.code];
@@ -933,6 +1064,20 @@ ui.recPause.addEventListener('click', () => {
   if (!call?.recording) return;
   sendOrComplain(signalling.send({ type: 'recordingPause', callId: call.info.callId, on: !call.recording.paused, reason: 'card details' }));
 });
+ui.transfer.addEventListener('click', () => {
+  if (!call || call.phase !== 'connected') return;
+  transferOpen = !transferOpen;
+  render();
+  if (transferOpen) ui.transferTo.focus();
+});
+ui.transferTo.addEventListener('input', () => {
+  if (ui.transferError.textContent) setTransferError('');
+});
+ui.transferNow.addEventListener('click', () => requestTransfer('blind'));
+ui.consult.addEventListener('click', () => requestTransfer('consult'));
+ui.completeTransfer.addEventListener('click', () => consultCommand('completeTransfer'));
+ui.conference.addEventListener('click', () => consultCommand('conference'));
+ui.cancelConsult.addEventListener('click', () => consultCommand('cancelConsult'));
 for (const button of ui.dispositionButtons) {
   button.addEventListener('click', () => {
     const disposition = button.dataset.disposition as Disposition | undefined;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { commandUsage, wantsHelp } from '../../cli-help';
 
 const MAIN = path.join(__dirname, '..', '..', 'main.js');
-const COMMANDS = ['run', 'calls', 'config', 'status', 'queues', 'report', 'recordings', 'cert', 'provision', 'update', 'version', 'policy', 'outbox'];
+const COMMANDS = ['run', 'backup', 'calls', 'config', 'status', 'queues', 'report', 'recordings', 'cert', 'provision', 'update', 'version', 'policy', 'outbox'];
 
 describe('ccedge command line: --help and unknown options', function () {
   this.timeout(60_000);

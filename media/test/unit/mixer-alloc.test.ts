@@ -63,9 +63,14 @@ function allocatedBy(fn: () => void): number {
   return total + Math.max(0, end - from);
 }
 
-/** The least of three runs: a (re)compilation landing inside one run counts as heap too. */
+/**
+ * The least of five runs: a (re)compilation or V8's concurrent sweeping landing inside one run
+ * counts as heap too (seen once in the whole unit suite under load, never alone).
+ */
 function leastAllocatedBy(fn: () => void): number {
-  return Math.min(allocatedBy(fn), allocatedBy(fn), allocatedBy(fn));
+  let least = Infinity;
+  for (let i = 0; i < 5; i++) least = Math.min(least, allocatedBy(fn));
+  return least;
 }
 
 function sine(hz: number): Int16Array {
