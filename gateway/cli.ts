@@ -8,7 +8,7 @@ import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
 import { Vault } from '../media/vault/vault';
 import { CcedgeError } from './errors';
 import { CallStore, type CallRecord } from './store/call-store';
-import { Db } from './store/db';
+import { Db, existingDbFile } from './store/db';
 import { resolveAdminToken } from './http/admin-token';
 
 export const USAGE = `usage: ccedge <command> [options]
@@ -54,7 +54,7 @@ export async function callsCommand(argv: string[]): Promise<number> {
   });
   if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1) throw new CcedgeError('CLI_USAGE', `--limit must be a positive whole number, got "${values.limit}"`);
   const { config } = loadConfig({ file: values.config });
-  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  const db = await Db.open(existingDbFile(config.dataDir));
   try {
     const calls = await new CallStore(db).list({ limit: Number(values.limit) });
     if (values.json) process.stdout.write(`${JSON.stringify(calls, null, 2)}\n`);
@@ -109,7 +109,7 @@ export function policyCommand(argv: string[]): number {
 export async function outboxCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, config: { type: 'string' } }, strict: true });
   const { config } = loadConfig({ file: values.config });
-  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  const db = await Db.open(existingDbFile(config.dataDir));
   try {
     const stats = await new Outbox(db, { deviceId: config.site.deviceId, bootId: 'cli', policy: new Policy(config.sync.policy, { hmacKey: 'cli-read-only-secret' }) }).stats();
     process.stdout.write(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatOutboxStats(stats));
@@ -150,7 +150,7 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
       return 0;
     }
   }
-  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  const db = await Db.open(existingDbFile(config.dataDir));
   try {
     const vault = Vault.open({ dataDir: config.dataDir, db, log: silentLog });
     if (sub === 'list') {

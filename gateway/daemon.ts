@@ -5,6 +5,9 @@ import { MediaClock } from '../media/tones/media-clock';
 import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
 import { Acd } from './acd/acd';
 import { AgentDirectory } from './acd/agent-directory';
+import { AgentPasswordStore } from './store/agent-password-store';
+import { SetupService } from './setup/setup-service';
+import { siteUrls } from './http/landing-page';
 import { AgentDesk } from './agents/agent-desk';
 import { AgentSessions, SessionHub } from './agents/agent-sessions';
 import { supervisorClientMessage, type SupervisorClientMessage, type SupervisorServerMessage } from './supervisor/protocol';
@@ -80,7 +83,11 @@ export class Daemon {
     },
   ) {}
 
-  static async start(config: Config, log: Logger): Promise<Daemon> {
+  /**
+   * `opts.configFile`: the file the config came from; with it the first-run /setup page is on
+   * (it rewrites that file, then `onSetupDone` restarts the daemon into it).
+   */
+  static async start(config: Config, log: Logger, opts: { configFile?: string; onSetupDone?: () => void } = {}): Promise<Daemon> {
     // Config pushes from the cloud are checked against the file's config (desired: cloud wins);
     // `config` itself is the running one that every component shares.
     const fileConfig = structuredClone(config);
@@ -184,7 +191,12 @@ export class Daemon {
       // One gate for every scrypt of the process: logins and config-password hashing share it, so
       // at most `concurrency` libuv pool threads hash and the rest stay free for sqlite3.
       const hashGate = new Semaphore({ concurrency: config.agentSessions.passwordHashing.concurrency, maxQueue: config.agentSessions.passwordHashing.maxQueue });
-      const directory = await AgentDirectory.create(config.agents, { sessionIdleS: config.agentSessions.idleTimeoutS, hashGate });
+      const agentPasswords = new AgentPasswordStore(db);
+      const directory = await AgentDirectory.create(config.agents, {
+        sessionIdleS: config.agentSessions.idleTimeoutS,
+        hashGate,
+        changedPasswords: { initial: await agentPasswords.all(), save: (agent, changed) => agentPasswords.save(agent, changed) },
+      });
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
       acd.on('queuePaused', (queue, paused) => {
         db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
@@ -340,7 +352,12 @@ export class Daemon {
       timersStop.push(() => void backup.close());
       const wallboard = new WallboardHub({ authorise: adminTokenCheck(admin.token), current: () => kpi.current(), log });
       kpi.on('update', (snapshot) => wallboard.publish(snapshot));
+      const setup = opts.configFile
+        ? new SetupService({ configFile: opts.configFile, dataDir: config.dataDir, config: config.setup, log: log.child({ component: 'setup' }), onDone: opts.onSetupDone ?? (() => undefined) })
+        : undefined;
+      if (setup) timersStop.push(() => setup.close());
       const http = new HttpServer({
+        setup,
         host: config.http.host,
         port: config.http.port,
         adminToken: admin.token,
@@ -401,6 +418,7 @@ export class Daemon {
       if (callbacks.enabled) await callbacks.restore();
       await backup.start();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
+      logSiteUrls(log, config, httpPort, http.httpsPort, setup?.open ?? false);
       return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, backup, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);
@@ -449,6 +467,17 @@ export class Daemon {
 }
 
 /** Host-candidate addresses for agent legs: configured, else the site's IPv4 addresses. */
+/** Where people open the box: one line a human reads in the journal, the full list as fields. */
+function logSiteUrls(log: Logger, config: Config, httpPort: number, httpsPort: number | undefined, setupOpen: boolean): void {
+  const urls = siteUrls({ httpHost: config.http.host, httpPort, httpsHost: config.https.host ?? config.http.host, httpsPort, names: [...config.certificates.names, ...config.https.names] });
+  const first = (p: string): string => urls.pages[p]?.[0] ?? '';
+  const setup = setupOpen ? `; first run: ${urls.landing[0]}setup (claim code)` : '';
+  log.info(
+    { urls: urls.landing, agent: urls.pages['/agent'], supervisor: urls.pages['/supervisor'], wallboard: urls.pages['/wallboard'], ca: urls.pages['/ca.crt'], trust: urls.pages['/trust'], health: urls.pages['/healthz'] },
+    `open ${urls.landing.join(' ')} — agents ${first('/agent')}, supervisors ${first('/supervisor')}, wallboard ${first('/wallboard')}, site CA ${first('/ca.crt')} (${first('/trust')}), status ${first('/healthz')}${setup}`,
+  );
+}
+
 function webrtcInterfaces(config: Config): string[] {
   if (config.webrtc.interfaces) return config.webrtc.interfaces;
   const site = siteIPv4Addresses();

@@ -34,6 +34,14 @@ export type ErrorCode =
   | 'AGENT_LOGIN_BUSY'
   /** A login at the page of another role: an agent at /supervisor, a supervisor at /agent (403). */
   | 'AGENT_WRONG_ROLE'
+  /** One-time password right; a new password must be chosen first (403). */
+  | 'AGENT_PASSWORD_CHANGE_REQUIRED'
+  /** The new password chosen in place of a one-time password is refused (400). */
+  | 'AGENT_PASSWORD_REJECTED'
+  /** A read-only command found no data directory (it never creates one). */
+  | 'CLI_NO_DATA_DIR'
+  /** /setup: wrong claim code, already done (410), or the first-run settings are invalid. */
+  | 'SETUP_REFUSED'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'

@@ -11,7 +11,9 @@ import { ImageError } from '../image/errors';
 import { versionCommand } from '../image/version-command';
 import { updateCommand } from '../image/update-command';
 import { provisionCommand } from '../image/provision';
-import { EXIT_RESTART, restartRequested } from '../image/restart';
+import { commandUsage, wantsHelp } from './cli-help';
+import { EXIT_RESTART, requestRestart, restartRequested } from '../image/restart';
+import path from 'node:path';
 import { startTrialWatch, type TrialWatch } from '../image/trial-watch';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage. */
@@ -28,7 +30,14 @@ async function run(argv: string[]): Promise<number> {
     log.error({ err, code: 'UNCAUGHT' }, 'uncaught exception');
   });
   process.on('unhandledRejection', (err) => log.error({ err, code: 'UNCAUGHT' }, 'unhandled rejection'));
-  const daemon = await Daemon.start(config, log);
+  // /setup rewrites the config file, then the daemon restarts into it (EXIT_RESTART: systemd starts it again).
+  const daemon = await Daemon.start(config, log, {
+    configFile: values.config ? path.resolve(values.config) : source.endsWith('.yaml') ? source : undefined,
+    onSetupDone: () => {
+      requestRestart();
+      setTimeout(() => process.kill(process.pid, 'SIGTERM'), 1000).unref();
+    },
+  });
   // A version on trial after an update commits itself or rolls back (image/trial-watch.ts).
   let rolledBack = false;
   let trial: TrialWatch | undefined;
@@ -57,6 +66,12 @@ async function run(argv: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [command = 'run', ...rest] = argv;
   try {
+    if (!command.startsWith('-') && command !== 'help' && wantsHelp(rest)) {
+      const usage = commandUsage(command);
+      if (usage === undefined) throw new CcedgeError('CLI_USAGE', `unknown command "${command}"\n\n${USAGE}`);
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
     switch (command) {
       case 'run':
         return await run(rest);
@@ -91,9 +106,12 @@ export async function main(argv: string[]): Promise<number> {
         return versionCommand(rest);
       case 'help':
       case '--help':
-      case '-h':
-        process.stdout.write(`${USAGE}\n`);
+      case '-h': {
+        const topic = rest[0] !== undefined ? commandUsage(rest[0]) : undefined;
+        if (rest[0] !== undefined && topic === undefined) throw new CcedgeError('CLI_USAGE', `no help for "${rest[0]}": not a command\n\n${USAGE}`);
+        process.stdout.write(`${topic ?? USAGE}\n`);
         return 0;
+      }
       default:
         if (command.startsWith('-')) return await run(argv);
         throw new CcedgeError('CLI_USAGE', `unknown command "${command}"\n\n${USAGE}`);
@@ -108,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode;
     }
     if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`ccedge: CLI_USAGE: ${e.message}\n\n${USAGE}\n`);
+      process.stderr.write(`ccedge: CLI_USAGE: ${e.message}\n\n${commandUsage(command) ?? USAGE}\n`);
       return EXIT_INVALID;
     }
     process.stderr.write(`ccedge: ${(e as Error).stack ?? String(e)}\n`);

@@ -7,6 +7,12 @@
  *   trunkPeers: [10.0.0.5]           # PBX / media gateway addresses (or CIDRs) allowed to send SIP
  *   brokerUrl: mqtts://broker.example.com:8883   # or "offline"
  *   claimCode: ABCD-2345-WXYZ        # from the cloud console, proves the device to the cloud
+ *   queue: support                   # optional: a first queue every answered call joins
+ *   agents: [alice:Alice Martin, bob] # optional: first agents (with queue), one-time passwords
+ *
+ * `--queue NAME` and `--agent NAME[:DISPLAY NAME]` (repeatable) give or override the last two.
+ * Each agent gets a one-time password, printed once and written only as a scrypt hash; the
+ * agent chooses a new one at first login (gateway/setup/first-run.ts, shared with /setup).
  *
  * Writes `<configDir>/ccedge.yaml` (validated with the daemon's own zod schema through loadConfig,
  * so a provisioned config always loads), an EC P-256 device key (node crypto, 0600) and a CSR for
@@ -31,10 +37,16 @@ import { loadConfig } from '../gateway/config/load';
 import { CcedgeError } from '../gateway/errors';
 import { SiteCertificates, storeOptions } from '../gateway/certs/site-certs';
 import { ImageError } from './errors';
+import type { ScryptParams } from '../gateway/acd/password';
+import { applyFirstRun, firstRunSchema, formatOneTimePasswords, markSetupDone, setupDoneFile, type OneTimePassword } from '../gateway/setup/first-run';
 
-export const PROVISION_USAGE = `usage: ccedge provision [--from FILE] [--force] [--config-dir DIR] [--data-dir DIR]
+export const PROVISION_USAGE = `usage: ccedge provision [--from FILE] [--queue NAME] [--agent NAME[:DISPLAY NAME]]... [--force]
+                        [--config-dir DIR] [--data-dir DIR]
 
-  Asks for (or reads from FILE, YAML or JSON): siteId, deviceId, trunkPeers, brokerUrl, claimCode.
+  Asks for (or reads from FILE, YAML or JSON): siteId, deviceId, trunkPeers, brokerUrl, claimCode,
+  and optionally queue and agents. With a queue and agents the box is ready for calls: every
+  answered call joins the queue, and each agent's one-time password is printed once (the agent
+  chooses a new one at first login). Without them, finish on https://<box>:8443/setup.
   Writes DIR/ccedge.yaml (default /etc/ccedge, or ${'$'}CCEDGE_CONFIG_DIR), the device key and a CSR
   under the data dir's keys/ (default /var/lib/ccedge, or ${'$'}CCEDGE_DATA_DIR).
   Runs once; --force provisions again (new key, the old one kept).`;
@@ -55,11 +67,17 @@ export const provisionInputSchema = z
     trunkPeers: z.array(cidrOrAddress).min(1, 'give at least one trunk peer address (the PBX)'),
     brokerUrl: z.union([z.literal('offline'), z.string().regex(/^mqtts?:\/\/[^\s/]+/, 'the broker URL starts with mqtts:// (or mqtt://), e.g. mqtts://broker.example.com:8883; or type offline')]),
     claimCode: z.string().regex(/^[A-Z0-9]{4}(-[A-Z0-9]{4}){2,3}$/, 'the claim code looks like ABCD-2345-WXYZ (from the cloud console)'),
+    queue: firstRunSchema.shape.queue.optional(),
+    agents: firstRunSchema.shape.agents.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.agents?.length && v.queue === undefined) ctx.addIssue({ code: 'custom', path: ['queue'], message: 'agents need a queue to take calls from: give queue (e.g. --queue support)' });
+  });
 export type ProvisionInput = z.infer<typeof provisionInputSchema>;
+const provisionFields = provisionInputSchema;
 
-const FIELDS: Array<{ key: keyof ProvisionInput; prompt: string; parse?: (s: string) => unknown }> = [
+const FIELDS: Array<{ key: 'siteId' | 'deviceId' | 'trunkPeers' | 'brokerUrl' | 'claimCode'; prompt: string; parse?: (s: string) => unknown }> = [
   { key: 'siteId', prompt: 'Site id (from the work order, e.g. store-042)' },
   { key: 'deviceId', prompt: 'Device id (label on the box, e.g. edge-01)' },
   { key: 'trunkPeers', prompt: 'Trunk peer addresses: the PBX or media gateway IPs, comma separated', parse: (s) => s.split(',').map((x) => x.trim()).filter(Boolean) },
@@ -84,7 +102,7 @@ async function ask(): Promise<ProvisionInput> {
         if (next.done) throw new ImageError('PROVISION_INVALID', 'input ended before every question was answered');
         const raw = String(next.value).trim();
         const value = f.parse ? f.parse(raw) : raw;
-        const r = provisionInputSchema.shape[f.key].safeParse(value);
+        const r = provisionFields.shape[f.key].safeParse(value);
         if (r.success) {
           answers[f.key] = r.data;
           break;
@@ -125,9 +143,11 @@ export interface ProvisionResult {
   keyFile: string;
   csrFile: string;
   claimFile: string;
+  /** The first agents' one-time passwords: to show once, stored nowhere in clear. */
+  passwords: OneTimePassword[];
 }
 
-export function provision(input: ProvisionInput, o: { configDir: string; dataDir: string; force?: boolean; openssl?: string }): ProvisionResult {
+export async function provision(input: ProvisionInput, o: { configDir: string; dataDir: string; force?: boolean; openssl?: string; scrypt?: ScryptParams }): Promise<ProvisionResult> {
   const configFile = path.join(o.configDir, 'ccedge.yaml');
   const keys = path.join(o.dataDir, 'keys');
   const keyFile = path.join(keys, 'device.key');
@@ -139,7 +159,10 @@ export function provision(input: ProvisionInput, o: { configDir: string; dataDir
   mkdirSync(o.configDir, { recursive: true, mode: 0o755 });
   mkdirSync(keys, { recursive: true, mode: 0o700 });
   // The config is validated exactly as the daemon will load it, before anything is replaced.
-  const text = `# written by ccedge provision on ${new Date().toISOString()}\n${YAML.stringify(siteConfig(input, o.dataDir))}`;
+  let doc = siteConfig(input, o.dataDir);
+  let passwords: OneTimePassword[] = [];
+  if (input.queue !== undefined) ({ doc, passwords } = await applyFirstRun(doc, { queue: input.queue, agents: input.agents ?? [] }, o.scrypt));
+  const text = `# written by ccedge provision on ${new Date().toISOString()}\n${YAML.stringify(doc)}`;
   const tmp = `${configFile}.tmp-${process.pid}`;
   writeFileSync(tmp, text, { mode: 0o640 });
   try {
@@ -171,7 +194,9 @@ export function provision(input: ProvisionInput, o: { configDir: string; dataDir
   writeFileSync(claimFile, `${JSON.stringify({ siteId: input.siteId, deviceId: input.deviceId, claimCode: input.claimCode, csr, createdAt: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
   shareWithDaemon(tmp);
   renameSync(tmp, configFile);
-  return { configFile, keyFile, csrFile, claimFile };
+  if (passwords.length > 0) markSetupDone(o.dataDir, 'provision', passwords.map((p) => p.agent));
+  else rmSync(setupDoneFile(o.dataDir), { force: true });
+  return { configFile, keyFile, csrFile, claimFile, passwords };
 }
 
 /** The group the service runs as (image/rootfs/usr/lib/sysusers.d/ccedge.conf, the unit's Group=). */
@@ -197,11 +222,24 @@ export async function provisionCommand(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { from: { type: 'string' }, force: { type: 'boolean', default: false }, 'config-dir': { type: 'string' }, 'data-dir': { type: 'string' }, interactive: { type: 'boolean', default: false } },
+      options: {
+        from: { type: 'string' },
+        force: { type: 'boolean', default: false },
+        'config-dir': { type: 'string' },
+        'data-dir': { type: 'string' },
+        interactive: { type: 'boolean', default: false },
+        queue: { type: 'string' },
+        agent: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
       strict: true,
     }));
   } catch (e) {
     throw new ImageError('IMAGE_USAGE', `${(e as Error).message}\n\n${PROVISION_USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${PROVISION_USAGE}\n`);
+    return 0;
   }
   const configDir = path.resolve(values['config-dir'] ?? process.env.CCEDGE_CONFIG_DIR ?? '/etc/ccedge');
   const dataDir = path.resolve(values['data-dir'] ?? process.env.CCEDGE_DATA_DIR ?? '/var/lib/ccedge');
@@ -213,7 +251,13 @@ export async function provisionCommand(argv: string[]): Promise<number> {
   if (values.from) input = readInput(values.from);
   else if (process.stdin.isTTY || values.interactive) input = await ask();
   else throw new ImageError('IMAGE_USAGE', `no terminal to ask on: use --from FILE\n\n${PROVISION_USAGE}`);
-  const r = provision(input, { configDir, dataDir, force: values.force });
+  // Flags win over the file: the same USB file can serve boxes with different first agents.
+  if (values.queue !== undefined || values.agent !== undefined) {
+    const merged = provisionInputSchema.safeParse({ ...input, ...(values.queue !== undefined ? { queue: values.queue } : {}), ...(values.agent !== undefined ? { agents: values.agent } : {}) });
+    if (!merged.success) throw new ImageError('PROVISION_INVALID', `the --queue/--agent options have problems:\n${explain(merged.error)}`);
+    input = merged.data;
+  }
+  const r = await provision(input, { configDir, dataDir, force: values.force });
   // The site CA and HTTPS/SIP-TLS server certificate now, so the installer can hand site-ca.crt
   // to the PCs' administrator before the first start (the daemon would make the same ones).
   const { config } = loadConfig({ file: r.configFile });
@@ -222,7 +266,10 @@ export async function provisionCommand(argv: string[]): Promise<number> {
   process.stdout.write(
     `provisioned ${input.siteId}/${input.deviceId}\n  config      ${r.configFile}\n  device key  ${r.keyFile}\n  CSR         ${r.csrFile}\n  claim       ${r.claimFile}\n` +
       `  site CA     ${certs.caFile ?? 'none (installer certificate)'}\n  HTTPS cert  ${cert.names.join(', ')} (to ${cert.validTo})\n` +
-      `next: start the service (systemctl start ccedge) and check it with: ccedge update status; curl -s http://127.0.0.1:8080/healthz\n`,
+      (r.passwords.length > 0
+        ? `  first queue ${input.queue ?? ''}, agents ${r.passwords.map((p) => p.agent).join(', ')}\n${formatOneTimePasswords(r.passwords)}`
+        : `  no agents yet: finish on https://<this box>:${config.https.port}/setup with the claim code (or provision again with --force --queue Q --agent NAME)\n`) +
+      `next: start the service (systemctl start ccedge) and check it with: ccedge status; then open http://<this box>:${config.http.port}/\n`,
   );
   return 0;
 }

@@ -31,7 +31,18 @@ export interface AgentDirectoryOptions {
    * config passwords (start, reload) waits its turn. Default: its own gate, 1 at a time, 8 waiting.
    */
   hashGate?: Semaphore;
+  /**
+   * Where passwords that agents chose in place of a one-time password (`mustChangePassword`) are
+   * kept: `initial` as loaded at start, `save` persists a new one before the login succeeds.
+   */
+  changedPasswords?: {
+    initial: ReadonlyMap<string, { replaces: string; hash: string }>;
+    save(agent: string, changed: { replaces: string; hash: string }): Promise<void>;
+  };
 }
+
+/** Shortest password an agent may choose in place of a one-time password. */
+export const MIN_NEW_PASSWORD_CHARS = 8;
 
 interface Session {
   agent: DirectoryAgent;
@@ -42,6 +53,10 @@ interface Session {
 interface Entry {
   agent: DirectoryAgent;
   hash: string;
+  /** The config's passwordHash is a one-time password that still has to be replaced. */
+  mustChange: boolean;
+  /** The config's hash (one-time password) this entry came from. */
+  configHash: string;
 }
 
 const MAX_PASSWORD_CHARS = 1024;
@@ -66,6 +81,8 @@ export class AgentDirectory extends EventEmitter<{
   private readonly gate: Semaphore;
   private sweepTimer: Timer | null = null;
   private closed = false;
+  private readonly changed: Map<string, { replaces: string; hash: string }>;
+  private readonly saveChanged: ((agent: string, changed: { replaces: string; hash: string }) => Promise<void>) | undefined;
 
   private constructor(
     private readonly dummyHash: string,
@@ -76,6 +93,8 @@ export class AgentDirectory extends EventEmitter<{
     this.idleMs = (opts.sessionIdleS ?? DEFAULT_IDLE_S) * 1000;
     this.scrypt = opts.scrypt ?? DEFAULT_SCRYPT;
     this.gate = opts.hashGate ?? new Semaphore({ concurrency: 1, maxQueue: 8 });
+    this.changed = new Map(opts.changedPasswords?.initial ?? []);
+    this.saveChanged = opts.changedPasswords?.save;
     if (!(this.idleMs > 0)) throw new RangeError('sessionIdleS must be positive');
   }
 
@@ -114,14 +133,21 @@ export class AgentDirectory extends EventEmitter<{
     return [...this.entries.values()].map((e) => e.agent);
   }
 
+  /** True when the agent's password is a one-time password not yet replaced. */
+  mustChangePassword(name: string): boolean {
+    return this.entries.get(name)?.mustChange ?? false;
+  }
+
   /**
    * Checks the password and opens a session. Unknown agent and wrong password fail alike
    * (same error, same message, a hash is verified either way). With `role`, a person of another
    * role fails with AGENT_WRONG_ROLE, only after the password matched (so the error tells a
    * stranger nothing) and before any session changes: an agent trying /supervisor keeps the
-   * desk session they have.
+   * desk session they have. An agent whose password is a one-time password gets
+   * AGENT_PASSWORD_CHANGE_REQUIRED (after those checks) unless `newPassword` is given: it is then
+   * hashed and saved, and replaces the one-time password for good.
    */
-  async login(name: string, password: string, role?: AgentRole): Promise<{ token: string; agent: DirectoryAgent }> {
+  async login(name: string, password: string, role?: AgentRole, newPassword?: string): Promise<{ token: string; agent: DirectoryAgent }> {
     if (this.closed) throw new AcdError('ACD_CLOSED', 'agent directory is closed');
     const entry = this.entries.get(name);
     const pw = typeof password === 'string' && password.length <= MAX_PASSWORD_CHARS ? password : '';
@@ -143,6 +169,7 @@ export class AgentDirectory extends EventEmitter<{
         role: current.agent.role,
       });
     }
+    if (current.mustChange) await this.replaceOneTime(current, pw, newPassword);
     for (const [token, s] of [...this.sessions]) if (s.agent.name === name) this.end(token, 'replaced');
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
@@ -198,6 +225,30 @@ export class AgentDirectory extends EventEmitter<{
     this.disarmSweep();
   }
 
+  private async replaceOneTime(entry: Entry, oneTime: string, newPassword: string | undefined): Promise<void> {
+    if (newPassword === undefined) throw new AcdError('AGENT_PASSWORD_CHANGE_REQUIRED', 'this is a one-time password: choose a new password to log in');
+    if (typeof newPassword !== 'string' || newPassword.length < MIN_NEW_PASSWORD_CHARS || newPassword.length > MAX_PASSWORD_CHARS) {
+      throw new AcdError('AGENT_PASSWORD_REJECTED', `the new password must be ${MIN_NEW_PASSWORD_CHARS} to ${MAX_PASSWORD_CHARS} characters`);
+    }
+    if (newPassword.normalize('NFC') === oneTime.normalize('NFC')) throw new AcdError('AGENT_PASSWORD_REJECTED', 'the new password must differ from the one-time password');
+    let hash: string;
+    try {
+      hash = await this.gate.tryRun(() => hashPassword(newPassword, this.scrypt));
+    } catch (e) {
+      if (e instanceof SemaphoreFullError) throw new AcdError('AGENT_LOGIN_BUSY', 'too many logins are being checked; try again shortly');
+      throw e;
+    }
+    const changed = { replaces: entry.configHash, hash };
+    // Saved before it counts: a password the agent was told is set must survive a restart.
+    await this.saveChanged?.(entry.agent.name, changed);
+    this.changed.set(entry.agent.name, changed);
+    const current = this.entries.get(entry.agent.name);
+    if (current && current.configHash === entry.configHash) {
+      current.hash = hash;
+      current.mustChange = false;
+    }
+  }
+
   private async buildEntries(agents: readonly AgentConfig[]): Promise<Map<string, Entry>> {
     const entries = new Map<string, Entry>();
     for (const a of agents) {
@@ -205,6 +256,9 @@ export class AgentDirectory extends EventEmitter<{
       const plain = a.password;
       const hash = a.passwordHash ?? (plain !== undefined ? await this.gate.run(() => hashPassword(plain, this.scrypt)) : undefined);
       if (hash === undefined) throw new RangeError(`agent "${a.name}" has neither password nor passwordHash`);
+      // A one-time password already replaced (and not reset since: same config hash) is the agent's own.
+      const own = a.mustChangePassword ? this.changed.get(a.name) : undefined;
+      const replaced = own !== undefined && own.replaces === hash;
       const agent: DirectoryAgent = Object.freeze({
         name: a.name,
         displayName: a.displayName ?? a.name,
@@ -212,7 +266,7 @@ export class AgentDirectory extends EventEmitter<{
         queues: a.queues ? Object.freeze([...a.queues]) : null,
         role: a.role ?? 'agent',
       });
-      entries.set(a.name, { agent, hash });
+      entries.set(a.name, { agent, hash: replaced ? own.hash : hash, mustChange: a.mustChangePassword === true && !replaced, configHash: hash });
     }
     return entries;
   }

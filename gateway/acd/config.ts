@@ -50,11 +50,20 @@ export const agentConfigSchema = z
     skills: boundedKeys(z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.number().int().min(0).max(100)), ACD_LIMITS.skills, 'skills').optional(),
     /** Queues this agent serves; absent = every queue. */
     queues: z.array(name).min(1).max(ACD_LIMITS.queues, `at most ${ACD_LIMITS.queues} queues`).optional(),
+    /**
+     * passwordHash is a one-time password: the first login must choose a new one, which the box
+     * keeps (hashed) in its database. Setting another passwordHash here resets the agent to it.
+     */
+    mustChangePassword: z.boolean().optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
     if ((a.password === undefined) === (a.passwordHash === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'give exactly one of password or passwordHash' });
+    }
+    // A plain password gets a new salt at every start: the "already replaced" check needs a fixed hash.
+    if (a.mustChangePassword && a.passwordHash === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['mustChangePassword'], message: 'a one-time password must be given as passwordHash (ccedge provision writes one)' });
     }
   });
 

@@ -7,6 +7,10 @@ export type AcdErrorCode =
   | 'AGENT_LOGIN_BUSY'
   /** login() for a page of another role: an agent at /supervisor, a supervisor at /agent (HTTP 403). */
   | 'AGENT_WRONG_ROLE'
+  /** login(): right one-time password, but a new password must be chosen first (HTTP 403). */
+  | 'AGENT_PASSWORD_CHANGE_REQUIRED'
+  /** login(): the new password is not acceptable (too short, same as the one-time one) (HTTP 400). */
+  | 'AGENT_PASSWORD_REJECTED'
   | 'AGENT_BAD_TRANSITION'
   | 'ACD_UNKNOWN_AGENT'
   | 'ACD_UNKNOWN_QUEUE'

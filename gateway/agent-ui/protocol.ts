@@ -192,9 +192,16 @@ export type ServerMessage =
 export interface LoginRequest {
   agent: string;
   password: string;
+  /** With a one-time password: the agent's new password (403 AGENT_PASSWORD_CHANGE_REQUIRED asks for it). */
+  newPassword?: string;
 }
 export type LoginResponse = { token: string; agent: { name: string; displayName: string } } | {
       // 401 wrong name or password; 403 right password, other role's page (a supervisor at /agent,
-      // an agent at /supervisor); 429 too many failures (address or agent); 503 hashing queue full.
-      error: { code: 'AGENT_LOGIN_FAILED' | 'AGENT_WRONG_ROLE' | 'AGENT_LOGIN_THROTTLED' | 'AGENT_LOGIN_BUSY' | 'HTTP_BAD_REQUEST'; message: string; retryAfterS?: number };
+      // an agent at /supervisor), or a one-time password that must be replaced first; 400 the new
+      // one is refused; 429 too many failures (address or agent); 503 hashing queue full.
+      error: {
+        code: 'AGENT_LOGIN_FAILED' | 'AGENT_WRONG_ROLE' | 'AGENT_LOGIN_THROTTLED' | 'AGENT_LOGIN_BUSY' | 'AGENT_PASSWORD_CHANGE_REQUIRED' | 'AGENT_PASSWORD_REJECTED' | 'HTTP_BAD_REQUEST';
+        message: string;
+        retryAfterS?: number;
+      };
     };

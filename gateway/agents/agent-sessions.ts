@@ -15,7 +15,7 @@ import { failureGuardOptions } from '../net/limits-config';
 import { agentSessionsConfigSchema, type AgentSessionsConfig } from './config';
 
 const MAX_FRAME = 64 * 1024;
-const loginBody = z.object({ agent: z.string().min(1).max(64), password: z.string().min(1).max(1024) }).strict();
+const loginBody = z.object({ agent: z.string().min(1).max(64), password: z.string().min(1).max(1024), newPassword: z.string().max(1024).optional() }).strict();
 
 /** Frames every session protocol (agent /ws, supervisor /supervisor/ws) has, handled here. */
 type ControlType = 'hello' | 'ping' | 'logout';
@@ -142,7 +142,7 @@ export class SessionHub<C extends HubClientFrame, S> extends EventEmitter<Sessio
     const parsed = loginBody.safeParse(body);
     if (!parsed.success) {
       this.metrics?.agentLoginsRefused.inc({ reason: 'bad_request' });
-      return { status: 400, body: { error: { code: 'HTTP_BAD_REQUEST', message: 'expected {"agent": string, "password": string}' } } };
+      return { status: 400, body: { error: { code: 'HTTP_BAD_REQUEST', message: 'expected {"agent": string, "password": string, "newPassword"?: string}' } } };
     }
     const name = parsed.data.agent;
     const addrKey = remote;
@@ -162,7 +162,9 @@ export class SessionHub<C extends HubClientFrame, S> extends EventEmitter<Sessio
     byAddress.fail(addrKey);
     byAgent.fail(agentKey);
     try {
-      const { token, agent } = await this.directory.login(name, parsed.data.password, this.role);
+      const changing = parsed.data.newPassword !== undefined && this.directory.mustChangePassword(name);
+      const { token, agent } = await this.directory.login(name, parsed.data.password, this.role, parsed.data.newPassword);
+      if (changing) this.log.info({ agent: agent.name, remote }, 'agent replaced the one-time password');
       this.metrics?.passwordChecks.inc();
       byAddress.succeed(addrKey);
       byAgent.succeed(agentKey);
@@ -187,6 +189,14 @@ export class SessionHub<C extends HubClientFrame, S> extends EventEmitter<Sessio
         this.metrics?.agentLoginsRefused.inc({ reason: 'wrong_role' });
         limitedLog.warn('login-wrong-role', { code: 'AGENT_WRONG_ROLE', agent: name.slice(0, 64), remote, page: this.role }, 'login refused: wrong page for this role');
         return { status: 403, body: { error: { code: 'AGENT_WRONG_ROLE', message: e.message } } };
+      }
+      if (isAcdError(e, 'AGENT_PASSWORD_CHANGE_REQUIRED') || isAcdError(e, 'AGENT_PASSWORD_REJECTED')) {
+        // The one-time password was right: not a guess. Nothing is opened until a new one is set.
+        this.metrics?.passwordChecks.inc();
+        byAddress.succeed(addrKey);
+        byAgent.succeed(agentKey);
+        const code = e.code === 'AGENT_PASSWORD_CHANGE_REQUIRED' ? ('AGENT_PASSWORD_CHANGE_REQUIRED' as const) : ('AGENT_PASSWORD_REJECTED' as const);
+        return { status: code === 'AGENT_PASSWORD_CHANGE_REQUIRED' ? 403 : 400, body: { error: { code, message: e.message } } };
       }
       if (!isAcdError(e, 'AGENT_LOGIN_FAILED')) {
         byAddress.refund(addrKey);

@@ -13,6 +13,7 @@ import { mqttConfigSchema, Policy, syncConfigSchema } from '../../sync';
 import { certificatesConfigSchema } from '../certs/config';
 import { httpsConfigSchema } from '../http/https-config';
 import { backupConfigSchema } from '../backup/config';
+import { setupConfigSchema } from '../setup/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -215,6 +216,8 @@ export const configSchema = z
     http: httpConfigSchema.prefault({}),
     /** HTTPS/WSS with the site certificate; plain HTTP redirects other PCs there (gateway/http/https-config.ts). */
     https: httpsConfigSchema.prefault({}),
+    /** The first-run /setup page's attempt limits (gateway/setup/config.ts). */
+    setup: setupConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
     sync: syncConfigSchema.prefault({}),
     webrtc: z

@@ -15,6 +15,8 @@ import { TokenMatcher } from './admin-token';
 import { httpConfigSchema, type HttpConfig } from './config';
 import { httpsLocation, plainHttpDecision } from './plain-http';
 import { trustPage } from './trust-page';
+import { landingPage } from './landing-page';
+import type { SetupRequest, SetupResponse } from '../setup/setup-service';
 import type { CallState, CallStore } from '../store/call-store';
 import type { IntentKpi, QueueKpi } from '../kpi/kpi-types';
 import { serveWallboardAsset } from '../wallboard/assets';
@@ -102,6 +104,8 @@ export interface HttpDeps {
    */
   https?: { host: string; port: number; certs: { pem(): { cert: string; key: string }; caPem(): string | undefined } };
   backup?: BackupApi;
+  /** The first-run page /setup (HTTPS only; absent: 404). */
+  setup?: { readonly open: boolean; handle(req: SetupRequest): Promise<SetupResponse> };
   /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
   limits?: Pick<HttpConfig, 'maxBodyBytes' | 'tokenFailures' | 'log'>;
 }
@@ -135,7 +139,7 @@ export class HttpServer {
     const handle = (secure: boolean) => (req: IncomingMessage, res: ServerResponse) => {
       for (const [k, v] of Object.entries(FRAME_HEADERS)) res.setHeader(k, v);
       if (!secure && this.redirectToHttps(req, res)) return;
-      this.route(req, res).catch((err: unknown) => this.fail(req, res, err));
+      this.route(req, res, secure).catch((err: unknown) => this.fail(req, res, err));
     };
     const upgrade = (secure: boolean) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -226,7 +230,7 @@ export class HttpServer {
     );
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     // An announced body over the limit is refused before a byte of it is read.
     const announced = Number(req.headers['content-length'] ?? 0);
@@ -249,6 +253,10 @@ export class HttpServer {
       this.json(res, result.status, result.body, result.headers);
       return;
     }
+    if (url.pathname === '/setup' && this.deps.setup) {
+      await this.setupPage(req, res, secure);
+      return;
+    }
     if (req.method === 'POST' && url.pathname.startsWith('/api/v1/recordings/')) {
       const who = this.authenticate(req, res);
       if (!who) return;
@@ -263,6 +271,11 @@ export class HttpServer {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.json(res, 405, { error: { code: 'HTTP_BAD_REQUEST', message: `method ${req.method ?? ''} not allowed` } }, { allow: 'GET, HEAD' });
+      return;
+    }
+    if (url.pathname === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'" });
+      res.end(req.method === 'HEAD' ? undefined : landingPage({ setupOpen: this.deps.setup?.open ?? false }));
       return;
     }
     if (await serveWallboardAsset(url.pathname, req, res)) return;
@@ -388,6 +401,25 @@ export class HttpServer {
       return;
     }
     throw new CcedgeError('HTTP_NOT_FOUND', `no such path ${url.pathname}`);
+  }
+
+  /**
+   * /setup carries the claim code and answers with passwords: HTTPS only (plain HTTP from other
+   * PCs was redirected already; loopback gets the https:// address), unless HTTPS is off.
+   */
+  private async setupPage(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<void> {
+    const setup = this.deps.setup as NonNullable<HttpDeps['setup']>;
+    if (!secure && this.httpsPort !== undefined) {
+      const to = httpsLocation({ hostHeader: req.headers.host, localAddress: req.socket.localAddress, httpsPort: this.httpsPort, pathAndQuery: '/setup' });
+      this.json(res, 403, { error: { code: 'HTTP_TLS_REQUIRED', message: `setup is served over HTTPS only: ${to}` } });
+      return;
+    }
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const body = req.method === 'POST' ? await readBody(req, this.limits.maxBodyBytes) : undefined;
+    const wantsJson = contentType === 'application/json' || /application\/json/.test(req.headers.accept ?? '');
+    const out = await setup.handle({ method: req.method ?? 'GET', contentType, body, remote: req.socket.remoteAddress ?? '', wantsJson });
+    res.writeHead(out.status, out.headers);
+    res.end(req.method === 'HEAD' ? undefined : out.body);
   }
 
   /**

@@ -3,12 +3,12 @@ import { isIP } from 'node:net';
 /**
  * What plain HTTP still does for a client on another PC once HTTPS is on: health checks and
  * metrics (scrapers, load balancers), and what a browser needs BEFORE it trusts the site CA (the
- * CA file and the page explaining how to trust it). Everything else (the agent page and its
+ * CA file, the page explaining how to trust it, and the landing page `/` that links to both). Everything else (the agent page and its
  * login, the wallboard, the admin API, WebSockets) moves to HTTPS: a page on plain http:// at a
  * non-loopback address is not a secure context, so the browser gives it no microphone, and
  * passwords and tokens would cross the site network in clear.
  */
-export const PLAIN_HTTP_PATHS: ReadonlySet<string> = new Set(['/healthz', '/metrics', '/ca.crt', '/trust']);
+export const PLAIN_HTTP_PATHS: ReadonlySet<string> = new Set(['/healthz', '/metrics', '/ca.crt', '/trust', '/']);
 
 /** Loopback clients (the box itself: the CLI, the demo, tests) keep plain HTTP: it is a secure context for browsers. */
 export function isLoopbackClient(remote: string | undefined): boolean {

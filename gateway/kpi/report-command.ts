@@ -1,8 +1,7 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load';
 import { CcedgeError } from '../errors';
-import { Db } from '../store/db';
+import { Db, existingDbFile } from '../store/db';
 import { kpiConfigSchema, kpiOptions } from './config';
 import { buildRoutingReport, formatRoutingReport } from './routing-report';
 
@@ -26,7 +25,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     until = Date.parse(values.until);
     if (!Number.isFinite(until)) throw new CcedgeError('CLI_USAGE', `--until must be an ISO date or time, got "${values.until}"`);
   }
-  const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+  const db = await Db.open(existingDbFile(config.dataDir));
   try {
     const report = await buildRoutingReport(db, {
       since: values.since,

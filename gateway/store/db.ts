@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import { CcedgeError } from '../errors';
@@ -136,4 +136,19 @@ export class Db {
       }
     }
   }
+}
+
+/**
+ * The database file of an existing data dir, for commands that only read: they must never create
+ * a data dir (a new database and keys in ./var because the command ran in the wrong directory).
+ */
+export function existingDbFile(dataDir: string): string {
+  const file = path.join(dataDir, 'ccedge.db');
+  if (!existsSync(file)) {
+    throw new CcedgeError(
+      'CLI_NO_DATA_DIR',
+      `no ccedge data at ${dataDir} (${existsSync(dataDir) ? 'the directory has no ccedge.db' : 'the directory does not exist'}); nothing was created. Run this where ccedge.yaml is, or give --config FILE`,
+    );
+  }
+  return file;
 }

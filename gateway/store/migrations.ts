@@ -135,4 +135,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX supervisor_audit_ts ON supervisor_audit (ts);
   CREATE INDEX supervisor_audit_call ON supervisor_audit (call_id);
   `,
+  // Issue 17, one-time passwords: the password an agent chose at first login, and the one-time
+  // passwordHash of the config it replaced (a new one-time hash in the config resets the agent).
+  `
+  CREATE TABLE agent_passwords (agent TEXT PRIMARY KEY, replaces TEXT NOT NULL, hash TEXT NOT NULL, changed_at TEXT NOT NULL);
+  `,
 ];

@@ -63,6 +63,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** Run the daemon under `strace -f` recording every connect/sendto/sendmsg into this file. */
   straceFile?: string;
+  /** Run on this config file as it is (a provisioned one); `config` is then ignored. */
+  configFile?: string;
   /** Reuse a data dir (a restart); default: a new temporary one. */
   dataDir?: string;
   /** Reuse ports (a restart on the same addresses). */
@@ -81,7 +83,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const rtpBase = 20000 + 2 * Math.floor(Math.random() * 4000);
   // CCEDGE_E2E_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof) when chasing a stall.
   const args = [...(process.env.CCEDGE_E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), MAIN, 'run'];
-  if (opts.config) {
+  if (opts.configFile) {
+    args.push('--config', opts.configFile);
+  } else if (opts.config) {
     const file = path.join(dataDir, 'ccedge.yaml');
     writeFileSync(file, YAML.stringify(opts.config));
     args.push('--config', file);
@@ -282,9 +286,9 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
 }
 
 /** Runs the ccedge CLI from the built output. */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: Record<string, string>, opts: { cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

@@ -37,13 +37,20 @@ export class WeriftAgent {
     });
   }
 
-  static async login(httpPort: number, name: string, password: string): Promise<WeriftAgent> {
-    const res = await fetch(`http://127.0.0.1:${httpPort}/agent/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ agent: name, password }),
-    });
-    if (res.status !== 200) throw new Error(`login ${name}: ${res.status}`);
+  /**
+   * `opts.newPassword`: with a one-time password the box answers 403 AGENT_PASSWORD_CHANGE_REQUIRED;
+   * the login is then sent again with this new password, as the agent page does.
+   */
+  static async login(httpPort: number, name: string, password: string, opts: { newPassword?: string } = {}): Promise<WeriftAgent> {
+    const post = (body: Record<string, string>): Promise<Response> =>
+      fetch(`http://127.0.0.1:${httpPort}/agent/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    let res = await post({ agent: name, password });
+    if (res.status === 403 && opts.newPassword !== undefined) {
+      const err = (await res.json()) as { error?: { code?: string } };
+      if (err.error?.code !== 'AGENT_PASSWORD_CHANGE_REQUIRED') throw new Error(`login ${name}: 403 ${JSON.stringify(err)}`);
+      res = await post({ agent: name, password, newPassword: opts.newPassword });
+    }
+    if (res.status !== 200) throw new Error(`login ${name}: ${res.status} ${await res.text()}`);
     const { token } = (await res.json()) as { token: string };
     const ws = new WebSocket(`ws://127.0.0.1:${httpPort}/ws`);
     await new Promise((resolve, reject) => {

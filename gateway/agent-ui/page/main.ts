@@ -103,6 +103,9 @@ const ui = {
   loginAgent: $<HTMLInputElement>('login-agent'),
   loginPassword: $<HTMLInputElement>('login-password'),
   loginSubmit: $<HTMLButtonElement>('login-submit'),
+  newPasswordFields: $('new-password-fields'),
+  loginNewPassword: $<HTMLInputElement>('login-new-password'),
+  loginNewPassword2: $<HTMLInputElement>('login-new-password2'),
   insecureWarning: $('insecure-warning'),
   sessionView: $('session-view'),
   state: $('state'),
@@ -593,6 +596,21 @@ async function login(ev: SubmitEvent): Promise<void> {
     (body.agent ? ui.loginPassword : ui.loginAgent).focus();
     return;
   }
+  if (!ui.newPasswordFields.hidden) {
+    // First login with a one-time password: the new one is typed twice, checked here and by the box.
+    if (ui.loginNewPassword.value.length < 8) {
+      showAlert('Choose a new password of at least 8 characters.');
+      ui.loginNewPassword.focus();
+      return;
+    }
+    if (ui.loginNewPassword.value !== ui.loginNewPassword2.value) {
+      showAlert('The two new passwords differ. Type the same password twice.');
+      ui.loginNewPassword2.value = '';
+      ui.loginNewPassword2.focus();
+      return;
+    }
+    body.newPassword = ui.loginNewPassword.value;
+  }
   ui.loginSubmit.disabled = true;
   try {
     let res: Response;
@@ -616,6 +634,16 @@ async function login(ev: SubmitEvent): Promise<void> {
     }
     if (!res.ok || !data || !('token' in data)) {
       const err = data && 'error' in data ? data.error : null;
+      if (err?.code === 'AGENT_PASSWORD_CHANGE_REQUIRED' || err?.code === 'AGENT_PASSWORD_REJECTED') {
+        // Keep the one-time password in its field: the next submit sends it with the new one.
+        ui.newPasswordFields.hidden = false;
+        ui.loginSubmit.textContent = 'Set password and log in';
+        showAlert(err.code === 'AGENT_PASSWORD_CHANGE_REQUIRED' ? 'This is a one-time password. Choose your own password to continue.' : `New password refused: ${err.message}.`);
+        ui.loginNewPassword.value = '';
+        ui.loginNewPassword2.value = '';
+        ui.loginNewPassword.focus();
+        return;
+      }
       if (res.status === 401 || err?.code === 'AGENT_LOGIN_FAILED') {
         showAlert('Login failed: wrong agent name or password.');
       } else {
@@ -635,6 +663,10 @@ async function login(ev: SubmitEvent): Promise<void> {
     session = { token: data.token, agent: data.agent };
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
     ui.loginPassword.value = '';
+    ui.loginNewPassword.value = '';
+    ui.loginNewPassword2.value = '';
+    ui.newPasswordFields.hidden = true;
+    ui.loginSubmit.textContent = 'Log in';
     clearAlert();
     startSession();
     ui.available.focus();

@@ -37,12 +37,13 @@ function presented(port: number, ca: string): Promise<string> {
 }
 
 describe('plain HTTP rule: other PCs go to HTTPS, loopback and the bootstrap paths stay', () => {
-  it('redirects pages, the agent API, WebSockets and the admin API from other PCs; keeps /healthz /metrics /ca.crt /trust', () => {
-    for (const p of ['/agent', '/agent/', '/agent/login', '/agent/agent.js', '/ws', '/ws/wallboard', '/wallboard', '/supervisor', '/api/v1/calls', '/']) {
+  it('redirects pages, the agent API, WebSockets, /setup and the admin API from other PCs; keeps /healthz /metrics /ca.crt /trust and the landing page /', () => {
+    for (const p of ['/agent', '/agent/', '/agent/login', '/agent/agent.js', '/ws', '/ws/wallboard', '/wallboard', '/supervisor', '/api/v1/calls', '/setup', '/index.html']) {
       assert.equal(plainHttpDecision(p, '10.1.2.3', 8443), 'redirect', p);
       assert.equal(plainHttpDecision(p, '::ffff:192.168.1.20', 8443), 'redirect', p);
     }
-    for (const p of ['/healthz', '/metrics', '/ca.crt', '/trust']) assert.equal(plainHttpDecision(p, '10.1.2.3', 8443), 'serve', p);
+    // `/` links to /trust and /ca.crt: a PC that does not trust the site CA yet must be able to read it.
+    for (const p of ['/healthz', '/metrics', '/ca.crt', '/trust', '/']) assert.equal(plainHttpDecision(p, '10.1.2.3', 8443), 'serve', p);
   });
   it('loopback clients keep plain HTTP (a secure context for browsers); with HTTPS off nothing is redirected', () => {
     for (const r of ['127.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1']) {
