@@ -113,7 +113,7 @@ describe('monitoring lifecycle: nothing survives a monitored call', function () 
       await sup.waitFor((m) => m.type === 'monitorOffer' && m.callId === callId);
       await eventually(async () => sup.receivedCount(callId) > 5, 15_000, 20);
       await monitorsAre(1);
-      await sup.close();
+      sup.drop();
       await monitorsAre(0);
       const last = await eventually(async () => {
         const [row] = (await daemon.api<{ audit: Array<{ callId: string | null; endReason: string | null }> }>('/api/v1/supervisor-audit?limit=1')).body.audit;

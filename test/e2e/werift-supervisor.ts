@@ -90,6 +90,11 @@ export class WeriftSupervisor {
     }
   }
 
+  /** The page goes away (tab closed, network gone): the socket closes without a logout. */
+  drop(): void {
+    this.ws.terminate();
+  }
+
   async close(): Promise<void> {
     for (const p of this.peers.values()) await p.pc.close().catch(() => undefined);
     this.peers.clear();
