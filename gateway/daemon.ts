@@ -11,6 +11,7 @@ import { siteUrls } from './http/landing-page';
 import { AgentDesk } from './agents/agent-desk';
 import { AgentSessions, SessionHub } from './agents/agent-sessions';
 import { supervisorClientMessage, type SupervisorClientMessage, type SupervisorServerMessage } from './supervisor/protocol';
+import { CallMonitoring } from './supervisor/call-monitoring';
 import { SupervisorDesk } from './supervisor/supervisor-desk';
 import { SupervisorAuditStore } from './store/supervisor-audit-store';
 import { CallbackCall } from './callbacks/callback-call';
@@ -253,7 +254,12 @@ export class Daemon {
         shareWith: sessions,
       });
       const supervisorAudit = new SupervisorAuditStore(db, sync);
+      // Callbacks are not CallManager's: monitoring finds them here while they live.
+      const callbackCalls = new Map<string, CallbackCall>();
+      const webrtcLegs = { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) };
+      const monitoring = new CallMonitoring({ findCall: (id) => calls.get(id) ?? callbackCalls.get(id), webrtc: webrtcLegs, log, registry: metrics.registry });
       const supervisorDesk = new SupervisorDesk({
+        monitoring,
         acd,
         hub: supervisorHub,
         agents: sessions,
@@ -286,8 +292,8 @@ export class Daemon {
         store: callbackStore,
         log: log.child({ component: 'callbacks' }),
         enqueue: (call, queue, queuedAt) => desk.enqueue(call, queue, queuedAt),
-        makeCall: (record) =>
-          new CallbackCall(record, {
+        makeCall: (record) => {
+          const call = new CallbackCall(record, {
             config,
             calls: store,
             callbacks: callbackStore,
@@ -298,7 +304,11 @@ export class Daemon {
             // The same outbound leg as forwards and REFER: the trunk's outbound address, a pool port.
             dialOutbound: calls.outboundDialer,
             log,
-          }),
+          });
+          callbackCalls.set(call.id, call);
+          call.once('closed', () => callbackCalls.delete(call.id));
+          return call;
+        },
       });
       desk.offerCallbacks(callbacks);
       registerCloudCommands(sync, { config, acd, bootId, vault, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });

@@ -597,10 +597,10 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return leg;
   }
 
-  /** Parties counted against calls.maxParties: every leg whose role is party or barge. */
+  /** Parties counted against calls.maxParties: monitors (listener, coach, barge) never are. */
   private parties(): number {
     let n = 0;
-    for (const leg of this.legMap.values()) if (leg.role === 'party' || leg.role === 'barge') n++;
+    for (const leg of this.legMap.values()) if (leg.role === 'party') n++;
     return n;
   }
 
