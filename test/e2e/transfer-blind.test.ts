@@ -161,6 +161,10 @@ describe('blind transfers: to an extension (bridged, REFER), to a queue, to an a
     await dave.waitFor((m) => m.type === 'state' && m.state === 'wrap-up');
     const bobCall = await connected(bob);
     assert.equal(bobCall, callId, 'the same call id at the second agent');
+    const rang = (a: WeriftAgent): Extract<ServerMessage, { type: 'ringing' }> | undefined =>
+      a.inbox.find((m): m is Extract<ServerMessage, { type: 'ringing' }> => m.type === 'ringing' && m.call.callId === callId);
+    assert.equal(rang(bob)?.call.queue, 'sales');
+    assert.equal(rang(bob)?.call.queuedAt, rang(dave)?.call.queuedAt, 'the caller keeps their wait time');
 
     const heard = await callerHears(uac);
     const bobHears = await agentHears(bob, callId);
@@ -207,6 +211,39 @@ describe('blind transfers: to an extension (bridged, REFER), to a queue, to an a
     assert.equal(checkHears('carol', await agentHears(carol, callId), [TONES.caller]), null);
     assert.equal(await uac.hangup(), 200);
     await carol.waitFor((m) => m.type === 'callEnded' && m.callId === callId);
+  });
+
+  it('to a busy extension, bridged: the agent keeps talking to the caller while it rings, then reads why; the call goes on', async () => {
+    const dave = await agent('dave', TONES.agent);
+    const uac = await caller('5550705');
+    assert.equal(await uac.call(target, { from: '5550705' }), 200);
+    const callId = await connected(dave);
+    extension.holdAnswers = true;
+    extension.answerWith = 486;
+    try {
+      const extCalls = extension.calls.length;
+      const mark = dave.inbox.length;
+      dave.send({ type: 'transfer', callId, target: '2009', mode: 'blind' });
+      await extension.until(() => extension.calls.length === extCalls + 1, 10_000);
+      assert.deepEqual(await callerHears(uac), [TONES.agent], 'while the extension rings the caller still hears the agent');
+      const again = dave.inbox.length;
+      dave.send({ type: 'transfer', callId, target: 'queue:sales', mode: 'blind' });
+      assert.equal((await dave.waitFor<Extract<ServerMessage, { type: 'error' }>>((m) => m.type === 'error', 10_000, again)).code, 'WS_NOT_ALLOWED', 'one transfer at a time');
+      extension.releaseAnswers();
+      const err = await dave.waitFor<Extract<ServerMessage, { type: 'error' }>>((m) => m.type === 'error' && /2009/.test(m.message), 15_000, mark);
+      assert.equal(err.code, 'WS_TARGET_UNAVAILABLE');
+      assert.match(err.message, /486/);
+    } finally {
+      extension.answerWith = 200;
+      extension.holdAnswers = false;
+    }
+    assert.equal(dave.inbox.some((m) => m.type === 'callEnded' && m.callId === callId), false, 'the agent still has the call');
+    assert.deepEqual(await callerHears(uac), [TONES.agent], `the caller still hears the agent: ${uac.ear.describe()}`);
+    assert.equal(checkHears('dave', await agentHears(dave, callId), [TONES.caller]), null);
+    const events = await eventsOf(callId);
+    assert.ok(events.some((e) => e.type === 'call.transfer-failed' && e.data.number === '2009'));
+    dave.hangup(callId);
+    assert.ok(await uac.waitForBye(5000));
   });
 
   it('to an extension, bridged (Chromium agent: Transfer, Transfer to, Transfer now): the caller then hears only the extension, the extension the caller', async () => {
