@@ -104,7 +104,10 @@ export class AgentDesk {
       this.requeues = new Counter({ name: 'ccedge_agent_requeues_total', help: 'Answered calls put back at the head of their queue because the agent could not take them, by reason', labelNames: ['reason'] as const, registers: [opts.registry] });
     }
     const { acd, sessions } = opts;
-    this.transfers = new BlindTransfers({ acd, send: (agent, m) => sessions.send(agent, m), log: this.log });
+    const transfersTotal = opts.registry
+      ? new Counter({ name: 'ccedge_transfers_total', help: 'Blind transfers by how (queue, agent, bridge, refer) and outcome (done, failed, refused)', labelNames: ['via', 'outcome'] as const, registers: [opts.registry] })
+      : undefined;
+    this.transfers = new BlindTransfers({ acd, send: (agent, m) => sessions.send(agent, m), log: this.log, counter: transfersTotal });
     sessions.on('login', (agent) => {
       this.shift.set(agent.name, []);
       this.disconnected.delete(agent.name);

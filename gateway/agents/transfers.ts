@@ -6,6 +6,7 @@ import type { DeskCall, TransferableCall } from '../calls/contract';
 import { isCallError } from '../calls/errors';
 import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
+import type { Counter } from 'prom-client';
 
 /**
  * Why a blind transfer was refused or failed. NO_CALL: the agent is not connected to that call;
@@ -54,6 +55,8 @@ export interface TransferDeps {
   /** Tells the agent's page (callEnded). */
   send(agent: string, msg: ServerMessage): void;
   log: Logger;
+  /** ccedge_transfers_total{via, outcome}: via queue|agent|bridge|refer; outcome done|failed|refused. */
+  counter?: Counter<'via' | 'outcome'>;
 }
 
 /**
@@ -77,6 +80,21 @@ export class BlindTransfers {
 
   /** The connected agent hands `call` to `text` (as typed in Transfer to). Throws TransferError. */
   async blind(agent: string, call: DeskCall | undefined, text: string): Promise<BlindOutcome> {
+    const parsed = parseTransferTarget(text);
+    const via = !parsed ? 'unknown' : parsed.kind !== 'number' ? parsed.kind : call && isTransferable(call) ? (call.trunk?.transferMode ?? 'bridge') : 'bridge';
+    try {
+      const outcome = await this.run(agent, call, text);
+      this.deps.counter?.inc({ via, outcome: outcome === 'ended' ? 'failed' : 'done' });
+      return outcome;
+    } catch (err) {
+      // Refused before anything moved vs. tried and failed (the agent keeps the caller either way).
+      const tried = err instanceof TransferError && err.transferCode === 'TRANSFER_UNAVAILABLE' && parsed?.kind === 'number';
+      this.deps.counter?.inc({ via, outcome: tried ? 'failed' : 'refused' });
+      throw err;
+    }
+  }
+
+  private async run(agent: string, call: DeskCall | undefined, text: string): Promise<BlindOutcome> {
     const target = parseTransferTarget(text);
     if (!target) throw new TransferError('TRANSFER_BAD_TARGET', `"${text.slice(0, 40)}" is not a transfer target: ${TRANSFER_TARGET_HELP}`);
     const where = call ? this.deps.acd.locate(call.id) : undefined;

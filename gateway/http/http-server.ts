@@ -262,7 +262,7 @@ export class HttpServer {
       await this.recordingAction(req, res, url.pathname, who);
       return;
     }
-    const transfer = req.method === 'POST' ? /^\/api\/v1\/calls\/([^/]{1,128})\/transfer$/.exec(url.pathname) : null;
+    const transfer = req.method === 'POST' ? /^\/api\/v1\/calls\/([A-Za-z0-9@._:-]{1,128})\/transfer$/.exec(url.pathname) : null;
     if (transfer && this.deps.transfers) {
       const who = this.authenticate(req, res);
       if (!who) return;
@@ -493,7 +493,7 @@ export class HttpServer {
     const target = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).target : undefined;
     if (typeof target !== 'string' || target.trim() === '') throw new CcedgeError('HTTP_BAD_REQUEST', 'target is required: an extension or number, queue:<name> or agent:<name>');
     try {
-      const done = await transfers.transfer(decodeURIComponent(callId), target.trim());
+      const done = await transfers.transfer(callId, target.trim());
       this.json(res, 200, { callId, target: target.trim(), ...done });
     } catch (err) {
       const status = (err as { httpStatus?: unknown }).httpStatus;

@@ -242,6 +242,10 @@ describe('blind transfers: to an extension (bridged, REFER), to a queue, to an a
     assert.equal(checkHears('dave', await agentHears(dave, callId), [TONES.caller]), null);
     const events = await eventsOf(callId);
     assert.ok(events.some((e) => e.type === 'call.transfer-failed' && e.data.number === '2009'));
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    assert.match(metrics, /^ccedge_transfers_total\{via="bridge",outcome="failed"\} 1$/m, 'the failed transfer is counted');
+    assert.match(metrics, /^ccedge_transfers_total\{via="refer",outcome="done"\} 1$/m);
+    assert.match(metrics, /^ccedge_transfers_total\{via="agent",outcome="refused"\} 2$/m, 'agent:dave (themselves, admin API) and agent:alice (offline) were refused');
     dave.hangup(callId);
     assert.ok(await uac.waitForBye(5000));
   });
