@@ -378,6 +378,7 @@ export class Daemon {
         supervisors: { login: (body, remote) => supervisorHub.login(body, remote), handleUpgrade: (req, socket, head) => supervisorHub.handleUpgrade(req, socket, head) },
         supervisorAudit: (limit) => supervisorAudit.list(limit),
         agentStates: () => desk.agentStatuses(),
+        transfers: { transfer: (callId, target) => desk.transferCall(callId, target) },
         kpi,
         wallboard,
         sync: { status: () => sync.status() },

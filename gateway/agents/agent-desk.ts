@@ -18,6 +18,7 @@ import type { DeskCall } from '../calls/contract';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
 import type { AgentCommand, AgentSessions } from './agent-sessions';
+import { BlindTransfers, TransferError, type BlindOutcome } from './transfers';
 
 export interface AgentDeskOptions {
   acd: Acd;
@@ -93,6 +94,7 @@ export class AgentDesk {
   private readonly figuresTimer: NodeJS.Timeout;
   private readonly sessionEnds: Counter<'reason'> | undefined;
   private readonly requeues: Counter<'reason'> | undefined;
+  private readonly transfers: BlindTransfers;
 
   constructor(private readonly opts: AgentDeskOptions) {
     this.log = opts.log.child({ component: 'desk' });
@@ -102,6 +104,10 @@ export class AgentDesk {
       this.requeues = new Counter({ name: 'ccedge_agent_requeues_total', help: 'Answered calls put back at the head of their queue because the agent could not take them, by reason', labelNames: ['reason'] as const, registers: [opts.registry] });
     }
     const { acd, sessions } = opts;
+    const transfersTotal = opts.registry
+      ? new Counter({ name: 'ccedge_transfers_total', help: 'Blind transfers by how (queue, agent, bridge, refer) and outcome (done, failed, refused)', labelNames: ['via', 'outcome'] as const, registers: [opts.registry] })
+      : undefined;
+    this.transfers = new BlindTransfers({ acd, send: (agent, m) => sessions.send(agent, m), log: this.log, counter: transfersTotal });
     sessions.on('login', (agent) => {
       this.shift.set(agent.name, []);
       this.disconnected.delete(agent.name);
@@ -393,6 +399,11 @@ export class AgentDesk {
     const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
     call.once('agentConnected', () => {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
+      // A transferred call is one recording: the next agent joins the one already running.
+      if (call.recordingState?.active) {
+        this.opts.sessions.send(agent, { v: 1, type: 'recording', callId: call.id, ...call.recordingState });
+        return;
+      }
       this.opts.recording
         ?.maybeRecord(call, queued.queue, agent, queued.intent)
         .then(() => {
@@ -592,6 +603,12 @@ export class AgentDesk {
           return;
         }
         case 'transfer':
+          if (msg.mode === 'blind') {
+            this.transfers.blind(agent, this.calls.get(msg.callId), msg.target).catch((err: unknown) => this.transferFailed(agent, msg.callId, err, reply));
+            return;
+          }
+          reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'consult transfers are not available on this appliance yet' });
+          return;
         case 'completeTransfer':
         case 'conference':
         case 'cancelConsult':
@@ -649,6 +666,21 @@ export class AgentDesk {
       this.log.error({ err, agent, callId, code: 'DB_FAILED' }, 'notes write failed');
       reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'the notes could not be saved' });
     }
+  }
+
+  /** Blind transfers (agents/transfers.ts), for the admin API: the call's agent hands it on. */
+  transferCall(callId: string, target: string): Promise<{ agent: string; outcome: BlindOutcome }> {
+    return this.transfers.blindByCall(callId, this.calls.get(callId), target);
+  }
+
+  /** A blind transfer refused or failed: the agent reads why (the call goes on unless it ended). */
+  private transferFailed(agent: string, callId: string, err: unknown, reply: (m: ServerMessage) => void): void {
+    if (err instanceof TransferError) {
+      reply({ v: 1, type: 'error', code: err.wsCode, message: err.message });
+      return;
+    }
+    this.log.error({ err, agent, callId }, 'transfer failed');
+    reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'internal error' });
   }
 
   /** ACD calls made on behalf of events: a refusal is logged, never thrown into an emitter. */
