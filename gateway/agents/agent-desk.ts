@@ -18,6 +18,7 @@ import type { DeskCall } from '../calls/contract';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
 import type { AgentCommand, AgentSessions } from './agent-sessions';
+import { Consults } from './consults';
 
 export interface AgentDeskOptions {
   acd: Acd;
@@ -93,6 +94,7 @@ export class AgentDesk {
   private readonly figuresTimer: NodeJS.Timeout;
   private readonly sessionEnds: Counter<'reason'> | undefined;
   private readonly requeues: Counter<'reason'> | undefined;
+  private readonly consults: Consults;
 
   constructor(private readonly opts: AgentDeskOptions) {
     this.log = opts.log.child({ component: 'desk' });
@@ -102,6 +104,7 @@ export class AgentDesk {
       this.requeues = new Counter({ name: 'ccedge_agent_requeues_total', help: 'Answered calls put back at the head of their queue because the agent could not take them, by reason', labelNames: ['reason'] as const, registers: [opts.registry] });
     }
     const { acd, sessions } = opts;
+    this.consults = new Consults({ acd, log: this.log, send: (agent, msg) => sessions.send(agent, msg) });
     sessions.on('login', (agent) => {
       this.shift.set(agent.name, []);
       this.disconnected.delete(agent.name);
@@ -592,19 +595,33 @@ export class AgentDesk {
           return;
         }
         case 'transfer':
-        case 'completeTransfer':
-        case 'conference':
-        case 'cancelConsult':
-          // Issue 16 phase 2 wires these to the call's legs; until then the page gets a clear refusal.
+          if (msg.mode === 'consult') {
+            const call = this.agentCall(agent, msg.callId, reply);
+            if (call) this.consults.start(agent, call, msg.target, reply);
+            return;
+          }
+          // Blind transfers: issue 16 phase 2 (transfers.ts).
           reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'transfers and conferences are not available on this appliance yet' });
           return;
+        case 'completeTransfer':
+        case 'conference':
+        case 'cancelConsult': {
+          const call = this.agentCall(agent, msg.callId, reply);
+          if (!call) return;
+          if (msg.type === 'completeTransfer') this.consults.complete(agent, call, reply);
+          else if (msg.type === 'conference') this.consults.conference(agent, call, reply);
+          else this.consults.cancel(agent, call, reply);
+          return;
+        }
         default: {
           const call = this.calls.get(msg.callId);
           if (!call || call.agent !== agent) {
             reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'you have no such call' });
             return;
           }
-          if (msg.type === 'hangup') void call.close('agent-hangup');
+          if (msg.type === 'hangup') {
+            if (!this.consults.hangup(agent, call)) void call.close('agent-hangup');
+          }
           else if (msg.type === 'hold') {
             call.setHold(msg.on);
             this.opts.kpi?.hold(call.id, call.isHeld);
@@ -631,6 +648,14 @@ export class AgentDesk {
       this.log.error({ err: e, agent, type: msg.type }, 'agent command failed');
       reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'internal error' });
     }
+  }
+
+  /** The live call `agent` is connected to (the page's callId), or an error reply. */
+  private agentCall(agent: string, callId: string, reply: (m: ServerMessage) => void): DeskCall | undefined {
+    const call = this.calls.get(callId);
+    if (call && call.agent === agent && this.opts.acd.locate(callId)?.phase === 'connected') return call;
+    reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'you have no such call' });
+    return undefined;
   }
 
   /** Notes of a call this agent took (this shift, or live): stored on site with the call record. */

@@ -173,6 +173,11 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return this.primaryAgent?.name ?? undefined;
   }
 
+  /** The trunk an inbound call came in on (consults and transfers dial through it); undefined for callbacks. */
+  get trunk(): string | undefined {
+    return this.inbound?.invite.trunk.name;
+  }
+
   /** The number the caller dialled (To user), for the agent's caller context. */
   get called(): string | null {
     return this.inbound?.identity.called ?? null;
