@@ -104,7 +104,13 @@ export class AgentDesk {
       this.requeues = new Counter({ name: 'ccedge_agent_requeues_total', help: 'Answered calls put back at the head of their queue because the agent could not take them, by reason', labelNames: ['reason'] as const, registers: [opts.registry] });
     }
     const { acd, sessions } = opts;
-    this.consults = new Consults({ acd, log: this.log, send: (agent, msg) => sessions.send(agent, msg) });
+    this.consults = new Consults({
+      acd,
+      log: this.log,
+      send: (agent, msg) => sessions.send(agent, msg),
+      createLeg: (call) => WebRtcLeg.create({ codec: call.codec, interfaces: opts.webrtc.interfaces, portRange: opts.webrtc.portRange, log: call.log }),
+      mediaSetupS: opts.mediaSetupS ?? 20,
+    });
     sessions.on('login', (agent) => {
       this.shift.set(agent.name, []);
       this.disconnected.delete(agent.name);
@@ -393,6 +399,8 @@ export class AgentDesk {
   private async connectAgent(agent: string, queued: QueuedCall): Promise<void> {
     const call = this.calls.get(queued.callId);
     if (!call || call.closed) return;
+    // A consulted agent the call was handed over to is on it already.
+    if (this.consults.hasLeg(agent, call)) return;
     const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
     call.once('agentConnected', () => {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
@@ -554,11 +562,15 @@ export class AgentDesk {
         case 'notes':
           void this.saveNotes(agent, msg.callId, msg.text, reply);
           return;
-        case 'answer':
+        case 'answer': {
+          const consulted = this.calls.get(msg.callId);
+          if (consulted && this.consults.answer(agent, consulted)) return;
           acd.answer(agent, msg.callId);
           return;
+        }
         case 'webrtcAnswer': {
           const pending = this.pendingOffers.get(msg.callId);
+          if ((!pending || pending.agent !== agent) && this.consults.webrtcAnswer(agent, msg.callId, msg.sdp, reply)) return;
           if (!pending || pending.agent !== agent) {
             reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'no WebRTC offer outstanding for this call' });
             return;
@@ -615,6 +627,8 @@ export class AgentDesk {
         }
         default: {
           const call = this.calls.get(msg.callId);
+          // A consulted agent (not the call's agent): hanging up takes only its leg off the call.
+          if (msg.type === 'hangup' && this.consults.targetHangup(agent, msg.callId)) return;
           if (!call || call.agent !== agent) {
             reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'you have no such call' });
             return;
