@@ -4,7 +4,9 @@ import { launchChromium, openAgent, pageHears, startToneDetector, type AgentPage
 import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
 import { TestUas, type UasCall } from './test-uas';
-import { checkHears, describeReport, HEARD, NOT_HEARD, PEER_TONES, type ToneReport } from './tones';
+import { checkHears, describeReport, HEARD, NOT_HEARD, PEER_TONES, ToneEar, type ToneReport } from './tones';
+import { WeriftAgent } from './werift-agent';
+import type { ServerMessage } from '../../gateway/agent-ui/protocol';
 
 /**
  * Consult from the agent page: the caller (TestUac, 1 kHz) is held while agent alice (Chromium,
@@ -15,6 +17,8 @@ const PASSWORD = 'alice-secret';
 const CALLER_HZ = 1000;
 const ALICE_HZ = 600;
 const EXT_HZ = 1400;
+const BOB_HZ = 800;
+const COMPLIANCE = 'compliance-token-0123456789';
 /** Two seconds of audio at 8 kHz. */
 const ENOUGH = 16_000;
 /** The extension's ear judges 100 ms blocks: 20 of them are two seconds. */
@@ -50,13 +54,19 @@ describe('consult, complete transfer, conference and cancel consult from the age
   }
 
   /** Transfer → Transfer to 2001 → Consult; resolves with the extension's call once alice talks to it. */
-  async function consult(): Promise<UasCall> {
-    const before = ext.calls.length;
+  async function consultTo(to: string): Promise<void> {
     const { page } = alice;
     if ((await button('Transfer').getAttribute('aria-expanded')) !== 'true') await button('Transfer').click();
-    await page.getByRole('textbox', { name: 'Transfer to', exact: true }).fill('2001');
+    await page.getByRole('textbox', { name: 'Transfer to', exact: true }).fill(to);
     await button('Consult').click();
     await eventually(async () => (await button('Complete transfer').isEnabled()) || undefined, 20000);
+    // The page's audio settles (its jitter buffer drains what it heard before the hold).
+    await sleep(500);
+  }
+
+  async function consult(): Promise<UasCall> {
+    const before = ext.calls.length;
+    await consultTo('2001');
     const call = ext.calls[before];
     assert.ok(call, 'the extension was dialled');
     return call;
@@ -102,7 +112,12 @@ describe('consult, complete transfer, conference and cancel consult from the age
         calls: { queue: 'support', maxDurationS: 600 },
         trunks: [{ name: 'pbx', allow: ['127.0.0.1/32', '127.0.0.2/32'], codecs: ['PCMU', 'PCMA'], outbound: { host: '127.0.0.2', port: ext.sipPort } }],
         queues: [{ name: 'support', ringTimeoutS: 15, wrapUpS: 1 }],
-        agents: [{ name: 'alice', displayName: 'Alice', password: PASSWORD }],
+        agents: [
+          { name: 'alice', displayName: 'Alice', password: PASSWORD },
+          { name: 'bob', displayName: 'Bob', password: 'bob-secret' },
+        ],
+        recording: { record: 'all', retentionDays: 30 },
+        http: { tokens: [{ name: 'carla', token: COMPLIANCE, role: 'compliance' }] },
       },
       env: { CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' },
     });
@@ -110,8 +125,14 @@ describe('consult, complete transfer, conference and cancel consult from the age
     browser = await launchChromium({ toneHz: ALICE_HZ });
     alice = await openAgent(browser, daemon.httpPort, 'alice', PASSWORD);
   });
-  afterEach(() => {
-    for (const u of uacs.splice(0)) u.close();
+  afterEach(async () => {
+    // A failed test must not leave alice on a call for the next one.
+    const hangUp = alice.page.getByRole('button', { name: 'Hang up' });
+    if (await hangUp.isEnabled().catch(() => false)) await hangUp.click();
+    for (const u of uacs.splice(0)) {
+      if (!u.byeReceived) await u.hangup().catch(() => 0);
+      u.close();
+    }
   });
   after(async () => {
     await alice?.context.close().catch(() => undefined);
@@ -182,5 +203,70 @@ describe('consult, complete transfer, conference and cancel consult from the age
     assert.ok(await uac.waitForBye(10000));
     await statusIs(/^Wrap-up/);
     await sleep(1200); // wrap-up (1 s) ends before the next test or the daemon stops
+  });
+
+  it('consult agent:bob (werift) → Complete transfer: bob rings and talks to alice, then to the caller; ONE recording has alice and bob', async () => {
+    const uac = await callAlice();
+    const callId = (await daemon.api<{ calls: Array<{ id: string }> }>('/api/v1/calls?limit=1')).body.calls[0].id;
+    const bob = await WeriftAgent.login(daemon.httpPort, 'bob', 'bob-secret');
+    try {
+      bob.toneHz = BOB_HZ;
+      bob.available();
+      await eventually(async () => (await daemon.api<Array<{ name: string; state: string }>>('/api/v1/agents')).body.find((a) => a.name === 'bob')?.state === 'available' || undefined, 10000);
+      await consultTo('agent:bob');
+      const rang = await bob.waitFor<Extract<ServerMessage, { type: 'ringing' }>>((m) => m.type === 'ringing');
+      assert.equal(rang.call.callId, callId, 'bob rang for the same call');
+      await bob.waitFor((m) => m.type === 'callConnected');
+      await eventually(async () => bob.peer(callId)?.connectionState === 'connected', 15000);
+
+      let from = bob.receivedCount(callId);
+      const during = await listen(uac, null);
+      const bobDuring = bob.hears(callId, from);
+      console.log(`      bob hears: ${describeReport(bobDuring)}`);
+      assert.deepEqual(
+        [checkHears('held caller', during.caller, []), checkHears('alice', during.alice as ToneReport, [BOB_HZ]), checkHears('bob', bobDuring, [ALICE_HZ])].filter((p) => p !== null),
+        [],
+      );
+
+      await button('Complete transfer').click();
+      await statusIs(/^Wrap-up/);
+      from = bob.receivedCount(callId);
+      const after = await listen(uac, null, false);
+      await eventually(async () => bob.hears(callId, from).samples >= ENOUGH || undefined, 15000);
+      const bobAfter = bob.hears(callId, from);
+      console.log(`      bob hears: ${describeReport(bobAfter)}`);
+      assert.deepEqual([checkHears('caller', after.caller, [BOB_HZ]), checkHears('bob', bobAfter, [CALLER_HZ])].filter((p) => p !== null), []);
+
+      bob.hangup(callId);
+      assert.ok(await uac.waitForBye(10000), 'bob hung up: the caller got BYE');
+      const detail = (await daemon.api<{ call: { agent: string | null }; events: Array<{ type: string }> }>(`/api/v1/calls/${callId}`)).body;
+      assert.ok(detail.events.some((e) => e.type === 'call.transferred'));
+
+      // One recording of the call; what the caller heard (right channel) has alice's tone and bob's.
+      const recs = await eventually(async () => {
+        const r = (await daemon.api<{ recordings: Array<{ id: string; callId: string; state: string }> }>('/api/v1/recordings')).body.recordings.filter((x) => x.callId === callId);
+        return r.length > 0 && r.every((x) => x.state === 'final') && r;
+      }, 15000);
+      assert.equal(recs.length, 1, 'one recording for the transferred call');
+      const res = await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/recordings/${recs[0].id}/audio`, { headers: { authorization: `Bearer ${COMPLIANCE}`, 'x-ccedge-reason': 'transfer check' } });
+      assert.equal(res.status, 200);
+      const wav = Buffer.from(await res.arrayBuffer());
+      assert.equal(wav.readUInt16LE(22), 2, 'two channels');
+      const codec = wav.readUInt16LE(20) === 7 ? 'PCMU' : 'PCMA';
+      const data = wav.subarray(58);
+      const right = Buffer.from(data.filter((_, i) => i % 2 === 1));
+      const left = Buffer.from(data.filter((_, i) => i % 2 === 0));
+      const ear = new ToneEar(PEER_TONES);
+      for (let i = 0; i + 160 <= right.length; i += 160) ear.push(right.subarray(i, i + 160), codec);
+      const callerEar = new ToneEar(PEER_TONES);
+      for (let i = 0; i + 160 <= left.length; i += 160) callerEar.push(left.subarray(i, i + 160), codec);
+      console.log(`      recording, caller's side: ${callerEar.describe()}`);
+      console.log(`      recording, what the caller heard: ${ear.describe()}`);
+      assert.ok(ear.share(ALICE_HZ) >= HEARD, `alice is in the recording: ${ear.describe()}`);
+      assert.ok(ear.share(BOB_HZ) >= HEARD, `bob is in the recording: ${ear.describe()}`);
+      assert.ok(callerEar.share(CALLER_HZ) >= 0.5, `the caller is in the recording: ${callerEar.describe()}`);
+    } finally {
+      await bob.close();
+    }
   });
 });
