@@ -212,7 +212,7 @@ describe('consult, complete transfer, conference and cancel consult from the age
     try {
       bob.toneHz = BOB_HZ;
       bob.available();
-      await eventually(async () => (await daemon.api<Array<{ name: string; state: string }>>('/api/v1/agents')).body.find((a) => a.name === 'bob')?.state === 'available' || undefined, 10000);
+      await eventually(async () => (await daemon.api<{ agents: Array<{ name: string; state: string }> }>('/api/v1/agents')).body.agents.find((a) => a.name === 'bob')?.state === 'available' || undefined, 10000);
       await consultTo('agent:bob');
       const rang = await bob.waitFor<Extract<ServerMessage, { type: 'ringing' }>>((m) => m.type === 'ringing');
       assert.equal(rang.call.callId, callId, 'bob rang for the same call');
