@@ -41,6 +41,8 @@ export interface AgentDeskOptions {
   callStore?: CallStore;
   /** Where the desk's counters are registered (the daemon's /metrics registry). */
   registry?: Registry;
+  /** calls.maxParties: a consult beyond it is refused (WS_CONFERENCE_FULL). */
+  maxParties?: number;
 }
 
 /** Calls listed in "this shift" per agent, most recent first; older ones drop off. */
@@ -110,6 +112,7 @@ export class AgentDesk {
       send: (agent, msg) => sessions.send(agent, msg),
       createLeg: (call) => WebRtcLeg.create({ codec: call.codec, interfaces: opts.webrtc.interfaces, portRange: opts.webrtc.portRange, log: call.log }),
       mediaSetupS: opts.mediaSetupS ?? 20,
+      maxParties: opts.maxParties ?? 6,
     });
     sessions.on('login', (agent) => {
       this.shift.set(agent.name, []);

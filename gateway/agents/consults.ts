@@ -17,6 +17,8 @@ export interface ConsultsOptions {
   createLeg(call: Call): WebRtcLeg;
   /** Seconds a consulted agent's page has to answer the WebRTC offer. */
   mediaSetupS: number;
+  /** calls.maxParties: parties per call (monitors not counted). */
+  maxParties: number;
 }
 
 /** A consulted agent: ringing, then on the call with its own WebRTC leg. */
@@ -90,6 +92,11 @@ export class Consults {
     if (!call) return;
     if (this.consults.has(call.id)) {
       reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'a consult is already running on this call' });
+      return;
+    }
+    const parties = call.legs.filter((l) => l.role === 'party' || l.role === 'barge').length;
+    if (parties >= this.opts.maxParties) {
+      reply({ v: 1, type: 'error', code: 'WS_CONFERENCE_FULL', message: `no more parties can join this call (calls.maxParties ${this.opts.maxParties})` });
       return;
     }
     const target = parseTransferTarget(text);

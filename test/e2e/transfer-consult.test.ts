@@ -109,7 +109,8 @@ describe('consult, complete transfer, conference and cancel consult from the age
     daemon = await startDaemon({
       config: {
         site: { id: 'e2e', deviceId: 'edge-consult' },
-        calls: { queue: 'support', maxDurationS: 600 },
+        // Three parties: a conference of caller, alice and the extension is full.
+        calls: { queue: 'support', maxDurationS: 600, maxParties: 3 },
         trunks: [{ name: 'pbx', allow: ['127.0.0.1/32', '127.0.0.2/32'], codecs: ['PCMU', 'PCMA'], outbound: { host: '127.0.0.2', port: ext.sipPort } }],
         queues: [{ name: 'support', ringTimeoutS: 15, wrapUpS: 1 }],
         agents: [
@@ -179,6 +180,11 @@ describe('consult, complete transfer, conference and cancel consult from the age
       [],
     );
     await alice.shot('conference');
+    // calls.maxParties (3) reached: a fourth party is refused, the conference goes on.
+    await alice.page.getByRole('textbox', { name: 'Transfer to', exact: true }).fill('2002');
+    await button('Consult').click();
+    await alice.page.getByRole('alert').filter({ hasText: 'no more parties can join this call' }).waitFor();
+    assert.equal(ext.calls.filter((c) => c.invite.uri.includes('2002')).length, 0, '2002 was not dialled');
 
     await alice.page.getByRole('button', { name: 'Hang up' }).click();
     await statusIs(/^Wrap-up/);
@@ -268,5 +274,25 @@ describe('consult, complete transfer, conference and cancel consult from the age
     } finally {
       await bob.close();
     }
+  });
+
+  it('consult to a busy extension: the page says it could not reach it, the caller is back with alice', async () => {
+    const uac = await callAlice();
+    ext.answerWith = 486;
+    try {
+      if ((await button('Transfer').getAttribute('aria-expanded')) !== 'true') await button('Transfer').click();
+      await alice.page.getByRole('textbox', { name: 'Transfer to', exact: true }).fill('2001');
+      await button('Consult').click();
+      await eventually(async () => /Could not reach 2001/.test((await alice.page.locator('#consult-status').textContent()) ?? '') || undefined, 15000);
+    } finally {
+      ext.answerWith = 200;
+    }
+    await eventually(async () => (await button('Consult').isEnabled()) || undefined, 10000);
+    const back = await listen(uac, null);
+    assert.deepEqual([checkHears('caller', back.caller, [ALICE_HZ]), checkHears('alice', back.alice as ToneReport, [CALLER_HZ])].filter((p) => p !== null), []);
+    await alice.page.getByRole('button', { name: 'Hang up' }).click();
+    assert.ok(await uac.waitForBye(10000));
+    await statusIs(/^Wrap-up/);
+    await sleep(1200);
   });
 });
