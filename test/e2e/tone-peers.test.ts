@@ -137,7 +137,7 @@ describe('tone test peers: each party sends its own frequency and hears the othe
     await to.fill('queue:support');
     assert.equal(await to.getAttribute('aria-invalid'), 'false', 'typing clears the error');
     await page.getByRole('button', { name: 'Consult', exact: true }).click();
-    await page.getByRole('alert').filter({ hasText: 'a consult goes to an extension or number' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'use Transfer now for queues' }).waitFor();
     await alice.shot('transfer-refused');
     assert.match(await alice.status(), /^On call$/, 'the call goes on');
     await page.getByRole('button', { name: 'Hang up' }).click();
