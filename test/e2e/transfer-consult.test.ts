@@ -295,4 +295,41 @@ describe('consult, complete transfer, conference and cancel consult from the age
     await statusIs(/^Wrap-up/);
     await sleep(1200);
   });
+
+  it('consult agent:bob → Conference: caller, alice and bob all hear the other two; alice hangs up, bob keeps the caller', async () => {
+    const uac = await callAlice();
+    const callId = (await daemon.api<{ calls: Array<{ id: string }> }>('/api/v1/calls?limit=1')).body.calls[0].id;
+    const bob = await WeriftAgent.login(daemon.httpPort, 'bob', 'bob-secret');
+    try {
+      bob.toneHz = BOB_HZ;
+      bob.available();
+      await eventually(async () => (await daemon.api<{ agents: Array<{ name: string; state: string }> }>('/api/v1/agents')).body.agents.find((a) => a.name === 'bob')?.state === 'available' || undefined, 15000);
+      await consultTo('agent:bob');
+      await eventually(async () => bob.peer(callId)?.connectionState === 'connected', 15000);
+      await button('Conference').click();
+      await eventually(async () => (await alice.page.locator('#parties li').count()) === 3 || undefined, 10000);
+      let from = bob.receivedCount(callId);
+      const conf = await listen(uac, null);
+      await eventually(async () => bob.hears(callId, from).samples >= ENOUGH || undefined, 15000);
+      const bobConf = bob.hears(callId, from);
+      console.log(`      bob hears: ${describeReport(bobConf)}`);
+      assert.deepEqual(
+        [checkHears('caller', conf.caller, [ALICE_HZ, BOB_HZ]), checkHears('alice', conf.alice as ToneReport, [CALLER_HZ, BOB_HZ]), checkHears('bob', bobConf, [CALLER_HZ, ALICE_HZ])].filter((p) => p !== null),
+        [],
+      );
+
+      await alice.page.getByRole('button', { name: 'Hang up' }).click();
+      await statusIs(/^Wrap-up/);
+      from = bob.receivedCount(callId);
+      const after = await listen(uac, null, false);
+      await eventually(async () => bob.hears(callId, from).samples >= ENOUGH || undefined, 15000);
+      const bobAfter = bob.hears(callId, from);
+      assert.deepEqual([checkHears('caller', after.caller, [BOB_HZ]), checkHears('bob', bobAfter, [CALLER_HZ])].filter((p) => p !== null), []);
+      assert.equal((await daemon.api<{ agents: Array<{ name: string; callId: string | null }> }>('/api/v1/agents')).body.agents.find((a) => a.name === 'bob')?.callId, callId, 'the call is bob\'s now');
+      bob.hangup(callId);
+      assert.ok(await uac.waitForBye(10000), 'bob hung up: the caller got BYE');
+    } finally {
+      await bob.close();
+    }
+  });
 });
