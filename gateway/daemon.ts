@@ -245,6 +245,7 @@ export class Daemon {
         desk: config.agentDesk,
         callStore: store,
         registry: metrics.registry,
+        maxParties: config.calls.maxParties,
       });
       // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
       const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {

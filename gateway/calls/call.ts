@@ -390,6 +390,13 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     });
   }
 
+  /** Makes an agent leg the call's agent (hold, mute, hang-up): a consult's target after the first agent left. */
+  setPrimaryAgent(legId: string): void {
+    const leg = this.legOf(legId);
+    if (leg.kind !== 'agent') throw new CallError('CALL_UNKNOWN_LEG', `leg ${legId} is not an agent's`);
+    this.primaryAgent = leg;
+  }
+
   // ---- the desk's view ----------------------------------------------------------------------
 
   /**
