@@ -16,6 +16,7 @@ import { siteUrls } from './http/landing-page';
 import { AgentDesk } from './agents/agent-desk';
 import { AgentSessions, SessionHub } from './agents/agent-sessions';
 import { supervisorClientMessage, type SupervisorClientMessage, type SupervisorServerMessage } from './supervisor/protocol';
+import { CallMonitoring } from './supervisor/call-monitoring';
 import { SupervisorDesk } from './supervisor/supervisor-desk';
 import { SupervisorAuditStore } from './store/supervisor-audit-store';
 import { CallbackCall } from './callbacks/callback-call';
@@ -269,6 +270,7 @@ export class Daemon {
         desk: config.agentDesk,
         callStore: store,
         registry: metrics.registry,
+        maxParties: config.calls.maxParties,
       });
       // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
       const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {
@@ -278,7 +280,12 @@ export class Daemon {
         shareWith: sessions,
       });
       const supervisorAudit = new SupervisorAuditStore(db, sync);
+      // Callbacks are not CallManager's: monitoring finds them here while they live.
+      const callbackCalls = new Map<string, CallbackCall>();
+      const webrtcLegs = { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) };
+      const monitoring = new CallMonitoring({ findCall: (id) => calls.get(id) ?? callbackCalls.get(id), webrtc: webrtcLegs, log, registry: metrics.registry });
       const supervisorDesk = new SupervisorDesk({
+        monitoring,
         acd,
         hub: supervisorHub,
         agents: sessions,
@@ -317,8 +324,8 @@ export class Daemon {
         store: callbackStore,
         log: log.child({ component: 'callbacks' }),
         enqueue: (call, queue, queuedAt) => desk.enqueue(call, queue, queuedAt),
-        makeCall: (record) =>
-          new CallbackCall(record, {
+        makeCall: (record) => {
+          const call = new CallbackCall(record, {
             config,
             calls: store,
             callbacks: callbackStore,
@@ -329,7 +336,11 @@ export class Daemon {
             // The same outbound leg as forwards and REFER: the trunk's outbound address, a pool port.
             dialOutbound: calls.outboundDialer,
             log,
-          }),
+          });
+          callbackCalls.set(call.id, call);
+          call.once('closed', () => callbackCalls.delete(call.id));
+          return call;
+        },
       });
       desk.offerCallbacks(callbacks);
       registerCloudCommands(sync, { config, acd, bootId, vault, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
@@ -403,6 +414,7 @@ export class Daemon {
           handles: isPeoplePath,
           handle: (req) => handlePeopleApi(people, { agentStates: () => desk.agentStatuses(), queueKpis: () => kpi.queues() }, req),
         },
+        transfers: { transfer: (callId, target) => desk.transferCall(callId, target) },
         kpi,
         wallboard,
         sync: { status: () => sync.status() },

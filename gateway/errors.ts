@@ -70,6 +70,13 @@ export type ErrorCode =
   | 'BACKUP_BUSY'
   | 'ACD_AGENT_UNAVAILABLE'
   | 'ACD_CLOSED'
+  // A blind transfer (agents/transfers.ts): no such connected call, a bad or unknown target, the
+  // target cannot take it, the call cannot be transferred, or a transfer of it is running.
+  | 'TRANSFER_NO_CALL'
+  | 'TRANSFER_BAD_TARGET'
+  | 'TRANSFER_UNAVAILABLE'
+  | 'TRANSFER_NOT_ALLOWED'
+  | 'TRANSFER_BUSY'
   // gateway/calls/errors.ts: what a call refuses (a leg it does not have, a full call...).
   | 'CALL_CLOSED'
   | 'CALL_UNKNOWN_LEG'

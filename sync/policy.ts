@@ -62,6 +62,15 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'call.forward-connected': { ...CALL },
   'call.forward-failed': { ...CALL, status: 'plain', reason: 'plain' },
   'call.note': { ...CALL, agent: 'plain', note: 'text' },
+  // Legs and blind transfers (issue 16): who was on the call when; `name` is an agent's name,
+  // `number` an extension, outside number or a callback's customer.
+  'call.leg-added': { ...CALL, legId: 'plain', kind: 'plain', name: 'plain', number: 'number' },
+  'call.leg-joined': { ...CALL, legId: 'plain', kind: 'plain', name: 'plain', number: 'number' },
+  'call.leg-removed': { ...CALL, legId: 'plain', kind: 'plain', name: 'plain', reason: 'plain' },
+  'call.transferred': { ...CALL, mode: 'plain', from: 'plain', to: 'plain', queue: 'plain', agent: 'plain', number: 'number', via: 'plain' },
+  'call.transfer-refer': { ...CALL, mode: 'plain', from: 'plain', number: 'number' },
+  'call.transfer-dialing': { ...CALL, mode: 'plain', from: 'plain', trunk: 'plain', number: 'number' },
+  'call.transfer-failed': { ...CALL, mode: 'plain', from: 'plain', number: 'number', status: 'plain', reason: 'plain' },
   'call.ended': {
     ...CALL,
     cause: 'plain',

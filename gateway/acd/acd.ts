@@ -186,6 +186,8 @@ export class Acd extends EventEmitter<AcdEvents> {
   private readonly connected = new Map<string, { call: QueuedCall; agent: Agent; enteredAt: number }>();
   private readonly wrapping = new Map<Agent, { call: QueuedCall; timer: Timer; endsAt: number; startedAt: number }>();
   private readonly pendingLogout = new Map<Agent, string>();
+  /** Agents ringing for (or talking in) a consult on another agent's call. */
+  private readonly consulted = new Map<Agent, { call: QueuedCall; timer: Timer; talking: boolean }>();
   /** Max-wait timers of waiting calls, by callId. */
   private readonly overflowTimers = new Map<string, Timer>();
   /** Round-robin: the agent last offered a call of each queue. */
@@ -387,6 +389,88 @@ export class Acd extends EventEmitter<AcdEvents> {
       if (to) this.offer(to, queue, call, now, true);
       else this.addWaiting(queue, call, now, false);
       return call;
+    });
+  }
+
+  /**
+   * A consult: `targetName` (available) rings for `callId`, which stays connected to `agentName`,
+   * outside the queues (event `offer`, ringTimeoutS of the call's queue; unanswered: `rona`, the
+   * target away no-answer). consultAnswered() puts the target on the call, consultEnded() lets it
+   * go, consultHandOver() makes it the call's agent. ACD_AGENT_UNAVAILABLE unless available.
+   */
+  consultRing(agentName: string, callId: string, targetName: string): QueuedCall {
+    return this.run(() => {
+      const agent = this.agentOrThrow(agentName);
+      const conn = this.connected.get(callId);
+      if (!conn || conn.agent !== agent) throw new AcdError('ACD_UNKNOWN_CALL', `agent ${agentName} is not on call ${callId}`, { agent: agentName, callId });
+      const to = this.agentOrThrow(targetName);
+      if (to === agent || to.state !== 'available') {
+        const why = to === agent ? 'the agent on the call' : to.state === 'away' && to.reason ? `away (${to.reason})` : to.state;
+        throw new AcdError('ACD_AGENT_UNAVAILABLE', `agent ${to.name} is ${why}, not available`, { agent: to.name, state: to.state, callId });
+      }
+      const timeoutS = this.queueMap.get(conn.call.queue)?.config.ringTimeoutS ?? 20;
+      const timer = this.clock.setTimeout(
+        () =>
+          this.onTimer(() => {
+            const c = this.consulted.get(to);
+            if (!c || c.call.callId !== callId || c.talking) return;
+            this.consulted.delete(to);
+            this.post('rona', to.name, c.call);
+            to.transition('away', this.clock.now(), { reason: 'no-answer' });
+          }),
+        timeoutS * 1000,
+      );
+      this.consulted.set(to, { call: conn.call, timer, talking: false });
+      this.post('offer', to.name, conn.call, timeoutS);
+      to.transition('ringing', this.clock.now(), { callId });
+      return conn.call;
+    });
+  }
+
+  /** The consulted agent answered: on-call (the call stays the first agent's). */
+  consultAnswered(targetName: string, callId: string): void {
+    this.run(() => {
+      const to = this.agentOrThrow(targetName);
+      const c = this.consulted.get(to);
+      if (!c || c.call.callId !== callId || c.talking) throw new AcdError('ACD_UNKNOWN_CALL', `call ${callId} is not ringing at agent ${targetName} for a consult`, { agent: targetName, callId });
+      this.clock.clearTimeout(c.timer);
+      c.talking = true;
+      to.transition('on-call', this.clock.now(), { callId });
+    });
+  }
+
+  /** The consulted agent's part is over: ringing → available (keeping its place), talking → wrap-up. */
+  consultEnded(targetName: string, callId: string): void {
+    this.run(() => {
+      const to = this.agentMap.get(targetName);
+      const c = to && this.consulted.get(to);
+      if (!to || !c || c.call.callId !== callId) return;
+      this.clock.clearTimeout(c.timer);
+      this.consulted.delete(to);
+      if (!c.talking) to.transition('available', this.clock.now(), { keepIdleSince: true });
+      else this.finishCall(to, c.call);
+    });
+  }
+
+  /**
+   * The first agent leaves a consulted call to the target (complete transfer, or hang-up in a
+   * conference): as transfer() to the agent — the first agent's `callEnded` (handled by them),
+   * `transferred` — then the target holds the connected call (`answered`: offered to and answered
+   * by the target in the KPIs).
+   */
+  consultHandOver(agentName: string, targetName: string, callId: string): void {
+    this.run(() => {
+      const agent = this.agentOrThrow(agentName);
+      const to = this.agentOrThrow(targetName);
+      const conn = this.connected.get(callId);
+      const c = this.consulted.get(to);
+      if (!conn || conn.agent !== agent || !c || c.call.callId !== callId || !c.talking) throw new AcdError('ACD_UNKNOWN_CALL', `no consult of ${targetName} on call ${callId} of ${agentName}`, { agent: agentName, callId });
+      this.consulted.delete(to);
+      this.connected.delete(callId);
+      this.finishCall(agent, conn.call);
+      this.post('transferred', agent.name, conn.call, { agent: to.name }, conn.call.queue);
+      this.connected.set(callId, { call: conn.call, agent: to, enteredAt: conn.enteredAt });
+      this.post('answered', to.name, conn.call);
     });
   }
 
@@ -784,6 +868,8 @@ export class Acd extends EventEmitter<AcdEvents> {
     for (const o of this.offers.values()) this.clock.clearTimeout(o.timer);
     for (const w of this.wrapping.values()) this.clock.clearTimeout(w.timer);
     for (const t of this.overflowTimers.values()) this.clock.clearTimeout(t);
+    for (const c of this.consulted.values()) this.clock.clearTimeout(c.timer);
+    this.consulted.clear();
     this.wrapping.clear();
     this.overflowTimers.clear();
     this.pending = [];
@@ -1029,6 +1115,12 @@ export class Acd extends EventEmitter<AcdEvents> {
     this.pendingLogout.delete(agent);
     this.stopWrapUp(agent);
     if (agent.state === 'ringing') this.requeueOffer(agent, 'agent-logout');
+    // Rung for a consult: that ring stops (the call stays with the first agent).
+    const consult = this.consulted.get(agent);
+    if (consult) {
+      this.clock.clearTimeout(consult.timer);
+      this.consulted.delete(agent);
+    }
     if (agent.state !== 'offline') agent.transition('offline', this.clock.now(), { reason: 'removed' });
     agent.removeAllListeners('state');
     this.agentMap.delete(agent.name);

@@ -18,6 +18,8 @@ import type { DeskCall } from '../calls/contract';
 import type { Logger } from '../logging';
 import type { AgentStore } from '../store/agent-store';
 import type { AgentCommand, AgentSessions } from './agent-sessions';
+import { BlindTransfers, TransferError, type BlindOutcome } from './transfers';
+import { Consults } from './consults';
 
 export interface AgentDeskOptions {
   acd: Acd;
@@ -40,6 +42,8 @@ export interface AgentDeskOptions {
   callStore?: CallStore;
   /** Where the desk's counters are registered (the daemon's /metrics registry). */
   registry?: Registry;
+  /** calls.maxParties: a consult beyond it is refused (WS_CONFERENCE_FULL). */
+  maxParties?: number;
 }
 
 /** Calls listed in "this shift" per agent, most recent first; older ones drop off. */
@@ -93,6 +97,8 @@ export class AgentDesk {
   private readonly figuresTimer: NodeJS.Timeout;
   private readonly sessionEnds: Counter<'reason'> | undefined;
   private readonly requeues: Counter<'reason'> | undefined;
+  private readonly transfers: BlindTransfers;
+  private readonly consults: Consults;
 
   constructor(private readonly opts: AgentDeskOptions) {
     this.log = opts.log.child({ component: 'desk' });
@@ -102,6 +108,18 @@ export class AgentDesk {
       this.requeues = new Counter({ name: 'ccedge_agent_requeues_total', help: 'Answered calls put back at the head of their queue because the agent could not take them, by reason', labelNames: ['reason'] as const, registers: [opts.registry] });
     }
     const { acd, sessions } = opts;
+    const transfersTotal = opts.registry
+      ? new Counter({ name: 'ccedge_transfers_total', help: 'Blind transfers by how (queue, agent, bridge, refer) and outcome (done, failed, refused)', labelNames: ['via', 'outcome'] as const, registers: [opts.registry] })
+      : undefined;
+    this.transfers = new BlindTransfers({ acd, send: (agent, m) => sessions.send(agent, m), log: this.log, counter: transfersTotal });
+    this.consults = new Consults({
+      acd,
+      log: this.log,
+      send: (agent, msg) => sessions.send(agent, msg),
+      createLeg: (call) => WebRtcLeg.create({ codec: call.codec, interfaces: opts.webrtc.interfaces, portRange: opts.webrtc.portRange, log: call.log }),
+      mediaSetupS: opts.mediaSetupS ?? 20,
+      maxParties: opts.maxParties ?? 6,
+    });
     sessions.on('login', (agent) => {
       this.shift.set(agent.name, []);
       this.disconnected.delete(agent.name);
@@ -398,9 +416,16 @@ export class AgentDesk {
   private async connectAgent(agent: string, queued: QueuedCall): Promise<void> {
     const call = this.calls.get(queued.callId);
     if (!call || call.closed) return;
+    // A consulted agent the call was handed over to is on it already.
+    if (this.consults.hasLeg(agent, call)) return;
     const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
     call.once('agentConnected', () => {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
+      // A transferred call is one recording: the next agent joins the one already running.
+      if (call.recordingState?.active) {
+        this.opts.sessions.send(agent, { v: 1, type: 'recording', callId: call.id, ...call.recordingState });
+        return;
+      }
       this.opts.recording
         ?.maybeRecord(call, queued.queue, agent, queued.intent)
         .then(() => {
@@ -559,11 +584,15 @@ export class AgentDesk {
         case 'notes':
           void this.saveNotes(agent, msg.callId, msg.text, reply);
           return;
-        case 'answer':
+        case 'answer': {
+          const consulted = this.calls.get(msg.callId);
+          if (consulted && this.consults.answer(agent, consulted)) return;
           acd.answer(agent, msg.callId);
           return;
+        }
         case 'webrtcAnswer': {
           const pending = this.pendingOffers.get(msg.callId);
+          if ((!pending || pending.agent !== agent) && this.consults.webrtcAnswer(agent, msg.callId, msg.sdp, reply)) return;
           if (!pending || pending.agent !== agent) {
             reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'no WebRTC offer outstanding for this call' });
             return;
@@ -599,20 +628,36 @@ export class AgentDesk {
           );
           return;
         }
-        case 'transfer':
+        case 'transfer': {
+          if (msg.mode === 'blind') {
+            this.transfers.blind(agent, this.calls.get(msg.callId), msg.target).catch((err: unknown) => this.transferFailed(agent, msg.callId, err, reply));
+            return;
+          }
+          const call = this.agentCall(agent, msg.callId, reply);
+          if (call) this.consults.start(agent, call, msg.target, reply);
+          return;
+        }
         case 'completeTransfer':
         case 'conference':
-        case 'cancelConsult':
-          // Issue 16 phase 2 wires these to the call's legs; until then the page gets a clear refusal.
-          reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'transfers and conferences are not available on this appliance yet' });
+        case 'cancelConsult': {
+          const call = this.agentCall(agent, msg.callId, reply);
+          if (!call) return;
+          if (msg.type === 'completeTransfer') this.consults.complete(agent, call, reply);
+          else if (msg.type === 'conference') this.consults.conference(agent, call, reply);
+          else this.consults.cancel(agent, call, reply);
           return;
+        }
         default: {
           const call = this.calls.get(msg.callId);
+          // A consulted agent (not the call's agent): hanging up takes only its leg off the call.
+          if (msg.type === 'hangup' && this.consults.targetHangup(agent, msg.callId)) return;
           if (!call || call.agent !== agent) {
             reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'you have no such call' });
             return;
           }
-          if (msg.type === 'hangup') void call.close('agent-hangup');
+          if (msg.type === 'hangup') {
+            if (!this.consults.hangup(agent, call)) void call.close('agent-hangup');
+          }
           else if (msg.type === 'hold') {
             call.setHold(msg.on);
             this.opts.kpi?.hold(call.id, call.isHeld);
@@ -641,6 +686,14 @@ export class AgentDesk {
     }
   }
 
+  /** The live call `agent` is connected to (the page's callId), or an error reply. */
+  private agentCall(agent: string, callId: string, reply: (m: ServerMessage) => void): DeskCall | undefined {
+    const call = this.calls.get(callId);
+    if (call && call.agent === agent && this.opts.acd.locate(callId)?.phase === 'connected') return call;
+    reply({ v: 1, type: 'error', code: 'WS_NO_SUCH_CALL', message: 'you have no such call' });
+    return undefined;
+  }
+
   /** Notes of a call this agent took (this shift, or live): stored on site with the call record. */
   private async saveNotes(agent: string, callId: string, text: string, reply: (m: ServerMessage) => void): Promise<void> {
     const store = this.opts.callStore;
@@ -657,6 +710,21 @@ export class AgentDesk {
       this.log.error({ err, agent, callId, code: 'DB_FAILED' }, 'notes write failed');
       reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'the notes could not be saved' });
     }
+  }
+
+  /** Blind transfers (agents/transfers.ts), for the admin API: the call's agent hands it on. */
+  transferCall(callId: string, target: string): Promise<{ agent: string; outcome: BlindOutcome }> {
+    return this.transfers.blindByCall(callId, this.calls.get(callId), target);
+  }
+
+  /** A blind transfer refused or failed: the agent reads why (the call goes on unless it ended). */
+  private transferFailed(agent: string, callId: string, err: unknown, reply: (m: ServerMessage) => void): void {
+    if (err instanceof TransferError) {
+      reply({ v: 1, type: 'error', code: err.wsCode, message: err.message });
+      return;
+    }
+    this.log.error({ err, agent, callId }, 'transfer failed');
+    reply({ v: 1, type: 'error', code: 'WS_NOT_ALLOWED', message: 'internal error' });
   }
 
   /** ACD calls made on behalf of events: a refusal is logged, never thrown into an emitter. */

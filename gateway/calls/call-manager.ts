@@ -109,6 +109,11 @@ export class CallManager implements SipServerHandlers {
     this.routing = routing;
   }
 
+  /** The live call with this id (not callbacks: the scheduler owns those). */
+  get(callId: string): Call | undefined {
+    return this.calls.get(callId);
+  }
+
   get active(): number {
     return this.calls.size;
   }

@@ -24,7 +24,8 @@ import { uriOf } from '../sip/messages';
 import { uriUser, type CallerIdentity } from '../sip/identity';
 import type { IncomingInvite } from '../sip/sip-server';
 import type { CallRecord, CallStore } from '../store/call-store';
-import type { CallEndCause, CallEvents, DeskCall, LegInfo, LegKind, LegState, OutboundTarget, ParticipantRole } from './contract';
+import { referTargetForNumber } from '../sip/refer';
+import type { CallEndCause, CallEvents, LegInfo, LegKind, LegState, OutboundTarget, ParticipantRole, TransferableCall } from './contract';
 import { CountedPort } from './counted-port';
 import { CallError, isCallError } from './errors';
 import { inboundRecord } from './inbound-record';
@@ -99,7 +100,7 @@ export interface Leg {
  * Inbound calls and forwarded calls are this class as is; a callback is a Call whose customer
  * leg is an outbound leg dialled once the agent is connected (callbacks/callback-call.ts).
  */
-export class Call extends EventEmitter<CallEvents> implements DeskCall {
+export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   readonly id: string;
   readonly log: Logger;
   protected readonly joint: MediaJoint;
@@ -329,6 +330,71 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       }
     }
     leg.role = role;
+  }
+
+  // ---- blind transfers (agents/transfers.ts) -------------------------------------------------
+
+  /** The trunk the caller came in on (null for a callback): transfers to a number go through it. */
+  get trunk(): { name: string; transferMode: 'refer' | 'bridge'; outbound?: unknown } | null {
+    return this.inbound?.invite.trunk ?? null;
+  }
+
+  /**
+   * The agent hands the caller to a queue or another agent: the agent's leg leaves (`cause` in
+   * the record), the caller comes off agent hold and hears the hold tone until attachAgent joins
+   * the next agent. The recording goes on. False without an inbound caller or an agent.
+   */
+  releaseAgent(cause: CallEndCause): boolean {
+    const leg = this.primaryAgent;
+    const customer = this.customer;
+    if (this.closed || !leg || !this.inbound || !customer?.caller) return false;
+    if (customer.held) this.holdLeg(customer.id, false);
+    this.primaryAgent = undefined;
+    this.dropLeg(leg, cause);
+    if (!this.inbound.onHold) this.inbound.startHoldTone();
+    return true;
+  }
+
+  /**
+   * Blind transfer through the PBX (trunks[].transferMode refer): REFER on the caller's dialog
+   * to `number` at the PBX's Contact host (RFC 3515). Resolves with the referred call's final
+   * status from the NOTIFYs (2xx: the PBX connected the caller), or the REFER's own refusal
+   * (≥ 300), or 487 when the call ended first. Rejects on a bad number (SIP_BAD_REFER_TARGET)
+   * or a REFER already running.
+   */
+  referCaller(number: string, referredBy?: string): Promise<number> {
+    const dialog = this.callerLeg().dialog;
+    const target = referTargetForNumber(number, dialog.remoteTargetUri);
+    return new Promise<number>((resolve, reject) => {
+      const done = (status: number): void => {
+        dialog.off('referProgress', onProgress);
+        this.off('closed', onClosed);
+        resolve(status);
+      };
+      const onProgress = (status: number, final: boolean): void => {
+        if (final) done(status);
+      };
+      const onClosed = (): void => done(487);
+      dialog.on('referProgress', onProgress);
+      this.once('closed', onClosed);
+      dialog.refer(target, referredBy === undefined ? {} : { referredBy }).then(
+        (status) => {
+          if (status >= 300) done(status);
+        },
+        (err: unknown) => {
+          dialog.off('referProgress', onProgress);
+          this.off('closed', onClosed);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Makes an agent leg the call's agent (hold, mute, hang-up): a consult's target after the first agent left. */
+  setPrimaryAgent(legId: string): void {
+    const leg = this.legOf(legId);
+    if (leg.kind !== 'agent') throw new CallError('CALL_UNKNOWN_LEG', `leg ${legId} is not an agent's`);
+    this.primaryAgent = leg;
   }
 
   // ---- the desk's view ----------------------------------------------------------------------
@@ -597,16 +663,18 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
     return leg;
   }
 
-  /** Parties counted against calls.maxParties: every leg whose role is party or barge. */
+  /** Parties counted against calls.maxParties: monitors (listener, coach, barge) never are. */
   private parties(): number {
     let n = 0;
-    for (const leg of this.legMap.values()) if (leg.role === 'party' || leg.role === 'barge') n++;
+    for (const leg of this.legMap.values()) if (leg.role === 'party') n++;
     return n;
   }
 
   private addLeg(l: { kind: LegKind; name: string | null; number: string | null; role?: ParticipantRole; caller?: CallerLeg; agent?: AgentLeg; outbound?: OutboundLeg }): Leg {
     const leg: Leg = { ...l, id: randomUUID(), role: l.role ?? 'party', state: l.kind === 'caller' ? 'up' : 'ringing', held: false, since: new Date().toISOString() };
     this.legMap.set(leg.id, leg);
+    // Who was on the call when: the caller's leg is the call itself (call.offered).
+    if (leg.kind !== 'caller') this.record('call.leg-added', { legId: leg.id, kind: leg.kind, ...(leg.name ? { name: leg.name } : {}), ...(leg.number ? { number: leg.number } : {}) });
     this.emit('legAdded', leg.id, leg.kind, leg.name);
     return leg;
   }
@@ -620,6 +688,7 @@ export class Call extends EventEmitter<CallEvents> implements DeskCall {
       throw jointError(err);
     }
     leg.port = counted;
+    if (leg.state === 'ringing') this.record('call.leg-joined', { legId: leg.id, kind: leg.kind, ...(leg.name ? { name: leg.name } : {}), ...(leg.number ? { number: leg.number } : {}) });
     leg.state = 'up';
     if (leg.held) this.joint.setHold(leg.id, this.deps.holdFrames[this.codecOf(leg)]);
   }

@@ -34,7 +34,9 @@ export type CallEndCause =
   /** Delayed offer: the ACK carried no usable SDP answer to the offer in our 200 (or a re-INVITE's). */
   | 'no-sdp-answer'
   /** RFC 4028: the PBX did not refresh the session in time, or refused our refresh. */
-  | 'session-expired';
+  | 'session-expired'
+  /** An agent's leg left the call on a transfer; or the whole call: the PBX took the caller on (REFER). */
+  | 'transferred';
 
 /**
  * What a participant hears and who hears it (media/joint's ParticipantRole): party talks and
@@ -100,6 +102,22 @@ export interface CallEvents {
   legAdded: [legId: string, kind: LegKind, name: string | null];
   /** A leg left the call (hung up, removed, failed); not emitted for the legs close() ends. */
   legRemoved: [legId: string, kind: LegKind, name: string | null];
+}
+
+/**
+ * What a blind transfer (agents/transfers.ts) needs of a call beyond the desk's view: inbound calls
+ * (the Call class); callbacks and test doubles lack `referCaller` and are not transferable.
+ */
+export interface TransferableCall extends DeskCall {
+  /** The trunk the caller came in on: transfers to a number go through it. */
+  readonly trunk: { readonly name: string; readonly transferMode: 'refer' | 'bridge'; readonly outbound?: unknown } | null;
+  readonly legs: LegInfo[];
+  /** Queue or agent transfer: the agent's leg leaves; the caller hears the hold tone until the next agent. */
+  releaseAgent(cause: CallEndCause): boolean;
+  /** REFER to the PBX on the caller's dialog; resolves with the referred call's final status. */
+  referCaller(number: string, referredBy?: string): Promise<number>;
+  addOutbound(target: OutboundTarget, opts?: { endCause?: CallEndCause; beforeJoin?(): void; dialing?(leg: { sipCallId: string }): void }): Promise<string>;
+  removeLeg(legId: string, cause: CallEndCause): void;
 }
 
 /**

@@ -42,6 +42,11 @@ export interface BackupApi {
   run(to: string | undefined): Promise<unknown>;
 }
 
+/** Blind transfers for the admin API; errors carry httpStatus 400/404/409 (agents/transfers.ts). */
+export interface TransferApi {
+  transfer(callId: string, target: string): Promise<{ agent: string; outcome: string }>;
+}
+
 export interface ApiIdentity {
   name: string;
   role: 'admin' | 'supervisor' | 'compliance';
@@ -101,6 +106,8 @@ export interface HttpDeps {
    * /api/v1/away-reasons. With it, GET of those lists comes from here too (config fields + state).
    */
   people?: { handles(pathname: string): boolean; handle(req: PeopleApiRequest): Promise<PeopleApiResponse> };
+  /** POST /api/v1/calls/:id/transfer (agents/transfers.ts through the desk). */
+  transfers?: TransferApi;
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
   wallboard?: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
   sync?: { status(): Promise<unknown> };
@@ -280,6 +287,13 @@ export class HttpServer {
       const body = ['POST', 'PATCH', 'PUT'].includes(method) ? await readJson(req, Math.max(this.limits.maxBodyBytes, PEOPLE_BODY_BYTES)) : undefined;
       const r = await this.deps.people.handle({ method, pathname: url.pathname, query: url.searchParams, body, role: who.role, who: who.name });
       this.json(res, r.status, r.body, r.headers);
+      return;
+    }
+    const transfer = req.method === 'POST' ? /^\/api\/v1\/calls\/([A-Za-z0-9@._:-]{1,128})\/transfer$/.exec(url.pathname) : null;
+    if (transfer && this.deps.transfers) {
+      const who = this.authenticate(req, res);
+      if (!who) return;
+      await this.transferCall(req, res, transfer[1], who, this.deps.transfers);
       return;
     }
     if (req.method === 'POST' && url.pathname === '/api/v1/backup' && this.deps.backup) {
@@ -514,6 +528,29 @@ export class HttpServer {
     }
     if (!r.rotateKey) throw new CcedgeError('HTTP_NOT_FOUND', 'key rotation is not available');
     this.json(res, 200, await r.rotateKey(who.name, reason));
+  }
+
+  /**
+   * POST /api/v1/calls/:id/transfer {target} (admin): the call's agent hands it on, blind. Answers
+   * once the transfer is done (a number: answered, or referred by the PBX). 400 bad target, 404 no
+   * such live call, 409 not with an agent / target unavailable / a transfer running.
+   */
+  private async transferCall(req: IncomingMessage, res: ServerResponse, callId: string, who: ApiIdentity, transfers: TransferApi): Promise<void> {
+    if (who.role !== 'admin') {
+      this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: 'only the admin role may transfer calls' } });
+      return;
+    }
+    const body = await readJson(req, this.limits.maxBodyBytes);
+    const target = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).target : undefined;
+    if (typeof target !== 'string' || target.trim() === '') throw new CcedgeError('HTTP_BAD_REQUEST', 'target is required: an extension or number, queue:<name> or agent:<name>');
+    try {
+      const done = await transfers.transfer(callId, target.trim());
+      this.json(res, 200, { callId, target: target.trim(), ...done });
+    } catch (err) {
+      const status = (err as { httpStatus?: unknown }).httpStatus;
+      if (!(err instanceof CcedgeError) || (status !== 400 && status !== 404 && status !== 409)) throw err;
+      this.json(res, status, { error: { code: err.code, message: err.message } });
+    }
   }
 
   /** POST /api/v1/backup {to?} (admin): runs a backup and answers when it is done. */

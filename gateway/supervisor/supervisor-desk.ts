@@ -340,9 +340,10 @@ export class SupervisorDesk {
     for (const k of [...this.monitors.keys()]) {
       const [sup, callId] = k.split('\n');
       if (sup !== supervisor) continue;
-      this.opts.monitoring?.stop(sup, callId);
-      // A Monitoring that ends without telling still leaves a complete trail.
+      // The trail gets this reason (not the `stopped` that stop() reports), and a Monitoring that
+      // ends without telling still leaves a complete trail.
       this.monitorEnded(sup, callId, reason);
+      this.opts.monitoring?.stop(sup, callId);
     }
   }
 }

@@ -144,7 +144,7 @@ describe('supervisor page: every agent and waiting caller live, Away / Log out /
     await support.getByRole('button', { name: 'Pause', exact: true }).click();
     await support.getByText('Paused', { exact: true }).waitFor();
     mkdirSync(SHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SHOTS, 'supervisor.png'), fullPage: true });
+    await page.screenshot({ path: path.join(SHOTS, 'supervisor-board.png'), fullPage: true });
 
     // Paused: bob is free again and the caller still waits (unpaused, the ACD would offer it at once).
     bob.hangup(ring.call.callId);
@@ -201,7 +201,7 @@ describe('supervisor page: every agent and waiting caller live, Away / Log out /
     }
   });
 
-  it('an agent is refused at /supervisor (403, desk session kept), a supervisor at /agent; the supervisor socket refuses agent tokens; monitoring says it is not available yet', async () => {
+  it('an agent is refused at /supervisor (403, desk session kept), a supervisor at /agent; the supervisor socket refuses agent tokens; monitoring refuses a call nobody talks on', async () => {
     const alice = await WeriftAgent.login(daemon.httpPort, 'alice', PASSWORDS.alice);
     werifts.push(alice);
 
@@ -230,14 +230,14 @@ describe('supervisor page: every agent and waiting caller live, Away / Log out /
     const sam = await SupervisorSocket.open(daemon.httpPort, samToken);
     sockets.push(sam);
     const welcome = await sam.waitFor<Extract<SupervisorServerMessage, { type: 'welcome' }>>((m) => m.type === 'welcome');
-    assert.equal(welcome.monitoring, false);
+    assert.equal(welcome.monitoring, true, 'Listen / Whisper / Barge are wired');
     assert.deepEqual(welcome.awayReasons, ['break', 'lunch']);
     const board = await sam.waitFor<Extract<SupervisorServerMessage, { type: 'board' }>>((m) => m.type === 'board');
     assert.deepEqual(board.agents.map((a) => a.name).sort(), ['alice', 'bob']);
     assert.deepEqual(board.queues.map((q) => q.name).sort(), ['sales', 'support']);
     sam.send({ type: 'monitor', callId: randomUUID(), mode: 'listen', ref: 'm1' });
     const err = await sam.waitFor<Extract<SupervisorServerMessage, { type: 'error' }>>((m) => m.type === 'error' && m.ref === 'm1');
-    assert.equal(err.code, 'SUP_MONITOR_UNAVAILABLE');
+    assert.equal(err.code, 'WS_NO_SUCH_CALL');
     sam.send({ type: 'setAgentAway', agent: 'alice', reason: 'not-a-configured-reason', ref: 'a1' });
     assert.match((await sam.waitFor<Extract<SupervisorServerMessage, { type: 'error' }>>((m) => m.type === 'error' && m.ref === 'a1')).message, /away reasons are: break, lunch/);
     sam.send({ type: 'pauseQueue', queue: 'nope', paused: true, ref: 'q1' });

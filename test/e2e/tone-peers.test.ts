@@ -107,7 +107,7 @@ describe('tone test peers: each party sends its own frequency and hears the othe
     assert.ok(await toBob.waitForBye(5000), 'the caller of bob got BYE');
   });
 
-  it('the Transfer panel: a bad target is refused on the page; until transfers are wired the appliance refuses them (WS_NOT_ALLOWED)', async () => {
+  it('the Transfer panel: a bad target is refused on the page; a consult to a queue is refused (WS_TARGET_UNAVAILABLE)', async () => {
     const alice = await openAgent(browser, daemon.httpPort, 'alice', PASSWORDS.alice);
     pages.push(alice);
     const { page } = alice;
@@ -137,7 +137,7 @@ describe('tone test peers: each party sends its own frequency and hears the othe
     await to.fill('queue:support');
     assert.equal(await to.getAttribute('aria-invalid'), 'false', 'typing clears the error');
     await page.getByRole('button', { name: 'Consult', exact: true }).click();
-    await page.getByRole('alert').filter({ hasText: 'not available on this appliance yet' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'use Transfer now for queues' }).waitFor();
     await alice.shot('transfer-refused');
     assert.match(await alice.status(), /^On call$/, 'the call goes on');
     await page.getByRole('button', { name: 'Hang up' }).click();

@@ -277,6 +277,8 @@ function agentRow(a: SupervisorAgentRow): HTMLTableRowElement {
 function startMonitor(callId: string, mode: MonitorMode): void {
   // The microphone prompt shows on the click (a user gesture), before the offer arrives.
   if (mode !== 'listen') media.prepareMic();
+  // One call at a time: the page has one audio path.
+  if (monitor && monitor.callId !== callId) signalling.send({ type: 'stopMonitor', callId: monitor.callId });
   signalling.send({ type: 'monitor', callId, mode });
 }
 
@@ -404,6 +406,22 @@ function endSession(message: string | null, sendLogout: boolean): void {
   renderSession();
   ui.loginAgent.focus();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Test hooks (read-only), as on the agent page: the monitoring audio's peer connection
+
+declare global {
+  interface Window {
+    ccedge: { readonly pc: () => RTCPeerConnection | null; readonly state: () => string };
+  }
+}
+
+Object.defineProperty(window, 'ccedge', {
+  value: Object.freeze({ pc: () => media.pc, state: () => (monitor ? monitor.mode : 'idle') }),
+  writable: false,
+  configurable: false,
+  enumerable: true,
+});
 
 ui.loginForm.addEventListener('submit', (ev) => void login(ev));
 ui.signout.addEventListener('click', () => endSession(null, true));
