@@ -5,8 +5,9 @@
 import { USAGE } from './cli';
 import { PROVISION_USAGE } from '../image/provision';
 import { UPDATE_USAGE } from '../image/update-command';
+import { AGENTS_USAGE, QUEUES_USAGE } from './people/people-command';
 
-const OWN_USAGE: Record<string, string> = { provision: PROVISION_USAGE, update: UPDATE_USAGE };
+const OWN_USAGE: Record<string, string> = { provision: PROVISION_USAGE, update: UPDATE_USAGE, agents: AGENTS_USAGE, queues: QUEUES_USAGE };
 
 /** Aliases that name the same command in USAGE. */
 const ALIASES: Record<string, string> = { version: '--version', '-V': '--version' };

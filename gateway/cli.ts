@@ -21,6 +21,10 @@ commands:
 ${REPORT_USAGE}
   status [--json]                     the running daemon: version, calls, cloud link, trunks (exit 3: not running)
   queues [--json]                     live queue KPIs from the running daemon
+  queues list|add|set|remove NAME …   queues, changed live through the daemon (offline: in the
+                                      database); ccedge queues --help
+  agents list|add|set|remove|import … agents and supervisors, changed live (CSV import, one-time
+                                      passwords); ccedge agents --help
   recordings list [--json]            recordings in the on-site vault
   recordings verify [--anchor SEQ:HASH]
                                       check every recording file and the audit chain (and that it

@@ -6,6 +6,11 @@ import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
 import { Acd } from './acd/acd';
 import { AgentDirectory } from './acd/agent-directory';
 import { AgentPasswordStore } from './store/agent-password-store';
+import { PeopleStore } from './people/people-store';
+import { assignPeople, checkWithConfig, PeopleService } from './people/people-service';
+import { handlePeopleApi, isPeoplePath } from './people/people-api';
+import type { People } from './people/people-edit';
+import { isDeepStrictEqual } from 'node:util';
 import { SetupService } from './setup/setup-service';
 import { siteUrls } from './http/landing-page';
 import { AgentDesk } from './agents/agent-desk';
@@ -100,7 +105,24 @@ export class Daemon {
     try {
       const bootId = randomUUID();
       let kpiForSync: KpiService | undefined;
-      let applyPushed: ((next: Config) => void) | undefined;
+      let applyPushed: ((next: Config) => Promise<void>) | undefined;
+      // People and queues changed live (API, CLI, cloud) live in the database and replace the
+      // file's agents/queues/away reasons (gateway/people/).
+      const peopleStore = new PeopleStore(db);
+      let storedPeople: People | undefined;
+      const stored = await peopleStore.get();
+      if (stored) {
+        try {
+          checkWithConfig(config, stored.people);
+          storedPeople = stored.people;
+          assignPeople(config, storedPeople);
+          log.info({ version: stored.version, source: stored.source, updatedAt: stored.updatedAt, agents: storedPeople.agents.length, queues: storedPeople.queues.length }, 'agents and queues come from the database (changed live); the config file\'s agents, queues and away reasons are not used');
+        } catch (err) {
+          log.error({ err, code: 'CONFIG_INVALID', version: stored.version }, 'the agents and queues changed live no longer fit this config file; running the file\'s');
+        }
+      }
+      // Pushes are checked against the file's config with the live people in place.
+      const pushBase = (): Config => ({ ...fileConfig, agents: config.agents, queues: config.queues });
       let updatesForSync: UpdateCommands | undefined;
       // The retained `queues/<q>` topics that may exist: those of the running config's queues.
       const queueTopics = (): Set<string> => new Set(config.queues.map((q) => `queues/${q.name}`));
@@ -127,21 +149,23 @@ export class Daemon {
           pruneQueueTopics();
         },
         config: {
-          validate: (desired) => checkDesiredConfig(fileConfig, desired),
-          apply: (next) => {
+          validate: (desired) => checkDesiredConfig(pushBase(), desired),
+          apply: async (next) => {
             if (!applyPushed) throw new Error('the daemon is still starting');
-            applyPushed(next);
+            await applyPushed(next);
           },
         },
       });
       const pushed = await sync.config.applied();
       if (pushed) {
         // The last config the cloud pushed runs again after a restart, unless it no longer fits the file's.
-        const checked = checkDesiredConfig(fileConfig, pushed.config);
+        const checked = checkDesiredConfig(pushBase(), pushed.config);
         if (checked.ok) {
           assignHotSections(config, checked.value);
           log.info({ version: pushed.version, appliedAt: pushed.appliedAt }, 'running the config pushed by the cloud');
         } else log.error({ code: 'CONFIG_INVALID', version: pushed.version, error: checked.error }, 'the config pushed by the cloud no longer fits this config file; running the file config');
+        // A push also saved its people; a later live change (API, CLI) is newer than the push.
+        if (storedPeople) assignPeople(config, storedPeople);
       }
       const store = new CallStore(db, sync);
       const vault = Vault.open({ dataDir: config.dataDir, db, log: log.child({ component: 'vault' }) });
@@ -199,6 +223,7 @@ export class Daemon {
         changedPasswords: { initial: await agentPasswords.all(), save: (agent, changed) => agentPasswords.save(agent, changed) },
       });
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
+      const people = new PeopleService({ config, store: peopleStore, acd, directory, log: log.child({ component: 'people' }), changed: () => pruneQueueTopics() }, storedPeople);
       acd.on('queuePaused', (queue, paused) => {
         db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
       });
@@ -273,10 +298,16 @@ export class Daemon {
       });
       const routing = { router: new Router({ config }), acd };
       calls.routeAnsweredCallsTo(desk, routing);
-      applyPushed = (next) => {
+      applyPushed = async (next) => {
         // Everything that can refuse runs first; then the swap happens in one synchronous step.
         const router = new Router({ config: next });
-        acd.reconfigureQueues(next.queues);
+        // Only what the push changed: the running agents keep their hashes (a file's clear
+        // passwords are hashed by the people service, never saved as they are).
+        const agentsChanged = !isDeepStrictEqual(next.agents, config.agents);
+        const queuesChanged = !isDeepStrictEqual(next.queues, config.queues);
+        if (agentsChanged || queuesChanged) {
+          await people.change('cloud', (p) => ({ people: { ...p, agents: agentsChanged ? next.agents : p.agents, queues: queuesChanged ? next.queues : p.queues } }), { against: next, saveOnlyIfLive: true });
+        }
         assignHotSections(config, next);
         routing.router = router;
         log.info({ queues: next.queues.map((q) => q.name), intents: next.intents.length }, 'config from the cloud is now running');
@@ -379,6 +410,10 @@ export class Daemon {
         supervisors: { login: (body, remote) => supervisorHub.login(body, remote), handleUpgrade: (req, socket, head) => supervisorHub.handleUpgrade(req, socket, head) },
         supervisorAudit: (limit) => supervisorAudit.list(limit),
         agentStates: () => desk.agentStatuses(),
+        people: {
+          handles: isPeoplePath,
+          handle: (req) => handlePeopleApi(people, { agentStates: () => desk.agentStatuses(), queueKpis: () => kpi.queues() }, req),
+        },
         transfers: { transfer: (callId, target) => desk.transferCall(callId, target) },
         kpi,
         wallboard,

@@ -27,6 +27,14 @@ export type ErrorCode =
   /** Too many wrong bearer tokens from this address (429 + Retry-After). */
   | 'HTTP_AUTH_THROTTLED'
   | 'CLI_USAGE'
+  /** People and queues changed live (admin API, CLI, cloud): the change is not valid (400). */
+  | 'PEOPLE_INVALID'
+  /** No agent or queue of that name (404). */
+  | 'PEOPLE_NOT_FOUND'
+  /** An agent or queue of that name exists already (409). */
+  | 'PEOPLE_EXISTS'
+  /** The queue is still named by agents or other queues (409): change those first. */
+  | 'PEOPLE_IN_USE'
   | 'AGENT_LOGIN_FAILED'
   /** Too many failed logins from this address or for this agent name (429 + Retry-After). */
   | 'AGENT_LOGIN_THROTTLED'

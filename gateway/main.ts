@@ -12,6 +12,7 @@ import { versionCommand } from '../image/version-command';
 import { updateCommand } from '../image/update-command';
 import { provisionCommand } from '../image/provision';
 import { commandUsage, wantsHelp } from './cli-help';
+import { agentsCommand, queuesChangeCommand } from './people/people-command';
 import { EXIT_RESTART, requestRestart, restartRequested } from '../image/restart';
 import path from 'node:path';
 import { startTrialWatch, type TrialWatch } from '../image/trial-watch';
@@ -80,7 +81,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'status':
         return await statusCommand(rest);
       case 'queues':
-        return await queuesCommand(rest);
+        return ['list', 'add', 'set', 'remove'].includes(rest[0] ?? '') ? await queuesChangeCommand(rest) : await queuesCommand(rest);
+      case 'agents':
+        return await agentsCommand(rest);
       case 'report':
         return await reportCommand(rest);
       case 'recordings':

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { AGENT_STATES } from '../agent-ui/protocol';
 import { Agent, type AgentState, type AgentView } from './agent';
 import { realClock, type Clock, type Timer } from './clock';
-import { queueGraphIssues, type QueueConfig, type QueueStrategy } from './config';
+import { overflowEdges, queueGraphIssues, type QueueConfig, type QueueStrategy } from './config';
 import { AcdError } from './errors';
 import { Queue, type QueuedCall } from './queue';
 
@@ -39,8 +39,11 @@ export interface NewCall {
 /** Where an overflowing call goes: another queue, or a callback offer the gateway makes. */
 export type OverflowTarget = { queue: string } | { callback: true };
 
-/** Why a call overflowed: it waited maxWaitS, or its queue was full (whenFull.overflowQueue) when it arrived. */
-export type OverflowReason = 'max-wait' | 'full';
+/**
+ * Why a call overflowed: it waited maxWaitS, its queue was full (whenFull.overflowQueue) when it
+ * arrived, or its queue was removed by a live change (reconfigure()).
+ */
+export type OverflowReason = 'max-wait' | 'full' | 'queue-removed';
 
 /**
  * Where an agent hands a connected call on: a queue (the caller keeps queuedAt, so their wait and
@@ -88,12 +91,34 @@ export interface AcdEvents {
   /** The agent's wrap-up now ends at `endsAt` (ms epoch): at its start and after each extension. */
   wrapUp: [agentName: string, callId: string, endsAt: number];
   /**
+   * reconfigure() removed the agent: at once (`now`; it was not on a call) or when its call ended
+   * (`after-call`). It is offline and gone from the ACD; its session should end now.
+   */
+  agentRemoved: [agentName: string, when: 'now' | 'after-call'];
+  /**
+   * reconfigure() removed the call's queue and there was nowhere to move it (no overflow queue of
+   * its own, no fallback queue): the ACD no longer holds it and the gateway ends it.
+   */
+  dropped: [call: QueuedCall, reason: 'queue-removed'];
+  /**
    * transfer(): `agentName` handed the call on (its `callEnded` comes first: the call counts as
    * handled by them). `call` is the call as it now is — waiting in `target.queue`, or ringing at
    * `target.agent` (an `offer` event follows) with `call.queue` unchanged; `fromQueue` is the queue
    * it was answered from.
    */
   transferred: [agentName: string, call: QueuedCall, target: TransferTarget, fromQueue: string];
+}
+
+/** What reconfigure() did, for the log and the API's answer. */
+export interface ReconfigureResult {
+  queuesAdded: string[];
+  queuesRemoved: string[];
+  agentsAdded: string[];
+  agentsRemoved: string[];
+  /** Removed agents on a call: they stay until it ends (event agentRemoved 'after-call'). */
+  agentsRetiring: string[];
+  /** Waiting calls of removed queues, by where they went (a queue name, or null: dropped). */
+  callsMoved: Array<{ callId: string; from: string; to: string | null }>;
 }
 
 export interface QueueSnapshot {
@@ -167,6 +192,12 @@ export class Acd extends EventEmitter<AcdEvents> {
   private readonly overflowTimers = new Map<string, Timer>();
   /** Round-robin: the agent last offered a call of each queue. */
   private readonly rrLast = new Map<string, string>();
+  /** Removed by reconfigure() while on a call: offered nothing, removed when the call ends. */
+  private readonly retiring = new Set<Agent>();
+  /** Names removed by reconfigure(): a late logout() of one is a no-op, not an error. */
+  private readonly removedNames = new Set<string>();
+  /** Where calls of removed queues go when they come back unanswered (queue name, or null: dropped). */
+  private readonly removedQueueHome = new Map<string, string | null>();
   private pending: Array<() => void> = [];
   private depth = 0;
   private flushing = false;
@@ -185,10 +216,16 @@ export class Acd extends EventEmitter<AcdEvents> {
       if (a.role === 'supervisor') continue;
       if (this.agentMap.has(a.name)) throw new RangeError(`duplicate agent "${a.name}"`);
       for (const q of a.queues ?? []) if (!this.queueMap.has(q)) throw new RangeError(`agent "${a.name}" names unknown queue "${q}"`);
-      const agent = new Agent(a.name, a.displayName ?? a.name, a.queues ? new Set(a.queues) : null, this.clock.now(), Object.freeze({ ...(a.skills ?? {}) }));
-      agent.on('state', (state, reason) => this.post('agentState', agent.name, state, reason, agent.stateSince));
-      this.agentMap.set(a.name, agent);
+      this.addAgent(a);
     }
+  }
+
+  private addAgent(a: AcdAgentConfig): Agent {
+    const agent = new Agent(a.name, a.displayName ?? a.name, a.queues ? new Set(a.queues) : null, this.clock.now(), Object.freeze({ ...(a.skills ?? {}) }));
+    agent.on('state', (state, reason) => this.post('agentState', agent.name, state, reason, agent.stateSince));
+    this.agentMap.set(a.name, agent);
+    this.removedNames.delete(a.name);
+    return agent;
   }
 
   // ---- calls ----
@@ -440,6 +477,13 @@ export class Acd extends EventEmitter<AcdEvents> {
   /** The agent's part of a connected call is over: wrap-up, or offline after a pending logout. */
   private finishCall(agent: Agent, call: QueuedCall): void {
     const now = this.clock.now();
+    if (this.retiring.has(agent)) {
+      // Removed by reconfigure() during the call: gone now, no wrap-up.
+      this.pendingLogout.delete(agent);
+      this.post('callEnded', agent.name, call, 0);
+      this.retire(agent, 'after-call');
+      return;
+    }
     const logoutReason = this.pendingLogout.get(agent);
     if (logoutReason !== undefined) {
       this.pendingLogout.delete(agent);
@@ -474,9 +518,13 @@ export class Acd extends EventEmitter<AcdEvents> {
       if (!conn || conn.agent !== agent) throw new AcdError('ACD_UNKNOWN_CALL', `agent ${agentName} is not on call ${callId}`, { agent: agentName, callId });
       if (typeof reason !== 'string' || reason.length === 0 || reason.length > MAX_REASON) throw new RangeError(`reason must be 1-${MAX_REASON} characters`);
       this.connected.delete(callId);
-      const q = this.queueMap.get(conn.call.queue);
-      if (q) this.addWaiting(q, conn.call, conn.enteredAt, true);
+      this.putBackCall(conn.call, conn.enteredAt);
       this.post('requeued', agent.name, conn.call, reason);
+      if (this.retiring.has(agent)) {
+        this.pendingLogout.delete(agent);
+        this.retire(agent, 'after-call');
+        return conn.call;
+      }
       const logoutReason = this.pendingLogout.get(agent);
       this.pendingLogout.delete(agent);
       if (logoutReason !== undefined) agent.transition('offline', this.clock.now(), { reason: logoutReason });
@@ -550,6 +598,10 @@ export class Acd extends EventEmitter<AcdEvents> {
    */
   logout(agentName: string, reason = 'logout'): AgentView {
     return this.run(() => {
+      if (!this.agentMap.has(agentName) && this.removedNames.has(agentName)) {
+        // Its session ends after reconfigure() removed it: nothing left to do.
+        return { name: agentName, displayName: agentName, state: 'offline', reason: 'removed', callId: null, stateSince: this.clock.now(), idleSince: null };
+      }
       const agent = this.agentOrThrow(agentName);
       const now = this.clock.now();
       switch (agent.state) {
@@ -676,6 +728,99 @@ export class Acd extends EventEmitter<AcdEvents> {
       }
       for (const name of [...this.queueMap.keys()]) if (!names.has(name)) this.queueMap.delete(name);
     });
+  }
+
+  /**
+   * Replaces queues and agents together (people and queues changed live: admin API, CLI, cloud),
+   * validated first and applied in one step, while calls run:
+   * - queues: kept ones take their new settings (waiting calls, pause state kept), new ones are
+   *   added. A removed queue's waiting callers move to its own overflow queue, else its whenFull
+   *   queue, else `fallbackQueue` (each only if it is still configured), keeping their place in
+   *   time (event overflow 'queue-removed'); with none, they are dropped (event `dropped`) and
+   *   the gateway ends them. Its calls ringing or connected carry on; one coming back unanswered
+   *   goes the same way.
+   * - agents: new ones are added offline (they log in as usual), kept ones take their new
+   *   queues/skills for the next offer (a call ringing now keeps ringing). A removed agent on a
+   *   call stays until that call ends and is offered nothing meanwhile; one not on a call is
+   *   removed at once (a ringing offer goes back to the head of its queue). Event agentRemoved.
+   * Refused (ACD_RECONFIGURE_REFUSED, nothing changed): duplicate names, an overflow graph that
+   * is not sound, an agent naming a queue not in the new set.
+   */
+  reconfigure(queues: readonly QueueConfig[], agents: readonly AcdAgentConfig[], opts: { fallbackQueue?: string } = {}): ReconfigureResult {
+    return this.run(() => {
+      const qNames = new Set<string>();
+      for (const q of queues) {
+        if (qNames.has(q.name)) throw new AcdError('ACD_RECONFIGURE_REFUSED', `duplicate queue "${q.name}"`);
+        qNames.add(q.name);
+      }
+      const graph = queueGraphIssues(queues);
+      if (graph.length > 0) throw new AcdError('ACD_RECONFIGURE_REFUSED', graph.map((i) => i.message).join('; '));
+      const takers = agents.filter((a) => a.role !== 'supervisor');
+      const aNames = new Set<string>();
+      for (const a of takers) {
+        if (aNames.has(a.name)) throw new AcdError('ACD_RECONFIGURE_REFUSED', `duplicate agent "${a.name}"`);
+        aNames.add(a.name);
+        for (const q of a.queues ?? []) if (!qNames.has(q)) throw new AcdError('ACD_RECONFIGURE_REFUSED', `agent "${a.name}" names unknown queue "${q}"`, { agent: a.name, queue: q });
+      }
+      const result: ReconfigureResult = { queuesAdded: [], queuesRemoved: [], agentsAdded: [], agentsRemoved: [], agentsRetiring: [], callsMoved: [] };
+      // Queues first: agents' new lists name them, and calls of removed queues need their new home.
+      for (const cfg of queues) {
+        const existing = this.queueMap.get(cfg.name);
+        if (existing) existing.reconfigure(cfg);
+        else {
+          this.queueMap.set(cfg.name, new Queue(cfg, this.clock));
+          this.removedQueueHome.delete(cfg.name);
+          result.queuesAdded.push(cfg.name);
+        }
+      }
+      const now = this.clock.now();
+      for (const [name, q] of [...this.queueMap]) {
+        if (qNames.has(name)) continue;
+        const candidates = [...overflowEdges(q.config).map((e) => e.to), opts.fallbackQueue];
+        const home = candidates.find((c): c is string => c !== undefined && c !== name && qNames.has(c)) ?? null;
+        this.removedQueueHome.set(name, home);
+        const target = home === null ? undefined : (this.queueMap.get(home) as Queue);
+        for (const call of q.calls()) {
+          this.takeWaiting(q, call.callId);
+          result.callsMoved.push({ callId: call.callId, from: name, to: home });
+          if (target) {
+            // Their wait so far counts (queuedAt kept); maxWaitS of the new queue counts from now.
+            this.addWaiting(target, Object.freeze({ ...call, queue: target.name }), now, false);
+            this.post('overflow', call, { queue: target.name }, 'queue-removed');
+          } else this.post('dropped', call, 'queue-removed');
+        }
+        this.queueMap.delete(name);
+        this.rrLast.delete(name);
+        result.queuesRemoved.push(name);
+      }
+      for (const a of takers) {
+        const existing = this.agentMap.get(a.name);
+        const queuesServed = a.queues ? new Set(a.queues) : null;
+        if (existing) {
+          existing.update(a.displayName ?? a.name, queuesServed, Object.freeze({ ...(a.skills ?? {}) }));
+          this.retiring.delete(existing);
+        } else {
+          this.addAgent(a);
+          result.agentsAdded.push(a.name);
+        }
+      }
+      for (const agent of [...this.agentMap.values()]) {
+        if (aNames.has(agent.name)) continue;
+        if (agent.state === 'on-call') {
+          if (!this.retiring.has(agent)) result.agentsRetiring.push(agent.name);
+          this.retiring.add(agent);
+        } else {
+          this.retire(agent, 'now');
+          result.agentsRemoved.push(agent.name);
+        }
+      }
+      return result;
+    });
+  }
+
+  /** Agents removed by reconfigure() who are still on their call. */
+  retiringAgents(): string[] {
+    return [...this.retiring].map((a) => a.name);
   }
 
   // ---- views ----
@@ -815,7 +960,7 @@ export class Acd extends EventEmitter<AcdEvents> {
 
   private pickAgent(q: Queue): Agent | undefined {
     const strategy: QueueStrategy = q.config.strategy ?? 'longest-idle';
-    const eligible = [...this.agentMap.values()].filter((a) => a.state === 'available' && this.qualifies(a, q));
+    const eligible = [...this.agentMap.values()].filter((a) => a.state === 'available' && !this.retiring.has(a) && this.qualifies(a, q));
     if (eligible.length === 0) return undefined;
     switch (strategy) {
       case 'round-robin': {
@@ -943,8 +1088,45 @@ export class Acd extends EventEmitter<AcdEvents> {
 
   /** An offer that was not answered: the call goes back ahead of its equals in its queue. */
   private putBack(offer: Offer): void {
-    const q = this.queueMap.get(offer.call.queue);
-    if (q) this.addWaiting(q, offer.call, offer.enteredAt, true);
+    this.putBackCall(offer.call, offer.enteredAt);
+  }
+
+  /**
+   * A call back from an agent goes to the head of its queue; when reconfigure() removed that
+   * queue meanwhile, to the queue chosen then (event overflow 'queue-removed'), else it is dropped.
+   */
+  private putBackCall(call: QueuedCall, enteredAt: number): void {
+    const q = this.queueMap.get(call.queue);
+    if (q) {
+      this.addWaiting(q, call, enteredAt, true);
+      return;
+    }
+    const home = this.removedQueueHome.get(call.queue);
+    const target = home ? this.queueMap.get(home) : undefined;
+    if (target) {
+      this.addWaiting(target, Object.freeze({ ...call, queue: target.name }), this.clock.now(), true);
+      this.post('overflow', call, { queue: target.name }, 'queue-removed');
+    } else this.post('dropped', call, 'queue-removed');
+  }
+
+  /** A removed agent leaves: offline (reason `removed`), out of every list, event agentRemoved. */
+  private retire(agent: Agent, when: 'now' | 'after-call'): void {
+    this.retiring.delete(agent);
+    this.pendingLogout.delete(agent);
+    this.stopWrapUp(agent);
+    if (agent.state === 'ringing') this.requeueOffer(agent, 'agent-logout');
+    // Rung for a consult: that ring stops (the call stays with the first agent).
+    const consult = this.consulted.get(agent);
+    if (consult) {
+      this.clock.clearTimeout(consult.timer);
+      this.consulted.delete(agent);
+    }
+    if (agent.state !== 'offline') agent.transition('offline', this.clock.now(), { reason: 'removed' });
+    agent.removeAllListeners('state');
+    this.agentMap.delete(agent.name);
+    this.removedNames.add(agent.name);
+    for (const [q, last] of this.rrLast) if (last === agent.name) this.rrLast.delete(q);
+    this.post('agentRemoved', agent.name, when);
   }
 
   private endWrapUp(agent: Agent): void {

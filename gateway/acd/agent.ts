@@ -67,15 +67,22 @@ export class Agent extends EventEmitter<{ state: [state: AgentState, reason: str
 
   constructor(
     readonly name: string,
-    readonly displayName: string,
-    /** Queues served; null = all. */
-    readonly queues: ReadonlySet<string> | null,
+    public displayName: string,
+    /** Queues served; null = all. Replaced by update() (people changed live). */
+    public queues: ReadonlySet<string> | null,
     now: number,
     /** Skill levels by skill name (an absent skill is not had at all). */
-    readonly skills: Readonly<Record<string, number>> = {},
+    public skills: Readonly<Record<string, number>> = {},
   ) {
     super();
     this.since = now;
+  }
+
+  /** New queues, skills and name from a live change: they apply to the next offer, not to a call ringing now. */
+  update(displayName: string, queues: ReadonlySet<string> | null, skills: Readonly<Record<string, number>>): void {
+    this.displayName = displayName;
+    this.queues = queues;
+    this.skills = skills;
   }
 
   get state(): AgentState {

@@ -188,6 +188,14 @@ export class AgentDesk {
       else void this.callbackOnOverflow(call, qc);
     });
     acd.on('logoutPending', (_agent, callId) => void this.calls.get(callId)?.close('agent-logout'));
+    // A live change removed the call's queue and left it nowhere to go (Acd.reconfigure()).
+    acd.on('dropped', (qc) => {
+      const call = this.calls.get(qc.callId);
+      if (!call) return;
+      this.opts.kpi?.overflowed(qc.callId);
+      call.record('call.overflow', { from: qc.queue, to: null, reason: 'queue-removed' });
+      void call.close('queue-removed');
+    });
     this.figuresTimer = setInterval(() => this.sendFigures(), this.cfg.queueFiguresEveryS * 1000);
     this.figuresTimer.unref();
   }

@@ -25,6 +25,8 @@ export type CallEndCause =
   | 'callback-requested'
   | 'callback-failed'
   | 'queue-full'
+  /** A live change removed the call's queue and configured nowhere for its callers to go. */
+  | 'queue-removed'
   /** Forwarded to a trunk number: the far end did not answer, refused, or could not be dialled. */
   | 'forward-failed'
   /** Forwarded to a trunk number: the far end hung up. */

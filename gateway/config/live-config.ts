@@ -3,10 +3,11 @@ import { configSchema, type Config } from './schema';
 
 /**
  * Sections the cloud may change while the daemon runs (`config/desired`). Everything else (SIP and
- * HTTP listeners, data dir, broker, agents and their passwords, trunks, …) needs a restart and is
- * refused from the cloud when it differs from the running value.
+ * HTTP listeners, data dir, broker, trunks, …) needs a restart and is refused from the cloud when
+ * it differs from the running value. `agents` and `queues` are applied as live people data
+ * (gateway/people/): a pushed agent carries a passwordHash, never a clear password.
  */
-export const HOT_KEYS = ['queues', 'intents', 'routing', 'vipCallers', 'recording', 'calls'] as const;
+export const HOT_KEYS = ['queues', 'agents', 'intents', 'routing', 'vipCallers', 'recording', 'calls'] as const;
 export type HotKey = (typeof HOT_KEYS)[number];
 
 export type DesiredCheck = { ok: true; value: Config } | { ok: false; error: string };
@@ -55,6 +56,8 @@ export function checkDesiredConfig(base: Config, desired: unknown): DesiredCheck
   if (unknown.length) return { ok: false, error: `unknown config section(s): ${unknown.join(', ')}` };
   const shape = rawShapeProblem(overlay);
   if (shape !== undefined) return { ok: false, error: shape };
+  const clear = clearPasswordProblem(overlay.agents);
+  if (clear !== undefined) return { ok: false, error: clear };
   const parsed = configSchema.safeParse({ ...structuredClone(base), ...structuredClone(overlay) });
   if (!parsed.success) {
     return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
@@ -73,4 +76,12 @@ export function checkDesiredConfig(base: Config, desired: unknown): DesiredCheck
  */
 export function assignHotSections(running: Config, next: Config): void {
   for (const key of HOT_KEYS) (running as Record<HotKey, unknown>)[key] = next[key];
+}
+
+/** A pushed `agents` list with a clear password in it: refused, never hashed on the box. */
+export function clearPasswordProblem(agents: unknown): string | undefined {
+  if (!Array.isArray(agents)) return undefined;
+  const bad = agents.map((a: unknown, i) => (a !== null && typeof a === 'object' && 'password' in a ? i : -1)).filter((i) => i >= 0);
+  if (bad.length === 0) return undefined;
+  return `agents.${bad.join(', agents.')}: a pushed agent never carries a clear password (send passwordHash)`;
 }

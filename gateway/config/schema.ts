@@ -14,6 +14,7 @@ import { certificatesConfigSchema } from '../certs/config';
 import { httpsConfigSchema } from '../http/https-config';
 import { backupConfigSchema } from '../backup/config';
 import { setupConfigSchema } from '../setup/config';
+import { peopleConfigSchema } from '../people/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -218,6 +219,8 @@ export const configSchema = z
     https: httpsConfigSchema.prefault({}),
     /** The first-run /setup page's attempt limits (gateway/setup/config.ts). */
     setup: setupConfigSchema.prefault({}),
+    /** Live changes of agents and queues (admin API, CLI, cloud): see gateway/people/. */
+    people: peopleConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
     sync: syncConfigSchema.prefault({}),
     webrtc: z

@@ -20,6 +20,7 @@ import type { SetupRequest, SetupResponse } from '../setup/setup-service';
 import type { CallState, CallStore } from '../store/call-store';
 import type { IntentKpi, QueueKpi } from '../kpi/kpi-types';
 import { serveWallboardAsset } from '../wallboard/assets';
+import type { PeopleApiRequest, PeopleApiResponse } from '../people/people-api';
 
 /** What the recordings endpoints need from the vault. */
 export interface RecordingsApi {
@@ -100,6 +101,11 @@ export interface HttpDeps {
   supervisorAudit?: (limit: number) => Promise<unknown[]>;
   /** GET /api/v1/agents: every configured agent's state, reason and label ("Away (lunch)"). */
   agentStates?: () => unknown[];
+  /**
+   * Live people data (gateway/people/people-api.ts): /api/v1/agents, /api/v1/queues (CRUD) and
+   * /api/v1/away-reasons. With it, GET of those lists comes from here too (config fields + state).
+   */
+  people?: { handles(pathname: string): boolean; handle(req: PeopleApiRequest): Promise<PeopleApiResponse> };
   /** POST /api/v1/calls/:id/transfer (agents/transfers.ts through the desk). */
   transfers?: TransferApi;
   kpi?: { queues(): QueueKpi[]; intents(): IntentKpi[] };
@@ -116,6 +122,8 @@ export interface HttpDeps {
   /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
   limits?: Pick<HttpConfig, 'maxBodyBytes' | 'tokenFailures' | 'log'>;
 }
+
+const PEOPLE_BODY_BYTES = 1024 * 1024;
 
 const CALL_STATES = new Set<CallState>(['ringing', 'answered', 'ended', 'failed']);
 
@@ -241,7 +249,8 @@ export class HttpServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     // An announced body over the limit is refused before a byte of it is read.
     const announced = Number(req.headers['content-length'] ?? 0);
-    if (announced > this.limits.maxBodyBytes) throw tooLarge(this.limits.maxBodyBytes);
+    const bodyLimit = this.deps.people?.handles(url.pathname) ? Math.max(this.limits.maxBodyBytes, PEOPLE_BODY_BYTES) : this.limits.maxBodyBytes;
+    if (announced > bodyLimit) throw tooLarge(bodyLimit);
     if (hasBody(req)) {
       // Node drains an unread body after the response to keep the connection alive: a 10 MB
       // body sent to a path that reads none would still be read whole. Close instead.
@@ -268,6 +277,16 @@ export class HttpServer {
       const who = this.authenticate(req, res);
       if (!who) return;
       await this.recordingAction(req, res, url.pathname, who);
+      return;
+    }
+    if (this.deps.people?.handles(url.pathname)) {
+      const who = this.authenticate(req, res);
+      if (!who) return;
+      const method = req.method ?? 'GET';
+      // A CSV import is one all-or-nothing request: up to 1 MiB for these admin-only routes.
+      const body = ['POST', 'PATCH', 'PUT'].includes(method) ? await readJson(req, Math.max(this.limits.maxBodyBytes, PEOPLE_BODY_BYTES)) : undefined;
+      const r = await this.deps.people.handle({ method, pathname: url.pathname, query: url.searchParams, body, role: who.role, who: who.name });
+      this.json(res, r.status, r.body, r.headers);
       return;
     }
     const transfer = req.method === 'POST' ? /^\/api\/v1\/calls\/([A-Za-z0-9@._:-]{1,128})\/transfer$/.exec(url.pathname) : null;

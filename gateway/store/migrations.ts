@@ -140,4 +140,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE agent_passwords (agent TEXT PRIMARY KEY, replaces TEXT NOT NULL, hash TEXT NOT NULL, changed_at TEXT NOT NULL);
   `,
+  // Issue 17, people and queues as live data: once changed through the admin API, the CLI or a
+  // cloud push, the whole set (agents with password hashes only, queues, away reasons) lives here
+  // and replaces the config file's sections (gateway/people/people-store.ts).
+  `
+  CREATE TABLE people_live (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL, version INTEGER NOT NULL,
+    source TEXT NOT NULL, updated_at TEXT NOT NULL);
+  `,
 ];
