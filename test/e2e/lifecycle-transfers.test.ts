@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type { ServerMessage } from '../../gateway/agent-ui/protocol';
 import { eventually, sleep, startDaemon, type DaemonHandle } from './harness';
+import { resources } from './leak-probe';
 import { TestUac } from './test-uac';
 import { TestUas } from './test-uas';
 import { WeriftAgent } from './werift-agent';
@@ -18,30 +18,6 @@ const FIRST = ['f1', 'f2'];
 const SECOND = ['s1', 's2'];
 const WORKERS = 2;
 const CALLS_PER_WORKER = 50;
-
-/** Sockets/handles and every active resource incl. timers (Node's getActiveResourcesInfo), from /metrics. */
-async function resources(d: DaemonHandle): Promise<{ handles: number; resources: number; calls: number; rtpPorts: number; byType: string }> {
-  const metrics = await getFresh(`http://127.0.0.1:${d.httpPort}/metrics`);
-  const handles = Number(/^ccedge_nodejs_active_handles_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
-  const active = Number(/^ccedge_nodejs_active_resources_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
-  const health = JSON.parse(await getFresh(`http://127.0.0.1:${d.httpPort}/healthz`)) as { calls: number; rtpPortsInUse: number };
-  const byType = [...metrics.matchAll(/^ccedge_nodejs_active_(?:handles|resources)\{type="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ');
-  return { handles, resources: active, calls: health.calls, rtpPorts: health.rtpPortsInUse, byType };
-}
-
-/** GET on a connection of its own, closed afterwards: pooled keep-alive sockets would count as handles. */
-function getFresh(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 describe('transfer lifecycle: nothing survives 100 blind transfers', function () {
   let daemon: DaemonHandle;
