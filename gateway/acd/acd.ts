@@ -1015,6 +1015,10 @@ export class Acd extends EventEmitter<AcdEvents> {
   private addWaiting(q: Queue, call: QueuedCall, enteredAt: number, front: boolean): void {
     if (front) q.pushFront(call, enteredAt);
     else q.push(call, enteredAt);
+    this.armOverflow(q, call, enteredAt);
+  }
+
+  private armOverflow(q: Queue, call: QueuedCall, enteredAt: number): void {
     const maxWaitS = q.config.maxWaitS;
     if (maxWaitS === undefined || !q.config.overflow) return;
     const due = Math.max(0, enteredAt + maxWaitS * 1000 - this.clock.now());
@@ -1022,6 +1026,10 @@ export class Acd extends EventEmitter<AcdEvents> {
     const timer = this.clock.setTimeout(() => {
       this.overflowTimers.delete(call.callId);
       this.onTimer(() => undefined);
+      // Node may fire a timer a millisecond before Date.now() reaches its deadline; a call that
+      // was not overdue yet would otherwise wait in its queue forever (seen in routing.test).
+      const entered = q.enteredAt(call.callId);
+      if (!this.closed && entered !== undefined && !this.overflowTimers.has(call.callId)) this.armOverflow(q, call, entered);
     }, due);
     this.overflowTimers.set(call.callId, timer);
   }

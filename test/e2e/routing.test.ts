@@ -68,7 +68,10 @@ describe('routing: intents choose the queue, skills choose the agent', function 
   });
 
   it('billing waits past maxWaitS with nobody free: the call overflows to general and the junior rings', async () => {
+    const billFrom = agents.bill.inbox.length;
     agents.bill.send({ type: 'setState', state: 'away', reason: 'lunch' });
+    // Bill must be away before the call comes in, or the ACD may offer it to him first.
+    await agents.bill.waitFor((m) => m.type === 'state' && m.state === 'away', 15_000, billFrom);
     const from = agents.junior.inbox.length;
     const uac = await call({ from: '4930777' }); // caller prefix → billing
     await rings(agents.junior, '4930777', from);

@@ -268,8 +268,19 @@ describe('consult, complete transfer, conference and cancel consult from the age
       for (let i = 0; i + 160 <= left.length; i += 160) callerEar.push(left.subarray(i, i + 160), codec);
       console.log(`      recording, caller's side: ${callerEar.describe()}`);
       console.log(`      recording, what the caller heard: ${ear.describe()}`);
-      assert.ok(ear.share(ALICE_HZ) >= HEARD, `alice is in the recording: ${ear.describe()}`);
-      assert.ok(ear.share(BOB_HZ) >= HEARD, `bob is in the recording: ${ear.describe()}`);
+      // Per 100 ms block: alice talks only until the hand-over, so her share of the whole file is
+      // small (and Chromium's mic is ~20 dB lower); what matters is that her blocks are there.
+      const blockShares = (hz: number): number => {
+        let best = 0;
+        for (let i = 0; i + 800 <= right.length; i += 800) {
+          const block = new ToneEar(PEER_TONES);
+          for (let j = i; j < i + 800; j += 160) block.push(right.subarray(j, j + 160), codec);
+          best = Math.max(best, block.share(hz));
+        }
+        return best;
+      };
+      assert.ok(blockShares(ALICE_HZ) >= 0.5, `alice is in the recording (best block ${blockShares(ALICE_HZ).toFixed(2)}): ${ear.describe()}`);
+      assert.ok(blockShares(BOB_HZ) >= 0.5, `bob is in the recording (best block ${blockShares(BOB_HZ).toFixed(2)}): ${ear.describe()}`);
       assert.ok(callerEar.share(CALLER_HZ) >= 0.5, `the caller is in the recording: ${callerEar.describe()}`);
     } finally {
       await bob.close();
