@@ -4,11 +4,12 @@
  * Nothing here loads anything from outside the appliance.
  */
 import type { Disposition } from '../../kpi/kpi';
-import type { AgentState, CallInfo, ConsultPhase, DeskSettings, ErrorCode, LoginRequest, LoginResponse, PartyInfo, QueueFigures, ServerMessage, ShiftCall, TransferMode } from '../protocol';
+import type { AgentState, CallInfo, ConsultPhase, DeskSettings, ErrorCode, LoginRequest, PartyInfo, QueueFigures, ServerMessage, ShiftCall, TransferMode } from '../protocol';
 import { parseTransferTarget, TRANSFER_TARGET_HELP } from '../transfer-target';
 import { CallMedia, MediaCancelled, errorText } from './media';
 import { Ringer } from './ringer';
 import { Signalling } from './signalling';
+import { postLogin } from './login';
 
 // ---------------------------------------------------------------------------------------------
 // Model
@@ -613,27 +614,13 @@ async function login(ev: SubmitEvent): Promise<void> {
   }
   ui.loginSubmit.disabled = true;
   try {
-    let res: Response;
-    try {
-      res = await fetch('/agent/login', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        credentials: 'same-origin',
-        cache: 'no-store',
-      });
-    } catch {
+    const r = await postLogin('/agent/login', body);
+    if (r.kind === 'unreachable') {
       showAlert('Cannot reach the appliance. Check the network and try again.');
       return;
     }
-    let data: LoginResponse | null = null;
-    try {
-      data = (await res.json()) as LoginResponse;
-    } catch {
-      data = null;
-    }
-    if (!res.ok || !data || !('token' in data)) {
-      const err = data && 'error' in data ? data.error : null;
+    if (r.kind === 'refused') {
+      const err = r.error;
       if (err?.code === 'AGENT_PASSWORD_CHANGE_REQUIRED' || err?.code === 'AGENT_PASSWORD_REJECTED') {
         // Keep the one-time password in its field: the next submit sends it with the new one.
         ui.newPasswordFields.hidden = false;
@@ -644,22 +631,18 @@ async function login(ev: SubmitEvent): Promise<void> {
         ui.loginNewPassword.focus();
         return;
       }
-      if (res.status === 401 || err?.code === 'AGENT_LOGIN_FAILED') {
+      if (r.status === 401 || err?.code === 'AGENT_LOGIN_FAILED') {
         showAlert('Login failed: wrong agent name or password.');
       } else {
-        showAlert(`Login failed: ${err?.message ?? `the appliance answered ${res.status}`}.`);
+        showAlert(`Login failed: ${err?.message ?? `the appliance answered ${r.status}`}.`);
       }
       ui.loginPassword.value = '';
       ui.loginPassword.focus();
       return;
     }
-    const serverDate = Date.parse(res.headers.get('date') ?? '');
-    if (Number.isFinite(serverDate)) {
-      const offset = serverDate - Date.now();
-      // Date has 1 s resolution: only correct clearly wrong local clocks.
-      clockOffsetMs = Math.abs(offset) > 2000 ? offset : 0;
-      sessionStorage.setItem(OFFSET_KEY, String(clockOffsetMs));
-    }
+    clockOffsetMs = r.clockOffsetMs;
+    sessionStorage.setItem(OFFSET_KEY, String(clockOffsetMs));
+    const data = r;
     session = { token: data.token, agent: data.agent };
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
     ui.loginPassword.value = '';

@@ -4,7 +4,8 @@
  * /supervisor/ws (protocol in gateway/supervisor/protocol.ts): every agent and queue, the waiting
  * callers, and the actions Away, Log out, Pause/Resume, Listen, Whisper, Barge and Stop.
  */
-import type { LoginRequest, LoginResponse } from '../../agent-ui/protocol';
+import type { LoginRequest } from '../../agent-ui/protocol';
+import { postLogin } from '../../agent-ui/page/login';
 import { CallMedia, errorText } from '../../agent-ui/page/media';
 import { Signalling } from '../../agent-ui/page/signalling';
 import type { MonitorMode, SupervisorAgentRow, SupervisorClientMessage, SupervisorQueueRow, SupervisorServerMessage } from '../../supervisor/protocol';
@@ -350,30 +351,21 @@ async function login(ev: SubmitEvent): Promise<void> {
   }
   ui.loginSubmit.disabled = true;
   try {
-    let res: Response;
-    try {
-      res = await fetch('/supervisor/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
-    } catch {
+    const r = await postLogin('/supervisor/login', body);
+    if (r.kind === 'unreachable') {
       showAlert('Cannot reach the appliance. Check the network and try again.');
       return;
     }
-    let data: LoginResponse | null = null;
-    try {
-      data = (await res.json()) as LoginResponse;
-    } catch {
-      data = null;
-    }
-    if (!res.ok || !data || !('token' in data)) {
-      const err = data && 'error' in data ? data.error : null;
-      if (res.status === 401) showAlert('Login failed: wrong name or password.');
-      else if (res.status === 403) showAlert(`Login refused: ${err?.message ?? 'not a supervisor'}.`);
-      else showAlert(`Login failed: ${err?.message ?? `the appliance answered ${res.status}`}.`);
+    if (r.kind === 'refused') {
+      if (r.status === 401) showAlert('Login failed: wrong name or password.');
+      else if (r.status === 403) showAlert(`Login refused: ${r.error?.message ?? 'not a supervisor'}.`);
+      else showAlert(`Login failed: ${r.error?.message ?? `the appliance answered ${r.status}`}.`);
       ui.loginPassword.value = '';
       ui.loginPassword.focus();
       return;
     }
-    const serverDate = Date.parse(res.headers.get('date') ?? '');
-    if (Number.isFinite(serverDate) && Math.abs(serverDate - Date.now()) > 2000) clockOffsetMs = serverDate - Date.now();
+    clockOffsetMs = r.clockOffsetMs;
+    const data = r;
     session = { token: data.token, name: data.agent.name, displayName: data.agent.displayName };
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
     ui.loginPassword.value = '';
