@@ -14,7 +14,5 @@ export { negotiateOffer, buildOffer, type Direction, type NegotiatedAudio, type 
 export { decodeTable, encodeTable } from './tones/g711';
 export { Mixer, MixerSlot, MIX_FRAME, type MixerSink, type MixerStats, type TickSource, type ParticipantRole, type ParticipantKind } from './mixer/mixer';
 export { MediaJoint, type JointParticipant, type JointParticipantState, type JointMode, type JointStats } from './joint/media-joint';
-export { type AudioPort } from './joint/audio-port';
+export { type AudioPort, type RecordingTap } from './joint/audio-port';
 export { RtpSessionPort } from './joint/rtp-session-port';
-export { MediaBridge, type AgentAudioLeg, type RecordingTap, type BridgeStats } from './bridge/media-bridge';
-export { RtpAudioLeg } from './bridge/rtp-audio-leg';

@@ -1,4 +1,4 @@
-import type { RecordingTap } from '../../media/bridge/media-bridge';
+import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
 import { recordingMetadataForSync, type RecordingWriter } from '../../media/vault/vault';
 

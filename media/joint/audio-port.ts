@@ -1,11 +1,20 @@
-import type { AgentAudioLeg } from '../bridge/media-bridge';
-
 /**
- * One participant's audio as the joint sees it: the AgentAudioLeg a MediaBridge already relays
- * (WebRtcLeg, RtpAudioLeg, RtpSessionPort). `sendTelephoneEvent`, where present, receives RFC 4733
- * packets relayed from an agent (the source's timestamp; the port keeps its own timeline).
- * Listeners get payloads that are only valid during the call: copy to keep.
+ * One participant's audio as the joint sees it (WebRtcLeg, RtpSessionPort): payloads out with the
+ * wire timestamp the joint computes, payloads in as events. `sendTelephoneEvent`, where present,
+ * receives RFC 4733 packets relayed from an agent (the source's timestamp; the port keeps its own
+ * timeline). Listeners get payloads that are only valid during the call: copy to keep.
  */
-export interface AudioPort extends AgentAudioLeg {
+export interface AudioPort {
+  sendAudio(payload: Buffer, marker: boolean, timestamp: number): void;
+  on(event: 'audio', listener: (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void): unknown;
+  on(event: 'telephoneEvent', listener: (payload: Buffer, marker: boolean, timestamp: number) => void): unknown;
+  off(event: 'audio', listener: (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void): unknown;
+  off(event: 'telephoneEvent', listener: (payload: Buffer, marker: boolean, timestamp: number) => void): unknown;
   sendTelephoneEvent?(payload: Buffer, marker: boolean, timestamp: number): void;
+}
+
+/** Where a recorder listens: only what is actually heard is recorded (hold and mute are silence). */
+export interface RecordingTap {
+  pushCaller(payload: Buffer, timestamp: number, ssrc: number): void;
+  pushAgent(payload: Buffer, timestamp: number, ssrc: number): void;
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
-import type { RecordingTap } from '../bridge/media-bridge';
+import type { RecordingTap } from './audio-port';
 import { MediaError } from '../errors';
 import { Mixer, type MixerSink, type MixerSlot, type MixerStats, type TickSource, type ParticipantKind, type ParticipantRole } from '../mixer/mixer';
 import { TimestampFollower } from '../rtp/timestamp-follower';
@@ -8,7 +8,7 @@ import type { G711Codec } from '../tones/g711';
 import type { AudioPort } from './audio-port';
 
 export type { ParticipantKind, ParticipantRole } from '../mixer/mixer';
-export type { RecordingTap } from '../bridge/media-bridge';
+export type { RecordingTap } from './audio-port';
 
 export interface JointParticipant {
   id: string;
@@ -83,7 +83,7 @@ class Member implements MixerSink {
 
 /**
  * Everything a call's participants hear of each other. Two parties on one codec are relayed
- * untouched (like MediaBridge: each side keeps its own timeline following the source's timing,
+ * untouched (each side keeps its own timeline following the source's timing,
  * agent DTMF reaches the caller as RFC 4733); a third participant, a monitor, a hold or mixed
  * laws switch it to the mixer, and back when that ends. Every port keeps one continuous RTP
  * timeline across switches. The recording tap (left: the caller, right: what the caller hears

@@ -13,7 +13,7 @@ const AGENT_DTMF_SOURCE = 0x41475444;
  * the session's own timeline (sendRelayed with one constant source id), so the session's SSRC,
  * sequence and timestamps stay continuous across relay↔mix switches and with whatever else the
  * session sends itself (hold tone, prompts, DTMF). While `dtmf.active` (the gateway is sending
- * digits on this session) joint audio is held back, as the MediaBridge does. RFC 4733 received
+ * digits on this session) joint audio is held back, so digits and audio never interleave. RFC 4733 received
  * here is left to the session's own detector. Per packet: no allocation.
  */
 export class RtpSessionPort implements AudioPort {

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { RtpAudioLeg } from '../../../media/bridge/rtp-audio-leg';
 import type { PortPool } from '../../../media/rtp/port-pool';
 import { RtpSession, type RtpSessionStats } from '../../../media/rtp/rtp-session';
 import { buildOffer, negotiateOffer } from '../../../media/sdp/negotiate';
@@ -12,8 +11,8 @@ import type { OutboundTarget } from '../contract';
 export type OutboundPlacer = (trunk: string, number: string) => { dialog: UacDialog; localAddress: string; remote: string };
 
 export interface OutboundLegEvents {
-  /** The far end answered with a usable SDP: its audio, for the call's joint. */
-  answered: [port: RtpAudioLeg];
+  /** The far end answered with a usable SDP: the call joins its RTP session (RtpSessionPort). */
+  answered: [];
   /** No answer, a final non-2xx, or an SDP answer we cannot relay without transcoding. */
   failed: [status: number, reason: string];
   /** The far end hung up (BYE). */
@@ -39,7 +38,7 @@ export interface OutboundLegOptions {
  * joins its audio to the others. close(): CANCEL while ringing, BYE once answered.
  */
 export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
-  private port: RtpAudioLeg | undefined;
+  private answeredOnce = false;
   private payload = -1;
   private closed = false;
   private rejected = false;
@@ -89,7 +88,7 @@ export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
   }
 
   get answered(): boolean {
-    return this.port !== undefined;
+    return this.answeredOnce;
   }
 
   get isClosed(): boolean {
@@ -133,7 +132,7 @@ export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
   }
 
   private onAnswered(sdp: string): void {
-    if (this.closed || this.port) return;
+    if (this.closed || this.answeredOnce) return;
     let audio: ReturnType<typeof negotiateOffer>['audio'];
     try {
       // The answer is read with the offer parser: it yields the remote address, port and codec.
@@ -146,7 +145,7 @@ export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
     this.rtp.configure({ payloadType: audio.payloadType, telephoneEventPayloadType: audio.telephoneEventPayloadType, clockRate: 8000 });
     if (audio.remoteAddress !== '0.0.0.0') this.rtp.setRemote(audio.remoteAddress, audio.remotePort);
     this.payload = audio.payloadType;
-    this.port = new RtpAudioLeg(this.rtp, audio.payloadType);
-    this.emit('answered', this.port);
+    this.answeredOnce = true;
+    this.emit('answered');
   }
 }
