@@ -10,11 +10,23 @@ export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'gateway', 'main.js');
 export const SIPP_DIR = path.join(ROOT, 'scripts', 'sipp');
 
-/** A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both). */
+const handedOut = new Set<number>();
+
+/**
+ * A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both).
+ * Drawn from 10000–19999: below the daemons' RTP ranges (20000+) and the kernel's ephemeral range
+ * (32768+), where any outgoing connection (MQTT client, Chromium, fetch) could take a port between
+ * this check and the daemon's bind — that race failed a clean-clone CI run with EADDRINUSE.
+ * A port is never handed out twice in one test process.
+ */
 export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 30000 + Math.floor(Math.random() * 30000);
-    if ((await tcpFree(port)) && (await udpFree(port))) return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * 10000);
+    if (handedOut.has(port)) continue;
+    if ((await tcpFree(port)) && (await udpFree(port))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error('no free port found');
 }
@@ -73,8 +85,22 @@ export interface DaemonOptions {
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
-/** Starts the built daemon (`node dist/gateway/main.js run`) on free ports with its own data dir. */
+/**
+ * Starts the built daemon (`node dist/gateway/main.js run`) on free ports with its own data dir.
+ * When the ports were ours to choose and one was taken after all (another program bound it between the
+ * check and the daemon's listen), it starts again on new ports rather than failing the test.
+ */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDaemonOnce(opts);
+    } catch (err) {
+      if (opts.ports || attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startDaemonOnce(opts: DaemonOptions): Promise<DaemonHandle> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-'));
   const sipPort = opts.ports?.sip ?? (await freePort());
   const httpPort = opts.ports?.http ?? (await freePort());

@@ -4,15 +4,28 @@ import net from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port free on 127.0.0.1, drawn from 61000–64999: above the kernel's ephemeral range
+ * (32768–60999), so no outgoing connection takes it between this check and the broker's bind, and
+ * apart from the e2e harness's 10000–19999. Never handed out twice in one process.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 61000 + Math.floor(Math.random() * 4000);
+    if (handedOut.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found');
 }
 
 async function waitPort(port: number, up: boolean, timeoutMs = 10_000): Promise<void> {
