@@ -15,6 +15,7 @@ import { httpsConfigSchema } from '../http/https-config';
 import { backupConfigSchema } from '../backup/config';
 import { setupConfigSchema } from '../setup/config';
 import { peopleConfigSchema } from '../people/config';
+import { speechConfigSchema } from '../speech/config';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -275,6 +276,8 @@ export const configSchema = z
     backup: backupConfigSchema.prefault({}),
     /** Menus that decide an intent before an answered call is queued; absent: no IVR. */
     ivr: ivrSchema.optional(),
+    /** On-site speech: recognition, the AudioHook fork, transcripts (gateway/speech/config.ts). */
+    speech: speechConfigSchema.prefault({}),
     /** Agent logins, sessions and the signalling WebSocket (gateway/agents/config.ts). */
     agentSessions: agentSessionsConfigSchema.prefault({}),
     agentDesk: agentDeskConfigSchema.prefault({}),
