@@ -8,3 +8,4 @@ export { speechEngineConfigSchema, type SpeechEngineConfig } from './engine-conf
 export { PocketsphinxEngine, POCKETSPHINX_QUALITY, TELEPHONE_CMN_INIT, type PocketsphinxOptions, type EngineCounters, type EngineLogger } from './pocketsphinx';
 export { buildGrammar, matchGrammar, loadDictionary, normalisePhrase, DEFAULT_FILLERS, type Grammar, type GrammarMatch, type GrammarIntent, type GrammarOptions } from './jsgf';
 export { Upsampler8to16, upsample8to16 } from './resample';
+export { Endpointer, levelDb, type EndpointerOptions, type EndpointReason, type EndpointStep } from './endpointer';
