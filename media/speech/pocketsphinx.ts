@@ -26,7 +26,7 @@ import { Upsampler8to16 } from './resample';
 export const TELEPHONE_CMN_INIT = [40.16, 17.31, -40.93, 24.7, -31.73, 2.44, -12.09, -9.28, -7.22, -2.82, -5.15, -5.64, -1.24];
 
 /** Measured (README "Speech engine"): what transcripts from this engine are good for. */
-export const POCKETSPHINX_QUALITY = 'keyword-grade: ~20 % WER on clean synthetic telephone speech, worse on real callers';
+export const POCKETSPHINX_QUALITY = 'keyword-grade: ~45-50 % WER on synthetic telephone speech (flite through G.711), worse on real callers';
 
 /** Audio written to the process in one go: 100 ms at 16 kHz, so not one pipe write per 20 ms frame. */
 const CHUNK_BYTES = 3200;
