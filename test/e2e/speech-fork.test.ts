@@ -32,6 +32,8 @@ describe('speech fork: a bridged call streamed to an on-prem AudioHook endpoint 
     trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }],
     queues: [{ name: 'support', ringTimeoutS: 20, wrapUpS: 0 }],
     agents: [{ name: 'alice', password: 'alice-password' }],
+    // Recording and fork tap the same joint at once.
+    recording: { record: 'all', retentionDays: 30 },
     speech: { fork: { allow: ['127.0.0.0/8'], endpoints: { analytics: { url, apiKey, pingS: 1 } }, queues: { support: 'analytics' } } },
   });
 
@@ -98,6 +100,12 @@ describe('speech fork: a bridged call streamed to an on-prem AudioHook endpoint 
     const { body } = await daemon.api<{ events: CallEvent[] }>(`/api/v1/calls/${callId}`);
     assert.ok(body.events.some((e) => e.type === 'speech.fork-started' && e.data.endpoint === 'analytics'), JSON.stringify(body.events.map((e) => e.type)));
     assert.equal(await metric(daemon, /^ccedge_speech_fork_sessions_total\{endpoint="analytics",outcome="end"\} (\d+)/m), 1);
+    // The recording ran beside the fork: both channels of the same call.
+    const rec = await eventually(async () => {
+      const r = (await daemon.api<{ recordings: Array<{ callId: string; state: string; durationMs: number }> }>('/api/v1/recordings')).body.recordings;
+      return r.find((x) => x.callId === callId && x.state === 'final');
+    }, 15_000);
+    assert.ok(rec.durationMs > 2000, `recording of ${rec.durationMs} ms`);
     // No utterance text in the daemon's log.
     assert.equal(JSON.stringify(daemon.logs).includes('cancel my subscription'), false);
   });

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -25,6 +27,8 @@ export interface ReceivedMessage {
 /** One connection as the endpoint saw it. */
 export class EndpointSession {
   readonly messages: ReceivedMessage[] = [];
+  /** mTLS: the CN of the client certificate the box presented. */
+  clientCn: string | undefined;
   audioBytes = 0;
   audioFrames = 0;
   /** Left (external) and right (internal) samples, de-interleaved (stereo sessions). */
@@ -118,18 +122,21 @@ export class TestAudioHookServer {
     private readonly http: Server,
     readonly port: number,
     readonly apiKey: string,
+    private readonly secure = false,
   ) {}
 
-  static async start(apiKey = 'fork-test-key-0123'): Promise<TestAudioHookServer> {
-    const http = createServer((_req, res) => res.writeHead(426).end());
+  /** `tls`: wss with this certificate; `ca` set: clients must present a certificate it signed (mTLS). */
+  static async start(apiKey = 'fork-test-key-0123', tls?: { cert: Buffer; key: Buffer; ca?: Buffer }): Promise<TestAudioHookServer> {
+    const refuse = (_req: IncomingMessage, res: { writeHead(s: number): { end(): void } }): void => res.writeHead(426).end();
+    const http = tls ? createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: tls.ca !== undefined }, refuse) : createServer(refuse);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const server = new TestAudioHookServer(http, (http.address() as AddressInfo).port, apiKey);
+    const server = new TestAudioHookServer(http, (http.address() as AddressInfo).port, apiKey, tls !== undefined);
     http.on('upgrade', (req, socket: Socket, head) => server.onUpgrade(req, socket, head));
     return server;
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.port}/audiohook`;
+    return `${this.secure ? 'wss' : 'ws'}://127.0.0.1:${this.port}/audiohook`;
   }
 
   async stop(): Promise<void> {
@@ -148,6 +155,7 @@ export class TestAudioHookServer {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const s = new EndpointSession(req.headers, ws);
+      if (this.secure) s.clientCn = (socket as TLSSocket).getPeerCertificate().subject?.CN as string | undefined;
       this.sessions.push(s);
       const behaviour = this.behaviour;
       ws.on('close', () => (s.closedSocket = true));

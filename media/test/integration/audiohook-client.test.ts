@@ -3,6 +3,7 @@ import { AudioHookSession, type ForkEndReason, type ForkSessionOptions } from '.
 import { durationMs } from '../../speech/audiohook/protocol';
 import type { TranscriptUtterance } from '../../speech/contract';
 import { TestAudioHookServer } from '../helpers/audiohook-server';
+import { makeTestPki } from '../helpers/test-pki';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -177,5 +178,28 @@ describe('AudioHook client against a real WebSocket endpoint', function () {
 
     const d = session({ addressAllowed: () => false });
     assert.equal((await d.ended)[0], 'address-refused');
+  });
+
+  it('wss with a client certificate (mTLS): the endpoint sees the box\'s certificate; without one the fork is refused', async () => {
+    const pki = makeTestPki('edge-01.site-1');
+    const tlsServer = await TestAudioHookServer.start('tls-key-0123', { cert: pki.read('serverCert'), key: pki.read('serverKey'), ca: pki.read('ca') });
+    try {
+      const base = { url: tlsServer.url, apiKey: tlsServer.apiKey };
+      const good = session({ ...base, tls: { ca: pki.read('ca'), cert: pki.read('clientCert'), key: pki.read('clientKey') } });
+      await new Promise((r) => good.s.once('opened', r));
+      assert.equal(tlsServer.sessions[0].clientCn, 'edge-01.site-1');
+      await good.s.close();
+      assert.equal((await good.ended)[0], 'end');
+      const noCert = session({ ...base, tls: { ca: pki.read('ca') } });
+      assert.equal((await noCert.ended)[0], 'refused');
+      const wrongCa = session({ ...base, tls: { cert: pki.read('clientCert'), key: pki.read('clientKey') } });
+      const [reason, detail] = await wrongCa.ended;
+      assert.equal(reason, 'refused');
+      assert.match(detail, /certificate/i);
+      assert.equal(tlsServer.sessions.length, 1);
+    } finally {
+      await tlsServer.stop();
+      pki.remove();
+    }
   });
 });
