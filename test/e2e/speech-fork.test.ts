@@ -129,7 +129,11 @@ describe('speech fork: a bridged call streamed to an on-prem AudioHook endpoint 
         await alice.close();
         server.behaviour = 'good';
       }
-      const { body } = await daemon.api<{ call: { endCause: string }; events: CallEvent[] }>(`/api/v1/calls/${callId}`);
+      // The call record is written as the call closes: wait for its end cause.
+      const body = await eventually(async () => {
+        const r = (await daemon.api<{ call: { endCause: string | null }; events: CallEvent[] }>(`/api/v1/calls/${callId}`)).body;
+        return r.call.endCause !== null && r;
+      }, 10_000);
       assert.equal(body.call.endCause, 'caller-hangup');
       const forkEnd = body.events.find((e) => e.type === 'speech.fork-ended');
       const expected = { garbage: 'misbehaving', slow: 'pong-timeout', disconnect: 'disconnected' }[behaviour];
