@@ -132,6 +132,15 @@ describe('AudioHook client against a real WebSocket endpoint', function () {
     assert.ok(Math.abs((durationMs(close.position) ?? 0) - close.audioBytesBefore / 16 - discarded) <= 2, `${close.position} vs ${close.audioBytesBefore} bytes + ${discarded} ms`);
   });
 
+  it('the endpoint ends the session (disconnect): close with reason disconnect, closed, ended with its reason', async () => {
+    const { s, ended } = session();
+    await new Promise((r) => s.once('opened', r));
+    const ep = server.sessions[0];
+    ep.send('disconnect', { reason: 'completed', info: 'enough audio' });
+    assert.deepEqual(await ended, ['server-disconnect', 'completed: enough audio']);
+    assert.equal(ep.messages.find((m) => m.type === 'close')?.parameters.reason, 'disconnect');
+  });
+
   it('a reader that stops reading: frames are dropped and counted, the tap never blocks, close still ends it', async () => {
     server.behaviour = 'slow';
     const { s, ended } = session({ pingMs: 60_000, maxBufferedBytes: 16 * 1024 });
