@@ -348,6 +348,12 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
   private sendAudio(): void {
     const ws = this.ws;
     if (this.state !== 'open' || ws === null) return;
+    const congested = ws.bufferedAmount > this.opts.maxBufferedBytes;
+    if (this.gapStart !== null && !congested) {
+      // The backlog drained: tell the endpoint what it missed before any more audio.
+      this.send('discarded', { start: isoDuration(this.gapStart), discarded: isoDuration(this.position - this.gapStart) });
+      this.gapStart = null;
+    }
     const n = this.buffer.ready();
     if (n === 0) return;
     if (this.paused) {
@@ -355,7 +361,7 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
       this.counters.samplesPaused += n;
       return;
     }
-    if (ws.bufferedAmount > this.opts.maxBufferedBytes) {
+    if (congested) {
       if (this.gapStart === null) {
         this.gapStart = this.position;
         this.emit('problem', 'backpressure', `${ws.bufferedAmount} bytes queued to the endpoint: dropping audio`);
@@ -364,10 +370,6 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
       this.counters.framesDropped++;
       this.counters.samplesDropped += n;
       return;
-    }
-    if (this.gapStart !== null) {
-      this.send('discarded', { start: isoDuration(this.gapStart), discarded: isoDuration(this.position - this.gapStart) });
-      this.gapStart = null;
     }
     const frame = this.buffer.take(this.channels, n);
     this.position += n;

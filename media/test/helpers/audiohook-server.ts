@@ -27,6 +27,8 @@ export interface ReceivedMessage {
 /** One connection as the endpoint saw it. */
 export class EndpointSession {
   readonly messages: ReceivedMessage[] = [];
+  /** 'slow': starts reading the socket again. */
+  resumeReading: () => void = () => undefined;
   /** mTLS: the CN of the client certificate the box presented. */
   clientCn: string | undefined;
   audioBytes = 0;
@@ -176,6 +178,7 @@ export class TestAudioHookServer {
           this.timers.add(t);
         } else if (behaviour === 'slow') {
           socket.pause();
+          s.resumeReading = () => socket.resume();
         } else if (behaviour === 'disconnect') {
           const t = setTimeout(() => socket.destroy(), this.disconnectAfterMs);
           this.timers.add(t);

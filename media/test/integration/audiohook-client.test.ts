@@ -152,6 +152,16 @@ describe('AudioHook client against a real WebSocket endpoint', function () {
     await until('dropped frames', () => s.stats.framesDropped > 0, 60_000);
     f.stop();
     assert.ok(problems.includes('backpressure'));
+    // The endpoint reads again: the backlog arrives, then `discarded` says what it missed, and the
+    // position counts the gap.
+    const ep = server.sessions[0];
+    ep.resumeReading();
+    const discarded = await until('discarded', () => ep.messages.find((m) => m.type === 'discarded'), 30_000);
+    const gap = durationMs(String(discarded.parameters.discarded)) ?? 0;
+    const start = durationMs(String(discarded.parameters.start)) ?? -1;
+    assert.ok(gap > 0, JSON.stringify(discarded));
+    assert.ok(Math.abs(start - discarded.audioBytesBefore / 16) <= 1, `gap starts at ${start} ms after ${discarded.audioBytesBefore} bytes`);
+    assert.ok(Math.abs((durationMs(discarded.position) ?? 0) - start - gap) <= 2, `position ${discarded.position} = start + gap`);
     const t0 = Date.now();
     await s.close();
     assert.ok(Date.now() - t0 < 5000);
