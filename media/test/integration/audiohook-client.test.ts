@@ -141,6 +141,28 @@ describe('AudioHook client against a real WebSocket endpoint', function () {
     assert.equal(ep.messages.find((m) => m.type === 'close')?.parameters.reason, 'disconnect');
   });
 
+  it('a flood of transcripts is cut at the rate limit and counted; a failing sink is counted, not fatal', async () => {
+    const utterances: TranscriptUtterance[] = [];
+    let calls = 0;
+    const { s } = session({ maxUtterancesPerS: 10, sink: {
+        utterance: (u) => {
+          if (++calls % 2 === 1) throw new Error('sink down');
+          utterances.push(u);
+        },
+      },
+    });
+    await new Promise((r) => s.once('opened', r));
+    const problems: string[] = [];
+    s.on('problem', (kind) => problems.push(kind));
+    const ep = server.sessions[0];
+    for (let i = 0; i < 200; i++) ep.sendTranscript('external', `word ${i}`, i, 0.5);
+    await until('all 200 handled', () => s.stats.utterances + s.stats.utterancesDropped === 200);
+    assert.ok(s.stats.utterances <= 21, `${s.stats.utterances} passed`);
+    assert.ok(problems.includes('utterance-flood') && problems.includes('sink-failed'), problems.join(','));
+    assert.ok(s.isOpen, 'the fork goes on');
+    assert.equal(utterances.length, Math.floor(calls / 2));
+  });
+
   it('a reader that stops reading: frames are dropped and counted, the tap never blocks, close still ends it', async () => {
     server.behaviour = 'slow';
     const { s, ended } = session({ pingMs: 60_000, maxBufferedBytes: 16 * 1024 });
