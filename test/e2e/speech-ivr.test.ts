@@ -127,8 +127,10 @@ function score(label: string, set: Utterance[], outcomes: Outcome[]): number {
     const u = set[i];
     const ok = o.queued.queue === QUEUE_OF.get(u.intent);
     if (ok) right++;
-    const turn = o.turns[o.turns.length - 1] ?? {};
-    console.log(`      ${ok ? 'ok  ' : 'MISS'} ${u.voice.padEnd(8)} "${u.text}" → heard "${String(turn.text ?? '')}" ${String(turn.result ?? '')} ${String(turn.intent ?? '-')} conf ${typeof turn.confidence === 'number' ? turn.confidence.toFixed(2) : '-'} (${String(turn.how ?? '-')}) → queue ${String(o.queued.queue)} (${String(o.queued.source)})`);
+    const turns = o.turns
+      .map((t) => `"${String(t.text ?? '')}" ${String(t.result)} ${String(t.intent ?? '-')} ${typeof t.confidence === 'number' ? t.confidence.toFixed(2) : '-'} ${String(t.how ?? '')}`.trim())
+      .join(' | ');
+    console.log(`      ${ok ? 'ok  ' : 'MISS'} ${u.voice.padEnd(8)} "${u.text}" → ${turns} → queue ${String(o.queued.queue)} (${String(o.queued.source)})`);
   });
   console.log(`      ${label}: ${right}/${set.length} routed to the right queue (${Math.round((100 * right) / set.length)} %)`);
   return right;
