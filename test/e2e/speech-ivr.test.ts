@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
 import { speak, ulawFrames, type CorpusVoice } from '../../media/test/helpers/speech-corpus';
 import { eventually, startDaemon, type DaemonHandle } from './harness';
@@ -145,6 +148,18 @@ function assertSpeechDecided(o: Outcome): void {
   assert.equal(o.done.source, 'speech');
   assert.equal(o.done.intent, o.queued.intent);
 }
+
+describe('speech IVR: config', function () {
+  it('an example word the recogniser does not know refuses the config at start, naming the word', async () => {
+    const intents = INTENTS.map((i) => (i.name === 'sales' ? { ...i, examples: [...(i.examples ?? []), 'buy a zorblaxphone'] } : i));
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-speech-'));
+    try {
+      await assert.rejects(startDaemon({ config: { ...CONFIG, intents }, dataDir }), /words not in the recogniser's dictionary: "zorblaxphone"/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('speech IVR: callers say why they call', function () {
   let daemon: DaemonHandle | undefined;
