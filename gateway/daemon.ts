@@ -206,7 +206,7 @@ export class Daemon {
         // Prompts are read (or generated) once here, so a call's IVR starts without disk I/O.
         const prompts = IvrPrompts.forDataDir(config.dataDir, log.child({ component: 'ivr' }));
         await prompts.preload(ivrPromptNames(config.ivr));
-        const speech = createIvrSpeech(config.ivr, config.intents, config.speech, (limits) => new AnswerEndpointer(limits), log.child({ component: 'speech' }));
+        const speech = createIvrSpeech(config.ivr, () => config.intents, config.speech, (limits) => new AnswerEndpointer(limits), log.child({ component: 'speech' }));
         if (speech) timersStop.push(() => void speech.engine.close());
         ivr = { config: config.ivr, prompts, ...(speech ? { speech } : {}) };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');

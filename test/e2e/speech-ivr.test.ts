@@ -226,5 +226,9 @@ describe('speech IVR: callers say why they call', function () {
     assert.equal(o.turns.length, 1);
     assert.equal(o.queued.queue, 'billing');
     assert.equal(o.queued.source, 'ivr');
+    // Every turn of this suite is counted where an operator looks.
+    const metrics = await fetch(`http://127.0.0.1:${daemon!.httpPort}/metrics`).then((r) => r.text());
+    assert.match(metrics, /ccedge_ivr_speech_turns_total\{result="no-input"\} [1-9]/);
+    assert.match(metrics, /ccedge_ivr_speech_turns_total\{result="rejected"\} [1-9]/);
   });
 });

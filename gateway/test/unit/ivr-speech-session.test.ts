@@ -15,6 +15,10 @@ import { ivrSchema } from '../../ivr/config';
 import { IvrSession, type IvrResult, type IvrSpeechTurn } from '../../ivr/ivr-session';
 import type { PromptSource } from '../../ivr/prompts';
 import { buildSpeechMenus } from '../../ivr/speech-menus';
+import type { EndpointerLimits } from '../../ivr/speech-capture';
+import { createLogger } from '../../logging';
+import { speechConfigSchema } from '../../speech/config';
+import { createIvrSpeech } from '../../speech/ivr-speech';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -203,5 +207,33 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
     assert.deepEqual(s.turns.map((t) => t.result), ['no-input', 'no-input']);
     await until(() => s.results.length === 1, 'done', 30_000);
     assert.deepEqual(s.results[0], { kind: 'abandoned', reason: 'no-input', path: [] });
+  });
+});
+
+describe('createIvrSpeech: the daemon\'s speech menus', () => {
+  const speechConfig = speechConfigSchema.parse({});
+  const endpointer = (l: EndpointerLimits): AnswerEndpointer => new AnswerEndpointer(l);
+
+  it('none without a speech menu; an engine that cannot run leaves the menus keys-only', () => {
+    const dtmfOnly = ivrSchema.parse({ entry: 'm', menus: { m: { prompt: 'p', choices: { '1': { intent: 'a' } } } } });
+    assert.equal(createIvrSpeech(dtmfOnly, () => INTENTS, speechConfig, endpointer, createLogger('silent')), undefined);
+    const missing = speechConfigSchema.parse({ engine: { binary: '/nonexistent/pocketsphinx_continuous' } });
+    assert.equal(createIvrSpeech(CONFIG, () => INTENTS, missing, endpointer, createLogger('silent')), undefined);
+  });
+
+  it('new examples pushed live are used from the next call; unrecognisable ones keep the last good models', async () => {
+    const cfg = { intents: INTENTS };
+    const deps = createIvrSpeech(CONFIG, () => cfg.intents, speechConfig, endpointer, createLogger('silent'));
+    assert.ok(deps);
+    try {
+      assert.equal(deps.menus.get('main')?.classifier.classify({ text: 'modem broken', confidence: 1 }), null);
+      cfg.intents = [INTENTS[0], { name: 'technical_support', examples: ['my modem is broken'] }];
+      assert.equal(deps.menus.get('main')?.classifier.classify({ text: 'modem broken', confidence: 1 })?.intent, 'technical_support');
+      assert.match(deps.menus.get('main')?.grammar ?? '', /my modem is broken/);
+      cfg.intents = [INTENTS[0], { name: 'technical_support', examples: ['my zorblaxmodem is broken'] }];
+      assert.match(deps.menus.get('main')?.grammar ?? '', /my modem is broken/);
+    } finally {
+      await deps.engine.close();
+    }
   });
 });
