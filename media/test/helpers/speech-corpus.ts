@@ -14,8 +14,12 @@ import { FRAME_SAMPLES } from '../../tones/tone';
  */
 const run = promisify(execFile);
 
-/** flite's built-in voices (kal and awb_time are 8 kHz diphone voices, the rest 16 kHz). */
-export const FLITE_VOICES = ['kal', 'awb', 'rms', 'slt', 'kal16', 'awb_time'] as const;
+/**
+ * flite's general-purpose voices (kal is an 8 kHz diphone voice, the rest 16 kHz). Not awb_time: a
+ * limited-domain voice that only speaks clock times and turns anything else into half a second of
+ * noise.
+ */
+export const FLITE_VOICES = ['kal', 'awb', 'rms', 'slt', 'kal16'] as const;
 export type FliteVoice = (typeof FLITE_VOICES)[number];
 /** espeak-ng's default English voice: barely recognised by pocketsphinx — the hard case. */
 export type CorpusVoice = FliteVoice | 'espeak';
