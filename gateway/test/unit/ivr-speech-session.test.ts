@@ -10,7 +10,7 @@ import { buildGrammar } from '../../../media/speech/jsgf';
 import { PocketsphinxEngine } from '../../../media/speech/pocketsphinx';
 import { speak, ulawFrames } from '../../../media/test/helpers/speech-corpus';
 import { MediaClock } from '../../../media/tones/media-clock';
-import { AnswerEndpointer } from '../../ivr/answer-endpointer';
+import { Endpointer } from '../../../media/speech/endpointer';
 import { ivrSchema } from '../../ivr/config';
 import { IvrSession, type IvrResult, type IvrSpeechTurn } from '../../ivr/ivr-session';
 import type { PromptSource } from '../../ivr/prompts';
@@ -117,7 +117,7 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
       clock,
       rtp: caller.rtp,
       codec: 'PCMU',
-      speech: { engine: e, menus, audio: caller.rtp, payloadType: () => 0, endpointer: (l) => new AnswerEndpointer(l) },
+      speech: { engine: e, menus, audio: caller.rtp, payloadType: () => 0, endpointer: (l) => new Endpointer(l) },
     });
     const out = { session: s, turns: [] as IvrSpeechTurn[], results: [] as IvrResult[], listening: [] as number[] };
     s.on('speech', (t) => out.turns.push(t));
@@ -212,7 +212,7 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
 
 describe('createIvrSpeech: the daemon\'s speech menus', () => {
   const speechConfig = speechConfigSchema.parse({});
-  const endpointer = (l: EndpointerLimits): AnswerEndpointer => new AnswerEndpointer(l);
+  const endpointer = (l: EndpointerLimits): Endpointer => new Endpointer(l);
 
   it('none without a speech menu; an engine that cannot run leaves the menus keys-only', () => {
     const dtmfOnly = ivrSchema.parse({ entry: 'm', menus: { m: { prompt: 'p', choices: { '1': { intent: 'a' } } } } });

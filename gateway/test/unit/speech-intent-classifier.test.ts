@@ -20,7 +20,7 @@ describe('SpeechIntentClassifier', () => {
     const d = c.classify({ text: 'i want to buy a new phone and pay my bill', confidence: 1 });
     assert.equal(d?.intent, 'sales');
     assert.equal(d?.how, 'grammar');
-    assert.ok(d !== null && d.confidence < 1 && d.confidence > 0.5, `confidence ${d?.confidence}`);
+    assert.equal(d?.confidence, 0.5);
     const alone = c.classify({ text: 'buy a new phone', confidence: 1 });
     assert.equal(alone?.confidence, 1);
   });
