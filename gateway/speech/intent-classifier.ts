@@ -34,6 +34,14 @@ export interface IntentExamples {
  */
 const STOP_WORDS = new Set(['a', 'an', 'the', 'i', "i'm", 'im', 'me', 'my', 'to', 'is', 'it', 'of', 'and', 'in', 'on', 'for', 'with', 'about', 'want', 'would', 'like', 'please', 'need', 'have', 'has', 'do', 'does', 'can', 'you', 'this', 'that', 'um', 'uh', 'er']);
 
+/**
+ * Words of a matched phrase that count as full evidence. pocketsphinx's grammar search has no
+ * garbage model and reports no posterior: it reads any sound as some phrase, and mumbling most
+ * easily as a short one (in the e2e, "well hmm let me see" came out as the one-word example
+ * "billing"). A one-word match is a third of the evidence, two words two thirds.
+ */
+const FULL_EVIDENCE_WORDS = 3;
+
 /** A cosine below this is taken as no resemblance at all. */
 const MIN_SIMILARITY = 0.15;
 /** A cosine at or above this counts as a full match of wording (short answers rarely reach 1). */
@@ -74,7 +82,10 @@ export class SpeechIntentClassifier {
     // The longest phrase wins; when n intents' phrases are in the answer ("my bill, and the
     // internet is down") the confidence is 1/n: a caller naming two reasons deserves the keypad.
     const grammar = matchGrammar(this.grammar, text);
-    if (grammar) return { intent: grammar.intent, confidence: engine * grammar.confidence, text, how: 'grammar' };
+    if (grammar) {
+      const evidence = Math.min(1, grammar.phrase.split(' ').length / FULL_EVIDENCE_WORDS);
+      return { intent: grammar.intent, confidence: engine * grammar.confidence * evidence, text, how: 'grammar' };
+    }
     return this.classifierMatch(words, text, engine);
   }
 
