@@ -42,12 +42,12 @@ const MAX_INTENTS = 64;
 const MAX_PHRASES = 512;
 const MAX_WORDS_PER_PHRASE = 12;
 
-/** Lower case, apostrophes kept, every other non-letter a word break. */
+/** Lower case, apostrophes and digits kept (a digit is refused by the dictionary check, with a hint), anything else a word break. */
 export function normalisePhrase(phrase: string): string {
   return phrase
     .toLowerCase()
     .replace(/[’‘]/g, "'")
-    .replace(/[^a-z']+/g, ' ')
+    .replace(/[^a-z0-9']+/g, ' ')
     .replace(/(^|\s)'+|'+(?=\s|$)/g, ' ')
     .trim()
     .replace(/\s+/g, ' ');

@@ -120,7 +120,10 @@ export class PocketsphinxEngine implements SpeechEngine {
     const args = ['-hmm', paths.hmm, '-dict', paths.dict, '-cmn', 'live', '-time', 'yes',
       // Digital silence (all-zero μ-law 0xff) has no log energy; a little seeded dither keeps the
       // features finite and the result repeatable.
-      '-dither', 'yes', '-seed', '1'];
+      '-dither', 'yes', '-seed', '1',
+      // Spectral noise subtraction, measured on the corpus both ways: dictation WER 54 % with it,
+      // 46 % without; grammar intent accuracy 88 % with it, 82 % without. So per mode.
+      '-remove_noise', opts.mode === 'grammar' ? 'yes' : 'no'];
     if (opts.mode === 'grammar') {
       grammarFile = join(this.workDir(), `grammar-${process.pid}-${id}.jsgf`);
       writeFileSync(grammarFile, opts.grammar ?? '');

@@ -147,3 +147,23 @@ function msToSamples(ms: number): number {
 function clamp(v: number): number {
   return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
 }
+
+/**
+ * Word error rate of a hypothesis against the reference text: (substitutions + deletions +
+ * insertions) / reference words, by word-level edit distance after normalising case and punctuation.
+ */
+export function wordErrorRate(reference: string, hypothesis: string): { errors: number; words: number; wer: number } {
+  const norm = (s: string): string[] => s.toLowerCase().replace(/[^a-z0-9']+/g, ' ').trim().split(/\s+/).filter(Boolean);
+  const ref = norm(reference);
+  const hyp = norm(hypothesis);
+  let prev = Array.from({ length: hyp.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= ref.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= hyp.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  const errors = prev[hyp.length];
+  return { errors, words: ref.length, wer: ref.length === 0 ? (hyp.length > 0 ? 1 : 0) : errors / ref.length };
+}
