@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork]`: runs the benchmarks
+ * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork,speech]`: runs the benchmarks
  * against the built daemon one after another (each starts its own daemon and load generators),
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
@@ -12,6 +12,7 @@ import { load, machine, resultsDir, type BenchResult } from './lib';
 import { runMixer } from './mixer';
 import { runRelay } from './relay';
 import { buildEngine } from './relay-gen';
+import { runSpeech } from './speech';
 import { runStartup } from './startup';
 import { runSync } from './sync';
 import { runWebRtc } from './webrtc';
@@ -26,6 +27,7 @@ const BENCHES: Record<string, Runner> = {
   sync: runSync,
   mixer: runMixer,
   fork: runFork,
+  speech: runSpeech,
 };
 
 function summary(quick: boolean): string {
