@@ -30,9 +30,12 @@ import { KpiStore } from './kpi/kpi-store';
 import { adminTokenCheck, WallboardHub } from './wallboard/wallboard-hub';
 import { ivrPromptNames } from './ivr/config';
 import { IvrPrompts } from './ivr/prompts';
+import { createIvrSpeech, type IvrSpeechDeps } from './speech/ivr-speech';
+import { Endpointer } from '../media/speech/endpointer';
 import { Router } from './routing/router';
 import { Vault } from '../media/vault/vault';
 import { RecordingService } from './recording/recording-service';
+import { ForkService } from './speech/fork-wiring';
 import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
@@ -199,12 +202,14 @@ export class Daemon {
       const pool = new PortPool(PortPool.parseRange(config.rtp.ports));
       const tone = config.calls.holdTone === 'ringback' ? RINGBACK_TONE : HOLD_TONE;
       const clock = new MediaClock();
-      let ivr: { config: NonNullable<Config['ivr']>; prompts: IvrPrompts } | undefined;
+      let ivr: { config: NonNullable<Config['ivr']>; prompts: IvrPrompts; speech?: IvrSpeechDeps } | undefined;
       if (config.ivr) {
         // Prompts are read (or generated) once here, so a call's IVR starts without disk I/O.
         const prompts = IvrPrompts.forDataDir(config.dataDir, log.child({ component: 'ivr' }));
         await prompts.preload(ivrPromptNames(config.ivr));
-        ivr = { config: config.ivr, prompts };
+        const speech = createIvrSpeech(config.ivr, () => config.intents, config.speech, (limits) => new Endpointer(limits), log.child({ component: 'speech' }));
+        if (speech) timersStop.push(() => void speech.engine.close());
+        ivr = { config: config.ivr, prompts, ...(speech ? { speech } : {}) };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
       }
       const callHoldFrames = { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') };
@@ -258,6 +263,9 @@ export class Daemon {
         },
         stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
       });
+      // Media fork to on-prem AudioHook endpoints (speech.fork); gateway/transcripts passes its sink as sinkFor.
+      const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry });
+      timersStop.push(() => void fork.close());
       const desk = new AgentDesk({
         acd,
         sessions,
@@ -271,6 +279,7 @@ export class Daemon {
         callStore: store,
         registry: metrics.registry,
         maxParties: config.calls.maxParties,
+        bridged: [fork.bridged],
       });
       // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
       const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {

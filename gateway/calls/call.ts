@@ -15,11 +15,11 @@ import type { RecordingWriter } from '../../media/vault/vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';
-import { IvrSession, type IvrResult } from '../ivr/ivr-session';
+import { IvrSession, type IvrResult, type IvrSpeech } from '../ivr/ivr-session';
 import type { PromptSource } from '../ivr/prompts';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
-import { CallRecording } from '../recording/call-recording';
+import { CallRecording, type RecordingSource } from '../recording/call-recording';
 import { uriOf } from '../sip/messages';
 import { uriUser, type CallerIdentity } from '../sip/identity';
 import type { IncomingInvite } from '../sip/sip-server';
@@ -46,7 +46,7 @@ export interface CallDeps {
   clock: MediaClock;
   holdFrames: Record<CodecName, Buffer[]>;
   /** Set when config.ivr is: the IVR runs on every confirmed call before it is queued. */
-  ivr?: { config: IvrConfig; prompts: PromptSource };
+  ivr?: { config: IvrConfig; prompts: PromptSource; speech?: Omit<IvrSpeech, 'audio' | 'payloadType'> };
   /** How addOutbound dials (routing.forward, REFER, callbacks, transfers). Unset: it refuses. */
   dialOutbound?: OutboundDialer;
 }
@@ -428,8 +428,18 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   }
 
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    const source = { setRecordingTap: (tap: Parameters<MediaJoint['setRecordingTap']>[0]) => this.joint.setRecordingTap(tap, this.customer?.id ?? '') };
-    this.recording.attach(recorder, writer, this.closed || !this.joined ? undefined : source);
+    this.recording.attach(recorder, writer, this.closed || !this.joined ? undefined : this.tapSource());
+  }
+
+  /**
+   * The joint's taps for whoever listens to the call besides its parties (the recording, a media
+   * fork, live transcription): left the customer, right what the customer hears. undefined before
+   * the customer joined or once the call closed. Taps go when the joint closes with the call.
+   */
+  tapSource(): RecordingSource | undefined {
+    if (this.closed || !this.joined) return undefined;
+    const callerId = this.customer?.id ?? '';
+    return { addTap: (tap) => this.joint.addTap(tap, callerId), removeTap: (tap) => this.joint.removeTap(tap) };
   }
 
   get recordingState(): { active: boolean; paused: boolean } {
@@ -802,8 +812,14 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   /** The IVR talks to the caller (prompts on the caller's RTP session) instead of the hold tone. */
   private startIvr(ivr: NonNullable<CallDeps['ivr']>): void {
     const leg = this.callerLeg();
-    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log });
+    const speech = ivr.speech ? { ...ivr.speech, audio: leg.rtp, payloadType: () => leg.payloadType } : undefined;
+    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log, speech });
     this.ivr = session;
+    // Each listening turn in the record (on site: the policy lets none of it leave), for accuracy reviews.
+    session.on('speech', (t) => {
+      this.deps.metrics.ivrSpeechTurns.inc({ result: t.result });
+      this.record('call.ivr-speech', { ...t });
+    });
     session.once('done', (result) => this.onIvrDone(result));
     this.record('call.ivr-started', { menu: ivr.config.entry });
     void session.start();
@@ -963,7 +979,10 @@ function info(leg: Leg): LegInfo {
 
 /** The data of `call.ivr-done`: a flat, stable shape for the record (and later the cloud). */
 function ivrEventData(r: IvrResult): Record<string, unknown> {
-  if (r.kind === 'intent') return { result: 'intent', intent: r.intent, path: r.path, menu: r.menu, fallback: r.fallback };
+  if (r.kind === 'intent') {
+    const base = { result: 'intent', intent: r.intent, path: r.path, menu: r.menu, fallback: r.fallback };
+    return r.speech ? { ...base, source: 'speech', text: r.speech.text, confidence: r.speech.confidence, how: r.speech.how, turns: r.speech.turns } : base;
+  }
   if (r.kind === 'callback') return { result: 'callback', path: r.path, menu: r.menu, fallback: r.fallback };
   return { result: 'abandoned', reason: r.reason, path: r.path };
 }

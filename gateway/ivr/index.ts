@@ -1,8 +1,13 @@
-export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrIntentIssues, ivrIntents, ivrPromptNames } from './config';
-export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue } from './config';
+export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrIntentIssues, ivrSpeechIssues, ivrIntents, ivrPromptNames, speechSettings, speechMenuIntents, SPEECH_MENU_DEFAULTS } from './config';
+export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue, SpeechMenuSettings } from './config';
 export { IvrPrompts, generatedPrompt, generatedPromptSpec, transcodeFrames } from './prompts';
 export type { PromptSource, PromptLog } from './prompts';
 export { PromptPlayer } from './prompt-player';
 export { IvrSession, realIvrTimers } from './ivr-session';
 export type { IvrResult, IvrSessionEvents, IvrSessionOptions, IvrTimers, IvrTimer, DigitSource, DigitOrigin, IvrLog } from './ivr-session';
 export { parseInfoDtmf } from './sip-info-dtmf';
+export type { IvrSpeech, IvrSpeechDecision, IvrSpeechTurn } from './ivr-session';
+export { SpeechCapture } from './speech-capture';
+export type { CallerAudio, CaptureResult, EndpointerLimits, FrameEndpointer, SpeechCaptureOptions } from './speech-capture';
+export { buildSpeechMenus } from './speech-menus';
+export type { SpeechMenuModel, GrammarBuilder } from './speech-menus';
