@@ -134,11 +134,12 @@ export class PocketsphinxEngine implements SpeechEngine {
     let child: ChildProcessWithoutNullStreams;
     try {
       // pocketsphinx_continuous fopen()s its -infile, and Node's stdio pipes are socketpairs, which
-      // /dev/stdin cannot be opened on (ENXIO); `cat` turns the socket into a real pipe. The shell
-      // gets its own process group so close() ends it, cat and the decoder together; if the daemon
-      // dies instead, the socket closes, cat ends and the decoder finishes on end of file.
-      const script = `cat | exec nice -n ${this.opts.config.nice} "$0" "$@"`;
-      child = spawn('/bin/sh', ['-c', script, paths.binary, ...args, '-infile', '/dev/stdin'], {
+      // /dev/stdin cannot be opened on (ENXIO); `cat` in a process substitution turns the socket
+      // into a real pipe while the decoder stays this child's own pid (exec), so its death is seen
+      // at once. The child leads its own process group: close() ends decoder and cat together; if
+      // the daemon dies instead, the socket closes, cat ends and the decoder finishes on end of file.
+      const script = `exec nice -n ${this.opts.config.nice} "$0" "$@" -infile /dev/stdin < <(exec cat 2>/dev/null)`;
+      child = spawn('/bin/bash', ['-c', script, paths.binary, ...args], {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       });
@@ -283,6 +284,9 @@ class PocketsphinxRecognition extends EventEmitter<RecognitionEvents> implements
     // EPIPE when the process died mid-write: the exit handler reports it.
     child.stdin.on('error', () => undefined);
     child.on('error', (err) => this.fail(new SpeechError('SPEECH_UNAVAILABLE', `cannot run pocketsphinx: ${err.message}`)));
+    // When the decoder is gone, `cat` would keep the stdio pipes open until our stdin ends: end it,
+    // so 'close' (all output read) follows.
+    child.on('exit', () => child.stdin.destroy());
     child.on('close', (code, signal) => this.onExit(code, signal));
   }
 
@@ -439,7 +443,6 @@ class PocketsphinxRecognition extends EventEmitter<RecognitionEvents> implements
     if (this.settleTimer) clearTimeout(this.settleTimer);
     if (this.endTimer) clearTimeout(this.endTimer);
     this.p.onDone();
-    if (this.endPromise === null) this.endPromise = Promise.resolve(this.last);
   }
 
   private kill(): void {

@@ -151,6 +151,24 @@ describe('speech engine: pocketsphinx on telephone audio (flite and espeak voice
     assert.ok((hyp?.startMs ?? 0) >= 2000, `starts at ${hyp?.startMs}`);
   });
 
+  it('a decoder killed mid-recognition fails it with SPEECH_ENGINE_FAILED and frees the slot; further writes are ignored', async () => {
+    const rec = engine.recognize({ mode: 'dictation' });
+    const errors: Error[] = [];
+    rec.on('error', (e) => errors.push(e));
+    for (const f of silenceFrames(500)) rec.write(f);
+    let decoder: number | undefined;
+    await until(() => {
+      decoder = processesUsing(workDir).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0].endsWith('pocketsphinx_continuous'));
+      return decoder !== undefined;
+    }, 'the decoder process');
+    process.kill(decoder ?? 0, 'SIGKILL');
+    await until(() => errors.length === 1, 'the error event');
+    assert.ok(isSpeechError(errors[0], 'SPEECH_ENGINE_FAILED'), String(errors[0]));
+    assert.equal(engine.active, 0);
+    for (const f of silenceFrames(500)) rec.write(f);
+    await assert.rejects(rec.end(), (err: unknown) => isSpeechError(err, 'SPEECH_ENGINE_FAILED'));
+  });
+
   it('drops and counts audio beyond maxAudioS instead of buffering it', async () => {
     const small = new PocketsphinxEngine({ config: speechEngineConfigSchema.parse({ maxAudioS: 1 }), workDir });
     try {
