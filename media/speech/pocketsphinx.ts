@@ -114,19 +114,28 @@ export class PocketsphinxEngine implements SpeechEngine {
     if (opts.mode === 'grammar' && !opts.grammar?.trim()) {
       throw new SpeechError('SPEECH_GRAMMAR_INVALID', 'grammar mode needs a JSGF grammar (media/speech/jsgf.ts buildGrammar)');
     }
-    const paths = this.prepare();
+    let paths: ModelPaths;
+    try {
+      paths = this.prepare();
+    } catch (err) {
+      throw new SpeechError('SPEECH_UNAVAILABLE', `cannot prepare the pocketsphinx model copy: ${(err as Error).message}`);
+    }
     const id = ++this.seq;
     let grammarFile: string | null = null;
     const args = ['-hmm', paths.hmm, '-dict', paths.dict, '-cmn', 'live', '-time', 'yes',
-      // Digital silence (all-zero μ-law 0xff) has no log energy; a little seeded dither keeps the
-      // features finite and the result repeatable.
+      // Digital silence (all-zero μ-law 0xff) has no log energy; a little (seeded) dither keeps the
+      // features finite.
       '-dither', 'yes', '-seed', '1',
       // Spectral noise subtraction, measured on the corpus both ways: dictation WER 54 % with it,
       // 46 % without; grammar intent accuracy 88 % with it, 82 % without. So per mode.
       '-remove_noise', opts.mode === 'grammar' ? 'yes' : 'no'];
     if (opts.mode === 'grammar') {
       grammarFile = join(this.workDir(), `grammar-${process.pid}-${id}.jsgf`);
-      writeFileSync(grammarFile, opts.grammar ?? '');
+      try {
+        writeFileSync(grammarFile, opts.grammar ?? '');
+      } catch (err) {
+        throw new SpeechError('SPEECH_ENGINE_FAILED', `cannot write the grammar file: ${(err as Error).message}`);
+      }
       args.push('-jsgf', grammarFile);
     } else {
       args.push('-lm', paths.lm);

@@ -196,6 +196,8 @@ describe('speech engine: pocketsphinx on telephone audio (flite and espeak voice
     assert.throws(() => noBinary.recognize({ mode: 'dictation' }), (err: unknown) => isSpeechError(err, 'SPEECH_UNAVAILABLE'));
     const noModel = new PocketsphinxEngine({ config: speechEngineConfigSchema.parse({ modelDir: join(workDir, 'nothing-here') }) });
     assert.throws(() => noModel.recognize({ mode: 'dictation' }), (err: unknown) => isSpeechError(err, 'SPEECH_UNAVAILABLE') && /model file/.test(err.message));
+    const noWorkDir = new PocketsphinxEngine({ config: speechEngineConfigSchema.parse({}), workDir: join(workDir, 'missing', 'deeper') });
+    assert.throws(() => noWorkDir.recognize({ mode: 'dictation' }), (err: unknown) => isSpeechError(err, 'SPEECH_UNAVAILABLE') && /model copy/.test(err.message));
   });
 });
 
