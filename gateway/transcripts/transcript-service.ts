@@ -1,0 +1,142 @@
+import type { Speaker } from '../../media/speech/contract';
+import type { Vault } from '../../media/vault/vault';
+import type { Config } from '../config/schema';
+import type { Logger } from '../logging';
+import { aggregatesForEvent, CallTranscript, type StoredUtterance } from './call-transcript';
+import type { TranscriptsConfig } from './config';
+import { KeywordMatcher } from './keywords';
+
+/** What the service needs of a call (DeskCall satisfies it). */
+export interface TranscribedCall {
+  readonly id: string;
+  readonly log: Logger;
+  readonly closed: boolean;
+  record(type: string, data?: Record<string, unknown>): void;
+  once(event: 'closed', listener: (cause: string) => void): unknown;
+}
+
+/** Where the service's outputs go (the daemon wires the agent sessions and the call store). */
+export interface TranscriptOutputs {
+  /** Live push to the agent's desk. */
+  push(agent: string, callId: string, u: StoredUtterance & { quality: string | null }): void;
+  /** An event on the call's record after the call closed (the transcript is stored at call end). */
+  recordAfterClose(callId: string, type: string, data: Record<string, unknown>): Promise<void>;
+}
+
+interface Live {
+  transcript: CallTranscript;
+  agent: string | undefined;
+  queue: string | null;
+  intent: string | null;
+}
+
+/**
+ * The calls that have a transcript now: opens one per call (built-in transcription per
+ * speech.transcripts queues/intents, or a fork endpoint that sends transcripts), pushes each
+ * utterance to the agent's desk, raises keyword alerts (the keyword only), and at call end stores
+ * the transcript encrypted in the vault beside the recording with the recording policy's retention.
+ */
+export class TranscriptService {
+  private readonly live = new Map<string, Live>();
+  private keywords: { list: readonly string[]; matcher: KeywordMatcher } | undefined;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly vault: Vault,
+    /** Read per call: a config push changes it for the calls that follow. */
+    private readonly config: () => TranscriptsConfig,
+    private readonly recordingPolicy: () => Config['recording'],
+    private readonly out: TranscriptOutputs,
+    private readonly log: Logger,
+  ) {}
+
+  /** Whether a bridged call of this queue/intent gets the built-in live transcript. */
+  wantsBuiltin(queue: string | null | undefined, intent: string | null | undefined): boolean {
+    const c = this.config();
+    return (queue != null && c.queues.includes(queue)) || (intent != null && c.intents.includes(intent));
+  }
+
+  /** The call's transcript, opened if needed (idempotent); the agent is who the desk pushes to. */
+  open(call: TranscribedCall, ctx: { queue?: string | null; intent?: string | null; agent?: string; quality?: string | null }): CallTranscript {
+    const existing = this.live.get(call.id);
+    if (existing) {
+      if (ctx.agent) existing.agent = ctx.agent;
+      if (ctx.quality) existing.transcript.setQuality(ctx.quality);
+      return existing.transcript;
+    }
+    const c = this.config();
+    if (this.keywords?.list !== c.keywords) this.keywords = { list: c.keywords, matcher: new KeywordMatcher(c.keywords) };
+    const entry: Live = { agent: ctx.agent, queue: ctx.queue ?? null, intent: ctx.intent ?? null, transcript: undefined as unknown as CallTranscript };
+    entry.transcript = new CallTranscript(
+      call.id,
+      { keywords: this.keywords.matcher, maxUtterances: c.maxUtterances, maxUtteranceChars: c.maxUtteranceChars, quality: ctx.quality ?? null },
+      {
+        onUtterance: (u) => {
+          if (entry.agent) this.out.push(entry.agent, call.id, { ...u, quality: entry.transcript.quality });
+        },
+        onKeyword: (k: { keyword: string; speaker: Speaker; atMs: number }) => {
+          call.log.info({ keyword: k.keyword, speaker: k.speaker }, 'transcript keyword heard');
+          call.record('transcript.keyword', { keyword: k.keyword, speaker: k.speaker, atMs: k.atMs });
+        },
+      },
+    );
+    this.live.set(call.id, entry);
+    call.once('closed', () => this.track(this.finish(call.id)));
+    return entry.transcript;
+  }
+
+  /** The open transcript of a live call (a fork endpoint's utterances go here), if any. */
+  sinkFor(callId: string): CallTranscript | undefined {
+    return this.live.get(callId)?.transcript;
+  }
+
+  get activeCalls(): number {
+    return this.live.size;
+  }
+
+  /** Waits for the transcripts being stored (daemon stop, tests). */
+  async drain(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  private track(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  private async finish(callId: string): Promise<void> {
+    const e = this.live.get(callId);
+    if (!e) return;
+    this.live.delete(callId);
+    const doc = e.transcript.close();
+    if (doc.utterances.length === 0 && doc.dropped === 0) {
+      this.log.info({ callId }, 'no speech recognised on the call: no transcript stored');
+      return;
+    }
+    try {
+      const policy = this.recordingPolicy();
+      const perCall = (e.intent ? policy.intents[e.intent] : undefined) ?? (e.queue ? policy.queues[e.queue] : undefined);
+      const [recording] = await this.vault.list({ callId, limit: 1 });
+      const info = await this.vault.transcripts.store({
+        callId,
+        recordingId: recording?.id ?? null,
+        document: doc,
+        utterances: doc.utterances.length,
+        source: doc.sources.join(',') || 'unknown',
+        quality: doc.quality,
+        retentionDays: perCall?.retentionDays ?? policy.retentionDays,
+        queue: e.queue,
+        intent: e.intent,
+        agent: e.agent ?? null,
+      });
+      await this.out.recordAfterClose(callId, 'transcript.stored', {
+        transcriptId: info.id,
+        recordingId: info.recordingId,
+        utterances: info.utterances,
+        ...aggregatesForEvent(doc.aggregates, this.config().aggregates),
+      });
+    } catch (err) {
+      this.log.error({ err, callId, code: 'VAULT_WRITE_FAILED' }, 'transcript could not be stored');
+    }
+  }
+}
