@@ -109,7 +109,8 @@ export class CallTranscript implements TranscriptSink {
       source: u.source,
       sentiment: sentimentOf(text),
     };
-    for (const keyword of this.opts.keywords.match(text)) {
+    // Keywords are looked for in everything heard, not only in what is kept.
+    for (const keyword of this.opts.keywords.match(u.text.length > 4 * this.opts.maxUtteranceChars ? u.text.slice(0, 4 * this.opts.maxUtteranceChars) : u.text)) {
       if (this.alerted.has(keyword)) continue;
       const k = { keyword, speaker: u.speaker, atMs: stored.startMs };
       this.alerted.set(keyword, k);

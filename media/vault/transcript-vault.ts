@@ -151,7 +151,8 @@ export class TranscriptVault {
   /** Encrypts and stores a call's transcript (0600, fsynced), indexes it and audits `transcript-stored`. */
   async store(o: StoreTranscriptOptions): Promise<TranscriptInfo> {
     const id = randomUUID();
-    const createdAt = this.now().toISOString();
+    const at = this.now();
+    const createdAt = at.toISOString();
     const plain = Buffer.from(JSON.stringify(o.document));
     if (plain.length > MAX_TRANSCRIPT_BYTES) throw new VaultError('VAULT_WRITE_FAILED', `transcript of call ${o.callId} is ${plain.length} bytes, above ${MAX_TRANSCRIPT_BYTES}`);
     const sha256 = createHash('sha256').update(plain).digest('hex');
@@ -175,7 +176,7 @@ export class TranscriptVault {
     } finally {
       closeSync(fd);
     }
-    const retentionUntil = o.retentionDays !== undefined ? new Date(this.now().getTime() + o.retentionDays * 86_400_000).toISOString() : null;
+    const retentionUntil = o.retentionDays !== undefined ? new Date(at.getTime() + o.retentionDays * 86_400_000).toISOString() : null;
     try {
       await this.db.transaction(async (tx) => {
         const hold = await tx.get<{ call_id: string }>('SELECT call_id FROM legal_holds WHERE call_id = ?', [o.callId]);
