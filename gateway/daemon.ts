@@ -33,6 +33,7 @@ import { IvrPrompts } from './ivr/prompts';
 import { Router } from './routing/router';
 import { Vault } from '../media/vault/vault';
 import { RecordingService } from './recording/recording-service';
+import { ForkService } from './speech/fork-wiring';
 import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
@@ -258,6 +259,9 @@ export class Daemon {
         },
         stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
       });
+      // Media fork to on-prem AudioHook endpoints (speech.fork); gateway/transcripts passes its sink as sinkFor.
+      const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry });
+      timersStop.push(() => void fork.close());
       const desk = new AgentDesk({
         acd,
         sessions,
@@ -271,6 +275,7 @@ export class Daemon {
         callStore: store,
         registry: metrics.registry,
         maxParties: config.calls.maxParties,
+        bridged: [fork.bridged],
       });
       // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
       const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {

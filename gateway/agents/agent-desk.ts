@@ -8,7 +8,7 @@ import type { AgentState } from '../agent-ui/protocol';
 import type { CallStore } from '../store/call-store';
 import { agentDeskConfigSchema, type AgentDeskConfig } from './config';
 import { Counter, type Registry } from 'prom-client';
-import type { CallEndCause } from '../calls/contract';
+import type { BridgedCall, CallEndCause } from '../calls/contract';
 import { PRIVATE_CALLER } from '../sip/identity';
 import type { CallbackScheduler } from '../callbacks/callback-scheduler';
 import type { RouteDecision } from '../routing/router';
@@ -44,6 +44,11 @@ export interface AgentDeskOptions {
   registry?: Registry;
   /** calls.maxParties: a consult beyond it is refused (WS_CONFERENCE_FULL). */
   maxParties?: number;
+  /**
+   * Told when an agent's audio connects (each agent of a transferred call): media fork, live
+   * transcripts. Must not throw; each decides per call whether it already runs.
+   */
+  bridged?: ReadonlyArray<(b: BridgedCall) => void>;
 }
 
 /** Calls listed in "this shift" per agent, most recent first; older ones drop off. */
@@ -421,6 +426,13 @@ export class AgentDesk {
     const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
     call.once('agentConnected', () => {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
+      for (const listener of this.opts.bridged ?? []) {
+        try {
+          listener({ call, queue: queued.queue, agent, intent: queued.intent });
+        } catch (err) {
+          call.log.error({ err }, 'a bridged-call listener failed; the call goes on');
+        }
+      }
       // A transferred call is one recording: the next agent joins the one already running.
       if (call.recordingState?.active) {
         this.opts.sessions.send(agent, { v: 1, type: 'recording', callId: call.id, ...call.recordingState });

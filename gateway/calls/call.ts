@@ -19,7 +19,7 @@ import { IvrSession, type IvrResult } from '../ivr/ivr-session';
 import type { PromptSource } from '../ivr/prompts';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
-import { CallRecording } from '../recording/call-recording';
+import { CallRecording, type RecordingSource } from '../recording/call-recording';
 import { uriOf } from '../sip/messages';
 import { uriUser, type CallerIdentity } from '../sip/identity';
 import type { IncomingInvite } from '../sip/sip-server';
@@ -428,8 +428,18 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   }
 
   attachRecording(recorder: Recorder, writer: RecordingWriter): void {
-    const source = { setRecordingTap: (tap: Parameters<MediaJoint['setRecordingTap']>[0]) => this.joint.setRecordingTap(tap, this.customer?.id ?? '') };
-    this.recording.attach(recorder, writer, this.closed || !this.joined ? undefined : source);
+    this.recording.attach(recorder, writer, this.closed || !this.joined ? undefined : this.tapSource());
+  }
+
+  /**
+   * The joint's taps for whoever listens to the call besides its parties (the recording, a media
+   * fork, live transcription): left the customer, right what the customer hears. undefined before
+   * the customer joined or once the call closed. Taps go when the joint closes with the call.
+   */
+  tapSource(): RecordingSource | undefined {
+    if (this.closed || !this.joined) return undefined;
+    const callerId = this.customer?.id ?? '';
+    return { addTap: (tap) => this.joint.addTap(tap, callerId), removeTap: (tap) => this.joint.removeTap(tap) };
   }
 
   get recordingState(): { active: boolean; paused: boolean } {

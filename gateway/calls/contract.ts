@@ -1,3 +1,4 @@
+import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
 import type { RecordingWriter } from '../../media/vault/vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
@@ -160,4 +161,17 @@ export interface DeskCall {
   readonly recordingState?: { active: boolean; paused: boolean };
   /** Ends the recording; the call goes on. */
   stopRecording?(cause: string): void;
+  /**
+   * Listeners on the call's media besides its parties (recording, media fork, live transcripts):
+   * left the customer, right what the customer hears. undefined before joined or once closed.
+   */
+  tapSource?(): { addTap(tap: RecordingTap): void; removeTap(tap: RecordingTap): void } | undefined;
+}
+
+/** A call just bridged to an agent (also after a transfer to the next agent): the speech features start here. */
+export interface BridgedCall {
+  call: DeskCall;
+  queue: string | undefined;
+  agent: string;
+  intent: string | null | undefined;
 }

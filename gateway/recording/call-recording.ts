@@ -4,7 +4,8 @@ import { recordingMetadataForSync, type RecordingWriter } from '../../media/vaul
 
 /** What a recording taps: the call's media joint (left: the customer, right: what the customer hears). */
 export interface RecordingSource {
-  setRecordingTap(tap: RecordingTap | null): void;
+  addTap(tap: RecordingTap): void;
+  removeTap(tap: RecordingTap): void;
 }
 
 export interface CallRecordingHooks {
@@ -34,7 +35,7 @@ export class CallRecording {
       return;
     }
     this.current = { recorder, writer, source };
-    source.setRecordingTap(recorder);
+    source.addTap(recorder);
     this.hooks.record('recording.started', { recordingId: writer.id });
   }
 
@@ -61,7 +62,7 @@ export class CallRecording {
     const c = this.current;
     if (!c) return;
     this.current = undefined;
-    c.source.setRecordingTap(null);
+    c.source.removeTap(c.recorder);
     const stats = c.recorder.stop();
     c.writer
       .finalize({ pausedMs: stats.pausedMs })

@@ -52,6 +52,16 @@ type JointEvents = {
 /** The tap's SSRC for mixed audio: a source of its own, so the recorder re-anchors on a switch. */
 const MIX_TAP_SSRC = 0x4d495854;
 
+/** One listener on the joint and the participant whose voice is its left channel. */
+class Tap {
+  constructor(
+    readonly tap: RecordingTap,
+    readonly callerId: string,
+    /** Resolved from callerId when that participant is in the joint. */
+    public caller: Member | null,
+  ) {}
+}
+
 /** One participant: its port, the mixer's buffers for it, and the RTP timeline of what it is sent. */
 class Member implements MixerSink {
   /** The other participant while in relay mode. */
@@ -86,8 +96,9 @@ class Member implements MixerSink {
  * untouched (each side keeps its own timeline following the source's timing,
  * agent DTMF reaches the caller as RFC 4733); a third participant, a monitor, a hold or mixed
  * laws switch it to the mixer, and back when that ends. Every port keeps one continuous RTP
- * timeline across switches. The recording tap (left: the caller, right: what the caller hears
- * from the others) follows the joint through both modes, so one call is one recording.
+ * timeline across switches. Taps (left: the caller, right: what the caller hears from the
+ * others) follow the joint through both modes, so one call is one recording; several listen at
+ * once (the recorder, a media fork, live transcription), each fed the same payloads.
  * Per packet and per tick: no allocation, no logging.
  */
 export class MediaJoint extends EventEmitter<JointEvents> {
@@ -95,10 +106,8 @@ export class MediaJoint extends EventEmitter<JointEvents> {
   private readonly mixer: Mixer;
   private readonly maxParties: number;
   private currentMode: JointMode = 'idle';
-  private tap: RecordingTap | null = null;
-  private tapCallerId: string | null = null;
-  /** The participant whose voice is the tap's left channel (resolved from tapCallerId). */
-  private tapCaller: Member | null = null;
+  /** Replaced (never mutated) on add/remove, so the packet path iterates a stable array. */
+  private taps: Tap[] = [];
   private closed = false;
   private readonly counters = { relayed: 0, mixedIn: 0, mixedOut: 0, modeChanges: 0 };
 
@@ -137,7 +146,7 @@ export class MediaJoint extends EventEmitter<JointEvents> {
     const m = new Member(this, p.id, p.port, p.codec, p.kind);
     m.slot = this.mixer.add(p.id, p.codec, p.role, p.kind, m);
     this.members = [...this.members, m];
-    if (this.tapCallerId === p.id) this.tapCaller = m;
+    for (const t of this.taps) if (t.callerId === p.id) t.caller = m;
     p.port.on('audio', m.onAudio);
     p.port.on('telephoneEvent', m.onTelephoneEvent);
     this.reconsider();
@@ -150,7 +159,7 @@ export class MediaJoint extends EventEmitter<JointEvents> {
     this.detach(m);
     this.members = this.members.filter((x) => x !== m);
     this.mixer.remove(m.slot);
-    if (this.tapCaller === m) this.tapCaller = null;
+    for (const t of this.taps) if (t.caller === m) t.caller = null;
     this.reconsider();
   }
 
@@ -197,13 +206,23 @@ export class MediaJoint extends EventEmitter<JointEvents> {
   }
 
   /**
-   * Left channel: what `callerId` says (while it is heard); right: what it hears from the others
-   * (never its hold frames). The caller may join later: the tap starts when it does.
+   * Adds a listener. Left channel: what `callerId` says (while it is heard); right: what it hears
+   * from the others (never its hold frames). The caller may join later: the tap starts when it does.
+   * Adding a tap already there only changes its caller. No-op once closed.
    */
-  setRecordingTap(tap: RecordingTap | null, callerId: string): void {
-    this.tap = tap;
-    this.tapCallerId = tap === null ? null : callerId;
-    this.tapCaller = tap === null ? null : (this.members.find((m) => m.id === callerId) ?? null);
+  addTap(tap: RecordingTap, callerId: string): void {
+    if (this.closed) return;
+    const caller = this.members.find((m) => m.id === callerId) ?? null;
+    this.taps = [...this.taps.filter((t) => t.tap !== tap), new Tap(tap, callerId, caller)];
+  }
+
+  /** Idempotent: the tap gets nothing more. */
+  removeTap(tap: RecordingTap): void {
+    this.taps = this.taps.filter((t) => t.tap !== tap);
+  }
+
+  get tapCount(): number {
+    return this.taps.length;
   }
 
   /** Idempotent: stops the mixer and unsubscribes from every port. Ports are the owner's to close. */
@@ -214,8 +233,7 @@ export class MediaJoint extends EventEmitter<JointEvents> {
     for (const m of this.members) this.detach(m);
     for (const m of this.members) this.mixer.remove(m.slot);
     this.members = [];
-    this.tap = null;
-    this.tapCaller = null;
+    this.taps = [];
     this.setMode('idle');
     this.removeAllListeners();
   }
@@ -229,10 +247,11 @@ export class MediaJoint extends EventEmitter<JointEvents> {
     if (mode === 'relay') {
       const peer = m.peer;
       if (peer === null || slot.muted) return;
-      const tap = this.tap;
-      if (tap !== null) {
-        if (m === this.tapCaller) tap.pushCaller(payload, timestamp, ssrc);
-        else if (peer === this.tapCaller) tap.pushAgent(payload, timestamp, ssrc);
+      const taps = this.taps;
+      for (let i = 0; i < taps.length; i++) {
+        const t = taps[i];
+        if (m === t.caller) t.tap.pushCaller(payload, timestamp, ssrc);
+        else if (peer === t.caller) t.tap.pushAgent(payload, timestamp, ssrc);
       }
       const tl = peer.timeline;
       const ts = tl.relay(ssrc, timestamp, payload.length);
@@ -240,7 +259,8 @@ export class MediaJoint extends EventEmitter<JointEvents> {
       this.counters.relayed++;
     } else if (mode === 'mix') {
       if (slot.held || slot.muted || slot.role === 'listener') return;
-      if (m === this.tapCaller && this.tap !== null) this.tap.pushCaller(payload, timestamp, ssrc);
+      const taps = this.taps;
+      for (let i = 0; i < taps.length; i++) if (m === taps[i].caller) taps[i].tap.pushCaller(payload, timestamp, ssrc);
       slot.receive(payload);
       this.counters.mixedIn++;
     }
@@ -266,7 +286,9 @@ export class MediaJoint extends EventEmitter<JointEvents> {
     const ts = m.timeline.own(payload.length);
     m.port.sendAudio(payload, marker, ts);
     this.counters.mixedOut++;
-    if (!hold && m === this.tapCaller && this.tap !== null) this.tap.pushAgent(payload, ts, MIX_TAP_SSRC);
+    if (hold) return;
+    const taps = this.taps;
+    for (let i = 0; i < taps.length; i++) if (m === taps[i].caller) taps[i].tap.pushAgent(payload, ts, MIX_TAP_SSRC);
   }
 
   // ---- internals ----

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const all: MediaJoint[] = [];
   for (let j = 0; j < joints; j++) {
     const joint = new MediaJoint({ clock, maxParties: 16 });
-    joint.setRecordingTap({ pushCaller: () => undefined, pushAgent: () => undefined }, `c${j}-0`);
+    joint.addTap({ pushCaller: () => undefined, pushAgent: () => undefined }, `c${j}-0`);
     for (let p = 0; p < size; p++) {
       const port = new LoadPort(frame(300 + 150 * p), (j << 8) | p);
       ports.push(port);

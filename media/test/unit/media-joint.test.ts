@@ -252,7 +252,7 @@ describe('media joint', function () {
   it('recording tap: caller left, what the caller hears right, through relay, mix and hold', async () => {
     const left: Buffer[] = [];
     const right: Buffer[] = [];
-    r.joint.setRecordingTap({ pushCaller: (p) => left.push(Buffer.from(p)), pushAgent: (p) => right.push(Buffer.from(p)) }, 'caller');
+    r.joint.addTap({ pushCaller: (p) => left.push(Buffer.from(p)), pushAgent: (p) => right.push(Buffer.from(p)) }, 'caller');
     join(r, 'caller', 400, { kind: 'caller' });
     join(r, 'agent', 700, { kind: 'agent' });
     const share = (frames: Buffer[], from: number, hz: number): number => {
@@ -279,6 +279,36 @@ describe('media joint', function () {
     await ticks(r.clock, 10);
     assert.equal(left.length, l0, 'held caller: nothing on the left');
     assert.equal(right.length, r0, 'held caller: hold frames are not recorded');
+  });
+
+  it('several taps hear the same frames; a removed tap gets nothing more, the others go on', async () => {
+    const frames = (): { left: Buffer[]; right: Buffer[]; tap: { pushCaller(p: Buffer): void; pushAgent(p: Buffer): void } } => {
+      const left: Buffer[] = [];
+      const right: Buffer[] = [];
+      return { left, right, tap: { pushCaller: (p) => left.push(Buffer.from(p)), pushAgent: (p) => right.push(Buffer.from(p)) } };
+    };
+    const rec = frames();
+    const fork = frames();
+    r.joint.addTap(rec.tap, 'caller');
+    join(r, 'caller', 400, { kind: 'caller' });
+    r.joint.addTap(fork.tap, 'caller');
+    assert.equal(r.joint.tapCount, 2);
+    join(r, 'agent', 700, { kind: 'agent' });
+    await ticks(r.clock, WINDOW);
+    assert.ok(rec.left.length > 0 && rec.right.length > 0);
+    assert.deepEqual(fork.left, rec.left, 'both taps got the same caller frames');
+    assert.deepEqual(fork.right, rec.right, 'both taps got the same agent frames');
+    r.joint.removeTap(fork.tap);
+    r.joint.removeTap(fork.tap);
+    const seen = fork.left.length + fork.right.length;
+    const recBefore = rec.left.length;
+    await ticks(r.clock, WINDOW);
+    assert.equal(fork.left.length + fork.right.length, seen, 'a removed tap gets nothing');
+    assert.ok(rec.left.length > recBefore, 'the other tap goes on');
+    r.joint.close();
+    assert.equal(r.joint.tapCount, 0);
+    r.joint.addTap(fork.tap, 'caller');
+    assert.equal(r.joint.tapCount, 0, 'no taps on a closed joint');
   });
 
   it('errors: JOINT_FULL beyond maxParties (monitors not counted), unknown and duplicate ids, add after close', () => {

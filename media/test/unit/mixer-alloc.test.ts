@@ -89,7 +89,9 @@ describe('mixer and joint hot path allocation', () => {
       const joint = new MediaJoint({ clock, maxParties: 16 });
       const ports: DirectPort[] = [];
       const tap = { caller: 0, agent: 0, pushCaller: () => void tap.caller++, pushAgent: () => void tap.agent++ };
-      joint.setRecordingTap({ pushCaller: tap.pushCaller, pushAgent: tap.pushAgent }, 'p0');
+      joint.addTap({ pushCaller: tap.pushCaller, pushAgent: tap.pushAgent }, 'p0');
+      const second = { caller: 0, pushCaller: () => void second.caller++, pushAgent: () => undefined };
+      joint.addTap(second, 'p0'); // recording and fork listen at once
       for (let i = 0; i < n; i++) {
         const codec = laws[i % laws.length];
         const port = new DirectPort(codec, encodeFrame(codec, sine(300 + 100 * i)));
@@ -114,6 +116,7 @@ describe('mixer and joint hot path allocation', () => {
       assert.ok(bytes / 20_000 / n < 14, `heap allocation ${bytes} bytes over 20 000 ticks`);
       assert.ok(ports.every((p) => p.sentFrames >= 80_000));
       assert.ok(tap.caller > 0 && tap.agent > 0);
+      assert.equal(second.caller, tap.caller);
       joint.close();
     });
   }
@@ -123,7 +126,8 @@ describe('mixer and joint hot path allocation', () => {
     const joint = new MediaJoint({ clock, maxParties: 2 });
     const a = new DirectPort('PCMA', encodeFrame('PCMA', sine(400)));
     const b = new DirectPort('PCMA', encodeFrame('PCMA', sine(700)));
-    joint.setRecordingTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a');
+    joint.addTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a');
+    joint.addTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a');
     joint.add({ id: 'a', port: a, codec: 'PCMA', role: 'party', kind: 'caller' });
     joint.add({ id: 'b', port: b, codec: 'PCMA', role: 'party', kind: 'agent' });
     assert.equal(joint.mode, 'relay');
