@@ -20,6 +20,13 @@ export const transcriptsConfigSchema = z
     queues: z.array(name).max(256).default([]),
     /** … and calls routed with these intents. */
     intents: z.array(name).max(256).default([]),
+    /** Whose audio the built-in engine transcribes: each side is one recognition (speech.engine.maxConcurrent counts them). */
+    speakers: z.array(z.enum(['caller', 'agent'])).min(1).max(2).default(['caller', 'agent']),
+    /**
+     * A built-in recognition is ended and a new one started after this much audio, at the next
+     * utterance boundary (the engine stops at speech.engine's per-recognition audio limit).
+     */
+    segmentS: z.number().int().min(10).max(3600).default(50),
     /** Phrases that raise `transcript.keyword` (the keyword only, never the text), once per call and keyword. */
     keywords: z.array(keyword).max(100).default([]),
     /**

@@ -1,18 +1,30 @@
-import type { Speaker } from '../../media/speech/contract';
+import type { RecordingTap } from '../../media/joint/audio-port';
+import type { Speaker, SpeechEngine } from '../../media/speech/contract';
 import type { Vault } from '../../media/vault/vault';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 import { aggregatesForEvent, CallTranscript, type StoredUtterance } from './call-transcript';
 import type { TranscriptsConfig } from './config';
 import { KeywordMatcher } from './keywords';
+import { LiveTranscriber } from './live-transcriber';
 
 /** What the service needs of a call (DeskCall satisfies it). */
 export interface TranscribedCall {
   readonly id: string;
   readonly log: Logger;
   readonly closed: boolean;
+  readonly codec: 'PCMU' | 'PCMA';
   record(type: string, data?: Record<string, unknown>): void;
   once(event: 'closed', listener: (cause: string) => void): unknown;
+  tapSource?(): { addTap(tap: RecordingTap): void; removeTap(tap: RecordingTap): void } | undefined;
+}
+
+/** What AgentDesk's `bridged` listeners get (gateway/calls/contract.ts BridgedCall, structurally). */
+export interface BridgedTranscribedCall {
+  call: TranscribedCall;
+  queue: string | undefined;
+  agent: string;
+  intent: string | null | undefined;
 }
 
 /** Where the service's outputs go (the daemon wires the agent sessions and the call store). */
@@ -25,6 +37,8 @@ export interface TranscriptOutputs {
 
 interface Live {
   transcript: CallTranscript;
+  /** Stops the built-in engine's feed and flushes its last words (built-in transcripts only). */
+  stopLive?: () => Promise<void>;
   agent: string | undefined;
   queue: string | null;
   intent: string | null;
@@ -40,6 +54,9 @@ export class TranscriptService {
   private readonly live = new Map<string, Live>();
   private keywords: { list: readonly string[]; matcher: KeywordMatcher } | undefined;
   private readonly pending = new Set<Promise<void>>();
+  /** Queue/intent/agent of bridged calls, for a fork endpoint that opens a transcript later. */
+  private readonly bridgedCtx = new Map<string, { queue: string | null; intent: string | null; agent: string }>();
+  private engineMissingLogged = false;
 
   constructor(
     private readonly vault: Vault,
@@ -48,7 +65,56 @@ export class TranscriptService {
     private readonly recordingPolicy: () => Config['recording'],
     private readonly out: TranscriptOutputs,
     private readonly log: Logger,
+    /** The on-site engine for built-in transcripts (undefined: none configured or it cannot run). */
+    private readonly engine?: () => SpeechEngine | undefined,
   ) {}
+
+  /**
+   * An AgentDesk `bridged` listener: remembers who the call is with (a transfer moves the live push
+   * to the next agent) and starts the built-in live transcript when the queue/intent asks for it.
+   * Register it before the fork's, whose endpoint may feed the same transcript.
+   */
+  readonly bridged = (b: BridgedTranscribedCall): void => {
+    const { call } = b;
+    if (call.closed) return;
+    if (!this.bridgedCtx.has(call.id)) call.once('closed', () => this.bridgedCtx.delete(call.id));
+    this.bridgedCtx.set(call.id, { queue: b.queue ?? null, intent: b.intent ?? null, agent: b.agent });
+    const existing = this.live.get(call.id);
+    if (existing) {
+      existing.agent = b.agent;
+      return;
+    }
+    if (!this.wantsBuiltin(b.queue, b.intent)) return;
+    const engine = this.engine?.();
+    const source = call.tapSource?.();
+    if (!engine || !source) {
+      if (!engine && !this.engineMissingLogged) {
+        this.engineMissingLogged = true;
+        this.log.warn({ callId: call.id, code: 'SPEECH_UNAVAILABLE' }, 'speech.transcripts asks for built-in transcripts but no speech engine runs here');
+      }
+      return;
+    }
+    const c = this.config();
+    const transcript = this.open(call, { queue: b.queue, intent: b.intent, agent: b.agent, quality: engine.quality });
+    const live = new LiveTranscriber({ callId: call.id, codec: call.codec, engine, sink: transcript, speakers: c.speakers, segmentS: c.segmentS, log: call.log });
+    source.addTap(live);
+    const entry = this.live.get(call.id);
+    if (entry) {
+      entry.stopLive = async () => {
+        source.removeTap(live);
+        await live.stop();
+        if (live.overwritten > 0) call.log.warn({ samples: live.overwritten }, 'live transcript: audio lost because the engine feed fell behind');
+      };
+    }
+    call.log.info({ engine: engine.name, speakers: c.speakers }, 'live transcript started');
+  };
+
+  /** ForkService's sinkFor: a fork endpoint's transcript events feed the call's transcript. */
+  readonly sinkForFork = (call: TranscribedCall): CallTranscript | undefined => {
+    if (call.closed) return undefined;
+    const ctx = this.bridgedCtx.get(call.id);
+    return this.open(call, { queue: ctx?.queue, intent: ctx?.intent, agent: ctx?.agent });
+  };
 
   /** Whether a bridged call of this queue/intent gets the built-in live transcript. */
   wantsBuiltin(queue: string | null | undefined, intent: string | null | undefined): boolean {
@@ -107,6 +173,8 @@ export class TranscriptService {
   private async finish(callId: string): Promise<void> {
     const e = this.live.get(callId);
     if (!e) return;
+    // The last words are still in the engine: flush before the transcript is closed.
+    await e.stopLive?.().catch((err: unknown) => this.log.warn({ err, callId }, 'live transcript did not stop cleanly'));
     this.live.delete(callId);
     const doc = e.transcript.close();
     if (doc.utterances.length === 0 && doc.dropped === 0) {

@@ -68,6 +68,7 @@ describe('transcripts: keywords and the per-call sink', () => {
 
 class FakeCall extends EventEmitter implements TranscribedCall {
   closed = false;
+  readonly codec = 'PCMU' as const;
   readonly log = log;
   readonly events: Array<{ type: string; data: Record<string, unknown> }> = [];
   constructor(readonly id: string) {

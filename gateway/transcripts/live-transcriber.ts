@@ -1,0 +1,192 @@
+import type { RecordingTap } from '../../media/joint/audio-port';
+import type { Recognition, SpeechEngine, SpeechHypothesis, Speaker, TranscriptSink } from '../../media/speech/contract';
+import { decodeTable, type G711Codec } from '../../media/tones/g711';
+
+/** Audio is handed to the engine in batches, off the packet path. */
+const FEED_MS = 200;
+/** 8 kHz samples a side may queue between feeds (4 s); older ones are overwritten and counted. */
+const RING_SAMPLES = 32_000;
+/** A side more than this behind the wall clock (nothing sent: hold, DTX) is padded with silence so both sides keep one timeline. */
+const PAD_AFTER_SAMPLES = 1600;
+/** After a failed or refused recognition, a side tries again this much later. */
+const RETRY_MS = 5000;
+
+export interface LiveTranscriberOptions {
+  callId: string;
+  codec: G711Codec;
+  engine: SpeechEngine;
+  sink: TranscriptSink;
+  speakers: readonly Speaker[];
+  /** Audio per recognition before it is rotated at an utterance boundary (s). */
+  segmentS: number;
+  log: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
+  now?: () => number;
+}
+
+/** One side's decoded audio and its current recognition. */
+class Side {
+  readonly ring = new Int16Array(RING_SAMPLES);
+  head = 0;
+  size = 0;
+  overwritten = 0;
+  /** Samples given to the engine since the transcriber started (this side's timeline). */
+  fed = 0;
+  rec: Recognition | null = null;
+  /** `fed` when the current recognition started: its times are relative to this. */
+  recBase = 0;
+  retryAt = 0;
+  /** A final arrived since the last feed: a good moment to rotate. */
+  boundary = false;
+  failures = 0;
+
+  constructor(readonly speaker: Speaker) {}
+
+  /** On the packet path: decode into the ring, nothing allocated. */
+  push(payload: Buffer, table: Int16Array): void {
+    const ring = this.ring;
+    const cap = ring.length;
+    for (let i = 0; i < payload.length; i++) {
+      ring[(this.head + this.size) % cap] = table[payload[i]];
+      if (this.size === cap) {
+        this.head = (this.head + 1) % cap;
+        this.overwritten++;
+      } else this.size++;
+    }
+  }
+
+  /** Off the packet path: what waits, plus silence up to `padTo` samples on this side's timeline. */
+  drain(padTo: number): Int16Array | null {
+    const pad = Math.max(0, padTo - (this.fed + this.size));
+    const n = this.size + pad;
+    if (n === 0) return null;
+    const out = new Int16Array(n);
+    const cap = this.ring.length;
+    for (let i = 0; i < this.size; i++) out[i] = this.ring[(this.head + i) % cap];
+    this.head = (this.head + this.size) % cap;
+    this.size = 0;
+    return out;
+  }
+}
+
+/**
+ * The built-in live transcript of one bridged call: taps the call's media (left: the customer,
+ * right: what the customer hears, i.e. the agent), decodes G.711 into per-side rings on the packet
+ * path (no allocation there), and every 200 ms feeds each side to its own dictation recognition.
+ * Final hypotheses become utterances in the call's TranscriptSink, timed from the start of the
+ * transcript. A recognition is rotated after `segmentS` of audio at an utterance boundary; one
+ * that fails or is refused (SPEECH_BUSY) is retried later. The call never waits on the engine.
+ */
+export class LiveTranscriber implements RecordingTap {
+  private readonly table: Int16Array;
+  private readonly sides: Side[];
+  private readonly bySpeaker: { caller: Side | null; agent: Side | null };
+  private readonly startedAt: number;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: LiveTranscriberOptions) {
+    this.table = decodeTable(opts.codec);
+    this.sides = [...new Set(opts.speakers)].map((s) => new Side(s));
+    this.bySpeaker = { caller: this.sides.find((s) => s.speaker === 'caller') ?? null, agent: this.sides.find((s) => s.speaker === 'agent') ?? null };
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
+    this.timer = setInterval(() => this.feed(), FEED_MS);
+    this.timer.unref();
+  }
+
+  pushCaller(payload: Buffer): void {
+    this.bySpeaker.caller?.push(payload, this.table);
+  }
+
+  pushAgent(payload: Buffer): void {
+    this.bySpeaker.agent?.push(payload, this.table);
+  }
+
+  /** Samples lost because the feed fell behind (both sides). */
+  get overwritten(): number {
+    return this.sides.reduce((n, s) => n + s.overwritten, 0);
+  }
+
+  /** Ends feeding; each recognition is flushed so the last words still reach the sink. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.feed();
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.all(this.sides.map((s) => this.endRecognition(s)));
+  }
+
+  private feed(): void {
+    if (this.stopped) return;
+    const padTo = Math.max(0, Math.floor((this.now() - this.startedAt) * 8) - PAD_AFTER_SAMPLES);
+    for (const side of this.sides) {
+      const samples = side.drain(padTo);
+      if (!side.rec && this.now() >= side.retryAt) this.startRecognition(side);
+      if (samples) {
+        // Audio while no recognition runs (refused, between retries) is not transcribed.
+        side.rec?.write(samples);
+        side.fed += samples.length;
+      }
+      if (side.rec && side.boundary && side.fed - side.recBase >= this.opts.segmentS * 8000) void this.endRecognition(side);
+      side.boundary = false;
+    }
+  }
+
+  private startRecognition(side: Side): void {
+    let rec: Recognition;
+    try {
+      rec = this.opts.engine.recognize({ mode: 'dictation', tag: `${this.opts.callId}:${side.speaker}` });
+    } catch (err) {
+      side.retryAt = this.now() + RETRY_MS;
+      if (side.failures++ === 0) this.opts.log.warn({ err, speaker: side.speaker, code: (err as { code?: string }).code }, 'live transcript: the engine refused a recognition; retrying, the call goes on');
+      return;
+    }
+    side.rec = rec;
+    side.recBase = side.fed;
+    const base = side.fed;
+    rec.on('final', (h) => {
+      side.boundary = true;
+      this.emit(side.speaker, base, h);
+    });
+    rec.on('error', (err) => {
+      if (side.rec === rec) side.rec = null;
+      side.retryAt = this.now() + RETRY_MS;
+      if (side.failures++ < 3) this.opts.log.warn({ err, speaker: side.speaker }, 'live transcript: recognition failed; retrying, the call goes on');
+    });
+  }
+
+  private async endRecognition(side: Side): Promise<void> {
+    const rec = side.rec;
+    if (!rec) return;
+    side.rec = null;
+    const base = side.recBase;
+    try {
+      const last = await rec.end();
+      // end() resolves with the last utterance; it is also emitted as `final`, unless the engine only returns it.
+      if (last && !this.seen.has(last)) this.emit(side.speaker, base, last);
+    } catch (err) {
+      this.opts.log.warn({ err, speaker: side.speaker }, 'live transcript: the last words of a recognition were lost');
+      rec.close();
+    }
+  }
+
+  private readonly seen = new WeakSet<SpeechHypothesis>();
+
+  private emit(speaker: Speaker, baseSamples: number, h: SpeechHypothesis): void {
+    if (this.seen.has(h)) return;
+    this.seen.add(h);
+    if (!h.text.trim()) return;
+    const baseMs = baseSamples / 8;
+    this.opts.sink.utterance({
+      callId: this.opts.callId,
+      speaker,
+      startMs: baseMs + h.startMs,
+      endMs: baseMs + h.endMs,
+      text: h.text,
+      confidence: h.confidence,
+      source: `builtin:${this.opts.engine.name}`,
+    });
+  }
+}
