@@ -30,6 +30,8 @@ import { KpiStore } from './kpi/kpi-store';
 import { adminTokenCheck, WallboardHub } from './wallboard/wallboard-hub';
 import { ivrPromptNames } from './ivr/config';
 import { IvrPrompts } from './ivr/prompts';
+import { createIvrSpeech, type IvrSpeechDeps } from './speech/ivr-speech';
+import { AnswerEndpointer } from './ivr/answer-endpointer';
 import { Router } from './routing/router';
 import { Vault } from '../media/vault/vault';
 import { RecordingService } from './recording/recording-service';
@@ -202,12 +204,14 @@ export class Daemon {
       const pool = new PortPool(PortPool.parseRange(config.rtp.ports));
       const tone = config.calls.holdTone === 'ringback' ? RINGBACK_TONE : HOLD_TONE;
       const clock = new MediaClock();
-      let ivr: { config: NonNullable<Config['ivr']>; prompts: IvrPrompts } | undefined;
+      let ivr: { config: NonNullable<Config['ivr']>; prompts: IvrPrompts; speech?: IvrSpeechDeps } | undefined;
       if (config.ivr) {
         // Prompts are read (or generated) once here, so a call's IVR starts without disk I/O.
         const prompts = IvrPrompts.forDataDir(config.dataDir, log.child({ component: 'ivr' }));
         await prompts.preload(ivrPromptNames(config.ivr));
-        ivr = { config: config.ivr, prompts };
+        const speech = createIvrSpeech(config.ivr, config.intents, config.speech, (limits) => new AnswerEndpointer(limits), log.child({ component: 'speech' }));
+        if (speech) timersStop.push(() => void speech.engine.close());
+        ivr = { config: config.ivr, prompts, ...(speech ? { speech } : {}) };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
       }
       const callHoldFrames = { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') };

@@ -42,7 +42,8 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
   'call.held': { ...CALL, direction: 'plain' },
   'call.resumed': { ...CALL },
   'call.dtmf': { ...CALL, durationMs: 'plain', digit: 'text' },
-  'call.queued': { ...CALL, queue: 'plain', intent: 'plain', source: 'plain', rule: 'plain', priority: 'plain', vip: 'plain' },
+  // A speech IVR's recognised `text` is deliberately absent: the caller's words never leave the site.
+  'call.queued': { ...CALL, queue: 'plain', intent: 'plain', source: 'plain', rule: 'plain', priority: 'plain', vip: 'plain', confidence: 'plain', how: 'plain' },
   'call.queue-full': { ...CALL, queue: 'plain' },
   'call.overflow': { ...CALL, from: 'plain', to: 'plain', reason: 'plain' },
   'call.agent-offered': { ...AGENT_ON_CALL },

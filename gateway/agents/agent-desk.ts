@@ -314,7 +314,16 @@ export class AgentDesk {
       'call.queued',
       typeof target === 'string'
         ? { queue: queued.queue }
-        : { queue: queued.queue, intent: target.intent, source: target.source, rule: target.rule, priority: target.priority, vip: target.vip },
+        : {
+            queue: queued.queue,
+            intent: target.intent,
+            source: target.source,
+            rule: target.rule,
+            priority: target.priority,
+            vip: target.vip,
+            // Source speech: the words stay in the local record; the sync policy lets only the confidence leave.
+            ...(target.speech ? { confidence: target.speech.confidence, how: target.speech.how, text: target.speech.text } : {}),
+          },
       { queue: queued.queue },
     );
     call.on('dtmf', (digit) => void this.onQueuedDigit(call, digit));

@@ -251,7 +251,8 @@ export class CallManager implements SipServerHandlers {
     if (!queueing || call.closed) return;
     let target: string | RouteDecision | undefined = this.deps.config.calls.queue;
     if (this.routing?.router.enabled) {
-      const route = await this.routing.router.route(routingCallFromInvite(call.id, rq, call.ivrIntent, call.identity));
+      const speech = result?.kind === 'intent' ? result.speech : undefined;
+      const route = await this.routing.router.route(routingCallFromInvite(call.id, rq, call.ivrIntent, call.identity, speech && { text: speech.text, confidence: speech.confidence, how: speech.how }));
       for (const i of route.ignored) call.log.info({ ...i }, 'routing step ignored');
       if (call.closed) return;
       target = route;

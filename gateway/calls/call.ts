@@ -15,7 +15,7 @@ import type { RecordingWriter } from '../../media/vault/vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';
-import { IvrSession, type IvrResult } from '../ivr/ivr-session';
+import { IvrSession, type IvrResult, type IvrSpeech } from '../ivr/ivr-session';
 import type { PromptSource } from '../ivr/prompts';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
@@ -46,7 +46,7 @@ export interface CallDeps {
   clock: MediaClock;
   holdFrames: Record<CodecName, Buffer[]>;
   /** Set when config.ivr is: the IVR runs on every confirmed call before it is queued. */
-  ivr?: { config: IvrConfig; prompts: PromptSource };
+  ivr?: { config: IvrConfig; prompts: PromptSource; speech?: Omit<IvrSpeech, 'audio' | 'payloadType'> };
   /** How addOutbound dials (routing.forward, REFER, callbacks, transfers). Unset: it refuses. */
   dialOutbound?: OutboundDialer;
 }
@@ -812,8 +812,11 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   /** The IVR talks to the caller (prompts on the caller's RTP session) instead of the hold tone. */
   private startIvr(ivr: NonNullable<CallDeps['ivr']>): void {
     const leg = this.callerLeg();
-    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log });
+    const speech = ivr.speech ? { ...ivr.speech, audio: leg.rtp, payloadType: () => leg.payloadType } : undefined;
+    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log, speech });
     this.ivr = session;
+    // Each listening turn in the record (on site: the policy lets none of it leave), for accuracy reviews.
+    session.on('speech', (t) => this.record('call.ivr-speech', { ...t }));
     session.once('done', (result) => this.onIvrDone(result));
     this.record('call.ivr-started', { menu: ivr.config.entry });
     void session.start();
@@ -973,7 +976,10 @@ function info(leg: Leg): LegInfo {
 
 /** The data of `call.ivr-done`: a flat, stable shape for the record (and later the cloud). */
 function ivrEventData(r: IvrResult): Record<string, unknown> {
-  if (r.kind === 'intent') return { result: 'intent', intent: r.intent, path: r.path, menu: r.menu, fallback: r.fallback };
+  if (r.kind === 'intent') {
+    const base = { result: 'intent', intent: r.intent, path: r.path, menu: r.menu, fallback: r.fallback };
+    return r.speech ? { ...base, source: 'speech', text: r.speech.text, confidence: r.speech.confidence, how: r.speech.how, turns: r.speech.turns } : base;
+  }
   if (r.kind === 'callback') return { result: 'callback', path: r.path, menu: r.menu, fallback: r.fallback };
   return { result: 'abandoned', reason: r.reason, path: r.path };
 }

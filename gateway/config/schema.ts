@@ -2,7 +2,7 @@ import { isIP, BlockList } from 'node:net';
 import { z } from 'zod';
 import { hwConfigSchema } from '../../hw/config';
 import { ACD_LIMITS, acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
-import { ivrIntentIssues, ivrSchema } from '../ivr/config';
+import { ivrIntentIssues, ivrSchema, ivrSpeechIssues } from '../ivr/config';
 import { ROUTING_LIMITS, routingConfigIssues, routingConfigShape } from '../routing/config';
 import { kpiConfigSchema } from '../kpi/config';
 import { agentDeskConfigSchema, agentSessionsConfigSchema } from '../agents/config';
@@ -320,6 +320,7 @@ export const configSchema = z
     for (const i of routingConfigIssues(cfg, cfg.queues)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     if (cfg.ivr) {
       for (const i of ivrIntentIssues(cfg.ivr, cfg.intents.map((x) => x.name))) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+      for (const i of ivrSpeechIssues(cfg.ivr, cfg.intents)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
     }
     cfg.queues.forEach((q, i) => {
       if (q.overflow && 'callback' in q.overflow && !cfg.trunks.some((t) => t.outbound)) {

@@ -66,8 +66,35 @@ export const ivrActionSchema = z
     if (n !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of intent, menu or callback' });
   });
 
+/** Defaults of a speech menu's settings (applied by speechSettings(), so a DTMF menu can refuse them). */
+export const SPEECH_MENU_DEFAULTS = {
+  minConfidence: 0.5,
+  maxSpeechS: 8,
+  silenceMs: 800,
+  noInputS: 5,
+} as const;
+
+/** The keys only a `type: speech` menu may have. */
+const SPEECH_ONLY_KEYS = ['minConfidence', 'maxSpeechS', 'silenceMs', 'noInputS', 'intents'] as const;
+
 export const ivrMenuSchema = z
   .object({
+    /**
+     * dtmf: the caller presses keys. speech: the caller says why they call; the answer is
+     * recognised on site against the examples of the menu's intents. A speech menu's `choices`
+     * still work (keys pressed during it) and are the fallback after two unrecognised answers.
+     */
+    type: z.enum(['dtmf', 'speech']).default('dtmf'),
+    /** Speech: a decision below this confidence (0..1) asks once more, then falls back to the choices/onFail. */
+    minConfidence: z.number().min(0).max(1).optional(),
+    /** Speech: the longest answer listened to (seconds). */
+    maxSpeechS: z.number().min(1).max(30).optional(),
+    /** Speech: the silence that ends an answer (ms). */
+    silenceMs: z.number().int().min(200).max(5000).optional(),
+    /** Speech: seconds to wait for the caller to start speaking once the prompt has finished. */
+    noInputS: z.number().min(1).max(60).optional(),
+    /** Speech: the intents the answer may be (each needs `examples`); default every intent with examples. */
+    intents: z.array(z.string().regex(INTENT_PATTERN, 'intents are letters, digits, _ . - (1-64)')).min(1).max(100).optional(),
     /** Played on entering the menu and on every retry. */
     prompt: promptName,
     /** Seconds to wait for a digit once the prompt has finished. */
@@ -98,6 +125,29 @@ export const ivrSchema = z
   });
 
 export type IvrAction = z.infer<typeof ivrActionSchema>;
+
+/** A speech menu's settings with defaults applied. */
+export interface SpeechMenuSettings {
+  minConfidence: number;
+  maxSpeechS: number;
+  silenceMs: number;
+  noInputS: number;
+}
+
+export function speechSettings(menu: Pick<IvrMenu, 'minConfidence' | 'maxSpeechS' | 'silenceMs' | 'noInputS'>): SpeechMenuSettings {
+  return {
+    minConfidence: menu.minConfidence ?? SPEECH_MENU_DEFAULTS.minConfidence,
+    maxSpeechS: menu.maxSpeechS ?? SPEECH_MENU_DEFAULTS.maxSpeechS,
+    silenceMs: menu.silenceMs ?? SPEECH_MENU_DEFAULTS.silenceMs,
+    noInputS: menu.noInputS ?? SPEECH_MENU_DEFAULTS.noInputS,
+  };
+}
+
+/** The intents a speech menu listens for: its `intents`, else every intent with examples (config order). */
+export function speechMenuIntents(menu: Pick<IvrMenu, 'intents'>, intents: ReadonlyArray<{ name: string; examples: readonly string[] }>): string[] {
+  if (menu.intents !== undefined) return [...menu.intents];
+  return intents.filter((i) => i.examples.length > 0).map((i) => i.name);
+}
 export type IvrMenu = z.infer<typeof ivrMenuSchema>;
 export type IvrConfig = z.infer<typeof ivrSchema>;
 /** What the config file may say (defaults not yet applied). */
@@ -140,8 +190,13 @@ export function ivrConfigIssues(cfg: Pick<IvrConfig, 'entry' | 'menus'>): IvrCon
     if (menu.onFail?.menu !== undefined && !exists(menu.onFail.menu)) {
       issues.push({ path: ['menus', name, 'onFail', 'menu'], message: `no menu named "${menu.onFail.menu}" in menus` });
     }
-    if (keys.length === 0 && menu.onFail === undefined) {
+    if (keys.length === 0 && menu.onFail === undefined && menu.type !== 'speech') {
       issues.push({ path: ['menus', name], message: 'a menu with no exits: give at least one choice or an onFail' });
+    }
+    if (menu.type !== 'speech') {
+      for (const k of SPEECH_ONLY_KEYS) {
+        if (menu[k] !== undefined) issues.push({ path: ['menus', name, k], message: `${k} is only for menus with type: speech` });
+      }
     }
   }
 
@@ -153,7 +208,8 @@ export function ivrConfigIssues(cfg: Pick<IvrConfig, 'entry' | 'menus'>): IvrCon
     changed = false;
     for (const name of names) {
       if (canFinish.has(name)) continue;
-      const ok = actionsOf(cfg.menus[name]).some((a) => a.intent !== undefined || a.callback === true || (a.menu !== undefined && canFinish.has(a.menu)));
+      // A speech menu ends with one of its intents (checked against intents: by ivrSpeechIssues).
+      const ok = cfg.menus[name].type === 'speech' || actionsOf(cfg.menus[name]).some((a) => a.intent !== undefined || a.callback === true || (a.menu !== undefined && canFinish.has(a.menu)));
       if (ok) {
         canFinish.add(name);
         changed = true;
@@ -162,7 +218,7 @@ export function ivrConfigIssues(cfg: Pick<IvrConfig, 'entry' | 'menus'>): IvrCon
   }
   for (const name of names) {
     const menu = cfg.menus[name];
-    const hasExit = Object.keys(menu.choices).length > 0 || menu.onFail !== undefined;
+    const hasExit = Object.keys(menu.choices).length > 0 || menu.onFail !== undefined || menu.type === 'speech';
     const danglingOnly = actionsOf(menu).every((a) => a.menu !== undefined && !exists(a.menu));
     // Already reported as "no exits" or as missing menus: one clear message per problem.
     if (canFinish.has(name) || !hasExit || danglingOnly) continue;
@@ -180,8 +236,33 @@ export function ivrIntents(cfg: Pick<IvrConfig, 'menus'>): string[] {
   const out = new Set<string>();
   for (const m of Object.values(cfg.menus)) {
     for (const a of [...Object.values(m.choices), ...(m.onFail ? [m.onFail] : [])]) if (a.intent !== undefined) out.add(a.intent);
+    for (const i of m.intents ?? []) out.add(i);
   }
   return [...out];
+}
+
+/**
+ * Speech menus against `intents:` (paths from the config root): speech needs intent routing, each
+ * intent a menu listens for must exist and have examples, and a menu without `intents` needs at
+ * least one intent with examples.
+ */
+export function ivrSpeechIssues(cfg: Pick<IvrConfig, 'menus'>, intents: ReadonlyArray<{ name: string; examples: readonly string[] }>): IvrConfigIssue[] {
+  const issues: IvrConfigIssue[] = [];
+  const byName = new Map(intents.map((i) => [i.name, i]));
+  for (const [name, m] of Object.entries(cfg.menus)) {
+    if (m.type !== 'speech') continue;
+    const path = ['ivr', 'menus', name];
+    if (m.intents === undefined) {
+      if (!intents.some((i) => i.examples.length > 0)) issues.push({ path, message: 'a speech menu needs intents with examples (intents[].examples)' });
+      continue;
+    }
+    m.intents.forEach((intent, j) => {
+      const def = byName.get(intent);
+      if (def === undefined) issues.push({ path: [...path, 'intents', j], message: `intent "${intent}" is not defined in intents` });
+      else if (def.examples.length === 0) issues.push({ path: [...path, 'intents', j], message: `intent "${intent}" has no examples (intents[].examples): a speech menu cannot recognise it` });
+    });
+  }
+  return issues;
 }
 
 /**

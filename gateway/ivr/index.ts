@@ -1,5 +1,5 @@
-export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrIntentIssues, ivrIntents, ivrPromptNames } from './config';
-export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue } from './config';
+export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrIntentIssues, ivrSpeechIssues, ivrIntents, ivrPromptNames, speechSettings, speechMenuIntents, SPEECH_MENU_DEFAULTS } from './config';
+export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue, SpeechMenuSettings } from './config';
 export { IvrPrompts, generatedPrompt, generatedPromptSpec, transcodeFrames } from './prompts';
 export type { PromptSource, PromptLog } from './prompts';
 export { PromptPlayer } from './prompt-player';

@@ -1,9 +1,50 @@
 import { EventEmitter } from 'node:events';
 import type { DtmfDigit, DtmfDigitEvent } from '../../media/dtmf/rfc4733';
+import type { SpeechEngine } from '../../media/speech/contract';
 import type { G711Codec } from '../../media/tones/g711';
+import type { IntentDecisionHow } from '../speech/intent-classifier';
 import { ivrPromptNames, type IvrAction, type IvrConfig, type IvrMenu } from './config';
 import { PromptPlayer, type FrameSink, type TickSource } from './prompt-player';
 import type { PromptSource } from './prompts';
+import { SpeechCapture, type CallerAudio, type CaptureResult, type EndpointerLimits, type FrameEndpointer } from './speech-capture';
+import type { SpeechMenuModel } from './speech-menus';
+
+/** How a speech menu decided: what was recognised (stays on site) and how sure. */
+export interface IvrSpeechDecision {
+  text: string;
+  confidence: number;
+  how: IntentDecisionHow;
+  /** Listening turns it took (1 or 2). */
+  turns: number;
+}
+
+/** One listening turn of a speech menu, as the call's record keeps it. */
+export interface IvrSpeechTurn {
+  menu: string;
+  turn: number;
+  /**
+   * recognised: an intent at or above minConfidence; rejected: below it, or no intent in what was
+   * heard; no-input: nothing said; unavailable: the engine could not listen (busy, missing, failed).
+   */
+  result: 'recognised' | 'rejected' | 'no-input' | 'unavailable';
+  text?: string;
+  intent?: string;
+  confidence?: number;
+  how?: IntentDecisionHow;
+  /** SpeechError code for `unavailable`. */
+  code?: string;
+}
+
+/** Speech menus' needs: the on-site engine, the models of the menus, and the caller's audio. */
+export interface IvrSpeech {
+  engine: SpeechEngine;
+  menus: ReadonlyMap<string, SpeechMenuModel>;
+  /** The caller's RTP (the call's RtpSession). */
+  audio: CallerAudio;
+  /** The caller's audio payload type now. */
+  payloadType: () => number;
+  endpointer: (limits: EndpointerLimits) => FrameEndpointer;
+}
 
 /**
  * How the IVR ended. `path` is the choice keys taken, in order (e.g. ['3', '2'] for 3 in the
@@ -11,7 +52,7 @@ import type { PromptSource } from './prompts';
  * `fallback` is true when that was the menu's onFail (the caller did not choose).
  */
 export type IvrResult =
-  | { kind: 'intent'; intent: string; path: string[]; menu: string; fallback: boolean }
+  | { kind: 'intent'; intent: string; path: string[]; menu: string; fallback: boolean; speech?: IvrSpeechDecision }
   | { kind: 'callback'; path: string[]; menu: string; fallback: boolean }
   | {
       kind: 'abandoned';
@@ -39,6 +80,10 @@ export interface IvrSessionEvents {
   invalid: [menu: string, input: string];
   /** No key within the menu's timeoutS after its prompt. */
   timeout: [menu: string];
+  /** A speech menu started listening (turn 1 or 2). */
+  listening: [menu: string, turn: number];
+  /** A speech menu's listening turn ended. */
+  speech: [IvrSpeechTurn];
 }
 
 /** Opaque timer handle, as returned by IvrTimers.setTimeout. */
@@ -78,9 +123,16 @@ export interface IvrSessionOptions {
   digits?: DigitSource;
   timers?: IvrTimers;
   log?: IvrLog;
+  /** Absent: speech menus take keys only (their choices, then onFail). */
+  speech?: IvrSpeech;
 }
 
-type State = 'idle' | 'loading' | 'prompt' | 'invalid-prompt' | 'waiting' | 'collecting' | 'done';
+type State = 'idle' | 'loading' | 'prompt' | 'invalid-prompt' | 'waiting' | 'collecting' | 'listening' | 'done';
+
+/** Listening turns of a speech menu before it falls back to its keys: the answer, and one "say again". */
+const SPEECH_TURNS = 2;
+/** Beyond noInputS + maxSpeechS a turn ends even if the end-pointer never decides (the engine's flush included). */
+const TURN_SLACK_MS = 2000;
 
 const ALL_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
 
@@ -112,6 +164,11 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
   private buffer = '';
   private readonly path: string[] = [];
   private resultValue: IvrResult | null = null;
+  private capture: SpeechCapture | null = null;
+  /** Listening turns taken in the current menu. */
+  private speechTurns = 0;
+  /** The current speech menu takes keys only now (fallback, or the caller pressed one). */
+  private speechOff = false;
 
   constructor(private readonly opts: IvrSessionOptions) {
     super();
@@ -198,6 +255,12 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
     }
     this.emit('digit', d, origin);
     this.opts.log?.debug({ menu: this.menuName, digit: d, origin }, 'IVR digit');
+    if (this.menu.type === 'speech') {
+      // A caller who presses keys wants keys: the menu stops listening for good.
+      this.speechOff = true;
+      this.capture?.close();
+      this.capture = null;
+    }
     if (this.playing) {
       // Barge-in: the caller knows what they want; stop talking.
       const prompt = this.playing.prompt;
@@ -228,6 +291,8 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
     this.menuName = name;
     this.menu = this.opts.config.menus[name];
     this.failures = 0;
+    this.speechTurns = 0;
+    this.speechOff = false;
     this.playMenu();
   }
 
@@ -236,7 +301,100 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
     this.emit('menu', this.menuName, this.failures + 1);
     this.opts.log?.debug({ menu: this.menuName, attempt: this.failures + 1 }, 'IVR menu');
     this.state = 'prompt';
-    this.play(this.menu.prompt, () => this.waitForInput());
+    this.play(this.menu.prompt, () => (this.listens() ? this.listen() : this.waitForInput()));
+  }
+
+  private listens(): boolean {
+    return this.menu.type === 'speech' && !this.speechOff && this.opts.speech?.menus.has(this.menuName) === true;
+  }
+
+  /** A speech menu's turn: the caller's answer, end-pointed and recognised (keys still work). */
+  private listen(): void {
+    const speech = this.opts.speech;
+    const model = speech?.menus.get(this.menuName);
+    if (!speech || !model) return this.waitForInput();
+    this.state = 'listening';
+    this.speechTurns++;
+    const turn = this.speechTurns;
+    const menu = this.menuName;
+    const s = model.settings;
+    const limits = { silenceMs: s.silenceMs, maxSpeechMs: s.maxSpeechS * 1000, noInputMs: s.noInputS * 1000 };
+    this.emit('listening', menu, turn);
+    const capture = new SpeechCapture({
+      engine: speech.engine,
+      grammar: model.grammar,
+      audio: speech.audio,
+      payloadType: speech.payloadType,
+      codec: () => this.codecValue,
+      endpointer: speech.endpointer(limits),
+      maxTurnMs: limits.noInputMs + limits.maxSpeechMs + TURN_SLACK_MS,
+      timers: this.timers,
+      tag: menu,
+      log: this.opts.log,
+      onResult: (r) => {
+        if (this.capture !== capture) return;
+        this.capture = null;
+        this.heard(menu, turn, model, r);
+      },
+    });
+    this.capture = capture;
+    capture.start();
+  }
+
+  private heard(menu: string, turn: number, model: SpeechMenuModel, r: CaptureResult): void {
+    if (this.state !== 'listening' || menu !== this.menuName) return;
+    if (r.kind === 'unavailable') {
+      this.speechTurn({ menu, turn, result: 'unavailable', code: r.code });
+      this.opts.log?.warn({ menu, code: r.code, err: r.message }, 'speech menu cannot listen: keys only');
+      this.speechFallback();
+      return;
+    }
+    if (r.kind === 'no-input') {
+      this.speechTurn({ menu, turn, result: 'no-input' });
+      this.speechFailed();
+      return;
+    }
+    const text = r.hypothesis?.text ?? '';
+    const decision = r.hypothesis ? model.classifier.classify(r.hypothesis) : null;
+    if (decision && decision.confidence >= model.settings.minConfidence && model.intents.includes(decision.intent)) {
+      this.speechTurn({ menu, turn, result: 'recognised', text: decision.text, intent: decision.intent, confidence: decision.confidence, how: decision.how });
+      this.finish({ kind: 'intent', intent: decision.intent, path: [...this.path], menu, fallback: false, speech: { text: decision.text, confidence: decision.confidence, how: decision.how, turns: turn } });
+      return;
+    }
+    this.speechTurn(decision ? { menu, turn, result: 'rejected', text, intent: decision.intent, confidence: decision.confidence, how: decision.how } : { menu, turn, result: 'rejected', text });
+    this.speechFailed();
+  }
+
+  private speechTurn(t: IvrSpeechTurn): void {
+    // The text is left out of the log: it is the caller's words (the call record keeps it on site).
+    this.opts.log?.info({ menu: t.menu, turn: t.turn, result: t.result, intent: t.intent, confidence: t.confidence, how: t.how, code: t.code }, `IVR speech: ${t.result}`);
+    this.emit('speech', t);
+  }
+
+  /** Not understood: ask once more (after invalidPrompt, if any), then keys. */
+  private speechFailed(): void {
+    if (this.speechTurns < SPEECH_TURNS) {
+      const prompt = this.menu.invalidPrompt;
+      if (prompt === undefined) this.playMenu();
+      else {
+        this.state = 'invalid-prompt';
+        this.play(prompt, () => this.playMenu());
+      }
+      return;
+    }
+    this.speechFallback();
+  }
+
+  /** The menu's keys (its prompt again, then the usual timeouts and retries), or onFail without any. */
+  private speechFallback(): void {
+    this.speechOff = true;
+    if (Object.keys(this.menu.choices).length > 0) {
+      this.playMenu();
+      return;
+    }
+    const onFail = this.menu.onFail;
+    if (onFail) this.act(onFail, true);
+    else this.finish({ kind: 'abandoned', reason: 'no-input', path: [...this.path] });
   }
 
   private waitForInput(): void {
@@ -323,6 +481,8 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
     this.state = 'done';
     this.stopPlayer();
     this.clearInputTimer();
+    this.capture?.close();
+    this.capture = null;
     if (this.maxTimer !== null) this.timers.clearTimeout(this.maxTimer);
     this.maxTimer = null;
     this.digits?.off('dtmf', this.onRtpDigit);

@@ -27,7 +27,29 @@ export const ROUTING_LIMITS = {
   rules: 2_000,
   /** `vipCallers:` prefixes. */
   vipCallers: 10_000,
+  /** `intents[].examples` phrases of one intent (each becomes grammar rules and classifier training). */
+  examples: 50,
+  /** Characters of one example phrase. */
+  exampleLength: 120,
 } as const;
+
+/**
+ * An example of what a caller says for an intent ("my bill is wrong"): lower-case words of letters
+ * and apostrophes, single spaces. Speech menus build their grammar from these words, so they must
+ * be plain dictionary words (the engine checks them against its dictionary when it builds the grammar).
+ */
+export const EXAMPLE_PATTERN = /^[a-z']+( [a-z']+)*$/;
+
+const example = z
+  .string()
+  .transform((s) => s.trim().toLowerCase().replace(/\s+/g, ' '))
+  .pipe(
+    z
+      .string()
+      .min(1, 'an empty example')
+      .max(ROUTING_LIMITS.exampleLength, `examples are at most ${ROUTING_LIMITS.exampleLength} characters`)
+      .regex(EXAMPLE_PATTERN, 'examples are words of letters and apostrophes separated by spaces (no digits or punctuation: spell numbers out)'),
+  );
 
 const RULES_MESSAGE = `at most ${ROUTING_LIMITS.rules} rules`;
 
@@ -82,14 +104,26 @@ export const intentSchema = z
     queue: name,
     /** Base priority of its calls (higher is served first; VIP callers add routing.vipBoost). */
     priority: z.number().int().min(0).max(1000).default(0),
+    /** What callers say for this intent: a speech IVR menu's grammar and classifier are built from these. */
+    examples: z
+      .array(example)
+      .max(ROUTING_LIMITS.examples, `at most ${ROUTING_LIMITS.examples} examples per intent`)
+      .default([]),
   })
   .strict();
 
 export const intentsSchema = z.array(intentSchema).max(ROUTING_LIMITS.intents, `at most ${ROUTING_LIMITS.intents} intents`).superRefine((list, ctx) => {
   const seen = new Set<string>();
+  // One phrase meaning two intents would make the grammar match ambiguous.
+  const phrases = new Map<string, string>();
   list.forEach((intent, i) => {
     if (seen.has(intent.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate intent name "${intent.name}"` });
     seen.add(intent.name);
+    intent.examples.forEach((ex, j) => {
+      const other = phrases.get(ex);
+      if (other !== undefined && other !== intent.name) ctx.addIssue({ code: 'custom', path: [i, 'examples', j], message: `example "${ex}" is also an example of intent "${other}"` });
+      phrases.set(ex, intent.name);
+    });
   });
 });
 

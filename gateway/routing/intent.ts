@@ -27,9 +27,20 @@ export interface RoutingCall {
   headers: Record<string, string>;
   /** The intent the caller chose in the IVR, if an IVR ran. */
   ivrIntent?: string;
+  /** Set when a speech menu decided ivrIntent: what was recognised (on site only) and how sure. */
+  ivrSpeech?: SpeechRouting;
 }
 
-export type IntentSource = 'ivr' | 'dnis' | 'caller' | 'header' | 'classifier' | 'default';
+/** A speech menu's decision as routing carries it to `call.queued`. */
+export interface SpeechRouting {
+  text: string;
+  confidence: number;
+  /** grammar | classifier (gateway/speech/intent-classifier.ts). */
+  how: string;
+}
+
+/** `speech`: the IVR step, decided by a speech menu (the caller said it rather than pressed it). */
+export type IntentSource = 'ivr' | 'speech' | 'dnis' | 'caller' | 'header' | 'classifier' | 'default';
 
 /**
  * Pluggable intent detection (speech/NLU service, CRM lookup, …), consulted after the header step.
@@ -122,7 +133,7 @@ export class IntentResolver {
     const ignored: IgnoredStep[] = [];
     if (call.ivrIntent !== undefined && call.ivrIntent !== '') {
       const intent = this.canonical(call.ivrIntent);
-      if (intent) return { intent, source: 'ivr', ignored };
+      if (intent) return { intent, source: call.ivrSpeech ? 'speech' : 'ivr', ignored };
       ignored.push({ source: 'ivr', value: call.ivrIntent, reason: 'unknown-intent' });
     }
     // The original called number first: a diverted call keeps the intent of the number dialled.

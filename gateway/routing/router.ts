@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../acd/clock';
 import type { RoutingConfig } from './config';
-import { IntentResolver, type IgnoredStep, type IntentClassifier, type IntentSource, type RoutingCall } from './intent';
+import { IntentResolver, type IgnoredStep, type IntentClassifier, type IntentSource, type RoutingCall, type SpeechRouting } from './intent';
 
 export interface RouteDecision {
   intent: string;
@@ -18,6 +18,8 @@ export interface RouteDecision {
   vip: boolean;
   /** Values that were offered but not used (unknown intent, classifier timeout/error): log them. */
   ignored: IgnoredStep[];
+  /** Source `speech`: what the speech menu recognised (stays on site) and its confidence. */
+  speech?: SpeechRouting;
 }
 
 export interface RouterOptions {
@@ -60,6 +62,7 @@ export class Router {
     const vip = this.isVip(call.fromUser);
     const decision: RouteDecision = { intent: r.intent, source: r.source, queue: intent.queue, priority: intent.priority + (vip ? this.vipBoost : 0), vip, ignored: r.ignored };
     if (r.rule !== undefined) decision.rule = r.rule;
+    if (r.source === 'speech' && call.ivrSpeech) decision.speech = { ...call.ivrSpeech };
     return decision;
   }
 }

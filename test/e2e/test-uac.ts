@@ -76,6 +76,11 @@ export class TestUac {
   /** After a transfer only the target's RTP counts (ccedge may send until its BYE). */
   private acceptRtpFrom: { address: string; port: number } | undefined;
   private byeResolvers: Array<() => void> = [];
+  /** Frames to say instead of the idle sound (say()), and who waits for the end of them. */
+  private voice: Buffer[] = [];
+  private voiceDone: Array<() => void> = [];
+  /** When the last loud packet arrived (waitForQuiet). */
+  private lastLoudAt = 0;
   private waiters: Array<() => void> = [];
   /** ccedge hung up our call to it. */
   byeReceived = false;
@@ -91,12 +96,14 @@ export class TestUac {
     /** The frequency the caller sends. */
     readonly toneHz: number,
     candidates: readonly number[],
+    /** What the caller sends when not saying anything: its tone, or line silence (a caller listening to a speech menu). */
+    private readonly idle: 'tone' | 'silence' = 'tone',
   ) {
     this.ear = new ToneEar(candidates);
   }
 
-  static async create(opts: { codec?: 'PCMU' | 'PCMA'; localIp?: string; toneHz?: number; detect?: readonly number[] } = {}): Promise<TestUac> {
-    const uac = new TestUac(opts.codec ?? 'PCMU', opts.localIp ?? '127.0.0.1', await freePort(), await freePort(), opts.toneHz ?? 1000, opts.detect ?? TONE_CANDIDATES);
+  static async create(opts: { codec?: 'PCMU' | 'PCMA'; localIp?: string; toneHz?: number; detect?: readonly number[]; idle?: 'tone' | 'silence' } = {}): Promise<TestUac> {
+    const uac = new TestUac(opts.codec ?? 'PCMU', opts.localIp ?? '127.0.0.1', await freePort(), await freePort(), opts.toneHz ?? 1000, opts.detect ?? TONE_CANDIDATES, opts.idle);
     await uac.open();
     return uac;
   }
@@ -189,6 +196,33 @@ export class TestUac {
       'content-type': opts.contentType ?? 'message/sipfrag;version=2.0',
       contact: [{ uri: `sip:uac@${this.localIp}:${this.sipPort}`, params: {} }],
     }, opts.sipfrag);
+  }
+
+  /**
+   * Says something: these 20 ms frames (in the call's codec, e.g. a speech corpus clip) go out
+   * instead of the idle sound, paced like the rest; resolves once the last one is sent.
+   */
+  say(frames: readonly Buffer[]): Promise<void> {
+    if (!this.sendTimer) return Promise.reject(new Error('no call'));
+    this.voice.push(...frames);
+    return new Promise((resolve) => this.voiceDone.push(resolve));
+  }
+
+  /**
+   * Resolves once something loud was heard and then nothing loud for `quietMs` (a prompt has
+   * finished); rejects after timeoutMs.
+   */
+  async waitForQuiet(quietMs: number, timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.lastLoudAt === 0 || Date.now() - this.lastLoudAt < quietMs) {
+      if (Date.now() > end) throw new Error(`no prompt followed by ${quietMs} ms of quiet within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Forget what was heard so far (waitForQuiet waits for the next prompt). */
+  resetQuiet(): void {
+    this.lastLoudAt = 0;
   }
 
   /** Presses a key: RFC 4733 events (PT 101) on the RTP socket, 100 ms with three end packets. */
@@ -407,7 +441,7 @@ export class TestUac {
 
   private startTone(): void {
     if (this.sendTimer) return;
-    const frames = sineFrames(this.toneHz, this.codec);
+    const frames = this.idle === 'tone' ? sineFrames(this.toneHz, this.codec) : [Buffer.alloc(160, this.codec === 'PCMU' ? 0xff : 0xd5)];
     const pt = this.codec === 'PCMU' ? 0 : 8;
     const ssrc = randomBytes(4).readUInt32BE(0);
     let seq = 1;
@@ -424,7 +458,9 @@ export class TestUac {
       header.writeUInt16BE(seq & 0xffff, 2);
       header.writeUInt32BE(ts >>> 0, 4);
       header.writeUInt32BE(ssrc, 8);
-      this.rtp.send(Buffer.concat([header, frames[n % frames.length]]), remote.port, remote.address);
+      const spoken = this.voice.shift();
+      this.rtp.send(Buffer.concat([header, spoken ?? frames[n % frames.length]]), remote.port, remote.address);
+      if (spoken && this.voice.length === 0) for (const done of this.voiceDone.splice(0)) done();
       seq++;
       ts += 160;
       n++;
@@ -448,11 +484,15 @@ export class TestUac {
     const codec = pt === 0 ? 'PCMU' : 'PCMA';
     this.tones.push(msg.subarray(12), codec);
     const decode = pt === 0 ? ulawToLinear : alawToLinear;
+    let packetEnergy = 0;
     for (let i = 12; i < msg.length; i++) {
       const s = decode(msg[i]);
       this.energy += s * s;
+      packetEnergy += s * s;
       this.samples++;
     }
+    // RMS above ~-40 dBFS: a prompt or tone, not line silence.
+    if (msg.length > 12 && Math.sqrt(packetEnergy / (msg.length - 12)) > 300) this.lastLoudAt = Date.now();
     this.ear.push(msg.subarray(12), codec);
   }
 }

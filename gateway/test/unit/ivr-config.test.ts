@@ -188,3 +188,61 @@ describe('ivr config', () => {
     assert.deepEqual(issues, [{ path: ['ivr', 'menus', 'more', 'choices', '1', 'intent'], message: 'intent "sales" is not defined in intents' }]);
   });
 });
+
+describe('speech menus in the config', () => {
+  const intents = [
+    { name: 'billing_inquiry', queue: 'billing', examples: ['My bill  is wrong', 'pay my bill'] },
+    { name: 'technical_support', queue: 'tech', examples: ['internet is down'] },
+    { name: 'general', queue: 'tech' },
+  ];
+  const speechIvr = {
+    entry: 'main',
+    menus: { main: { type: 'speech', prompt: 'say-why', minConfidence: 0.4, choices: { '1': { intent: 'billing_inquiry' } }, onFail: { intent: 'general' } } },
+  };
+
+  it('accepts a speech menu, normalises examples and defaults the rest', async () => {
+    const { configSchema } = await import('../../config/schema');
+    const cfg = configSchema.parse({ site: { id: 's', deviceId: 'd' }, trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }], queues: [{ name: 'billing' }, { name: 'tech' }], intents, routing: { defaultIntent: 'general' }, ivr: speechIvr });
+    assert.deepEqual(cfg.intents[0].examples, ['my bill is wrong', 'pay my bill']);
+    assert.deepEqual(cfg.intents[2].examples, []);
+    const { speechSettings, speechMenuIntents } = await import('../../ivr/config');
+    const main = cfg.ivr?.menus.main;
+    assert.ok(main);
+    assert.equal(main.type, 'speech');
+    assert.deepEqual(speechSettings(main), { minConfidence: 0.4, maxSpeechS: 8, silenceMs: 800, noInputS: 5 });
+    assert.deepEqual(speechMenuIntents(main, cfg.intents), ['billing_inquiry', 'technical_support']);
+  });
+
+  it('refuses speech keys on a DTMF menu, unknown intents and intents without examples', async () => {
+    assert.deepEqual(problems({ entry: 'm', menus: { m: { prompt: 'p', silenceMs: 500, choices: { '1': { intent: 'x' } } } } }), ['ivr.menus.m.silenceMs: silenceMs is only for menus with type: speech']);
+    const { configSchema } = await import('../../config/schema');
+    const r = configSchema.safeParse({
+      site: { id: 's', deviceId: 'd' }, trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }],
+      queues: [{ name: 'billing' }, { name: 'tech' }],
+      intents,
+      routing: { defaultIntent: 'general' },
+      ivr: { entry: 'main', menus: { main: { type: 'speech', prompt: 'p', intents: ['general', 'nope'] } } },
+    });
+    assert.equal(r.success, false);
+    const msgs = r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+    assert.ok(msgs.includes('ivr.menus.main.intents.0: intent "general" has no examples (intents[].examples): a speech menu cannot recognise it'), msgs.join('\n'));
+    assert.ok(msgs.includes('ivr.menus.main.intents.1: intent "nope" is not defined in intents'), msgs.join('\n'));
+  });
+
+  it('refuses examples with digits, and one phrase for two intents', async () => {
+    const { intentsSchema } = await import('../../routing/config');
+    const bad = intentsSchema.safeParse([
+      { name: 'a', queue: 'q', examples: ['press 1 for sales'] },
+      { name: 'b', queue: 'q', examples: ['hello there'] },
+      { name: 'c', queue: 'q', examples: ['Hello there'] },
+    ]);
+    assert.equal(bad.success, false);
+    const msgs = bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+    assert.ok(msgs.some((m) => m.startsWith('0.examples.0: examples are words of letters')), msgs.join('\n'));
+    assert.ok(msgs.includes('2.examples.0: example "hello there" is also an example of intent "b"'), msgs.join('\n'));
+  });
+
+  it('a speech menu needs no choices: its intents are its exits', () => {
+    assert.deepEqual(problems({ entry: 'm', menus: { m: { type: 'speech', prompt: 'p' } } }), []);
+  });
+});

@@ -9,6 +9,15 @@ import { tempDir } from '../helpers/db';
 const SECRET = 'site-secret-0123456789abcdef';
 
 describe('sync/policy: residency', () => {
+  it('a speech IVR decision leaves with its intent and confidence, never the caller\'s words', () => {
+    const p = new Policy();
+    const data = { callId: 'c1', queue: 'billing', intent: 'billing_inquiry', source: 'speech', priority: 0, vip: false, confidence: 0.82, how: 'grammar', text: 'my bill is wrong' };
+    assert.deepEqual(p.apply('call.queued', data), { callId: 'c1', queue: 'billing', intent: 'billing_inquiry', source: 'speech', priority: 0, vip: false, confidence: 0.82, how: 'grammar' });
+    // The IVR's own events carry the text too: they leave as the envelope only.
+    assert.deepEqual(p.apply('call.ivr-speech', { callId: 'c1', text: 'my bill is wrong', confidence: 0.82 }), {});
+    assert.deepEqual(p.apply('call.ivr-done', { callId: 'c1', text: 'my bill is wrong' }), {});
+  });
+
   it('masks caller and called numbers, keeping the last 4 digits, from SIP URIs and plain numbers', () => {
     const p = new Policy();
     const out = p.apply('call.offered', { callId: 'c1', trunk: 'pbx', from: 'sip:+15551234567@192.0.2.10;user=phone', to: '"Support" <sip:0800123456@pbx>' });

@@ -1,0 +1,149 @@
+import type { RtpHeader } from '../../media/rtp/packet';
+import type { Recognition, SpeechEngine, SpeechHypothesis } from '../../media/speech/contract';
+import { isSpeechError } from '../../media/speech/errors';
+import { decodeTable, type G711Codec } from '../../media/tones/g711';
+import type { IvrLog, IvrTimer, IvrTimers } from './ivr-session';
+
+/** The caller's RTP as it arrives (the call's RtpSession). */
+export interface CallerAudio {
+  on(event: 'packet', listener: (h: RtpHeader, payload: Buffer) => void): unknown;
+  off(event: 'packet', listener: (h: RtpHeader, payload: Buffer) => void): unknown;
+}
+
+/** What the end-pointer says after a frame (null: nothing new). */
+export type EndpointVerdict = 'speech-start' | 'speech-end' | 'max-length' | 'no-input' | null;
+
+/** Decides where the answer starts and ends from 20 ms frames of decoded audio. */
+export interface FrameEndpointer {
+  push(frame: Int16Array): EndpointVerdict;
+}
+
+export interface EndpointerLimits {
+  /** Silence after speech that ends the answer. */
+  silenceMs: number;
+  /** The longest answer. */
+  maxSpeechMs: number;
+  /** No speech within this long: no input. */
+  noInputMs: number;
+}
+
+/** How one listening turn ended. */
+export type CaptureResult =
+  /** The engine's hypothesis of the answer (text '' when it heard nothing it knows). */
+  | { kind: 'heard'; hypothesis: SpeechHypothesis | null }
+  /** The caller said nothing within noInputS. */
+  | { kind: 'no-input' }
+  /** The engine could not take the turn (busy, not installed) or failed during it. */
+  | { kind: 'unavailable'; code: string; message: string };
+
+export interface SpeechCaptureOptions {
+  engine: SpeechEngine;
+  /** JSGF text of the menu (grammar mode). */
+  grammar: string;
+  audio: CallerAudio;
+  /** The caller's audio payload type and law now (a re-INVITE may change them). */
+  payloadType: () => number;
+  codec: () => G711Codec;
+  endpointer: FrameEndpointer;
+  /** A safety net over the end-pointer: the turn ends after this long whatever the audio does. */
+  maxTurnMs: number;
+  timers: IvrTimers;
+  tag: string;
+  log?: IvrLog;
+  onResult: (r: CaptureResult) => void;
+}
+
+/**
+ * One listening turn of a speech menu: the caller's RTP decoded to 8 kHz PCM, end-pointed, and
+ * recognised by the engine against the menu's grammar. The engine is started at once (its model
+ * loads while the caller draws breath) and given every frame from the start, so the first syllable
+ * is never lost to the end-pointer's decision. Exactly one onResult, unless close() came first.
+ */
+export class SpeechCapture {
+  private recognition: Recognition | null = null;
+  private done = false;
+  private started = false;
+  private turnTimer: IvrTimer | null = null;
+  private readonly tables: Record<G711Codec, Int16Array> = { PCMU: decodeTable('PCMU'), PCMA: decodeTable('PCMA') };
+
+  constructor(private readonly opts: SpeechCaptureOptions) {}
+
+  start(): void {
+    if (this.started || this.done) return;
+    this.started = true;
+    try {
+      this.recognition = this.opts.engine.recognize({ mode: 'grammar', grammar: this.opts.grammar, tag: this.opts.tag });
+    } catch (err) {
+      const code = isSpeechError(err) ? err.code : 'SPEECH_ENGINE_FAILED';
+      this.finish({ kind: 'unavailable', code, message: (err as Error).message });
+      return;
+    }
+    this.recognition.on('error', this.onEngineError);
+    this.opts.audio.on('packet', this.onPacket);
+    this.turnTimer = this.opts.timers.setTimeout(() => {
+      this.turnTimer = null;
+      void this.conclude();
+    }, this.opts.maxTurnMs);
+  }
+
+  /** Abandons the turn (a key pressed, the caller gone): no onResult. Idempotent. */
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.recognition?.close();
+  }
+
+  private readonly onPacket = (h: RtpHeader, payload: Buffer): void => {
+    if (this.done || h.payloadType !== this.opts.payloadType()) return;
+    const table = this.tables[this.opts.codec()];
+    // The recognition may queue what it is given, so each frame is its own array (only while a
+    // speech menu listens, and never on the relay path: the joint reads the same packet as before).
+    const frame = new Int16Array(payload.length);
+    for (let i = 0; i < payload.length; i++) frame[i] = table[payload[i]];
+    this.recognition?.write(frame);
+    const verdict = this.opts.endpointer.push(frame);
+    if (verdict === 'speech-end' || verdict === 'max-length') void this.conclude();
+    else if (verdict === 'no-input') {
+      this.recognition?.close();
+      this.finish({ kind: 'no-input' });
+    }
+  };
+
+  private readonly onEngineError = (err: Error): void => {
+    if (this.done) return;
+    this.recognition?.close();
+    this.finish({ kind: 'unavailable', code: isSpeechError(err) ? err.code : 'SPEECH_ENGINE_FAILED', message: err.message });
+  };
+
+  /** The answer is complete: flush the engine and report what it heard. */
+  private async conclude(): Promise<void> {
+    if (this.done) return;
+    this.release();
+    const rec = this.recognition;
+    if (rec === null) return;
+    let hypothesis: SpeechHypothesis | null;
+    try {
+      hypothesis = await rec.end();
+    } catch (err) {
+      this.finish({ kind: 'unavailable', code: isSpeechError(err) ? err.code : 'SPEECH_ENGINE_FAILED', message: (err as Error).message });
+      return;
+    }
+    this.finish({ kind: 'heard', hypothesis });
+  }
+
+  /** Stops listening (audio and timer); the recognition is ended or closed by the caller of this. */
+  private release(): void {
+    this.opts.audio.off('packet', this.onPacket);
+    if (this.turnTimer !== null) this.opts.timers.clearTimeout(this.turnTimer);
+    this.turnTimer = null;
+  }
+
+  private finish(r: CaptureResult): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.opts.log?.debug({ tag: this.opts.tag, result: r.kind }, 'speech turn done');
+    this.opts.onResult(r);
+  }
+}

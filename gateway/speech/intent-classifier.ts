@@ -1,0 +1,138 @@
+/**
+ * Which intent a recognised answer means. Two steps, the first that decides wins:
+ *   1. `grammar`    — the hypothesis contains one of an intent's example phrases (whole words, in
+ *                     order). The recognizer ran on a grammar built from those phrases, so this is
+ *                     the usual case; the longest phrase wins.
+ *   2. `classifier` — an n-gram cosine classifier (ml-classify-text) trained on the examples, for
+ *                     answers where the grammar only caught part of a phrase ("bill wrong").
+ * The decision's confidence folds the engine's confidence with how sure the step is, so one
+ * threshold (the menu's minConfidence) judges both.
+ */
+import { Classifier } from 'ml-classify-text';
+
+export type IntentDecisionHow = 'grammar' | 'classifier';
+
+export interface IntentDecision {
+  intent: string;
+  /** 0..1. */
+  confidence: number;
+  /** The recognised text the decision was made on (stays on site). */
+  text: string;
+  how: IntentDecisionHow;
+}
+
+export interface IntentExamples {
+  name: string;
+  examples: readonly string[];
+}
+
+/**
+ * Words that say nothing about why someone calls. Left out of the classifier's vectors: with a
+ * handful of examples per intent, shared "i", "my", "the" would otherwise pull unrelated intents
+ * together.
+ */
+const STOP_WORDS = new Set(['a', 'an', 'the', 'i', "i'm", 'im', 'me', 'my', 'to', 'is', 'it', 'of', 'and', 'in', 'on', 'for', 'with', 'about', 'want', 'would', 'like', 'please', 'need', 'have', 'has', 'do', 'does', 'can', 'you', 'this', 'that', 'um', 'uh', 'er']);
+
+/** A cosine below this is taken as no resemblance at all. */
+const MIN_SIMILARITY = 0.15;
+/** A cosine at or above this counts as a full match of wording (short answers rarely reach 1). */
+const FULL_SIMILARITY = 0.5;
+
+interface Phrase {
+  intent: string;
+  words: string[];
+}
+
+export class SpeechIntentClassifier {
+  private readonly phrases: Phrase[] = [];
+  private readonly classifier = new Classifier({ nGramMin: 1, nGramMax: 2 });
+  private readonly trained: boolean;
+  readonly intents: readonly string[];
+
+  constructor(intents: readonly IntentExamples[]) {
+    let trained = false;
+    for (const intent of intents) {
+      const texts: string[] = [];
+      for (const ex of intent.examples) {
+        const words = tokens(ex);
+        if (words.length === 0) continue;
+        this.phrases.push({ intent: intent.name, words });
+        const content = contentWords(words);
+        if (content.length > 0) texts.push(content.join(' '));
+      }
+      if (texts.length > 0) {
+        this.classifier.train(texts, intent.name);
+        trained = true;
+      }
+    }
+    // Longest first: "pay my bill" beats "bill" of another intent.
+    this.phrases.sort((a, b) => b.words.length - a.words.length);
+    this.trained = trained;
+    this.intents = intents.map((i) => i.name);
+  }
+
+  /** The decision for a hypothesis, or null when neither step finds an intent. */
+  classify(hyp: { text: string; confidence: number }): IntentDecision | null {
+    const words = tokens(hyp.text);
+    const text = words.join(' ');
+    if (words.length === 0) return null;
+    const engine = clamp01(hyp.confidence);
+    const grammar = this.grammarMatch(words);
+    if (grammar) return { intent: grammar.intent, confidence: engine * grammar.share, text, how: 'grammar' };
+    return this.classifierMatch(words, text, engine);
+  }
+
+  /**
+   * The intent of the longest phrase found. When another intent's phrase is in the answer too
+   * ("my bill, and the internet is down"), the winner's share of the matched words scales the
+   * confidence down: a caller naming two reasons deserves the second question or the keypad.
+   */
+  private grammarMatch(words: string[]): { intent: string; share: number } | null {
+    let best: Phrase | null = null;
+    let rival = 0;
+    for (const p of this.phrases) {
+      if (!containsRun(words, p.words)) continue;
+      if (best === null) best = p;
+      else if (p.intent !== best.intent && rival === 0) rival = p.words.length;
+    }
+    if (best === null) return null;
+    return { intent: best.intent, share: best.words.length / (best.words.length + rival) };
+  }
+
+  private classifierMatch(words: string[], text: string, engine: number): IntentDecision | null {
+    if (!this.trained) return null;
+    const content = contentWords(words);
+    if (content.length === 0) return null;
+    const [top, second] = this.classifier.predict(content.join(' '), 2, 0);
+    if (top === undefined || top.confidence < MIN_SIMILARITY) return null;
+    const strength = Math.min(1, top.confidence / FULL_SIMILARITY);
+    // How far ahead of the runner-up: a near tie is a guess.
+    const lead = second === undefined ? 1 : (top.confidence - second.confidence) / top.confidence;
+    return { intent: top.label, confidence: engine * strength * (0.5 + 0.5 * lead), text, how: 'classifier' };
+  }
+}
+
+/** Lower-case words (letters and apostrophes); pocketsphinx's alternates like "read(2)" lose their suffix. */
+export function tokens(text: string): string[] {
+  return text
+    .toLowerCase()
+    .replace(/\(\d+\)/g, '')
+    .split(/[^a-z']+/)
+    .filter((w) => w.length > 0 && w !== "'");
+}
+
+function contentWords(words: readonly string[]): string[] {
+  return words.filter((w) => !STOP_WORDS.has(w));
+}
+
+function containsRun(haystack: readonly string[], needle: readonly string[]): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+function clamp01(x: number): number {
+  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0;
+}
