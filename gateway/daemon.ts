@@ -37,6 +37,8 @@ import { Vault } from '../media/vault/vault';
 import { RecordingService } from './recording/recording-service';
 import { ForkService } from './speech/fork-wiring';
 import { TranscriptService } from './transcripts/transcript-service';
+import { PocketsphinxEngine } from '../media/speech/pocketsphinx';
+import type { SpeechEngine } from '../media/speech/contract';
 import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
@@ -266,6 +268,18 @@ export class Daemon {
         stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
       });
       // Media fork to on-prem AudioHook endpoints (speech.fork); gateway/transcripts passes its sink as sinkFor.
+      // Built-in transcripts share the speech menus' engine (one box-wide speech.engine.maxConcurrent).
+      let transcriptEngine: SpeechEngine | undefined = ivr?.speech?.engine;
+      if (!transcriptEngine) {
+        const own = new PocketsphinxEngine({ config: config.speech.engine, log: log.child({ component: 'speech' }) });
+        const why = own.unavailableReason;
+        if (why === null) {
+          transcriptEngine = own;
+          timersStop.push(() => void own.close());
+        } else if (config.speech.transcripts.queues.length || config.speech.transcripts.intents.length) {
+          log.warn({ code: 'SPEECH_UNAVAILABLE', reason: why }, 'no built-in transcripts: the speech engine cannot run');
+        }
+      }
       // Transcripts (speech.transcripts): live on the agent's desk, stored encrypted in the vault at call end.
       const transcripts = new TranscriptService(
         vault,
@@ -276,6 +290,7 @@ export class Daemon {
           recordAfterClose: (callId, type, data) => store.update(callId, {}, type, data),
         },
         log.child({ component: 'transcripts' }),
+        () => transcriptEngine,
       );
       const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry, sinkFor: transcripts.sinkForFork });
       timersStop.push(() => void fork.close());
