@@ -8,8 +8,12 @@ const FEED_MS = 200;
 const RING_SAMPLES = 32_000;
 /** A side more than this behind the wall clock (nothing sent: hold, DTX) is padded with silence so both sides keep one timeline. */
 const PAD_AFTER_SAMPLES = 1600;
-/** After a failed or refused recognition, a side tries again this much later. */
+/** After a failed recognition, a side tries again this much later. */
 const RETRY_MS = 5000;
+/** After a refused one (SPEECH_BUSY: e.g. a rotated recognition still flushing), sooner; its audio waits. */
+const BUSY_RETRY_MS = 1000;
+/** Audio a side keeps while no recognition takes it (10 s); older is dropped and counted. */
+const MAX_PENDING_SAMPLES = 80_000;
 
 export interface LiveTranscriberOptions {
   callId: string;
@@ -29,8 +33,13 @@ class Side {
   head = 0;
   size = 0;
   overwritten = 0;
-  /** Samples given to the engine since the transcriber started (this side's timeline). */
+  /** Samples taken off the ring since the transcriber started (this side's timeline). */
   fed = 0;
+  /** Taken, not yet given to a recognition (none runs: refused, rotating). */
+  pending: Int16Array[] = [];
+  pendingSamples = 0;
+  /** Samples no recognition ever got (refused for longer than MAX_PENDING_SAMPLES). */
+  lost = 0;
   rec: Recognition | null = null;
   /** `fed` when the current recognition started: its times are relative to this. */
   recBase = 0;
@@ -108,11 +117,17 @@ export class LiveTranscriber implements RecordingTap {
     return this.sides.reduce((n, s) => n + s.overwritten, 0);
   }
 
+  /** Samples never transcribed because no recognition took them in time (both sides). */
+  get untranscribed(): number {
+    return this.sides.reduce((n, s) => n + s.lost, 0);
+  }
+
   /** Ends feeding; each recognition is flushed so the last words still reach the sink. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.feed();
     this.stopped = true;
+    for (const side of this.sides) side.lost += side.pendingSamples;
     clearInterval(this.timer);
     this.timer = undefined;
     await Promise.all(this.sides.map((s) => this.endRecognition(s)));
@@ -123,11 +138,22 @@ export class LiveTranscriber implements RecordingTap {
     const padTo = Math.max(0, Math.floor((this.now() - this.startedAt) * 8) - PAD_AFTER_SAMPLES);
     for (const side of this.sides) {
       const samples = side.drain(padTo);
-      if (!side.rec && this.now() >= side.retryAt) this.startRecognition(side);
       if (samples) {
-        // Audio while no recognition runs (refused, between retries) is not transcribed.
-        side.rec?.write(samples);
+        side.pending.push(samples);
+        side.pendingSamples += samples.length;
         side.fed += samples.length;
+      }
+      if (!side.rec && this.now() >= side.retryAt) this.startRecognition(side);
+      if (side.rec) {
+        for (const p of side.pending) side.rec.write(p);
+        side.pending = [];
+        side.pendingSamples = 0;
+      } else {
+        while (side.pendingSamples > MAX_PENDING_SAMPLES) {
+          const old = side.pending.shift() as Int16Array;
+          side.pendingSamples -= old.length;
+          side.lost += old.length;
+        }
       }
       if (side.rec && side.boundary && side.fed - side.recBase >= this.opts.segmentS * 8000) void this.endRecognition(side);
       side.boundary = false;
@@ -139,13 +165,14 @@ export class LiveTranscriber implements RecordingTap {
     try {
       rec = this.opts.engine.recognize({ mode: 'dictation', tag: `${this.opts.callId}:${side.speaker}` });
     } catch (err) {
-      side.retryAt = this.now() + RETRY_MS;
+      side.retryAt = this.now() + ((err as { code?: string }).code === 'SPEECH_BUSY' ? BUSY_RETRY_MS : RETRY_MS);
       if (side.failures++ === 0) this.opts.log.warn({ err, speaker: side.speaker, code: (err as { code?: string }).code }, 'live transcript: the engine refused a recognition; retrying, the call goes on');
       return;
     }
     side.rec = rec;
-    side.recBase = side.fed;
-    const base = side.fed;
+    // Its first sample is the oldest one waiting.
+    side.recBase = side.fed - side.pendingSamples;
+    const base = side.recBase;
     rec.on('final', (h) => {
       side.boundary = true;
       this.emit(side.speaker, base, h);

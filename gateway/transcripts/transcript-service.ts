@@ -103,7 +103,7 @@ export class TranscriptService {
       entry.stopLive = async () => {
         source.removeTap(live);
         await live.stop();
-        if (live.overwritten > 0) call.log.warn({ samples: live.overwritten }, 'live transcript: audio lost because the engine feed fell behind');
+        if (live.overwritten > 0 || live.untranscribed > 0) call.log.warn({ overwritten: live.overwritten, untranscribed: live.untranscribed }, 'live transcript: some audio was not transcribed (feed behind, or no recognition free)');
       };
     }
     call.log.info({ engine: engine.name, speakers: c.speakers }, 'live transcript started');
