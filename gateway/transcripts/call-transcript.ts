@@ -3,7 +3,7 @@ import type { Speaker, TranscriptSink, TranscriptUtterance } from '../../media/s
 import type { TranscriptAggregate } from './config';
 import type { KeywordMatcher } from './keywords';
 
-/** One utterance as stored and shown: the contract's fields, sentiment always computed here. */
+/** One utterance as stored and shown: the contract's fields, always with a sentiment score. */
 export interface StoredUtterance {
   speaker: Speaker;
   startMs: number;
@@ -107,7 +107,8 @@ export class CallTranscript implements TranscriptSink {
       text,
       confidence: Math.min(1, Math.max(0, u.confidence)),
       source: u.source,
-      sentiment: sentimentOf(text),
+      // A fork endpoint may score utterances itself; otherwise the lexicon on the box does.
+      sentiment: typeof u.sentiment === 'number' && Number.isFinite(u.sentiment) ? u.sentiment : sentimentOf(text),
     };
     // Keywords are looked for in everything heard, not only in what is kept.
     for (const keyword of this.opts.keywords.match(u.text.length > 4 * this.opts.maxUtteranceChars ? u.text.slice(0, 4 * this.opts.maxUtteranceChars) : u.text)) {

@@ -212,7 +212,7 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
     ws.on('open', () => this.onSocketOpen());
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('error', (err) => this.end(this.state === 'connecting' ? 'refused' : 'failed', err.message));
-    ws.on('close', (code) => this.end(this.state === 'closing' ? 'end' : 'disconnected', `socket closed (${code})`));
+    ws.on('close', (code) => (this.state === 'closing' ? this.closingDone(`socket closed (${code})`) : this.end('disconnected', `socket closed (${code})`)));
   }
 
   /**
@@ -225,7 +225,7 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
       this.stopTimers();
       this.send('close', { reason });
       const ms = this.opts.closeTimeoutMs ?? 2000;
-      this.deadline = setTimeout(() => this.end('end', `no "closed" within ${ms} ms`), ms);
+      this.deadline = setTimeout(() => this.closingDone(`no "closed" within ${ms} ms`), ms);
     } else if (this.state !== 'closing' && this.state !== 'closed') {
       this.end('end', 'closed before the endpoint opened');
     }
@@ -297,15 +297,15 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
       case 'reconnect':
         // The endpoint wants to end: close transaction, then the fork is over (no reconnect: the call goes on).
         if (this.state === 'open') {
-          void this.close(m.type === 'disconnect' ? 'disconnect' : 'reconnect');
           this.endReason = { reason: 'server-disconnect', detail: m.type === 'disconnect' ? `${m.parameters.reason}${m.parameters.info ? `: ${m.parameters.info}` : ''}` : 'reconnect' };
+          void this.close(m.type === 'disconnect' ? 'disconnect' : 'reconnect');
         } else if (this.state === 'opening') {
           this.end('refused', `"${m.type}" instead of "opened"`);
         }
         return;
       case 'closed':
         if (this.state === 'closing') {
-          this.end(this.endReason?.reason ?? 'end', this.endReason?.detail ?? 'closed');
+          this.closingDone('closed');
         } else {
           this.bad('"closed" without "close"');
         }
@@ -313,7 +313,13 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
     }
   }
 
+  /** Why the close transaction runs when the endpoint started it (disconnect, reconnect). */
   private endReason: { reason: ForkEndReason; detail: string } | null = null;
+
+  /** The close transaction is over (closed, the socket went, or its time ran out). */
+  private closingDone(detail: string): void {
+    this.end(this.endReason?.reason ?? 'end', this.endReason?.detail ?? detail);
+  }
 
   private onOpened(p: Extract<ServerMessage, { type: 'opened' }>['parameters']): void {
     if (this.state !== 'opening') return this.bad('"opened" twice');
@@ -342,6 +348,12 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
   private sendAudio(): void {
     const ws = this.ws;
     if (this.state !== 'open' || ws === null) return;
+    const congested = ws.bufferedAmount > this.opts.maxBufferedBytes;
+    if (this.gapStart !== null && !congested) {
+      // The backlog drained: tell the endpoint what it missed before any more audio.
+      this.send('discarded', { start: isoDuration(this.gapStart), discarded: isoDuration(this.position - this.gapStart) });
+      this.gapStart = null;
+    }
     const n = this.buffer.ready();
     if (n === 0) return;
     if (this.paused) {
@@ -349,7 +361,7 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
       this.counters.samplesPaused += n;
       return;
     }
-    if (ws.bufferedAmount > this.opts.maxBufferedBytes) {
+    if (congested) {
       if (this.gapStart === null) {
         this.gapStart = this.position;
         this.emit('problem', 'backpressure', `${ws.bufferedAmount} bytes queued to the endpoint: dropping audio`);
@@ -358,10 +370,6 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
       this.counters.framesDropped++;
       this.counters.samplesDropped += n;
       return;
-    }
-    if (this.gapStart !== null) {
-      this.send('discarded', { start: isoDuration(this.gapStart), discarded: isoDuration(this.position - this.gapStart) });
-      this.gapStart = null;
     }
     const frame = this.buffer.take(this.channels, n);
     this.position += n;

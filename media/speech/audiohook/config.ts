@@ -102,6 +102,7 @@ export function addressAllowed(address: string, allow: readonly string[]): boole
   if (!ipaddr.isValid(address)) return false;
   const addr = ipaddr.process(address);
   return allow.some((cidr) => {
+    if (!ipaddr.isValidCIDR(cidr)) return false;
     const [range, bits] = ipaddr.parseCIDR(cidr);
     return addr.kind() === range.kind() && addr.match(range, bits);
   });

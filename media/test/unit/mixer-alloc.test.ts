@@ -3,6 +3,7 @@ import v8 from 'node:v8';
 import { MediaJoint } from '../../joint/media-joint';
 import type { AudioPort } from '../../joint/audio-port';
 import type { TickSource } from '../../mixer/mixer';
+import { StereoBuffer } from '../../speech/audiohook/stereo-buffer';
 import { encodeFrame, type G711Codec } from '../../tones/g711';
 
 type Listener = (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void;
@@ -121,13 +122,15 @@ describe('mixer and joint hot path allocation', () => {
     });
   }
 
-  it('relay mode: 100 000 packets each way allocate nothing per packet', () => {
+  it('relay mode with two taps (one the media fork\'s rings): 100 000 packets each way allocate nothing per packet', () => {
     const clock = new HandClock();
     const joint = new MediaJoint({ clock, maxParties: 2 });
     const a = new DirectPort('PCMA', encodeFrame('PCMA', sine(400)));
     const b = new DirectPort('PCMA', encodeFrame('PCMA', sine(700)));
     joint.addTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a');
-    joint.addTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a');
+    // The media fork's tap beside it: copies into its rings (full after 2 s, then overwriting).
+    const fork = new StereoBuffer('PCMA');
+    joint.addTap({ pushCaller: (p) => fork.pushExternal(p), pushAgent: (p) => fork.pushInternal(p) }, 'a');
     joint.add({ id: 'a', port: a, codec: 'PCMA', role: 'party', kind: 'caller' });
     joint.add({ id: 'b', port: b, codec: 'PCMA', role: 'party', kind: 'agent' });
     assert.equal(joint.mode, 'relay');
@@ -142,6 +145,7 @@ describe('mixer and joint hot path allocation', () => {
     console.log(`      ${(bytes / 200_000).toFixed(1)} bytes per relayed packet`);
     assert.ok(bytes / 200_000 < 14, `heap allocation ${bytes} bytes`);
     assert.ok(a.sentFrames >= 100_000 && b.sentFrames >= 100_000);
+    assert.ok(fork.overwritten > 0 && fork.ready() === 16_000, 'the fork tap got every packet');
     joint.close();
   });
 });
