@@ -4,9 +4,12 @@ import { SpeechError } from './errors';
 /**
  * JSGF grammars for intent routing. Each intent's phrases become one rule; the utterance is any
  * number of filler words, one intent phrase, any number of filler words — callers say "uh yes I'd
- * like to check my balance please", not the bare phrase. A weaker alternative of fillers and the
- * phrases' own words alone lets the search answer "nothing in the grammar" instead of forcing
- * mumbling onto an intent. Only words the recogniser's dictionary knows can be in a grammar; anything
+ * like to check my balance please", not the bare phrase. Measured on the speech corpus (flite
+ * voices through G.711): a small filler set routes ~90 % of answers right, the 34 carrier words of
+ * a first attempt ~85 %, and adding a loose "any known word" alternative (so mumbling could match
+ * nothing) fell to ~46 % — the search took the loose path for real answers too. So every answer is
+ * read as some intent's phrase, and rejection is the classifier's job (matchGrammar's confidence,
+ * a second question, the DTMF fallback). Only words the recogniser's dictionary knows can be in a grammar; anything
  * else is refused with SPEECH_GRAMMAR_INVALID naming the words, at build time rather than as a
  * pocketsphinx error at the first call.
  */
@@ -33,22 +36,18 @@ export interface Grammar {
 }
 
 /** Carrier words of "say why you are calling" answers; unknown ones are dropped, not refused. */
-export const DEFAULT_FILLERS: readonly string[] = [
-  'a', 'about', 'and', 'can', 'calling', 'do', 'for', 'get', 'hello', 'hi', 'i', "i'd", "i'm", 'is', 'it',
-  'just', 'like', 'me', 'my', 'need', 'of', 'on', 'please', 'so', 'some', 'the', 'to', 'uh', 'um', 'want',
-  'with', 'would', 'yes', 'you',
-];
+export const DEFAULT_FILLERS: readonly string[] = ['a', 'i', 'my', 'please', 'the', 'to', 'uh', 'um'];
 
 const MAX_INTENTS = 64;
 const MAX_PHRASES = 512;
 const MAX_WORDS_PER_PHRASE = 12;
 
-/** Lower case, apostrophes kept, every other non-letter a word break. */
+/** Lower case, apostrophes and digits kept (a digit is refused by the dictionary check, with a hint), anything else a word break. */
 export function normalisePhrase(phrase: string): string {
   return phrase
     .toLowerCase()
     .replace(/[’‘]/g, "'")
-    .replace(/[^a-z']+/g, ' ')
+    .replace(/[^a-z0-9']+/g, ' ')
     .replace(/(^|\s)'+|'+(?=\s|$)/g, ' ')
     .trim()
     .replace(/\s+/g, ' ');
@@ -61,7 +60,6 @@ export function buildGrammar(intents: readonly GrammarIntent[], opts: GrammarOpt
   if (intents.length > MAX_INTENTS) throw invalid(`a grammar takes at most ${MAX_INTENTS} intents (got ${intents.length})`);
   const unknown = new Map<string, string[]>();
   const out: Grammar['intents'] = [];
-  const phraseWords = new Set<string>();
   let total = 0;
   for (const intent of intents) {
     const phrases: string[] = [];
@@ -74,7 +72,6 @@ export function buildGrammar(intents: readonly GrammarIntent[], opts: GrammarOpt
       }
       for (const w of words) {
         if (!opts.dictionary.has(w)) unknown.set(w, [...(unknown.get(w) ?? []), intent.name]);
-        phraseWords.add(w);
       }
       if (!phrases.includes(p)) phrases.push(p);
     }
@@ -95,18 +92,13 @@ export function buildGrammar(intents: readonly GrammarIntent[], opts: GrammarOpt
   );
   const lines = ['#JSGF V1.0;', 'grammar ccedge;'];
   const ruleNames = out.map((_, i) => `intent${i}`);
-  // The weights make a full phrase win over the same words read as loose fillers.
-  const filler = fillers.length > 0 ? '[<filler>*]' : '';
-  lines.push(
-    `public <utterance> = /10/ ${filler} ( ${ruleNames.map((r) => `<${r}>`).join(' | ')} ) ${filler} | /1/ <loose>+;`,
-  );
+  const filler = fillers.length > 0 ? '<filler>*' : '';
+  lines.push(`public <utterance> = ${filler} ( ${ruleNames.map((r) => `<${r}>`).join(' | ')} ) ${filler};`);
   out.forEach((intent, i) => {
     lines.push(`// ${jsgfComment(intent.name)}`);
     lines.push(`<${ruleNames[i]}> = ${intent.phrases.join(' | ')};`);
   });
   if (fillers.length > 0) lines.push(`<filler> = ${fillers.join(' | ')};`);
-  const loose = [...new Set([...fillers, ...phraseWords])];
-  lines.push(`<loose> = ${loose.join(' | ')};`);
   return { jsgf: lines.join('\n') + '\n', intents: out, fillers };
 }
 
@@ -135,4 +127,32 @@ export function loadDictionary(path: string): Set<string> {
     start = end + 1;
   }
   return words;
+}
+
+export interface GrammarMatch {
+  intent: string;
+  /** The phrase found in the hypothesis (normalised). */
+  phrase: string;
+  /**
+   * 0..1. pocketsphinx's grammar search reports no posterior (every word 1.0) and always reads an
+   * answer as some phrase, so this only says whether the reading is unambiguous: 1 when one intent's
+   * phrases occur in the text, 1/n when n intents' do (the longest phrase wins).
+   */
+  confidence: number;
+}
+
+/** Which intent's phrase a grammar-mode hypothesis contains (whole words), or null. */
+export function matchGrammar(grammar: Pick<Grammar, 'intents'>, text: string): GrammarMatch | null {
+  const padded = ` ${normalisePhrase(text)} `;
+  let best: { intent: string; phrase: string; words: number } | null = null;
+  const found = new Set<string>();
+  for (const intent of grammar.intents) {
+    for (const phrase of intent.phrases) {
+      if (!padded.includes(` ${phrase} `)) continue;
+      found.add(intent.name);
+      const words = phrase.split(' ').length;
+      if (!best || words > best.words) best = { intent: intent.name, phrase, words };
+    }
+  }
+  return best ? { intent: best.intent, phrase: best.phrase, confidence: 1 / found.size } : null;
 }

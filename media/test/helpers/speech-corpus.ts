@@ -14,8 +14,12 @@ import { FRAME_SAMPLES } from '../../tones/tone';
  */
 const run = promisify(execFile);
 
-/** flite's built-in voices (kal and awb_time are 8 kHz diphone voices, the rest 16 kHz). */
-export const FLITE_VOICES = ['kal', 'awb', 'rms', 'slt', 'kal16', 'awb_time'] as const;
+/**
+ * flite's general-purpose voices (kal is an 8 kHz diphone voice, the rest 16 kHz). Not awb_time: a
+ * limited-domain voice that only speaks clock times and turns anything else into half a second of
+ * noise.
+ */
+export const FLITE_VOICES = ['kal', 'awb', 'rms', 'slt', 'kal16'] as const;
 export type FliteVoice = (typeof FLITE_VOICES)[number];
 /** espeak-ng's default English voice: barely recognised by pocketsphinx — the hard case. */
 export type CorpusVoice = FliteVoice | 'espeak';
@@ -142,4 +146,24 @@ function msToSamples(ms: number): number {
 
 function clamp(v: number): number {
   return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+}
+
+/**
+ * Word error rate of a hypothesis against the reference text: (substitutions + deletions +
+ * insertions) / reference words, by word-level edit distance after normalising case and punctuation.
+ */
+export function wordErrorRate(reference: string, hypothesis: string): { errors: number; words: number; wer: number } {
+  const norm = (s: string): string[] => s.toLowerCase().replace(/[^a-z0-9']+/g, ' ').trim().split(/\s+/).filter(Boolean);
+  const ref = norm(reference);
+  const hyp = norm(hypothesis);
+  let prev = Array.from({ length: hyp.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= ref.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= hyp.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  const errors = prev[hyp.length];
+  return { errors, words: ref.length, wer: ref.length === 0 ? (hyp.length > 0 ? 1 : 0) : errors / ref.length };
 }
