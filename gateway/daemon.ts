@@ -31,7 +31,7 @@ import { adminTokenCheck, WallboardHub } from './wallboard/wallboard-hub';
 import { ivrPromptNames } from './ivr/config';
 import { IvrPrompts } from './ivr/prompts';
 import { createIvrSpeech, type IvrSpeechDeps } from './speech/ivr-speech';
-import { AnswerEndpointer } from './ivr/answer-endpointer';
+import { Endpointer } from '../media/speech/endpointer';
 import { Router } from './routing/router';
 import { Vault } from '../media/vault/vault';
 import { RecordingService } from './recording/recording-service';
@@ -211,7 +211,7 @@ export class Daemon {
         // Prompts are read (or generated) once here, so a call's IVR starts without disk I/O.
         const prompts = IvrPrompts.forDataDir(config.dataDir, log.child({ component: 'ivr' }));
         await prompts.preload(ivrPromptNames(config.ivr));
-        const speech = createIvrSpeech(config.ivr, config.intents, config.speech, (limits) => new AnswerEndpointer(limits), log.child({ component: 'speech' }));
+        const speech = createIvrSpeech(config.ivr, () => config.intents, config.speech, (limits) => new Endpointer(limits), log.child({ component: 'speech' }));
         if (speech) timersStop.push(() => void speech.engine.close());
         ivr = { config: config.ivr, prompts, ...(speech ? { speech } : {}) };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');

@@ -22,6 +22,12 @@ export class Metrics {
   readonly rtpPortsInUse = new Gauge({ name: 'ccedge_rtp_ports_in_use', help: 'RTP ports allocated to SIP legs', registers: [this.registry] });
   readonly rtpPackets = new Counter({ name: 'ccedge_rtp_packets_total', help: 'RTP packets of ended calls, by direction', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly dtmfDigits = new Counter({ name: 'ccedge_dtmf_digits_total', help: 'DTMF digits detected (RFC 4733)', registers: [this.registry] });
+  readonly ivrSpeechTurns = new Counter({
+    name: 'ccedge_ivr_speech_turns_total',
+    help: 'Listening turns of speech IVR menus, by result (recognised, rejected, no-input, unavailable)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
 
   // hostile input: http
   readonly agentLoginsRefused = new Counter({

@@ -816,7 +816,10 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log, speech });
     this.ivr = session;
     // Each listening turn in the record (on site: the policy lets none of it leave), for accuracy reviews.
-    session.on('speech', (t) => this.record('call.ivr-speech', { ...t }));
+    session.on('speech', (t) => {
+      this.deps.metrics.ivrSpeechTurns.inc({ result: t.result });
+      this.record('call.ivr-speech', { ...t });
+    });
     session.once('done', (result) => this.onIvrDone(result));
     this.record('call.ivr-started', { menu: ivr.config.entry });
     void session.start();

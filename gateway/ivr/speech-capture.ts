@@ -1,5 +1,6 @@
 import type { RtpHeader } from '../../media/rtp/packet';
 import type { Recognition, SpeechEngine, SpeechHypothesis } from '../../media/speech/contract';
+import type { Endpointer, EndpointerOptions } from '../../media/speech/endpointer';
 import { isSpeechError } from '../../media/speech/errors';
 import { decodeTable, type G711Codec } from '../../media/tones/g711';
 import type { IvrLog, IvrTimer, IvrTimers } from './ivr-session';
@@ -10,22 +11,11 @@ export interface CallerAudio {
   off(event: 'packet', listener: (h: RtpHeader, payload: Buffer) => void): unknown;
 }
 
-/** What the end-pointer says after a frame (null: nothing new). */
-export type EndpointVerdict = 'speech-start' | 'speech-end' | 'max-length' | 'no-input' | null;
+/** Decides where the answer starts and ends from 20 ms frames of decoded audio (media/speech/endpointer.ts). */
+export type FrameEndpointer = Pick<Endpointer, 'push' | 'reason'>;
 
-/** Decides where the answer starts and ends from 20 ms frames of decoded audio. */
-export interface FrameEndpointer {
-  push(frame: Int16Array): EndpointVerdict;
-}
-
-export interface EndpointerLimits {
-  /** Silence after speech that ends the answer. */
-  silenceMs: number;
-  /** The longest answer. */
-  maxSpeechMs: number;
-  /** No speech within this long: no input. */
-  noInputMs: number;
-}
+/** The menu's limits, as the end-pointer takes them. */
+export type EndpointerLimits = Pick<EndpointerOptions, 'silenceMs' | 'maxSpeechMs' | 'noInputMs'>;
 
 /** How one listening turn ended. */
 export type CaptureResult =
@@ -102,12 +92,11 @@ export class SpeechCapture {
     const frame = new Int16Array(payload.length);
     for (let i = 0; i < payload.length; i++) frame[i] = table[payload[i]];
     this.recognition?.write(frame);
-    const verdict = this.opts.endpointer.push(frame);
-    if (verdict === 'speech-end' || verdict === 'max-length') void this.conclude();
-    else if (verdict === 'no-input') {
+    if (this.opts.endpointer.push(frame) !== 'ended') return;
+    if (this.opts.endpointer.reason === 'no-input') {
       this.recognition?.close();
       this.finish({ kind: 'no-input' });
-    }
+    } else void this.conclude();
   };
 
   private readonly onEngineError = (err: Error): void => {

@@ -2,13 +2,14 @@
  * Which intent a recognised answer means. Two steps, the first that decides wins:
  *   1. `grammar`    — the hypothesis contains one of an intent's example phrases (whole words, in
  *                     order). The recognizer ran on a grammar built from those phrases, so this is
- *                     the usual case; the longest phrase wins.
+ *                     the usual case; the longest phrase wins (media/speech/jsgf.ts matchGrammar).
  *   2. `classifier` — an n-gram cosine classifier (ml-classify-text) trained on the examples, for
  *                     answers where the grammar only caught part of a phrase ("bill wrong").
  * The decision's confidence folds the engine's confidence with how sure the step is, so one
  * threshold (the menu's minConfidence) judges both.
  */
 import { Classifier } from 'ml-classify-text';
+import { matchGrammar, normalisePhrase, type Grammar } from '../../media/speech/jsgf';
 
 export type IntentDecisionHow = 'grammar' | 'classifier';
 
@@ -33,30 +34,33 @@ export interface IntentExamples {
  */
 const STOP_WORDS = new Set(['a', 'an', 'the', 'i', "i'm", 'im', 'me', 'my', 'to', 'is', 'it', 'of', 'and', 'in', 'on', 'for', 'with', 'about', 'want', 'would', 'like', 'please', 'need', 'have', 'has', 'do', 'does', 'can', 'you', 'this', 'that', 'um', 'uh', 'er']);
 
+/**
+ * Words of a matched phrase that count as full evidence. pocketsphinx's grammar search has no
+ * garbage model and reports no posterior: it reads any sound as some phrase, and mumbling most
+ * easily as a short one (in the e2e, "well hmm let me see" came out as the one-word example
+ * "billing"). A one-word match is a third of the evidence, two words two thirds.
+ */
+const FULL_EVIDENCE_WORDS = 3;
+
 /** A cosine below this is taken as no resemblance at all. */
 const MIN_SIMILARITY = 0.15;
 /** A cosine at or above this counts as a full match of wording (short answers rarely reach 1). */
 const FULL_SIMILARITY = 0.5;
 
-interface Phrase {
-  intent: string;
-  words: string[];
-}
-
 export class SpeechIntentClassifier {
-  private readonly phrases: Phrase[] = [];
+  private readonly grammar: Pick<Grammar, 'intents'>;
   private readonly classifier = new Classifier({ nGramMin: 1, nGramMax: 2 });
   private readonly trained: boolean;
   readonly intents: readonly string[];
 
   constructor(intents: readonly IntentExamples[]) {
     let trained = false;
+    this.grammar = { intents: intents.map((i) => ({ name: i.name, phrases: i.examples.map(normalisePhrase).filter((p) => p !== '') })) };
     for (const intent of intents) {
       const texts: string[] = [];
       for (const ex of intent.examples) {
         const words = tokens(ex);
         if (words.length === 0) continue;
-        this.phrases.push({ intent: intent.name, words });
         const content = contentWords(words);
         if (content.length > 0) texts.push(content.join(' '));
       }
@@ -65,8 +69,6 @@ export class SpeechIntentClassifier {
         trained = true;
       }
     }
-    // Longest first: "pay my bill" beats "bill" of another intent.
-    this.phrases.sort((a, b) => b.words.length - a.words.length);
     this.trained = trained;
     this.intents = intents.map((i) => i.name);
   }
@@ -77,26 +79,14 @@ export class SpeechIntentClassifier {
     const text = words.join(' ');
     if (words.length === 0) return null;
     const engine = clamp01(hyp.confidence);
-    const grammar = this.grammarMatch(words);
-    if (grammar) return { intent: grammar.intent, confidence: engine * grammar.share, text, how: 'grammar' };
-    return this.classifierMatch(words, text, engine);
-  }
-
-  /**
-   * The intent of the longest phrase found. When another intent's phrase is in the answer too
-   * ("my bill, and the internet is down"), the winner's share of the matched words scales the
-   * confidence down: a caller naming two reasons deserves the second question or the keypad.
-   */
-  private grammarMatch(words: string[]): { intent: string; share: number } | null {
-    let best: Phrase | null = null;
-    let rival = 0;
-    for (const p of this.phrases) {
-      if (!containsRun(words, p.words)) continue;
-      if (best === null) best = p;
-      else if (p.intent !== best.intent && rival === 0) rival = p.words.length;
+    // The longest phrase wins; when n intents' phrases are in the answer ("my bill, and the
+    // internet is down") the confidence is 1/n: a caller naming two reasons deserves the keypad.
+    const grammar = matchGrammar(this.grammar, text);
+    if (grammar) {
+      const evidence = Math.min(1, grammar.phrase.split(' ').length / FULL_EVIDENCE_WORDS);
+      return { intent: grammar.intent, confidence: engine * grammar.confidence * evidence, text, how: 'grammar' };
     }
-    if (best === null) return null;
-    return { intent: best.intent, share: best.words.length / (best.words.length + rival) };
+    return this.classifierMatch(words, text, engine);
   }
 
   private classifierMatch(words: string[], text: string, engine: number): IntentDecision | null {
@@ -123,14 +113,6 @@ export function tokens(text: string): string[] {
 
 function contentWords(words: readonly string[]): string[] {
   return words.filter((w) => !STOP_WORDS.has(w));
-}
-
-function containsRun(haystack: readonly string[], needle: readonly string[]): boolean {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
 }
 
 function clamp01(x: number): number {

@@ -3,7 +3,8 @@ import { PocketsphinxEngine } from '../../media/speech/pocketsphinx';
 import type { IvrConfig } from '../ivr/config';
 import type { IvrSpeech } from '../ivr/ivr-session';
 import type { EndpointerLimits, FrameEndpointer } from '../ivr/speech-capture';
-import { buildSpeechMenus } from '../ivr/speech-menus';
+import { buildSpeechMenus, type SpeechMenuModel } from '../ivr/speech-menus';
+import { isSpeechError } from '../../media/speech/errors';
 import type { Logger } from '../logging';
 import type { SpeechConfig } from './config';
 
@@ -18,7 +19,8 @@ export type IvrSpeechDeps = Omit<IvrSpeech, 'audio' | 'payloadType'>;
  */
 export function createIvrSpeech(
   ivr: Pick<IvrConfig, 'menus'>,
-  intents: ReadonlyArray<{ name: string; examples: readonly string[] }>,
+  /** The running config's intents: a hot change (cloud, API) rebuilds the menus' models at the next call. */
+  intents: () => ReadonlyArray<{ name: string; examples: readonly string[] }>,
   speech: SpeechConfig,
   endpointer: (limits: EndpointerLimits) => FrameEndpointer,
   log: Logger,
@@ -31,7 +33,27 @@ export function createIvrSpeech(
     return undefined;
   }
   const dictionary = engine.dictionary();
-  const menus = buildSpeechMenus(ivr, intents, (list) => buildGrammar(list, { dictionary }).jsgf);
+  const build = (list: ReadonlyArray<{ name: string; examples: readonly string[] }>): Map<string, SpeechMenuModel> =>
+    buildSpeechMenus(ivr, list, (l) => buildGrammar(l, { dictionary }).jsgf);
+  let builtFor = intents();
+  let menus = build(builtFor);
   log.info({ menus: [...menus.keys()], engine: engine.name, maxConcurrent: engine.limit, quality: engine.quality }, 'speech menus on');
-  return { engine, menus, endpointer };
+  return {
+    engine,
+    endpointer,
+    get menus(): ReadonlyMap<string, SpeechMenuModel> {
+      const now = intents();
+      if (now !== builtFor) {
+        builtFor = now;
+        try {
+          menus = build(now);
+          log.info({ menus: [...menus.keys()] }, 'speech menus rebuilt from the new intents');
+        } catch (err) {
+          // The live config check does not know the dictionary: keep listening with the last good models.
+          log.warn({ err, code: isSpeechError(err) ? err.code : undefined }, 'speech menus keep their previous examples: the new ones cannot be recognised');
+        }
+      }
+      return menus;
+    },
+  };
 }

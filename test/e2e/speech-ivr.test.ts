@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
 import { speak, ulawFrames, type CorpusVoice } from '../../media/test/helpers/speech-corpus';
 import { eventually, startDaemon, type DaemonHandle } from './harness';
@@ -36,6 +39,8 @@ const CONFIG = {
         type: 'speech',
         prompt: 'welcome',
         invalidPrompt: 'invalid',
+        // A three-word phrase (or a clear classifier match) decides; one- and two-word matches ask again.
+        minConfidence: 0.7,
         noInputS: 3,
         silenceMs: 700,
         maxSpeechS: 6,
@@ -127,8 +132,10 @@ function score(label: string, set: Utterance[], outcomes: Outcome[]): number {
     const u = set[i];
     const ok = o.queued.queue === QUEUE_OF.get(u.intent);
     if (ok) right++;
-    const turn = o.turns[o.turns.length - 1] ?? {};
-    console.log(`      ${ok ? 'ok  ' : 'MISS'} ${u.voice.padEnd(8)} "${u.text}" → heard "${String(turn.text ?? '')}" ${String(turn.result ?? '')} ${String(turn.intent ?? '-')} conf ${typeof turn.confidence === 'number' ? turn.confidence.toFixed(2) : '-'} (${String(turn.how ?? '-')}) → queue ${String(o.queued.queue)} (${String(o.queued.source)})`);
+    const turns = o.turns
+      .map((t) => `"${String(t.text ?? '')}" ${String(t.result)} ${String(t.intent ?? '-')} ${typeof t.confidence === 'number' ? t.confidence.toFixed(2) : '-'} ${String(t.how ?? '')}`.trim())
+      .join(' | ');
+    console.log(`      ${ok ? 'ok  ' : 'MISS'} ${u.voice.padEnd(8)} "${u.text}" → ${turns} → queue ${String(o.queued.queue)} (${String(o.queued.source)})`);
   });
   console.log(`      ${label}: ${right}/${set.length} routed to the right queue (${Math.round((100 * right) / set.length)} %)`);
   return right;
@@ -143,6 +150,18 @@ function assertSpeechDecided(o: Outcome): void {
   assert.equal(o.done.source, 'speech');
   assert.equal(o.done.intent, o.queued.intent);
 }
+
+describe('speech IVR: config', function () {
+  it('an example word the recogniser does not know refuses the config at start, naming the word', async () => {
+    const intents = INTENTS.map((i) => (i.name === 'sales' ? { ...i, examples: [...(i.examples ?? []), 'buy a zorblaxphone'] } : i));
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-speech-'));
+    try {
+      await assert.rejects(startDaemon({ config: { ...CONFIG, intents }, dataDir }), /words not in the recogniser's dictionary: "zorblaxphone"/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('speech IVR: callers say why they call', function () {
   let daemon: DaemonHandle | undefined;
@@ -209,5 +228,9 @@ describe('speech IVR: callers say why they call', function () {
     assert.equal(o.turns.length, 1);
     assert.equal(o.queued.queue, 'billing');
     assert.equal(o.queued.source, 'ivr');
+    // Every turn of this suite is counted where an operator looks.
+    const metrics = await fetch(`http://127.0.0.1:${daemon!.httpPort}/metrics`).then((r) => r.text());
+    assert.match(metrics, /ccedge_ivr_speech_turns_total\{result="no-input"\} [1-9]/);
+    assert.match(metrics, /ccedge_ivr_speech_turns_total\{result="rejected"\} [1-9]/);
   });
 });
