@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
+import sqlite3 from 'sqlite3';
 import type { CallEvent } from '../../gateway/store/call-store';
 import { speak, ulawFrames } from '../../media/test/helpers/speech-corpus';
 import { inboundAudio, launchChromium, openAgent, SHOTS, type AgentPage } from './browser';
 import { eventually, ROOT, runCli, startDaemon, type DaemonHandle } from './harness';
 import { TestUac } from './test-uac';
+import { WeriftAgent } from './werift-agent';
+import { TestAudioHookServer } from '../../media/test/helpers/audiohook-server';
+import type { ServerMessage } from '../../gateway/agent-ui/protocol';
 
 const SUPERVISOR = 'supervisor-token-0123456789';
 const COMPLIANCE = 'compliance-token-0123456789';
@@ -14,6 +18,25 @@ const COMPLIANCE = 'compliance-token-0123456789';
 const SAID = 'hello i would like to cancel my subscription';
 /** A word of it that must never be on disk in the clear. */
 const SECRET_WORD = 'subscription';
+
+/** The data of the outbox rows of one event type, as they would leave (the policy applied). */
+async function outboxRows(dbFile: string, type: string): Promise<Array<Record<string, unknown>>> {
+  const d = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const h = new sqlite3.Database(dbFile, sqlite3.OPEN_READONLY, (err) => (err ? reject(err) : resolve(h)));
+  });
+  try {
+    const rows = await new Promise<Array<{ payload: string }>>((resolve, reject) => d.all<{ payload: string }>('SELECT payload FROM sync_outbox WHERE type = ? ORDER BY seq', [type], (err, r) => (err ? reject(err) : resolve(r))));
+    return rows.map((r) => {
+      const p = JSON.parse(r.payload) as Record<string, unknown>;
+      const data = (p.data ?? p) as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(data)) if (!['id', 'seq', 'ts', 'bootId', 'type'].includes(k)) out[k] = v;
+      return out;
+    });
+  } finally {
+    await new Promise<void>((resolve) => d.close(() => resolve()));
+  }
+}
 
 /** Every file under `dir` whose bytes contain `word` (the database, its WAL, recordings, keys…). */
 function filesContaining(dir: string, word: string): string[] {
@@ -136,5 +159,80 @@ describe('live transcripts from the on-site engine', function () {
     assert.deepEqual((JSON.parse(denied.stdout) as Array<{ action: string; actor: string }>).filter((e) => e.action === 'access-denied').map((e) => e.actor).sort(), ['admin', 'sam']);
     const verify = await runCli(['recordings', 'verify'], { CCEDGE_DATA_DIR: daemon.dataDir });
     assert.equal(verify.code, 0, verify.stderr);
+  });
+});
+
+describe('transcripts from an on-prem AudioHook endpoint (speech.fork)', function () {
+  let server: TestAudioHookServer;
+  let daemon: DaemonHandle;
+  before(async () => {
+    server = await TestAudioHookServer.start();
+    daemon = await startDaemon({
+      config: {
+        calls: { queue: 'support' },
+        trunks: [{ name: 'pbx', allow: ['127.0.0.1/32'] }],
+        queues: [{ name: 'support', ringTimeoutS: 20, wrapUpS: 0 }],
+        agents: [{ name: 'alice', password: 'alice-password' }],
+        recording: { record: 'all', retentionDays: 30 },
+        http: { tokens: [{ name: 'carla', token: COMPLIANCE, role: 'compliance' }] },
+        // No built-in transcripts here: the endpoint's transcript events alone make the transcript.
+        speech: {
+          fork: { allow: ['127.0.0.0/8'], endpoints: { analytics: { url: server.url, apiKey: server.apiKey } }, queues: { support: 'analytics' } },
+          transcripts: { keywords: ['complaint'], aggregates: ['sentiment', 'talkRatio'] },
+        },
+        // The site lets the talk ratio leave, not the sentiment.
+        sync: { policy: { events: { 'transcript.stored': { talkRatio: 'plain' } } } },
+      },
+      env: { CCEDGE_WEBRTC_INTERFACES: '127.0.0.1' },
+    });
+  });
+  after(async () => {
+    await daemon?.stop();
+    await server?.stop();
+  });
+
+  it("the endpoint's utterances reach the agent's desk, raise keyword alerts and are stored with the call", async () => {
+    const alice = await WeriftAgent.login(daemon.httpPort, 'alice', 'alice-password');
+    const uac = await TestUac.create({ codec: 'PCMU' });
+    let callId: string;
+    try {
+      alice.available();
+      assert.equal(await uac.call(`127.0.0.1:${daemon.sipPort}`, { from: '5558002' }), 200);
+      callId = (await alice.waitFor<Extract<ServerMessage, { type: 'callConnected' }>>((m) => m.type === 'callConnected')).callId;
+      const ep = await eventually(async () => server.sessions[0]?.open !== undefined && server.sessions[0], 10_000);
+      ep.sendTranscript('external', 'i have a complaint about my last bill', 0.5, 2.5, { sentiment: -2 });
+      ep.sendTranscript('internal', 'i am sorry let me look at that', 3.2, 1.5);
+      const first = await alice.waitFor<Extract<ServerMessage, { type: 'transcript' }>>((m) => m.type === 'transcript');
+      assert.deepEqual([first.callId, first.speaker, first.text, first.sentiment], [callId, 'caller', 'i have a complaint about my last bill', -2]);
+      const second = await alice.waitFor<Extract<ServerMessage, { type: 'transcript' }>>((m) => m.type === 'transcript' && m.speaker === 'agent');
+      assert.equal(second.text, 'i am sorry let me look at that');
+      assert.ok(second.sentiment < 0, 'scored on the box when the endpoint gives no score ("sorry")');
+      assert.equal(await uac.hangup(), 200);
+    } finally {
+      uac.close();
+      await alice.close();
+    }
+    const events = await eventually(async () => {
+      const ev = (await daemon.api<{ events: CallEvent[] }>(`/api/v1/calls/${callId}`)).body.events;
+      return ev.some((e) => e.type === 'transcript.stored') && ev;
+    }, 15_000);
+    assert.deepEqual(events.find((e) => e.type === 'transcript.keyword')?.data, { keyword: 'complaint', speaker: 'caller', atMs: 500 });
+    const stored = events.find((e) => e.type === 'transcript.stored')?.data as Record<string, unknown>;
+    assert.equal(stored.utterances, 2);
+    assert.equal(typeof stored.sentimentScore, 'number', 'the aggregates the config names are on the site record');
+    assert.equal(stored.talkRatio, 0.625); // caller 2.5 s of 4 s
+    // What the cloud would get: the outbox rows (after the policy) carry the talk ratio, never the sentiment or text.
+    const rows = await outboxRows(path.join(daemon.dataDir, 'ccedge.db'), 'transcript.stored');
+    assert.equal(rows.length, 1);
+    const { transcriptId, recordingId, ...rest } = rows[0];
+    assert.ok(typeof transcriptId === 'string' && typeof recordingId === 'string');
+    assert.deepEqual(rest, { callId, utterances: 2, talkRatio: 0.625 });
+    const kw = await outboxRows(path.join(daemon.dataDir, 'ccedge.db'), 'transcript.keyword');
+    assert.deepEqual(kw, [{ callId, keyword: 'complaint', speaker: 'caller', atMs: 500 }]);
+    const res = await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/transcripts/${callId}`, { headers: { authorization: `Bearer ${COMPLIANCE}`, 'x-ccedge-reason': 'complaint review' } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { source: string; transcript: { utterances: Array<{ speaker: string; text: string; source: string }> } };
+    assert.equal(body.source, 'fork:analytics');
+    assert.deepEqual(body.transcript.utterances.map((u) => [u.speaker, u.source]), [['caller', 'fork:analytics'], ['agent', 'fork:analytics']]);
   });
 });
