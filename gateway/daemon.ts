@@ -291,6 +291,7 @@ export class Daemon {
         },
         log.child({ component: 'transcripts' }),
         () => transcriptEngine,
+        metrics.registry,
       );
       const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry, sinkFor: transcripts.sinkForFork });
       timersStop.push(() => void fork.close());

@@ -1,3 +1,4 @@
+import { Counter, type Registry } from 'prom-client';
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Speaker, SpeechEngine } from '../../media/speech/contract';
 import type { Vault } from '../../media/vault/vault';
@@ -57,6 +58,13 @@ export class TranscriptService {
   /** Queue/intent/agent of bridged calls, for a fork endpoint that opens a transcript later. */
   private readonly bridgedCtx = new Map<string, { queue: string | null; intent: string | null; agent: string }>();
   private engineMissingLogged = false;
+  private readonly metrics: {
+    stored: Counter<'outcome'>;
+    utterances: Counter<'speaker'>;
+    keywords: Counter<'keyword'>;
+    live: Counter<'outcome'>;
+    untranscribed: Counter;
+  } | undefined;
 
   constructor(
     private readonly vault: Vault,
@@ -67,7 +75,19 @@ export class TranscriptService {
     private readonly log: Logger,
     /** The on-site engine for built-in transcripts (undefined: none configured or it cannot run). */
     private readonly engine?: () => SpeechEngine | undefined,
-  ) {}
+    registry?: Registry,
+  ) {
+    const r = registry;
+    this.metrics = r
+      ? {
+          stored: new Counter({ name: 'ccedge_transcripts_total', help: 'Call transcripts at call end: stored, empty (nothing recognised) or failed (not stored)', labelNames: ['outcome'] as const, registers: [r] }),
+          utterances: new Counter({ name: 'ccedge_transcript_utterances_total', help: 'Utterances added to call transcripts (built-in engine and fork endpoints)', labelNames: ['speaker'] as const, registers: [r] }),
+          keywords: new Counter({ name: 'ccedge_transcript_keywords_total', help: 'Keyword alerts raised (speech.transcripts.keywords), once per call and keyword', labelNames: ['keyword'] as const, registers: [r] }),
+          live: new Counter({ name: 'ccedge_transcript_live_total', help: 'Built-in live transcripts: started, or not started (no engine, no media)', labelNames: ['outcome'] as const, registers: [r] }),
+          untranscribed: new Counter({ name: 'ccedge_transcript_untranscribed_samples_total', help: '8 kHz samples of bridged calls the built-in engine never got (feed behind, no recognition free)', registers: [r] }),
+        }
+      : undefined;
+  }
 
   /**
    * An AgentDesk `bridged` listener: remembers who the call is with (a transfer moves the live push
@@ -88,6 +108,7 @@ export class TranscriptService {
     const engine = this.engine?.();
     const source = call.tapSource?.();
     if (!engine || !source) {
+      this.metrics?.live.inc({ outcome: engine ? 'no-media' : 'no-engine' });
       if (!engine && !this.engineMissingLogged) {
         this.engineMissingLogged = true;
         this.log.warn({ callId: call.id, code: 'SPEECH_UNAVAILABLE' }, 'speech.transcripts asks for built-in transcripts but no speech engine runs here');
@@ -98,11 +119,13 @@ export class TranscriptService {
     const transcript = this.open(call, { queue: b.queue, intent: b.intent, agent: b.agent, quality: engine.quality });
     const live = new LiveTranscriber({ callId: call.id, codec: call.codec, engine, sink: transcript, speakers: c.speakers, segmentS: c.segmentS, log: call.log });
     source.addTap(live);
+    this.metrics?.live.inc({ outcome: 'started' });
     const entry = this.live.get(call.id);
     if (entry) {
       entry.stopLive = async () => {
         source.removeTap(live);
         await live.stop();
+        this.metrics?.untranscribed.inc(live.overwritten + live.untranscribed);
         if (live.overwritten > 0 || live.untranscribed > 0) call.log.warn({ overwritten: live.overwritten, untranscribed: live.untranscribed }, 'live transcript: some audio was not transcribed (feed behind, or no recognition free)');
       };
     }
@@ -138,9 +161,11 @@ export class TranscriptService {
       { keywords: this.keywords.matcher, maxUtterances: c.maxUtterances, maxUtteranceChars: c.maxUtteranceChars, quality: ctx.quality ?? null },
       {
         onUtterance: (u) => {
+          this.metrics?.utterances.inc({ speaker: u.speaker });
           if (entry.agent) this.out.push(entry.agent, call.id, { ...u, quality: entry.transcript.quality });
         },
         onKeyword: (k: { keyword: string; speaker: Speaker; atMs: number }) => {
+          this.metrics?.keywords.inc({ keyword: k.keyword });
           call.log.info({ keyword: k.keyword, speaker: k.speaker }, 'transcript keyword heard');
           call.record('transcript.keyword', { keyword: k.keyword, speaker: k.speaker, atMs: k.atMs });
         },
@@ -179,6 +204,7 @@ export class TranscriptService {
     const doc = e.transcript.close();
     if (doc.utterances.length === 0 && doc.dropped === 0) {
       this.log.info({ callId }, 'no speech recognised on the call: no transcript stored');
+      this.metrics?.stored.inc({ outcome: 'empty' });
       return;
     }
     try {
@@ -197,6 +223,7 @@ export class TranscriptService {
         intent: e.intent,
         agent: e.agent ?? null,
       });
+      this.metrics?.stored.inc({ outcome: 'stored' });
       await this.out.recordAfterClose(callId, 'transcript.stored', {
         transcriptId: info.id,
         recordingId: info.recordingId,
@@ -204,7 +231,8 @@ export class TranscriptService {
         ...aggregatesForEvent(doc.aggregates, this.config().aggregates),
       });
     } catch (err) {
-      this.log.error({ err, callId, code: 'VAULT_WRITE_FAILED' }, 'transcript could not be stored');
+      this.metrics?.stored.inc({ outcome: 'failed' });
+      this.log.error({ err, callId, code: 'VAULT_WRITE_FAILED' }, 'transcript could not be stored (or its event not recorded)');
     }
   }
 }

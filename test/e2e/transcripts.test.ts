@@ -229,6 +229,10 @@ describe('transcripts from an on-prem AudioHook endpoint (speech.fork)', functio
     assert.deepEqual(rest, { callId, utterances: 2, talkRatio: 0.625 });
     const kw = await outboxRows(path.join(daemon.dataDir, 'ccedge.db'), 'transcript.keyword');
     assert.deepEqual(kw, [{ callId, keyword: 'complaint', speaker: 'caller', atMs: 500 }]);
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    assert.match(metrics, /^ccedge_transcripts_total\{outcome="stored"\} 1$/m);
+    assert.match(metrics, /^ccedge_transcript_keywords_total\{keyword="complaint"\} 1$/m);
+    assert.match(metrics, /^ccedge_transcript_utterances_total\{speaker="caller"\} 1$/m);
     const res = await fetch(`http://127.0.0.1:${daemon.httpPort}/api/v1/transcripts/${callId}`, { headers: { authorization: `Bearer ${COMPLIANCE}`, 'x-ccedge-reason': 'complaint review' } });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { source: string; transcript: { utterances: Array<{ speaker: string; text: string; source: string }> } };
