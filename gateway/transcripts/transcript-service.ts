@@ -155,14 +155,15 @@ export class TranscriptService {
     }
     const c = this.config();
     if (this.keywords?.list !== c.keywords) this.keywords = { list: c.keywords, matcher: new KeywordMatcher(c.keywords) };
-    const entry: Live = { agent: ctx.agent, queue: ctx.queue ?? null, intent: ctx.intent ?? null, transcript: undefined as unknown as CallTranscript };
-    entry.transcript = new CallTranscript(
+    const transcript: CallTranscript = new CallTranscript(
       call.id,
       { keywords: this.keywords.matcher, maxUtterances: c.maxUtterances, maxUtteranceChars: c.maxUtteranceChars, quality: ctx.quality ?? null },
       {
         onUtterance: (u) => {
           this.metrics?.utterances.inc({ speaker: u.speaker });
-          if (entry.agent) this.out.push(entry.agent, call.id, { ...u, quality: entry.transcript.quality });
+          // To whoever has the call now (a transfer changes the entry's agent).
+          const agent = this.live.get(call.id)?.agent;
+          if (agent) this.out.push(agent, call.id, { ...u, quality: transcript.quality });
         },
         onKeyword: (k: { keyword: string; speaker: Speaker; atMs: number }) => {
           this.metrics?.keywords.inc({ keyword: k.keyword });
@@ -171,9 +172,9 @@ export class TranscriptService {
         },
       },
     );
-    this.live.set(call.id, entry);
+    this.live.set(call.id, { transcript, agent: ctx.agent, queue: ctx.queue ?? null, intent: ctx.intent ?? null });
     call.once('closed', () => this.track(this.finish(call.id)));
-    return entry.transcript;
+    return transcript;
   }
 
   /** The open transcript of a live call (a fork endpoint's utterances go here), if any. */
