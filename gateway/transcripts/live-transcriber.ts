@@ -1,5 +1,6 @@
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recognition, SpeechEngine, SpeechHypothesis, Speaker, TranscriptSink } from '../../media/speech/contract';
+import { isSpeechError } from '../../media/speech/errors';
 import { decodeTable, type G711Codec } from '../../media/tones/g711';
 
 /** Audio is handed to the engine in batches, off the packet path. */
@@ -8,6 +9,23 @@ const FEED_MS = 200;
 const RING_SAMPLES = 32_000;
 /** A side more than this behind the wall clock (nothing sent: hold, DTX) is padded with silence so both sides keep one timeline. */
 const PAD_AFTER_SAMPLES = 1600;
+/**
+ * What a side that sent nothing is padded with: quiet noise (about -66 dBFS), never digital zeros,
+ * on which the engine's live cepstral mean drifts away from speech and the next words decode badly.
+ */
+const COMFORT_NOISE = ((): Int16Array => {
+  const out = new Int16Array(8000);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < out.length; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = (s % 33) - 16;
+  }
+  return out;
+})();
 /** After a failed recognition, a side tries again this much later. */
 const RETRY_MS = 5000;
 /** After a refused one (SPEECH_BUSY: e.g. a rotated recognition still flushing), sooner; its audio waits. */
@@ -71,6 +89,7 @@ class Side {
     const out = new Int16Array(n);
     const cap = this.ring.length;
     for (let i = 0; i < this.size; i++) out[i] = this.ring[(this.head + i) % cap];
+    for (let i = this.size; i < n; i++) out[i] = COMFORT_NOISE[i % COMFORT_NOISE.length];
     this.head = (this.head + this.size) % cap;
     this.size = 0;
     return out;
@@ -93,6 +112,10 @@ export class LiveTranscriber implements RecordingTap {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Rotated recognitions still flushing their last words (stop() waits for them too). */
+  private readonly ending = new Set<Promise<void>>();
+  /** Hypotheses already given to the sink (end() resolves with the last `final` again). */
+  private readonly seen = new WeakSet<SpeechHypothesis>();
 
   constructor(private readonly opts: LiveTranscriberOptions) {
     this.table = decodeTable(opts.codec);
@@ -130,7 +153,7 @@ export class LiveTranscriber implements RecordingTap {
     for (const side of this.sides) side.lost += side.pendingSamples;
     clearInterval(this.timer);
     this.timer = undefined;
-    await Promise.all(this.sides.map((s) => this.endRecognition(s)));
+    await Promise.all([...this.sides.map((s) => this.endRecognition(s)), ...this.ending]);
   }
 
   private feed(): void {
@@ -155,7 +178,11 @@ export class LiveTranscriber implements RecordingTap {
           side.lost += old.length;
         }
       }
-      if (side.rec && side.boundary && side.fed - side.recBase >= this.opts.segmentS * 8000) void this.endRecognition(side);
+      if (side.rec && side.boundary && side.fed - side.recBase >= this.opts.segmentS * 8000) {
+        const ending = this.endRecognition(side);
+        this.ending.add(ending);
+        void ending.finally(() => this.ending.delete(ending));
+      }
       side.boundary = false;
     }
   }
@@ -165,8 +192,9 @@ export class LiveTranscriber implements RecordingTap {
     try {
       rec = this.opts.engine.recognize({ mode: 'dictation', tag: `${this.opts.callId}:${side.speaker}` });
     } catch (err) {
-      side.retryAt = this.now() + ((err as { code?: string }).code === 'SPEECH_BUSY' ? BUSY_RETRY_MS : RETRY_MS);
-      if (side.failures++ === 0) this.opts.log.warn({ err, speaker: side.speaker, code: (err as { code?: string }).code }, 'live transcript: the engine refused a recognition; retrying, the call goes on');
+      const busy = isSpeechError(err, 'SPEECH_BUSY');
+      side.retryAt = this.now() + (busy ? BUSY_RETRY_MS : RETRY_MS);
+      if (side.failures++ === 0) this.opts.log.warn({ err, speaker: side.speaker, code: isSpeechError(err) ? err.code : undefined }, 'live transcript: the engine refused a recognition; retrying, the call goes on');
       return;
     }
     side.rec = rec;
@@ -199,8 +227,6 @@ export class LiveTranscriber implements RecordingTap {
     }
   }
 
-  private readonly seen = new WeakSet<SpeechHypothesis>();
-
   private emit(speaker: Speaker, baseSamples: number, h: SpeechHypothesis): void {
     if (this.seen.has(h)) return;
     this.seen.add(h);
@@ -217,3 +243,4 @@ export class LiveTranscriber implements RecordingTap {
     });
   }
 }
+
