@@ -6,3 +6,8 @@ export { PromptPlayer } from './prompt-player';
 export { IvrSession, realIvrTimers } from './ivr-session';
 export type { IvrResult, IvrSessionEvents, IvrSessionOptions, IvrTimers, IvrTimer, DigitSource, DigitOrigin, IvrLog } from './ivr-session';
 export { parseInfoDtmf } from './sip-info-dtmf';
+export type { IvrSpeech, IvrSpeechDecision, IvrSpeechTurn } from './ivr-session';
+export { SpeechCapture } from './speech-capture';
+export type { CallerAudio, CaptureResult, EndpointerLimits, FrameEndpointer, SpeechCaptureOptions } from './speech-capture';
+export { buildSpeechMenus } from './speech-menus';
+export type { SpeechMenuModel, GrammarBuilder } from './speech-menus';

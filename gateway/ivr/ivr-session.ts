@@ -354,8 +354,8 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
       this.speechFailed();
       return;
     }
-    const text = r.hypothesis?.text ?? '';
-    const decision = r.hypothesis ? model.classifier.classify(r.hypothesis) : null;
+    const text = r.check?.text ?? r.hypothesis?.text ?? '';
+    const decision = r.hypothesis ? model.classifier.classify(r.hypothesis, r.check) : null;
     if (decision && decision.confidence >= model.settings.minConfidence && model.intents.includes(decision.intent)) {
       this.speechTurn({ menu, turn, result: 'recognised', text: decision.text, intent: decision.intent, confidence: decision.confidence, how: decision.how });
       this.finish({ kind: 'intent', intent: decision.intent, path: [...this.path], menu, fallback: false, speech: { text: decision.text, confidence: decision.confidence, how: decision.how, turns: turn } });

@@ -19,8 +19,11 @@ export type EndpointerLimits = Pick<EndpointerOptions, 'silenceMs' | 'maxSpeechM
 
 /** How one listening turn ended. */
 export type CaptureResult =
-  /** The engine's hypothesis of the answer (text '' when it heard nothing it knows). */
-  | { kind: 'heard'; hypothesis: SpeechHypothesis | null }
+  /**
+   * The engine's grammar-mode hypothesis of the answer, and the dictation check of the same audio
+   * (null when the engine had no room for it or it failed).
+   */
+  | { kind: 'heard'; hypothesis: SpeechHypothesis | null; check: SpeechHypothesis | null }
   /** The caller said nothing within noInputS. */
   | { kind: 'no-input' }
   /** The engine could not take the turn (busy, not installed) or failed during it. */
@@ -45,12 +48,19 @@ export interface SpeechCaptureOptions {
 
 /**
  * One listening turn of a speech menu: the caller's RTP decoded to 8 kHz PCM, end-pointed, and
- * recognised by the engine against the menu's grammar. The engine is started at once (its model
- * loads while the caller draws breath) and given every frame from the start, so the first syllable
- * is never lost to the end-pointer's decision. Exactly one onResult, unless close() came first.
+ * recognised by the engine against the menu's grammar and, when the engine has room for a second
+ * recognition, in dictation mode as a check (a grammar search reads any sound as some phrase; the
+ * check tells an answer from mumbling and catches wording the grammar missed). Recognitions are
+ * started at once (the model loads while the caller draws breath) and given every frame from the
+ * start, so the first syllable is never lost to the end-pointer's decision. Exactly one onResult,
+ * unless close() came first.
  */
 export class SpeechCapture {
   private recognition: Recognition | null = null;
+  private check: Recognition | null = null;
+  /** Every utterance each recognition decided (a pause inside the answer can make two). */
+  private readonly finals: SpeechHypothesis[] = [];
+  private readonly checkFinals: SpeechHypothesis[] = [];
   private done = false;
   private started = false;
   private turnTimer: IvrTimer | null = null;
@@ -69,6 +79,20 @@ export class SpeechCapture {
       return;
     }
     this.recognition.on('error', this.onEngineError);
+    this.recognition.on('final', (h) => this.finals.push(h));
+    try {
+      const check = this.opts.engine.recognize({ mode: 'dictation', tag: `${this.opts.tag}:check` });
+      check.on('final', (h) => this.checkFinals.push(h));
+      check.on('error', () => {
+        // The check is a help, not a need: the grammar hypothesis alone still decides.
+        check.close();
+        if (this.check === check) this.check = null;
+      });
+      this.check = check;
+    } catch {
+      // At speech.engine.maxConcurrent: grammar only for this turn.
+      this.check = null;
+    }
     this.opts.audio.on('packet', this.onPacket);
     this.turnTimer = this.opts.timers.setTimeout(() => {
       this.turnTimer = null;
@@ -82,6 +106,7 @@ export class SpeechCapture {
     this.done = true;
     this.release();
     this.recognition?.close();
+    this.check?.close();
   }
 
   private readonly onPacket = (h: RtpHeader, payload: Buffer): void => {
@@ -92,9 +117,11 @@ export class SpeechCapture {
     const frame = new Int16Array(payload.length);
     for (let i = 0; i < payload.length; i++) frame[i] = table[payload[i]];
     this.recognition?.write(frame);
+    this.check?.write(frame);
     if (this.opts.endpointer.push(frame) !== 'ended') return;
     if (this.opts.endpointer.reason === 'no-input') {
       this.recognition?.close();
+      this.check?.close();
       this.finish({ kind: 'no-input' });
     } else void this.conclude();
   };
@@ -102,6 +129,7 @@ export class SpeechCapture {
   private readonly onEngineError = (err: Error): void => {
     if (this.done) return;
     this.recognition?.close();
+    this.check?.close();
     this.finish({ kind: 'unavailable', code: isSpeechError(err) ? err.code : 'SPEECH_ENGINE_FAILED', message: err.message });
   };
 
@@ -111,14 +139,18 @@ export class SpeechCapture {
     this.release();
     const rec = this.recognition;
     if (rec === null) return;
-    let hypothesis: SpeechHypothesis | null;
+    const check = this.check;
+    const checked = check ? check.end().catch(() => null) : Promise.resolve(null);
+    let last: SpeechHypothesis | null;
     try {
-      hypothesis = await rec.end();
+      last = await rec.end();
     } catch (err) {
+      check?.close();
       this.finish({ kind: 'unavailable', code: isSpeechError(err) ? err.code : 'SPEECH_ENGINE_FAILED', message: (err as Error).message });
       return;
     }
-    this.finish({ kind: 'heard', hypothesis });
+    const lastCheck = await checked;
+    this.finish({ kind: 'heard', hypothesis: joined(this.finals, last), check: check ? joined(this.checkFinals, lastCheck) : null });
   }
 
   /** Stops listening (audio and timer); the recognition is ended or closed by the caller of this. */
@@ -135,4 +167,18 @@ export class SpeechCapture {
     this.opts.log?.debug({ tag: this.opts.tag, result: r.kind }, 'speech turn done');
     this.opts.onResult(r);
   }
+}
+
+/** The utterances of one recognition as one hypothesis (text joined, confidence their mean). */
+function joined(finals: readonly SpeechHypothesis[], last: SpeechHypothesis | null): SpeechHypothesis | null {
+  const all = finals.length > 0 ? finals : last ? [last] : [];
+  if (all.length === 0) return null;
+  if (all.length === 1) return all[0];
+  return {
+    text: all.map((h) => h.text).filter((t) => t !== '').join(' '),
+    confidence: all.reduce((sum, h) => sum + h.confidence, 0) / all.length,
+    startMs: all[0].startMs,
+    endMs: all[all.length - 1].endMs,
+    words: all.flatMap((h) => h.words),
+  };
 }

@@ -1,12 +1,16 @@
 /**
- * Which intent a recognised answer means. Two steps, the first that decides wins:
- *   1. `grammar`    — the hypothesis contains one of an intent's example phrases (whole words, in
- *                     order). The recognizer ran on a grammar built from those phrases, so this is
- *                     the usual case; the longest phrase wins (media/speech/jsgf.ts matchGrammar).
- *   2. `classifier` — an n-gram cosine classifier (ml-classify-text) trained on the examples, for
- *                     answers where the grammar only caught part of a phrase ("bill wrong").
- * The decision's confidence folds the engine's confidence with how sure the step is, so one
- * threshold (the menu's minConfidence) judges both.
+ * Which intent a recognised answer means, from the grammar-mode hypothesis and, when the engine
+ * had room for it, a dictation hypothesis of the same audio (the check):
+ *   - `grammar`    — an intent's example phrase (whole words, in order; the longest wins, see
+ *                    media/speech/jsgf.ts matchGrammar) in the check, or in the grammar hypothesis
+ *                    and confirmed by the check sharing one of that phrase's content words;
+ *   - `classifier` — an n-gram cosine classifier (ml-classify-text) trained on the examples, on the
+ *                    check's free wording ("a problem with my invoice"): what the grammar missed;
+ *   - an unconfirmed grammar match is kept at a fraction of its confidence (below any sensible
+ *     minConfidence): the grammar search has no garbage model and reads mumbling as some phrase.
+ * Without a check the grammar hypothesis alone decides, a short phrase being weaker evidence.
+ * The confidence folds the engine's with how sure the step is, so one threshold (the menu's
+ * minConfidence) judges every path.
  */
 import { Classifier } from 'ml-classify-text';
 import { matchGrammar, normalisePhrase, type Grammar } from '../../media/speech/jsgf';
@@ -42,6 +46,15 @@ const STOP_WORDS = new Set(['a', 'an', 'the', 'i', "i'm", 'im', 'me', 'my', 'to'
  */
 const FULL_EVIDENCE_WORDS = 3;
 
+/** What an unconfirmed grammar match keeps of its confidence. */
+const UNCONFIRMED = 0.3;
+/**
+ * A check at or above this posterior is taken as heard right (its own posterior then does not
+ * scale the decision); below, it scales it. Measured on flite voices over G.711: 0.6-0.7 for clear
+ * answers, ~0.3 for mumbling ("well hmm let me see" → "well laid out and let me think").
+ */
+const CHECK_TRUST = 0.5;
+
 /** A cosine below this is taken as no resemblance at all. */
 const MIN_SIMILARITY = 0.15;
 /** A cosine at or above this counts as a full match of wording (short answers rarely reach 1). */
@@ -73,20 +86,40 @@ export class SpeechIntentClassifier {
     this.intents = intents.map((i) => i.name);
   }
 
-  /** The decision for a hypothesis, or null when neither step finds an intent. */
-  classify(hyp: { text: string; confidence: number }): IntentDecision | null {
+  /**
+   * The decision for a grammar-mode hypothesis and, if there is one, the dictation check of the
+   * same audio; null when nothing points at an intent.
+   */
+  classify(hyp: { text: string; confidence: number }, check?: { text: string; confidence: number } | null): IntentDecision | null {
     const words = tokens(hyp.text);
     const text = words.join(' ');
-    if (words.length === 0) return null;
     const engine = clamp01(hyp.confidence);
-    // The longest phrase wins; when n intents' phrases are in the answer ("my bill, and the
-    // internet is down") the confidence is 1/n: a caller naming two reasons deserves the keypad.
-    const grammar = matchGrammar(this.grammar, text);
-    if (grammar) {
-      const evidence = Math.min(1, grammar.phrase.split(' ').length / FULL_EVIDENCE_WORDS);
-      return { intent: grammar.intent, confidence: engine * grammar.confidence * evidence, text, how: 'grammar' };
+    // When n intents' phrases are in the answer ("my bill, and the internet is down") the
+    // confidence is 1/n: a caller naming two reasons deserves the keypad.
+    const grammar = words.length > 0 ? matchGrammar(this.grammar, text) : null;
+    if (check === undefined || check === null) {
+      if (words.length === 0) return null;
+      if (grammar) {
+        const evidence = Math.min(1, grammar.phrase.split(' ').length / FULL_EVIDENCE_WORDS);
+        return { intent: grammar.intent, confidence: engine * grammar.confidence * evidence, text, how: 'grammar' };
+      }
+      return this.classifierMatch(words, text, engine);
     }
-    return this.classifierMatch(words, text, engine);
+    const checkWords = tokens(check.text);
+    const checkText = checkWords.join(' ');
+    const posterior = clamp01(check.confidence);
+    const checkEngine = posterior >= CHECK_TRUST ? 1 : posterior;
+    const heard = checkWords.length > 0 ? matchGrammar(this.grammar, checkText) : null;
+    if (heard) return { intent: heard.intent, confidence: (heard.intent === grammar?.intent ? engine : checkEngine) * heard.confidence, text: checkText, how: 'grammar' };
+    if (grammar) {
+      const said = new Set(checkWords);
+      const confirmed = contentWords(tokens(grammar.phrase)).some((w) => said.has(w));
+      if (confirmed) return { intent: grammar.intent, confidence: engine * grammar.confidence, text: checkText, how: 'grammar' };
+    }
+    const free = checkWords.length > 0 ? this.classifierMatch(checkWords, checkText, checkEngine) : null;
+    if (free && (!grammar || free.confidence > engine * grammar.confidence * UNCONFIRMED)) return free;
+    if (grammar) return { intent: grammar.intent, confidence: engine * grammar.confidence * UNCONFIRMED, text: checkText || text, how: 'grammar' };
+    return words.length > 0 ? this.classifierMatch(words, text, engine * UNCONFIRMED) : null;
   }
 
   private classifierMatch(words: string[], text: string, engine: number): IntentDecision | null {

@@ -26,7 +26,7 @@ import { Upsampler8to16 } from './resample';
 export const TELEPHONE_CMN_INIT = [40.16, 17.31, -40.93, 24.7, -31.73, 2.44, -12.09, -9.28, -7.22, -2.82, -5.15, -5.64, -1.24];
 
 /** Measured (README "Speech engine"): what transcripts from this engine are good for. */
-export const POCKETSPHINX_QUALITY = 'keyword-grade: ~20 % WER on clean synthetic telephone speech, worse on real callers';
+export const POCKETSPHINX_QUALITY = 'keyword-grade: ~45-50 % WER on synthetic telephone speech (flite through G.711), worse on real callers';
 
 /** Audio written to the process in one go: 100 ms at 16 kHz, so not one pipe write per 20 ms frame. */
 const CHUNK_BYTES = 3200;
@@ -120,7 +120,10 @@ export class PocketsphinxEngine implements SpeechEngine {
     const args = ['-hmm', paths.hmm, '-dict', paths.dict, '-cmn', 'live', '-time', 'yes',
       // Digital silence (all-zero μ-law 0xff) has no log energy; a little seeded dither keeps the
       // features finite and the result repeatable.
-      '-dither', 'yes', '-seed', '1'];
+      '-dither', 'yes', '-seed', '1',
+      // Spectral noise subtraction, measured on the corpus both ways: dictation WER 54 % with it,
+      // 46 % without; grammar intent accuracy 88 % with it, 82 % without. So per mode.
+      '-remove_noise', opts.mode === 'grammar' ? 'yes' : 'no'];
     if (opts.mode === 'grammar') {
       grammarFile = join(this.workDir(), `grammar-${process.pid}-${id}.jsgf`);
       writeFileSync(grammarFile, opts.grammar ?? '');

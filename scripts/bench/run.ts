@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer]`: runs the benchmarks
+ * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork,speech]`: runs the benchmarks
  * against the built daemon one after another (each starts its own daemon and load generators),
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
@@ -7,10 +7,12 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCps } from './cps';
+import { runFork } from './fork';
 import { load, machine, resultsDir, type BenchResult } from './lib';
 import { runMixer } from './mixer';
 import { runRelay } from './relay';
 import { buildEngine } from './relay-gen';
+import { runSpeech } from './speech';
 import { runStartup } from './startup';
 import { runSync } from './sync';
 import { runWebRtc } from './webrtc';
@@ -24,6 +26,8 @@ const BENCHES: Record<string, Runner> = {
   webrtc: (q, l) => runWebRtc(q, l),
   sync: runSync,
   mixer: runMixer,
+  fork: runFork,
+  speech: runSpeech,
 };
 
 function summary(quick: boolean): string {

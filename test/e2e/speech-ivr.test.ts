@@ -39,8 +39,6 @@ const CONFIG = {
         type: 'speech',
         prompt: 'welcome',
         invalidPrompt: 'invalid',
-        // A three-word phrase (or a clear classifier match) decides; one- and two-word matches ask again.
-        minConfidence: 0.7,
         noInputS: 3,
         silenceMs: 700,
         maxSpeechS: 6,

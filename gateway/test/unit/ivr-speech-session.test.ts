@@ -129,7 +129,8 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
   }
 
   before(() => {
-    engine = new PocketsphinxEngine({ config: speechEngineConfigSchema.parse({ maxConcurrent: 1 }) });
+    // Two: the grammar recognition and its dictation check.
+    engine = new PocketsphinxEngine({ config: speechEngineConfigSchema.parse({ maxConcurrent: 2 }) });
   });
   after(async () => {
     await engine.close();
@@ -154,13 +155,15 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
     assert.ok(r.speech.confidence >= 0.5 && r.speech.confidence <= 1);
     assert.ok(r.speech.text.includes('bill'), r.speech.text);
     assert.equal(s.turns[0].result, 'recognised');
+    // The check (dictation) heard the free wording: the recorded text is its words.
+    assert.ok((s.turns[0].text ?? '').split(' ').length >= 4, s.turns[0].text);
     assert.equal(caller.rtp.listenerCount('packet'), 0, 'the capture stopped listening');
     await until(() => engine.active === 0, 'the recognition released');
   });
 
   it('a key pressed while it listens decides by the keys and abandons the recognition', async () => {
     const s = start();
-    await until(() => s.listening.length === 1 && engine.active === 1, 'listening');
+    await until(() => s.listening.length === 1 && engine.active === 2, 'listening (grammar and check)');
     caller.key('2');
     await until(() => s.results.length === 1, 'a decision');
     assert.deepEqual(s.results[0], { kind: 'intent', intent: 'technical_support', path: ['2'], menu: 'main', fallback: false });
@@ -169,7 +172,7 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
   });
 
   it('an engine at its limit: the menu says so once and takes keys', async () => {
-    const hog = engine.recognize({ mode: 'dictation' });
+    const hogs = [engine.recognize({ mode: 'dictation' }), engine.recognize({ mode: 'dictation' })];
     try {
       const s = start();
       await until(() => s.turns.length === 1, 'a turn');
@@ -180,7 +183,7 @@ describe('IvrSession speech menus (real pocketsphinx, real RtpSession on 127.0.0
       assert.deepEqual(s.results[0], { kind: 'intent', intent: 'billing_inquiry', path: ['1'], menu: 'main', fallback: false });
       assert.equal(s.listening.length, 1, 'no second listening turn after the fallback');
     } finally {
-      hog.close();
+      for (const h of hogs) h.close();
     }
   });
 

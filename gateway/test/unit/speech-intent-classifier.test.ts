@@ -52,6 +52,35 @@ describe('SpeechIntentClassifier', () => {
     assert.notEqual(c.classify({ text: 'billings', confidence: 1 })?.how, 'grammar');
   });
 
+  describe('with a dictation check of the same audio', () => {
+    it('a grammar phrase confirmed by a content word of the check decides at full confidence, with the check\'s words', () => {
+      const d = c.classify({ text: 'a to the pay my bill um', confidence: 1 }, { text: "hello i'd like to pay my bill clinton", confidence: 0.7 });
+      assert.deepEqual(d, { intent: 'billing_inquiry', confidence: 1, text: "hello i'd like to pay my bill clinton", how: 'grammar' });
+      const e = c.classify({ text: 'uh my internet is down a', confidence: 1 }, { text: 'my internet connection and not work', confidence: 0.65 });
+      assert.equal(e?.intent, 'technical_support');
+      assert.equal(e?.confidence, 1);
+    });
+
+    it('mumbling forced onto a phrase by the grammar is not confirmed: low confidence', () => {
+      const d = c.classify({ text: 'a question about my invoice a um', confidence: 1 }, { text: 'well laid out and let me think', confidence: 0.33 });
+      assert.equal(d?.intent, 'billing_inquiry');
+      assert.ok(d !== null && d.confidence <= 0.3, `confidence ${d?.confidence}`);
+    });
+
+    it('free wording the grammar missed is classified on the check', () => {
+      const d = c.classify({ text: 'a the billing to uh', confidence: 1 }, { text: 'the router is broken', confidence: 0.7 });
+      assert.equal(d?.intent, 'technical_support');
+      assert.equal(d?.how, 'classifier');
+      assert.ok(d !== null && d.confidence > 0.3);
+    });
+
+    it('an example phrase in the check itself decides, even against the grammar hypothesis', () => {
+      const d = c.classify({ text: 'um billing', confidence: 1 }, { text: 'i want to upgrade my contract', confidence: 0.4 });
+      assert.equal(d?.intent, 'sales');
+      assert.equal(d?.confidence, 0.4);
+    });
+  });
+
   it('tokens drop pocketsphinx alternate markers and punctuation', () => {
     assert.deepEqual(tokens('READ(2) my Bill, please!'), ['read', 'my', 'bill', 'please']);
   });

@@ -221,6 +221,7 @@ export class AudioHookSession extends EventEmitter<ForkEvents> {
    */
   close(reason: CloseReason = 'end'): Promise<void> {
     if (this.state === 'open') {
+      this.sendAudio(); // what is framed-ready goes out before `close`
       this.state = 'closing';
       this.stopTimers();
       this.send('close', { reason });

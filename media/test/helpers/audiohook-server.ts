@@ -96,10 +96,10 @@ export class EndpointSession {
   }
 
   /** @internal */
-  onAudio(data: Buffer): void {
+  onAudio(data: Buffer, keep: boolean): void {
     this.audioBytes += data.length;
     this.audioFrames++;
-    if (this.channels.length !== 2) return;
+    if (!keep || this.channels.length !== 2) return;
     for (let i = 0; i + 1 < data.length; i += 2) {
       this.external.push(data[i]);
       this.internal.push(data[i + 1]);
@@ -115,6 +115,8 @@ export class EndpointSession {
 export class TestAudioHookServer {
   readonly sessions: EndpointSession[] = [];
   behaviour: AudioHookBehaviour = 'good';
+  /** false: only count audio bytes (benchmarks), do not keep the samples. */
+  keepAudio = true;
   disconnectAfterMs = 1000;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sockets = new Set<Socket>();
@@ -163,7 +165,7 @@ export class TestAudioHookServer {
       ws.on('close', () => (s.closedSocket = true));
       ws.on('error', () => undefined);
       ws.on('message', (data: Buffer, isBinary) => {
-        if (isBinary) return s.onAudio(data);
+        if (isBinary) return s.onAudio(data, this.keepAudio);
         const text = data.toString('utf8');
         const first = s.open === undefined;
         s.onText(text, behaviour === 'good' || first);

@@ -6,7 +6,7 @@ import type { Recognition, RecognitionMode, SpeechHypothesis } from '../../speec
 import { speechEngineConfigSchema } from '../../speech/engine-config';
 import { isSpeechError } from '../../speech/errors';
 import { buildGrammar, matchGrammar, type Grammar } from '../../speech/jsgf';
-import { PocketsphinxEngine } from '../../speech/pocketsphinx';
+import { createSpeechEngine, PocketsphinxEngine } from '../../speech';
 import { FLITE_VOICES, pcmFrames, silenceFrames, speak, wordErrorRate, type CorpusVoice, type SpokenClip } from '../helpers/speech-corpus';
 import { DICTATION_SENTENCES, INTENT_SETS } from '../helpers/speech-sets';
 
@@ -48,7 +48,7 @@ async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
 describe('speech engine: pocketsphinx on telephone audio (flite and espeak voices through G.711)', function () {
   this.timeout(600000);
   const workDir = mkdtempSync(join(tmpdir(), 'ccedge-speech-test-'));
-  const engine = new PocketsphinxEngine({ config: speechEngineConfigSchema.parse({ maxConcurrent: 2 }), workDir });
+  const engine = createSpeechEngine(speechEngineConfigSchema.parse({ maxConcurrent: 2 }), { workDir });
   let grammar: Grammar;
 
   before(function () {

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The architecture's dependency rules, checked on the TypeScript sources so they stay true:
+ * dependencies point from the composition root down. media/, sync/ and hw/ are libraries the
+ * gateway wires together; they never reach up into gateway/ or image/, and media and sync never
+ * import each other. Test code is exempt (a sync test may borrow the gateway's Db as its fixture).
+ */
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const TOP = ['gateway', 'media', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
+type Top = (typeof TOP)[number];
+
+/** Which top-level folders each library may NOT import (production files). */
+const FORBIDDEN: Partial<Record<Top, readonly Top[]>> = {
+  media: ['gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
+  sync: ['gateway', 'image', 'media', 'hw', 'scripts', 'test'],
+  hw: ['gateway', 'image', 'media', 'sync', 'scripts', 'test'],
+};
+
+/**
+ * Top-level edges in both directions that exist today and are owed a fix (issue 20: the process
+ * entry, composition root and CLI move to an app/ root above gateway/ and image/). A new cycle fails.
+ */
+const KNOWN_CYCLES = new Set(['gateway<->image']);
+
+const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|require\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+
+function sources(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) sources(p, out);
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+function isTestFile(rel: string): boolean {
+  return rel.split(path.sep).includes('test') || rel.endsWith('.test.ts');
+}
+
+interface Edge {
+  from: Top;
+  to: string;
+  file: string;
+  spec: string;
+}
+
+function edges(): Edge[] {
+  const out: Edge[] = [];
+  for (const top of TOP) {
+    for (const file of sources(path.join(ROOT, top))) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(IMPORT)) {
+        const spec = m[1] ?? m[2] ?? m[3];
+        const target = path.relative(ROOT, path.resolve(path.dirname(file), spec)).split(path.sep)[0];
+        if (target !== top) out.push({ from: top, to: target, file: path.relative(ROOT, file), spec });
+      }
+    }
+  }
+  return out;
+}
+
+describe('dependency direction between top-level folders', () => {
+  const all = edges();
+
+  it('finds imports at all (the scanner reads the tree)', () => {
+    assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'media'), 'gateway → media imports must be seen');
+  });
+
+  it('media/, sync/ and hw/ never import gateway/, image/ or each other (production files)', () => {
+    const bad = all.filter((e) => !isTestFile(e.file) && (FORBIDDEN[e.from] ?? []).includes(e.to as Top));
+    assert.deepEqual(
+      bad.map((e) => `${e.file}: ${e.spec}`),
+      [],
+      'these imports point up or sideways: move the shared type down or inject it',
+    );
+  });
+
+  it('no cycle between top-level folders beyond the ones owed a fix', () => {
+    const pairs = new Set(all.filter((e) => !isTestFile(e.file)).map((e) => `${e.from}>${e.to}`));
+    const cycles = new Set<string>();
+    for (const p of pairs) {
+      const [a, b] = p.split('>');
+      if (pairs.has(`${b}>${a}`)) cycles.add([a, b].sort().join('<->'));
+    }
+    const unexpected = [...cycles].filter((c) => !KNOWN_CYCLES.has(c));
+    assert.deepEqual(unexpected, [], 'new import cycle between top-level folders');
+  });
+});
