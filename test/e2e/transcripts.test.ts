@@ -225,7 +225,8 @@ describe('transcripts from an on-prem AudioHook endpoint (speech.fork)', functio
     const rows = await outboxRows(path.join(daemon.dataDir, 'ccedge.db'), 'transcript.stored');
     assert.equal(rows.length, 1);
     const { transcriptId, recordingId, ...rest } = rows[0];
-    assert.ok(typeof transcriptId === 'string' && typeof recordingId === 'string');
+    // This call is short: under load its recording may start after the transcript was stored (then null).
+    assert.ok(typeof transcriptId === 'string' && (typeof recordingId === 'string' || recordingId === null));
     assert.deepEqual(rest, { callId, utterances: 2, talkRatio: 0.625 });
     const kw = await outboxRows(path.join(daemon.dataDir, 'ccedge.db'), 'transcript.keyword');
     assert.deepEqual(kw, [{ callId, keyword: 'complaint', speaker: 'caller', atMs: 500 }]);
