@@ -37,6 +37,9 @@ ${REPORT_USAGE}
                                       re-wrap every data key under a new site key (in the running
                                       daemon when it answers on its HTTP port, else offline)
   recordings audit [ID] [--json]      the hash-chained audit log (who did what, and why)
+  recordings transcript ID --reason TEXT [--actor NAME] [--json]
+                                      a call's transcript (ID: recording, transcript or call id),
+                                      decrypted for compliance review; every read audited
 ${CERT_USAGE}
 ${BACKUP_USAGE}
   provision [--from FILE] [--force]   first-boot provisioning (site, device, trunk peers, broker, claim code)
@@ -139,9 +142,10 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   const [sub, id] = positionals;
-  if (!['list', 'verify', 'export', 'hold', 'rotate-key', 'audit'].includes(sub ?? '')) {
-    throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings list|verify|export|hold|rotate-key|audit (see ccedge help)');
+  if (!['list', 'verify', 'export', 'hold', 'rotate-key', 'audit', 'transcript'].includes(sub ?? '')) {
+    throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings list|verify|export|hold|rotate-key|audit|transcript (see ccedge help)');
   }
+  if (sub === 'transcript' && (!id || !values.reason?.trim())) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings transcript ID --reason TEXT [--actor NAME] [--json] (the reason goes into the audit log)');
   if ((sub === 'hold' || sub === 'rotate-key') && !values.reason?.trim()) throw new CcedgeError('CLI_USAGE', `ccedge recordings ${sub} needs --reason TEXT (it goes into the audit log)`);
   if (sub === 'hold' && !id) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings hold CALL_ID --reason TEXT [--off]');
   const { config } = loadConfig({ file: values.config });
@@ -194,6 +198,11 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    if (sub === 'transcript') {
+      const { info, transcript } = await vault.transcripts.read(id as string, { actor: values.actor, reason: values.reason as string });
+      process.stdout.write(values.json ? `${JSON.stringify({ ...info, transcript }, null, 2)}\n` : formatTranscript(info, transcript));
+      return 0;
+    }
     if (!id || !values.out || !values.reason) throw new CcedgeError('CLI_USAGE', 'usage: ccedge recordings export ID --out FILE --reason TEXT [--actor NAME]');
     const out = await vault.exportRecording(id, values.out, values.actor, values.reason);
     process.stdout.write(`${out.wavFile}\n${out.manifestFile}\n`);
@@ -204,6 +213,15 @@ export async function recordingsCommand(argv: string[]): Promise<number> {
 }
 
 type Config = ReturnType<typeof loadConfig>['config'];
+
+/** A transcript for a reader: who said what when, with the engine's quality first so nobody takes it for verbatim. */
+function formatTranscript(info: { id: string; callId: string; recordingId: string | null; source: string; quality: string | null }, doc: unknown): string {
+  const d = (doc ?? {}) as { utterances?: Array<{ speaker?: string; startMs?: number; text?: string; sentiment?: number }> };
+  const mmss = (ms: number): string => `${String(Math.floor(ms / 60_000)).padStart(2, '0')}:${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}`;
+  const head = `transcript ${info.id}  call ${info.callId}${info.recordingId ? `  recording ${info.recordingId}` : ''}\nsource ${info.source}${info.quality ? `  (${info.quality})` : ''}\n`;
+  const lines = (d.utterances ?? []).map((u) => `[${mmss(u.startMs ?? 0)}] ${u.speaker ?? '?'}: ${u.text ?? ''}${typeof u.sentiment === 'number' && u.sentiment !== 0 ? `  (sentiment ${u.sentiment > 0 ? '+' : ''}${u.sentiment})` : ''}\n`);
+  return head + (lines.join('') || '(no utterances)\n');
+}
 
 /**
  * A request to the daemon running with this config (its HTTP port, the admin token); undefined

@@ -36,6 +36,9 @@ import { Router } from './routing/router';
 import { Vault } from '../media/vault/vault';
 import { RecordingService } from './recording/recording-service';
 import { ForkService } from './speech/fork-wiring';
+import { TranscriptService } from './transcripts/transcript-service';
+import { PocketsphinxEngine } from '../media/speech/pocketsphinx';
+import type { SpeechEngine } from '../media/speech/contract';
 import { recordingsApi } from './recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
 import { registerCloudCommands } from './cloud-commands';
@@ -84,6 +87,7 @@ export class Daemon {
       wallboard: WallboardHub;
       sync: SyncService;
       recording: RecordingService;
+      transcripts: TranscriptService;
       hw: HwService;
       backup: BackupService;
       /** Housekeeping intervals (retention sweep), cleared on stop. */
@@ -264,7 +268,32 @@ export class Daemon {
         stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
       });
       // Media fork to on-prem AudioHook endpoints (speech.fork); gateway/transcripts passes its sink as sinkFor.
-      const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry });
+      // Built-in transcripts share the speech menus' engine (one box-wide speech.engine.maxConcurrent).
+      let transcriptEngine: SpeechEngine | undefined = ivr?.speech?.engine;
+      if (!transcriptEngine) {
+        const own = new PocketsphinxEngine({ config: config.speech.engine, log: log.child({ component: 'speech' }) });
+        const why = own.unavailableReason;
+        if (why === null) {
+          transcriptEngine = own;
+          timersStop.push(() => void own.close());
+        } else if (config.speech.transcripts.queues.length || config.speech.transcripts.intents.length) {
+          log.warn({ code: 'SPEECH_UNAVAILABLE', reason: why }, 'no built-in transcripts: the speech engine cannot run');
+        }
+      }
+      // Transcripts (speech.transcripts): live on the agent's desk, stored encrypted in the vault at call end.
+      const transcripts = new TranscriptService(
+        vault,
+        () => config.speech.transcripts,
+        () => config.recording,
+        {
+          push: (agent, callId, u) => sessions.send(agent, { v: 1, type: 'transcript', callId, speaker: u.speaker, text: u.text, startMs: u.startMs, endMs: u.endMs, sentiment: u.sentiment, quality: u.quality }),
+          recordAfterClose: (callId, type, data) => store.update(callId, {}, type, data),
+        },
+        log.child({ component: 'transcripts' }),
+        () => transcriptEngine,
+        metrics.registry,
+      );
+      const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry, sinkFor: transcripts.sinkForFork });
       timersStop.push(() => void fork.close());
       const desk = new AgentDesk({
         acd,
@@ -279,7 +308,8 @@ export class Daemon {
         callStore: store,
         registry: metrics.registry,
         maxParties: config.calls.maxParties,
-        bridged: [fork.bridged],
+        // Transcripts first: a fork endpoint's transcript events feed the transcript it opened.
+        bridged: [transcripts.bridged, fork.bridged],
       });
       // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
       const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {
@@ -475,7 +505,7 @@ export class Daemon {
       await backup.start();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
       logSiteUrls(log, config, httpPort, http.httpsPort, setup?.open ?? false);
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, hw, backup, timers, timersStop });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, transcripts, hw, backup, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);
       for (const stop of timersStop) stop();
@@ -499,6 +529,8 @@ export class Daemon {
       await this.agents.callbacks.close();
       this.agents.recording.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
+      // The ended calls' transcripts are being stored: before the database closes.
+      await this.agents.transcripts.drain();
       this.agents.desk.close();
       this.agents.supervisors.desk.close();
       this.agents.supervisors.hub.close();

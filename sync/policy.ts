@@ -110,6 +110,12 @@ export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<strin
     keyId: 'plain',
   },
   'recording.hold': { recordingId: 'plain', callId: 'plain', hold: 'plain' },
+  // Transcripts (issue 18): the text never leaves. A keyword alert carries the configured keyword
+  // (a label from speech.transcripts.keywords), who said it and when. The stored event carries ids
+  // and a count; its numeric aggregates (sentimentScore, callerSentiment, agentSentiment, talkRatio)
+  // leave only when a site lists them in sync.policy.events.
+  'transcript.keyword': { callId: 'plain', keyword: 'plain', speaker: 'plain', atMs: 'plain' },
+  'transcript.stored': { callId: 'plain', transcriptId: 'plain', recordingId: 'plain', utterances: 'plain' },
   'recording.audit-head': { seq: 'plain', hash: 'plain' },
   'recording.alarm': { alarm: 'plain', state: 'plain', freeBytes: 'plain', minFreeBytes: 'plain' },
   // Backups: outcome and sizes only (no paths, no error text, no passphrase-derived values).

@@ -186,6 +186,11 @@ export type ServerMessage =
   | { v: 1; type: 'consult'; callId: string; target: string; phase: ConsultPhase; reason?: string }
   /** Everybody on the call, sent when it changes (conference, consult, transfers). */
   | { v: 1; type: 'parties'; callId: string; parties: PartyInfo[] }
+  /**
+   * One utterance of the call's live transcript (on-site engine or fork endpoint), as it is
+   * recognised. `quality` says what the text is worth (e.g. keyword-grade): the page shows it.
+   */
+  | { v: 1; type: 'transcript'; callId: string; speaker: 'caller' | 'agent'; text: string; startMs: number; endMs: number; sentiment: number; quality: string | null }
   | { v: 1; type: 'pong'; ref?: string };
 
 /** POST /agent/login body and replies. */

@@ -69,7 +69,9 @@ async function describeSnapshot(file: string): Promise<SnapshotInfo> {
     const [pages] = await q<{ page_count: number }>(d, 'PRAGMA page_count');
     const [state] = await q<{ last_seq: number; last_acked_seq: number }>(d, 'SELECT last_seq, last_acked_seq FROM sync_state WHERE id = 1').catch(() => []);
     const [calls] = await q<{ n: number }>(d, 'SELECT COUNT(*) AS n FROM calls');
-    const recordings = await q<{ id: string; file: string; state: string }>(d, "SELECT id, file, state FROM recordings WHERE state != 'deleted' ORDER BY created_at").catch(() => []);
+    const recordings: Array<{ id: string; file: string; state: string }> = await q<{ id: string; file: string; state: string }>(d, "SELECT id, file, state FROM recordings WHERE state != 'deleted' ORDER BY created_at").catch(() => []);
+    // Transcripts are vault files beside the recordings (written once, final): backed up and restored the same way.
+    recordings.push(...(await q<{ id: string; file: string; state: string }>(d, "SELECT id, file, state FROM transcripts WHERE state != 'deleted' ORDER BY created_at").catch(() => [])));
     return { pages: pages.page_count, schemaVersion: ver.user_version, lastSeq: state?.last_seq ?? 0, lastAckedSeq: state?.last_acked_seq ?? 0, calls: calls.n, recordings };
   } finally {
     await new Promise<void>((resolve) => d.close(() => resolve()));

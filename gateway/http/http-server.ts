@@ -33,6 +33,10 @@ export interface RecordingsApi {
   setHold?(callId: string, on: boolean, who: string, reason: string): Promise<{ callId: string; on: boolean; recordings: number }>;
   /** Re-wraps every data key under a new site key (admin or compliance), audited. */
   rotateKey?(who: string, reason: string): Promise<{ from: string; to: string; rewrapped: number }>;
+  /** Transcripts' metadata (no text), every role that may list recordings. */
+  transcripts?(): Promise<unknown[]>;
+  /** A call's transcript (by transcript, recording or call id) for the compliance role, audited with the reason. */
+  transcript?(ref: string, who: string, reason: string): Promise<unknown>;
 }
 
 /** Backups (gateway/backup): status, and a run now (admin) for `ccedge backup now`. */
@@ -369,6 +373,11 @@ export class HttpServer {
         await this.recordingAudio(req, res, url, audio[1], who, this.deps.recordings);
         return;
       }
+      const transcript = /^\/api\/v1\/(?:recordings\/([0-9a-f-]{36})\/transcript|transcripts\/([A-Za-z0-9@._:-]{1,128}))$/.exec(url.pathname);
+      if (transcript && this.deps.recordings?.transcript) {
+        await this.transcriptRead(req, res, url, transcript[1] ?? transcript[2], who, this.deps.recordings);
+        return;
+      }
       await this.api(url, res, who);
       return;
     }
@@ -383,6 +392,10 @@ export class HttpServer {
       if (state !== null && !CALL_STATES.has(state as CallState)) throw new CcedgeError('HTTP_BAD_REQUEST', `state must be one of ${[...CALL_STATES].join(', ')}`);
       const calls = await this.deps.store.list({ limit: Number(limitText), state: (state as CallState | null) ?? undefined });
       this.json(res, 200, { calls });
+      return;
+    }
+    if (url.pathname === '/api/v1/transcripts' && this.deps.recordings?.transcripts) {
+      this.json(res, 200, { transcripts: await this.deps.recordings.transcripts() });
       return;
     }
     if (url.pathname === '/api/v1/recordings' && this.deps.recordings) {
@@ -504,6 +517,22 @@ export class HttpServer {
     }
     out.stream.pipe(res);
     await new Promise<void>((resolve) => res.once('close', () => resolve()));
+  }
+
+  /**
+   * GET /api/v1/recordings/:id/transcript, /api/v1/transcripts/:ref (transcript or call id): the
+   * compliance role only, with a reason, audited; any other role gets 403 and an access-denied entry.
+   */
+  private async transcriptRead(req: IncomingMessage, res: ServerResponse, url: URL, ref: string, who: ApiIdentity, recordings: RecordingsApi): Promise<void> {
+    if (who.role !== 'compliance') {
+      await recordings.denied(ref, who.name, who.role);
+      this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: 'transcripts can be read by the compliance role only' } });
+      return;
+    }
+    const reason = String(req.headers['x-ccedge-reason'] ?? url.searchParams.get('reason') ?? '').trim();
+    if (!reason || reason.length > 500) throw new CcedgeError('HTTP_BAD_REQUEST', 'a reason (1-500 characters) is required (X-Ccedge-Reason header or ?reason=)');
+    const body = await recordings.transcript?.(ref, who.name, reason);
+    this.json(res, 200, body, { 'cache-control': 'no-store' });
   }
 
   /** POST /api/v1/recordings/holds {callId, on, reason} (compliance); POST …/rotate-key {reason} (admin, compliance). */

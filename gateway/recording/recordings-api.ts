@@ -20,6 +20,17 @@ export function recordingsApi(vault: Vault, calls?: CallStore): RecordingsApi {
     },
     setHold: async (callId, on, who, reason) => ({ callId, on, recordings: await vault.setLegalHold(callId, on, who, reason) }),
     rotateKey: (who, reason) => vault.rotateSiteKey(who, reason),
+    transcripts: () => vault.transcripts.list({ limit: 1000 }),
+    async transcript(ref, who, reason) {
+      try {
+        const { info, transcript } = await vault.transcripts.read(ref, { actor: who, reason });
+        return { ...info, transcript };
+      } catch (e) {
+        if (e instanceof VaultError && e.code === 'VAULT_NOT_FOUND') throw new CcedgeError('HTTP_NOT_FOUND', e.message);
+        if (e instanceof VaultError && e.code === 'VAULT_REASON_REQUIRED') throw new CcedgeError('HTTP_BAD_REQUEST', e.message);
+        throw e;
+      }
+    },
     denied: (id, who, role) => vault.recordAudit({ actor: who, action: 'access-denied', recordingId: id, data: { role } }),
     async audio(id, who, reason, range) {
       try {

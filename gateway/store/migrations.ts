@@ -147,4 +147,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE people_live (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL, version INTEGER NOT NULL,
     source TEXT NOT NULL, updated_at TEXT NOT NULL);
   `,
+  // Issue 18, transcripts: encrypted call transcripts in the vault beside the recordings
+  // (media/vault/transcript-vault.ts), under the same retention, legal hold, rotation and verify.
+  `
+  CREATE TABLE transcripts (id TEXT PRIMARY KEY, call_id TEXT NOT NULL, recording_id TEXT, created_at TEXT NOT NULL,
+    bytes INTEGER NOT NULL, utterances INTEGER NOT NULL, sha256 TEXT NOT NULL, wrapped_key TEXT, key_id TEXT NOT NULL, file TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('final', 'deleted')), source TEXT NOT NULL, quality TEXT,
+    legal_hold INTEGER NOT NULL DEFAULT 0, retention_until TEXT, deleted_at TEXT, queue TEXT, intent TEXT, agent TEXT);
+  CREATE INDEX transcripts_call ON transcripts (call_id);
+  CREATE INDEX transcripts_state_retention ON transcripts (state, retention_until);
+  CREATE INDEX transcripts_key ON transcripts (key_id);
+  `,
 ];

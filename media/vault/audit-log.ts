@@ -14,7 +14,11 @@ export type AuditAction =
   | 'key-rotated'
   | 'hold-set'
   | 'hold-cleared'
-  | 'write-failed';
+  | 'write-failed'
+  /** Transcripts (media/vault/transcript-vault.ts): the entry's recordingId is the transcript id. */
+  | 'transcript-stored'
+  | 'transcript-read'
+  | 'transcript-deleted';
 
 export interface AuditInput {
   actor: string;

@@ -77,3 +77,14 @@ export const VAULT_MIGRATION_SQL = `
   CREATE TRIGGER recording_audit_no_delete BEFORE DELETE ON recording_audit
     BEGIN SELECT RAISE(ABORT, 'recording_audit is append-only'); END;
 `;
+
+/** Call transcripts beside the recordings (media/vault/transcript-vault.ts); appended after VAULT_MIGRATION_SQL. */
+export const TRANSCRIPTS_MIGRATION_SQL = `
+  CREATE TABLE transcripts (id TEXT PRIMARY KEY, call_id TEXT NOT NULL, recording_id TEXT, created_at TEXT NOT NULL,
+    bytes INTEGER NOT NULL, utterances INTEGER NOT NULL, sha256 TEXT NOT NULL, wrapped_key TEXT, key_id TEXT NOT NULL, file TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('final', 'deleted')), source TEXT NOT NULL, quality TEXT,
+    legal_hold INTEGER NOT NULL DEFAULT 0, retention_until TEXT, deleted_at TEXT, queue TEXT, intent TEXT, agent TEXT);
+  CREATE INDEX transcripts_call ON transcripts (call_id);
+  CREATE INDEX transcripts_state_retention ON transcripts (state, retention_until);
+  CREATE INDEX transcripts_key ON transcripts (key_id);
+`;

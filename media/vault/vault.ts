@@ -10,6 +10,7 @@ import { AuditLog, canonicalJson, type AuditInput, type VerifyProblem } from './
 import { VaultError } from './errors';
 import { ensurePrivateDir, loadSigningKey, SiteKeyRing, unlinkIfExists } from './keys';
 import type { VaultDb, VaultLogger } from './schema';
+import { TranscriptVault } from './transcript-vault';
 
 /*
  * Recording file (`<dataDir>/recordings/<id>.ccrec`, 0600). Nothing in it is plain audio:
@@ -348,6 +349,8 @@ export interface ExportManifest {
  */
 export class Vault {
   readonly audit: AuditLog;
+  /** Call transcripts, encrypted beside the recordings under the same keys, audit, retention and hold. */
+  readonly transcripts: TranscriptVault;
   readonly recordingsDir: string;
   readonly keysDir: string;
   private readonly keys: SiteKeyRing;
@@ -367,6 +370,7 @@ export class Vault {
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.now = opts.now ?? (() => new Date());
     this.audit = new AuditLog(db, this.now);
+    this.transcripts = new TranscriptVault(db, this.keys, this.audit, this.recordingsDir, this.now, log);
   }
 
   /** Opens the vault (creating `recordings/` and `keys/` 0700 and `keys/site.key` 0600 if absent). */
@@ -620,7 +624,7 @@ export class Vault {
 
   /** `ccedge recordings verify`: the audit chain and every file. Empty: all good. */
   verify(): Promise<VerifyProblem[]> {
-    return this.audit.verify(this);
+    return this.audit.verify({ verifyFiles: async () => [...(await this.verifyFiles()), ...(await this.transcripts.verifyFiles())] });
   }
 
   /**
@@ -707,8 +711,11 @@ export class Vault {
         rewrapped++;
       });
     }
+    rewrapped += await this.transcripts.rewrapAll(to);
     const left = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM recordings WHERE wrapped_key IS NOT NULL AND key_id = ?', [from]);
     if ((left?.n ?? 0) > 0) throw new VaultError('VAULT_BAD_STATE', `${left?.n} recordings still use site key ${from}; rotation not completed`);
+    const leftT = await this.transcripts.countWrappedUnder(from);
+    if (leftT > 0) throw new VaultError('VAULT_BAD_STATE', `${leftT} transcripts still use site key ${from}; rotation not completed`);
     await this.audit.append({ actor, action: 'key-rotated', reason, data: { from, to, rewrapped } });
     this.keys.completeRotation();
     this.log.info({ from, to, rewrapped }, 'site key rotated');
@@ -724,7 +731,8 @@ export class Vault {
       const ids = await tx.all<{ id: string }>("SELECT id FROM recordings WHERE call_id = ? AND state != 'deleted'", [callId]);
       await tx.run("UPDATE recordings SET legal_hold = ? WHERE call_id = ? AND state != 'deleted'", [on ? 1 : 0, callId]);
       const action = on ? 'hold-set' : 'hold-cleared';
-      if (ids.length === 0) await this.audit.appendIn(tx, { actor, action, reason: why, data: { callId } });
+      const transcripts = await this.transcripts.setHoldIn(tx, callId, on, actor, why);
+      if (ids.length === 0 && transcripts === 0) await this.audit.appendIn(tx, { actor, action, reason: why, data: { callId } });
       for (const { id } of ids) await this.audit.appendIn(tx, { actor, action, recordingId: id, reason: why, data: { callId } });
       return ids.length;
     });
@@ -765,6 +773,7 @@ export class Vault {
       }
     }
     if (deleted.length) this.log.info({ deleted: deleted.length }, 'retention sweep deleted expired recordings');
+    deleted.push(...(await this.transcripts.sweepExpired(now, actor)));
     return deleted;
   }
 

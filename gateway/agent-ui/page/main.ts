@@ -76,6 +76,10 @@ let queueFigures: QueueFigures[] = [];
 let history: ShiftCall[] = [];
 /** Local time the running wrap-up ends, and its call. */
 let wrapUp: { callId: string; endsAt: number } | null = null;
+/** The live transcript of the current (or just finished) call; cleared when another call rings. */
+let transcript: { callId: string; quality: string | null; lines: number } | null = null;
+/** Lines kept on the page (the vault keeps the whole transcript). */
+const TRANSCRIPT_MAX_LINES = 300;
 /** Why this page cannot offer a microphone (null: it can, or not known yet). */
 let micProblem: string | null = null;
 /** Wrap-up notes: the call they belong to, the text the server confirmed, a pending save. */
@@ -93,6 +97,9 @@ function $<T extends HTMLElement = HTMLElement>(id: string): T {
 }
 
 const ui = {
+  transcriptPanel: $('transcript-panel'),
+  transcriptQuality: $('transcript-quality'),
+  transcriptLines: $<HTMLOListElement>('transcript-lines'),
   sessionBar: $('session-bar'),
   who: $('who'),
   conn: $('conn'),
@@ -720,7 +727,36 @@ function dropCall(): void {
   setText(ui.dtmfSent, '');
 }
 
+/** Appends one utterance (text via textContent only: it is what a caller said, never markup). */
+function addTranscriptLine(msg: Extract<ServerMessage, { type: 'transcript' }>): void {
+  if (transcript?.callId !== msg.callId) {
+    transcript = { callId: msg.callId, quality: msg.quality, lines: 0 };
+    ui.transcriptLines.replaceChildren();
+  }
+  transcript.quality = msg.quality ?? transcript.quality;
+  setText(ui.transcriptQuality, transcript.quality ? `Automatic transcript, ${transcript.quality}` : 'Automatic transcript');
+  const li = document.createElement('li');
+  li.className = `speaker-${msg.speaker}`;
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = msg.speaker === 'caller' ? 'Caller' : 'You';
+  const text = document.createElement('span');
+  text.className = msg.sentiment < 0 ? 'text neg' : msg.sentiment > 0 ? 'text pos' : 'text';
+  text.textContent = msg.text;
+  li.append(who, text);
+  ui.transcriptLines.append(li);
+  transcript.lines++;
+  while (ui.transcriptLines.childElementCount > TRANSCRIPT_MAX_LINES) ui.transcriptLines.firstElementChild?.remove();
+  ui.transcriptPanel.hidden = false;
+  ui.transcriptLines.scrollTop = ui.transcriptLines.scrollHeight;
+}
+
 function newCall(info: CallInfo, phase: Phase, timeoutS: number | null): Call {
+  if (transcript && transcript.callId !== info.callId) {
+    transcript = null;
+    ui.transcriptLines.replaceChildren();
+    ui.transcriptPanel.hidden = true;
+  }
   return {
     info,
     phase,
@@ -845,6 +881,9 @@ function onServerMessage(msg: PageMessage): void {
       break;
     case 'recording':
       if (call && call.info.callId === msg.callId) call.recording = msg.active ? { paused: msg.paused } : null;
+      break;
+    case 'transcript':
+      if (call && call.info.callId === msg.callId) addTranscriptLine(msg);
       break;
     case 'muted':
       if (call && call.info.callId === msg.callId) {

@@ -8,6 +8,8 @@ import { snapshotDatabase } from '../../backup/snapshot';
 import { AgentStore } from '../../store/agent-store';
 import { Db } from '../../store/db';
 import { CcedgeError } from '../../errors';
+import { Vault } from '../../../media/vault/vault';
+import pino from 'pino';
 
 const PASS = 'correct horse battery staple';
 
@@ -121,6 +123,29 @@ describe('backups (gateway/backup)', function () {
       assert.equal(again.recordings, 2);
       assert.ok(readdirSync(target).some((n) => n.startsWith('before-restore-')), 'the replaced contents were moved aside');
       rmSync(path.dirname(target), { recursive: true, force: true });
+    });
+
+    it('a call transcript in the vault is backed up and restored with the recordings, still readable and verified', async () => {
+      // The beforeEach rows are fake files; this vault needs a real key and real files only.
+      await db.transaction((tx) => tx.run('DELETE FROM recordings'));
+      rmSync(path.join(dataDir, 'keys', 'site.key'));
+      const vault = Vault.open({ dataDir, db, log: pino({ level: 'silent' }) });
+      const doc = { utterances: [{ speaker: 'caller', text: 'please cancel my subscription' }] };
+      const t = await vault.transcripts.store({ callId: 'c1', document: doc, utterances: 1, source: 'builtin:pocketsphinx' });
+      const r = await runBackup(job);
+      assert.equal(r.recordings, 1);
+      const [m] = await listBackups(root);
+      const target = path.join(tmp('restore'), 'data');
+      await restoreBackup({ root, manifest: m, dataDir: target, passphrase: PASS, force: false });
+      const restored = await Db.open(path.join(target, 'ccedge.db'));
+      try {
+        const v2 = Vault.open({ dataDir: target, db: restored, log: pino({ level: 'silent' }) });
+        assert.deepEqual(await v2.verify(), []);
+        assert.deepEqual((await v2.transcripts.read(t.id, { actor: 'carol', reason: 'after restore' })).transcript, doc);
+      } finally {
+        await restored.close();
+        rmSync(path.dirname(target), { recursive: true, force: true });
+      }
     });
 
     it('a wrong passphrase is named as such, and nothing is written', async () => {

@@ -1,5 +1,5 @@
 import sqlite3 from 'sqlite3';
-import { VAULT_MIGRATION_SQL, type VaultDb, type VaultSqlParam } from '../../vault/schema';
+import { TRANSCRIPTS_MIGRATION_SQL, VAULT_MIGRATION_SQL, type VaultDb, type VaultSqlParam } from '../../vault/schema';
 
 /**
  * A real sqlite3 database for vault tests, with the same contract as gateway's Db (serialised
@@ -14,7 +14,7 @@ export class TestDb implements VaultDb {
       const d = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(d)));
     });
     const db = new TestDb(handle);
-    await db.exec(`PRAGMA journal_mode = WAL; ${VAULT_MIGRATION_SQL}`);
+    await db.exec(`PRAGMA journal_mode = WAL; ${VAULT_MIGRATION_SQL} ${TRANSCRIPTS_MIGRATION_SQL}`);
     return db;
   }
 

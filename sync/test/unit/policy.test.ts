@@ -18,6 +18,15 @@ describe('sync/policy: residency', () => {
     assert.deepEqual(p.apply('call.ivr-done', { callId: 'c1', text: 'my bill is wrong' }), {});
   });
 
+  it('transcripts: a keyword alert leaves with the keyword only; a stored transcript with ids and a count, its aggregates only if the policy lists them', () => {
+    const p = new Policy();
+    assert.deepEqual(p.apply('transcript.keyword', { callId: 'c1', keyword: 'cancel', speaker: 'caller', atMs: 1200, text: 'i want to cancel' }), { callId: 'c1', keyword: 'cancel', speaker: 'caller', atMs: 1200 });
+    const stored = { callId: 'c1', transcriptId: 't1', recordingId: 'r1', utterances: 7, sentimentScore: -3, talkRatio: 0.6, text: 'i want to cancel' };
+    assert.deepEqual(p.apply('transcript.stored', stored), { callId: 'c1', transcriptId: 't1', recordingId: 'r1', utterances: 7 });
+    const listed = new Policy({ events: { 'transcript.stored': { sentimentScore: 'plain', talkRatio: 'plain' } } });
+    assert.deepEqual(listed.apply('transcript.stored', stored), { callId: 'c1', transcriptId: 't1', recordingId: 'r1', utterances: 7, sentimentScore: -3, talkRatio: 0.6 });
+  });
+
   it('masks caller and called numbers, keeping the last 4 digits, from SIP URIs and plain numbers', () => {
     const p = new Policy();
     const out = p.apply('call.offered', { callId: 'c1', trunk: 'pbx', from: 'sip:+15551234567@192.0.2.10;user=phone', to: '"Support" <sip:0800123456@pbx>' });
