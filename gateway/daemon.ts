@@ -88,6 +88,8 @@ export class Daemon {
       sync: SyncService;
       recording: RecordingService;
       transcripts: TranscriptService;
+      /** The one on-site engine the speech menus and live transcripts share (closed after the calls). */
+      speechEngine: SpeechEngine | undefined;
       hw: HwService;
       backup: BackupService;
       /** Housekeeping intervals (retention sweep), cleared on stop. */
@@ -212,7 +214,6 @@ export class Daemon {
         const prompts = IvrPrompts.forDataDir(config.dataDir, log.child({ component: 'ivr' }));
         await prompts.preload(ivrPromptNames(config.ivr));
         const speech = createIvrSpeech(config.ivr, () => config.intents, config.speech, (limits) => new Endpointer(limits), log.child({ component: 'speech' }));
-        if (speech) timersStop.push(() => void speech.engine.close());
         ivr = { config: config.ivr, prompts, ...(speech ? { speech } : {}) };
         log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
       }
@@ -275,7 +276,6 @@ export class Daemon {
         const why = own.unavailableReason;
         if (why === null) {
           transcriptEngine = own;
-          timersStop.push(() => void own.close());
         } else if (config.speech.transcripts.queues.length || config.speech.transcripts.intents.length) {
           log.warn({ code: 'SPEECH_UNAVAILABLE', reason: why }, 'no built-in transcripts: the speech engine cannot run');
         }
@@ -505,7 +505,7 @@ export class Daemon {
       await backup.start();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
       logSiteUrls(log, config, httpPort, http.httpsPort, setup?.open ?? false);
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, transcripts, hw, backup, timers, timersStop });
+      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, transcripts, speechEngine: transcriptEngine, hw, backup, timers, timersStop });
     } catch (e) {
       for (const t of timers) clearInterval(t);
       for (const stop of timersStop) stop();
@@ -531,6 +531,8 @@ export class Daemon {
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
       // The ended calls' transcripts are being stored: before the database closes.
       await this.agents.transcripts.drain();
+      // Only now: a call's last words were still being recognised while it ended.
+      await this.agents.speechEngine?.close();
       this.agents.desk.close();
       this.agents.supervisors.desk.close();
       this.agents.supervisors.hub.close();
