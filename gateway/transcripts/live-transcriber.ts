@@ -2,6 +2,7 @@ import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recognition, SpeechEngine, SpeechHypothesis, Speaker, TranscriptSink } from '../../media/speech/contract';
 import { isSpeechError } from '../../media/speech/errors';
 import { decodeTable, type G711Codec } from '../../media/tones/g711';
+import { lineNoise } from '../../media/speech/line-noise';
 
 /** Audio is handed to the engine in batches, off the packet path. */
 const FEED_MS = 200;
@@ -13,19 +14,7 @@ const PAD_AFTER_SAMPLES = 1600;
  * What a side that sent nothing is padded with: quiet noise (about -66 dBFS), never digital zeros,
  * on which the engine's live cepstral mean drifts away from speech and the next words decode badly.
  */
-const COMFORT_NOISE = ((): Int16Array => {
-  const out = new Int16Array(8000);
-  let s = 0x9e3779b9;
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s % 33) - 16;
-  }
-  return out;
-})();
+const COMFORT_NOISE = lineNoise(8000);
 /** After a failed recognition, a side tries again this much later. */
 const RETRY_MS = 5000;
 /** After a refused one (SPEECH_BUSY: e.g. a rotated recognition still flushing), sooner; its audio waits. */

@@ -11,6 +11,7 @@ export { speechEngineConfigSchema, type SpeechEngineConfig } from './engine-conf
 export { PocketsphinxEngine, POCKETSPHINX_QUALITY, TELEPHONE_CMN_INIT, type PocketsphinxOptions, type EngineCounters, type EngineLogger } from './pocketsphinx';
 export { buildGrammar, matchGrammar, loadDictionary, normalisePhrase, DEFAULT_FILLERS, type Grammar, type GrammarIntent, type GrammarMatch, type GrammarOptions } from './jsgf';
 export { Upsampler8to16, upsample8to16 } from './resample';
+export { lineNoise } from './line-noise';
 export { Endpointer, levelDb, type EndpointerOptions, type EndpointReason, type EndpointStep } from './endpointer';
 
 /**

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeTable, encodeFrame } from '../../tones/g711';
 import { FRAME_SAMPLES } from '../../tones/tone';
+import { lineNoise } from '../../speech/line-noise';
 
 /**
  * Test callers that really speak: text → a flite voice (or espeak-ng, the hard case) → sox
@@ -122,23 +123,6 @@ export function silenceFrames(ms: number, seed = 1): Int16Array[] {
   return frames;
 }
 
-/**
- * Quiet, deterministic line noise (about -66 dBFS) rather than digital zeros: a real trunk is never
- * exactly silent, and all-zero audio is a case of its own (tested separately where it matters).
- */
-function lineNoise(n: number, seed: number): Int16Array {
-  const out = new Int16Array(n);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s % 33) - 16;
-  }
-  return out;
-}
 
 function msToSamples(ms: number): number {
   return Math.round((ms * 8000) / 1000);
