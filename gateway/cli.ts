@@ -7,6 +7,9 @@ import { BACKUP_USAGE } from './backup/usage';
 import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
 import { Vault } from '../media/vault/vault';
 import { CcedgeError } from './errors';
+import { createIvrSpeech } from './speech/ivr-speech';
+import { createLogger } from './logging';
+import { Endpointer } from '../media/speech/endpointer';
 import { CallStore, type CallRecord } from './store/call-store';
 import { Db, existingDbFile } from './store/db';
 import { resolveAdminToken } from './http/admin-token';
@@ -77,7 +80,14 @@ export function configValidateCommand(argv: string[]): number {
   if (!file || argv.length > 1) throw new CcedgeError('CLI_USAGE', 'usage: ccedge config validate FILE');
   // The file alone is judged: environment overrides are not part of what the installer wrote.
   const { config } = loadConfig({ file, env: {} });
-  process.stdout.write(`${file}: valid (${config.trunks.length} trunk${config.trunks.length === 1 ? '' : 's'}, SIP ${config.sip.host}:${config.sip.port})\n`);
+  // Speech menus: the examples are checked against this box's recogniser, as the daemon does at start.
+  let speech = '';
+  if (config.ivr && Object.values(config.ivr.menus).some((m) => m.type === 'speech')) {
+    const checked = createIvrSpeech(config.ivr, () => config.intents, config.speech, (limits) => new Endpointer(limits), createLogger('silent'));
+    speech = checked ? ', speech examples all in the recogniser\'s dictionary' : '; speech engine not installed here, speech examples not checked';
+    void checked?.engine.close();
+  }
+  process.stdout.write(`${file}: valid (${config.trunks.length} trunk${config.trunks.length === 1 ? '' : 's'}, SIP ${config.sip.host}:${config.sip.port}${speech})\n`);
   return 0;
 }
 

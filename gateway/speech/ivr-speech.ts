@@ -7,6 +7,7 @@ import { buildSpeechMenus, type SpeechMenuModel } from '../ivr/speech-menus';
 import { isSpeechError } from '../../media/speech/errors';
 import type { Logger } from '../logging';
 import type { SpeechConfig } from './config';
+import { CcedgeError } from '../errors';
 
 /** What the IVR's speech menus need from the daemon (the call adds the caller's audio). */
 export type IvrSpeechDeps = Omit<IvrSpeech, 'audio' | 'payloadType'>;
@@ -14,8 +15,8 @@ export type IvrSpeechDeps = Omit<IvrSpeech, 'audio' | 'payloadType'>;
 /**
  * The on-site engine and the models of the speech menus, or undefined when no menu is `type:
  * speech`. An engine that cannot run here (pocketsphinx or its model not installed) is logged once
- * and the speech menus take keys only. Throws SpeechError SPEECH_GRAMMAR_INVALID for an example
- * word the recogniser's dictionary does not know, so the daemon refuses the config at start.
+ * and the speech menus take keys only. Throws CONFIG_INVALID for an example word the recogniser's
+ * dictionary does not know, so the daemon (and `ccedge config validate`) refuses the config.
  */
 export function createIvrSpeech(
   ivr: Pick<IvrConfig, 'menus'>,
@@ -36,7 +37,14 @@ export function createIvrSpeech(
   const build = (list: ReadonlyArray<{ name: string; examples: readonly string[] }>): Map<string, SpeechMenuModel> =>
     buildSpeechMenus(ivr, list, (l) => buildGrammar(l, { dictionary }).jsgf);
   let builtFor = intents();
-  let menus = build(builtFor);
+  let menus: Map<string, SpeechMenuModel>;
+  try {
+    menus = build(builtFor);
+  } catch (err) {
+    // A word the recogniser cannot hear is a config mistake: the same exit (2) and wording as any other.
+    if (isSpeechError(err, 'SPEECH_GRAMMAR_INVALID')) throw new CcedgeError('CONFIG_INVALID', `intents: ${err.message}`);
+    throw err;
+  }
   log.info({ menus: [...menus.keys()], engine: engine.name, maxConcurrent: engine.limit, quality: engine.quality }, 'speech menus on');
   return {
     engine,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CallEvent, CallRecord } from '../../gateway/store/call-store';
 import { speak, ulawFrames, type CorpusVoice } from '../../media/test/helpers/speech-corpus';
-import { eventually, startDaemon, type DaemonHandle } from './harness';
+import { eventually, runCli, startDaemon, type DaemonHandle } from './harness';
+import YAML from 'yaml';
 import { TestUac } from './test-uac';
 
 /**
@@ -154,7 +155,18 @@ describe('speech IVR: config', function () {
     const intents = INTENTS.map((i) => (i.name === 'sales' ? { ...i, examples: [...(i.examples ?? []), 'buy a zorblaxphone'] } : i));
     const dataDir = mkdtempSync(path.join(tmpdir(), 'ccedge-e2e-speech-'));
     try {
-      await assert.rejects(startDaemon({ config: { ...CONFIG, intents }, dataDir }), /words not in the recogniser's dictionary: "zorblaxphone"/);
+      await assert.rejects(startDaemon({ config: { ...CONFIG, intents }, dataDir }), /exited with 2; stderr: ccedge: CONFIG_INVALID: intents: .*words not in the recogniser's dictionary: "zorblaxphone"/);
+      // The installer's check before a restart says the same, and passes the examples the box can hear.
+      const bad = path.join(dataDir, 'bad.yaml');
+      writeFileSync(bad, YAML.stringify({ ...CONFIG, intents }));
+      const refused = await runCli(['config', 'validate', bad], {});
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /CONFIG_INVALID: intents: .*"zorblaxphone"/);
+      const good = path.join(dataDir, 'good.yaml');
+      writeFileSync(good, YAML.stringify(CONFIG));
+      const ok = await runCli(['config', 'validate', good], {});
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /valid .*speech examples all in the recogniser's dictionary/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
