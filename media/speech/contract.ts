@@ -88,7 +88,7 @@ export type Speaker = 'caller' | 'agent';
 export interface TranscriptUtterance {
   callId: string;
   speaker: Speaker;
-  /** From the start of the call's media (ms). */
+  /** ms from when the call was bridged (the agent's audio connected): the built-in transcriber and the fork start there. */
   startMs: number;
   endMs: number;
   text: string;
