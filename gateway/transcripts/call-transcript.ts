@@ -4,15 +4,7 @@ import type { TranscriptAggregate } from './config';
 import type { KeywordMatcher } from './keywords';
 
 /** One utterance as stored and shown: the contract's fields, always with a sentiment score. */
-export interface StoredUtterance {
-  speaker: Speaker;
-  startMs: number;
-  endMs: number;
-  text: string;
-  confidence: number;
-  source: string;
-  sentiment: number;
-}
+export type StoredUtterance = Omit<TranscriptUtterance, 'callId' | 'sentiment'> & { sentiment: number };
 
 /** The JSON that goes encrypted into the vault (and is what the compliance read returns). */
 export interface TranscriptDocument {

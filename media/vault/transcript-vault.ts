@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { AuditLog, VerifyProblem } from './audit-log';
 import { canonicalJson } from './audit-log';
 import { VaultError } from './errors';
+import { requireReason, sweepExpiredRows } from './retention';
 import { unlinkIfExists, type SiteKeyRing } from './keys';
 import type { VaultDb, VaultLogger } from './schema';
 
@@ -88,12 +89,6 @@ export interface StoreTranscriptOptions {
   intent?: string | null;
   agent?: string | null;
   actor?: string;
-}
-
-function requireReason(reason: string | undefined | null, what: string): string {
-  const r = (reason ?? '').trim();
-  if (r.length < 3) throw new VaultError('VAULT_REASON_REQUIRED', `${what} needs a reason (at least 3 characters)`);
-  return r;
 }
 
 function encodeHeader(h: { id: string; callId: string; createdAt: string }): Buffer {
@@ -277,19 +272,7 @@ export class TranscriptVault {
 
   /** @internal Vault.sweepExpired: transcripts past retention, except those on hold. */
   async sweepExpired(now: Date, actor: string): Promise<string[]> {
-    const rows = await this.db.all<{ id: string }>(
-      "SELECT id FROM transcripts WHERE state = 'final' AND legal_hold = 0 AND retention_until IS NOT NULL AND retention_until <= ? ORDER BY retention_until",
-      [now.toISOString()],
-    );
-    const deleted: string[] = [];
-    for (const { id } of rows) {
-      try {
-        await this.deleteTranscript(id, actor, 'retention period expired');
-        deleted.push(id);
-      } catch (e) {
-        if (!(e instanceof VaultError)) throw e;
-      }
-    }
+    const deleted = await sweepExpiredRows(this.db, 'transcripts', now, (id) => this.deleteTranscript(id, actor, 'retention period expired'));
     if (deleted.length) this.log.info({ deleted: deleted.length }, 'retention sweep deleted expired transcripts');
     return deleted;
   }

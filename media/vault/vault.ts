@@ -8,6 +8,7 @@ import type { RecorderEvent, RecordingSink } from '../recorder/recorder';
 import { g711WavHeader, RECORDING_CHANNELS, RECORDING_SAMPLE_RATE, WAV_HEADER_SIZE } from '../recorder/wav';
 import { AuditLog, canonicalJson, type AuditInput, type VerifyProblem } from './audit-log';
 import { VaultError } from './errors';
+import { requireReason, sweepExpiredRows } from './retention';
 import { ensurePrivateDir, loadSigningKey, SiteKeyRing, unlinkIfExists } from './keys';
 import type { VaultDb, VaultLogger } from './schema';
 import { TranscriptVault } from './transcript-vault';
@@ -100,12 +101,6 @@ function toInfo(r: RecordingRow): RecordingInfo {
 /** What may be offered to the sync layer: metadata only, never audio, keys or file paths. */
 export function recordingMetadataForSync(r: RecordingInfo): { id: string; callId: string; createdAt: string; durationMs: number; bytes: number; sha256: string | null; retentionUntil: string | null; state: RecordingState } {
   return { id: r.id, callId: r.callId, createdAt: r.createdAt, durationMs: r.durationMs, bytes: r.bytes, sha256: r.sha256, retentionUntil: r.retentionUntil, state: r.state };
-}
-
-function requireReason(reason: string | undefined | null, what: string): string {
-  const r = (reason ?? '').trim();
-  if (r.length < 3) throw new VaultError('VAULT_REASON_REQUIRED', `${what} needs a reason (at least 3 characters)`);
-  return r;
 }
 
 function chunkAad(headerHash: Buffer, index: number): Buffer {
@@ -758,20 +753,7 @@ export class Vault {
 
   /** Deletes every final recording whose retention_until is before `now`, except those on legal hold. */
   async sweepExpired(now: Date, actor = 'retention'): Promise<string[]> {
-    const rows = await this.db.all<{ id: string }>(
-      "SELECT id FROM recordings WHERE state = 'final' AND legal_hold = 0 AND retention_until IS NOT NULL AND retention_until <= ? ORDER BY retention_until",
-      [now.toISOString()],
-    );
-    const deleted: string[] = [];
-    for (const { id } of rows) {
-      try {
-        await this.deleteRecording(id, actor, 'retention period expired');
-        deleted.push(id);
-      } catch (e) {
-        // A hold set between the query and the delete, or a concurrent delete: skip it.
-        if (!(e instanceof VaultError)) throw e;
-      }
-    }
+    const deleted = await sweepExpiredRows(this.db, 'recordings', now, (id) => this.deleteRecording(id, actor, 'retention period expired'));
     if (deleted.length) this.log.info({ deleted: deleted.length }, 'retention sweep deleted expired recordings');
     deleted.push(...(await this.transcripts.sweepExpired(now, actor)));
     return deleted;
