@@ -5,6 +5,9 @@ import { isSpeechError } from '../../media/speech/errors';
 import { decodeTable, type G711Codec } from '../../media/tones/g711';
 import type { IvrLog, IvrTimer, IvrTimers } from './ivr-session';
 
+/** How often the engine is given the audio collected since the last time (off the packet path). */
+const FEED_MS = 100;
+
 /** The caller's RTP as it arrives (the call's RtpSession). */
 export interface CallerAudio {
   on(event: 'packet', listener: (h: RtpHeader, payload: Buffer) => void): unknown;
@@ -65,8 +68,21 @@ export class SpeechCapture {
   private started = false;
   private turnTimer: IvrTimer | null = null;
   private readonly tables: Record<G711Codec, Int16Array> = { PCMU: decodeTable('PCMU'), PCMA: decodeTable('PCMA') };
+  /**
+   * The whole turn's audio, decoded on the packet path into this preallocated array (nothing is
+   * allocated per packet); the engine is fed from it every FEED_MS, off the packet path.
+   */
+  private readonly pcm: Int16Array;
+  private written = 0;
+  private fed = 0;
+  /** One decoded frame for the end-pointer, reused (it keeps no reference); replaced only if the packet size changes. */
+  private frame = new Int16Array(160);
+  private feedTimer: IvrTimer | null = null;
 
-  constructor(private readonly opts: SpeechCaptureOptions) {}
+  constructor(private readonly opts: SpeechCaptureOptions) {
+    // The turn ends at maxTurnMs whatever the audio does; a second of slack for late packets.
+    this.pcm = new Int16Array(Math.ceil(opts.maxTurnMs / 1000 + 1) * 8000);
+  }
 
   start(): void {
     if (this.started || this.done) return;
@@ -94,6 +110,7 @@ export class SpeechCapture {
       this.check = null;
     }
     this.opts.audio.on('packet', this.onPacket);
+    this.armFeed();
     this.turnTimer = this.opts.timers.setTimeout(() => {
       this.turnTimer = null;
       void this.conclude();
@@ -112,13 +129,16 @@ export class SpeechCapture {
   private readonly onPacket = (h: RtpHeader, payload: Buffer): void => {
     if (this.done || h.payloadType !== this.opts.payloadType()) return;
     const table = this.tables[this.opts.codec()];
-    // The recognition may queue what it is given, so each frame is its own array (only while a
-    // speech menu listens, and never on the relay path: the joint reads the same packet as before).
-    const frame = new Int16Array(payload.length);
-    for (let i = 0; i < payload.length; i++) frame[i] = table[payload[i]];
-    this.recognition?.write(frame);
-    this.check?.write(frame);
-    if (this.opts.endpointer.push(frame) !== 'ended') return;
+    if (this.frame.length !== payload.length) this.frame = new Int16Array(payload.length);
+    const frame = this.frame;
+    const room = this.pcm.length - this.written;
+    for (let i = 0; i < payload.length; i++) {
+      const v = table[payload[i]];
+      frame[i] = v;
+      if (i < room) this.pcm[this.written + i] = v;
+    }
+    this.written += Math.min(room, payload.length);
+    if (this.opts.endpointer.push(frame) !== 'ended' && this.written < this.pcm.length) return;
     if (this.opts.endpointer.reason === 'no-input') {
       this.recognition?.close();
       this.check?.close();
@@ -133,10 +153,28 @@ export class SpeechCapture {
     this.finish({ kind: 'unavailable', code: isSpeechError(err) ? err.code : 'SPEECH_ENGINE_FAILED', message: err.message });
   };
 
+  private armFeed(): void {
+    this.feedTimer = this.opts.timers.setTimeout(() => {
+      this.feedTimer = null;
+      this.feed();
+      if (!this.done) this.armFeed();
+    }, FEED_MS);
+  }
+
+  /** What arrived since the last feed, to both recognitions (each gets its own copy: they may queue it). */
+  private feed(): void {
+    if (this.written === this.fed) return;
+    const chunk = this.pcm.slice(this.fed, this.written);
+    this.fed = this.written;
+    this.recognition?.write(chunk);
+    this.check?.write(chunk);
+  }
+
   /** The answer is complete: flush the engine and report what it heard. */
   private async conclude(): Promise<void> {
     if (this.done) return;
     this.release();
+    this.feed();
     const rec = this.recognition;
     if (rec === null) return;
     const check = this.check;
@@ -158,6 +196,8 @@ export class SpeechCapture {
     this.opts.audio.off('packet', this.onPacket);
     if (this.turnTimer !== null) this.opts.timers.clearTimeout(this.turnTimer);
     this.turnTimer = null;
+    if (this.feedTimer !== null) this.opts.timers.clearTimeout(this.feedTimer);
+    this.feedTimer = null;
   }
 
   private finish(r: CaptureResult): void {
