@@ -22,6 +22,13 @@ const EXIT_FAILURE = 1;
 const EXIT_INVALID = 2;
 
 async function run(argv: string[]): Promise<number> {
+  // systemd (or an installer's Ctrl-C) may stop us while we are still starting: without a handler yet, the
+  // signal would kill the process mid-start (exit by signal, not 0). Note it now and stop once started.
+  let signalled: string | undefined;
+  let onSignal = (signal: string): void => void (signalled ??= signal);
+  const handler = (signal: NodeJS.Signals): void => onSignal(signal);
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
   const { config, source } = loadConfig({ file: values.config });
   const log = createLogger(config.log.level);
@@ -59,8 +66,8 @@ async function run(argv: string[]): Promise<number> {
           resolve(EXIT_FAILURE);
         });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (signalled !== undefined) stop(signalled);
+    else onSignal = stop;
   });
 }
 
