@@ -60,42 +60,30 @@ import { VERSION } from '../gateway/version';
 import { HwService } from '../hw';
 import { registerUpdateCommands, type UpdateCommands } from '../image/update-cloud';
 import { BackupService } from '../gateway/backup';
+import { Closer } from './lifecycle';
 
 const SHUTDOWN_BYE_WAIT_MS = 2000;
 
 /** The composition root: builds every part from the validated config, and stops them in reverse. */
 export class Daemon {
-  private stopping: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly config: Config,
     private readonly log: Logger,
-    private readonly db: Db,
     readonly calls: CallManager,
     private readonly sip: SipServer,
-    private readonly http: HttpServer,
     readonly httpPort: number,
-    private readonly agents: {
-      desk: AgentDesk;
-      sessions: AgentSessions;
-      supervisors: { hub: SessionHub<SupervisorClientMessage, SupervisorServerMessage>; desk: SupervisorDesk };
-      acd: Acd;
-      directory: AgentDirectory;
+    /** What ends the calls, before anything else closes. */
+    private readonly drain: {
       callbacks: CallbackScheduler;
-      kpi: KpiService;
-      kpiRecorder: KpiRecorder;
-      wallboard: WallboardHub;
-      sync: SyncService;
       recording: RecordingService;
       transcripts: TranscriptService;
       /** The one on-site engine the speech menus and live transcripts share (closed after the calls). */
       speechEngine: SpeechEngine | undefined;
-      hw: HwService;
-      backup: BackupService;
-      /** Housekeeping intervals (retention sweep), cleared on stop. */
-      timers: NodeJS.Timeout[];
-      timersStop: Array<() => void>;
     },
+    /** Everything else, closed in reverse order of opening. */
+    private readonly closer: Closer,
   ) {}
 
   /**
@@ -106,12 +94,12 @@ export class Daemon {
     // Config pushes from the cloud are checked against the file's config (desired: cloud wins);
     // `config` itself is the running one that every component shares.
     const fileConfig = structuredClone(config);
-    const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
-    const timers: NodeJS.Timeout[] = [];
-    let hwRef: HwService | undefined;
-    /** Stop hooks of parts that own a timer (run on stop and on a failed start). */
-    const timersStop: Array<() => void> = [];
+    // Every part registers its close as soon as it exists: a start that fails half way closes
+    // exactly what it opened, in reverse (app/lifecycle.ts).
+    const closer = new Closer(log);
     try {
+      const db = await Db.open(path.join(config.dataDir, 'ccedge.db'));
+      closer.defer('database', () => db.close());
       const bootId = randomUUID();
       let kpiForSync: KpiService | undefined;
       let applyPushed: ((next: Config) => Promise<void>) | undefined;
@@ -165,6 +153,7 @@ export class Daemon {
           },
         },
       });
+      closer.defer('cloud sync', () => sync.close());
       const pushed = await sync.config.applied();
       if (pushed) {
         // The last config the cloud pushed runs again after a restart, unless it no longer fits the file's.
@@ -184,7 +173,7 @@ export class Daemon {
         vault.sweepExpired(new Date()).catch((err: unknown) => log.error({ err }, 'recording retention sweep failed'));
       }, 3600_000);
       sweeper.unref();
-      timers.push(sweeper);
+      closer.defer('retention sweep', () => clearInterval(sweeper));
       // The audit log's head leaves the site (a hash, nothing else) so a tail cut off the log can be
       // proven later with `ccedge recordings verify --anchor SEQ:HASH`.
       let anchoredSeq = 0;
@@ -201,7 +190,7 @@ export class Daemon {
       anchorAuditHead();
       const anchorTimer = setInterval(anchorAuditHead, config.recording.anchorEveryS * 1000);
       anchorTimer.unref();
-      timers.push(anchorTimer);
+      closer.defer('audit anchoring', () => clearInterval(anchorTimer));
       const orphans = await store.closeOrphans('daemon-restart');
       if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
       const metrics = new Metrics();
@@ -232,7 +221,9 @@ export class Daemon {
         hashGate,
         changedPasswords: { initial: await agentPasswords.all(), save: (agent, changed) => agentPasswords.save(agent, changed) },
       });
+      closer.defer('agent directory', () => directory.close());
       const acd = new Acd({ queues: config.queues, agents: directory.list() });
+      closer.defer('acd', () => acd.close());
       const people = new PeopleService({ config, store: peopleStore, acd, directory, log: log.child({ component: 'people' }), changed: () => pruneQueueTopics() }, storedPeople);
       acd.on('queuePaused', (queue, paused) => {
         db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
@@ -240,6 +231,7 @@ export class Daemon {
       const kpiStore = new KpiStore(db);
       await kpiStore.closeOpenWrapUps();
       const kpiRecorder = new KpiRecorder({ store: kpiStore, acd, log: log.child({ component: 'kpi' }) });
+      closer.defer('kpi recorder', () => kpiRecorder.flush());
       const kpi = new KpiService({
         store: kpiStore,
         recorder: kpiRecorder,
@@ -251,6 +243,7 @@ export class Daemon {
         log,
       });
       await kpi.start();
+      closer.defer('kpi', () => kpi.stop());
       kpiForSync = kpi;
       registerKpiMetrics(metrics.registry, kpi);
       kpi.on('update', (snapshot) => {
@@ -260,6 +253,7 @@ export class Daemon {
         for (const q of snapshot.queues) if (live.has(`queues/${q.name}`)) sync.publishLive(`queues/${q.name}`, q, { qos: 1, retain: true });
       });
       const sessions = new AgentSessions(directory, log, { config: config.agentSessions, metrics });
+      closer.defer('agent sessions', () => sessions.close());
       const recording = new RecordingService(vault, () => config.recording, log.child({ component: 'recording' }), {
         alarm: (state, freeBytes, minFreeBytes) => {
           db.transaction((tx) => sync.append(tx, 'recording.alarm', { alarm: 'disk-low', state, freeBytes, minFreeBytes })).catch((err: unknown) =>
@@ -294,7 +288,7 @@ export class Daemon {
         metrics.registry,
       );
       const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry, sinkFor: transcripts.sinkForFork });
-      timersStop.push(() => void fork.close());
+      closer.defer('media fork', () => fork.close());
       const desk = new AgentDesk({
         acd,
         sessions,
@@ -311,6 +305,7 @@ export class Daemon {
         // Transcripts first: a fork endpoint's transcript events feed the transcript it opened.
         bridged: [transcripts.bridged, fork.bridged],
       });
+      closer.defer('agent desk', () => desk.close());
       // Supervisors log in through the same door as agents (shared throttling and limits) at /supervisor.
       const supervisorHub = new SessionHub<SupervisorClientMessage, SupervisorServerMessage>(directory, log, {
         role: 'supervisor',
@@ -318,6 +313,7 @@ export class Daemon {
         metrics,
         shareWith: sessions,
       });
+      closer.defer('supervisor sessions', () => supervisorHub.close());
       const supervisorAudit = new SupervisorAuditStore(db, sync);
       // Callbacks are not CallManager's: monitoring finds them here while they live.
       const callbackCalls = new Map<string, CallbackCall>();
@@ -335,6 +331,7 @@ export class Daemon {
         displayName: (n) => directory.get(n)?.displayName,
         log,
       });
+      closer.defer('supervisor desk', () => supervisorDesk.close());
       const routing = { router: new Router({ config }), acd };
       calls.routeAnsweredCallsTo(desk, routing);
       applyPushed = async (next) => {
@@ -354,7 +351,9 @@ export class Daemon {
       };
       // One certificate store for every TLS listener (SIP over TLS here; HTTPS reuses it).
       const certs = await openSiteCertificates(config, log.child({ component: 'certs' }));
+      if (certs) closer.defer('certificate watch', () => certs.close());
       const sip = new SipServer(config, log, metrics, calls, certs);
+      closer.defer('sip', () => sip.stop());
       // Forwarded calls (routing.forward) place their far leg through a trunk's outbound address.
       calls.placeOutboundWith((trunk, number) => sip.createOutbound(trunk, number));
       const callbackStore = new CallbackStore(db);
@@ -391,7 +390,7 @@ export class Daemon {
         log: log.child({ component: 'update' }),
       });
       updatesForSync = updates;
-      timersStop.push(() => updates.stop());
+      closer.defer('update commands', () => updates.stop());
       const startedAt = new Date();
       const { dahdiDir, ...hwConfig } = config.hw;
       const hw = new HwService({
@@ -415,7 +414,8 @@ export class Daemon {
       });
       hw.registerMetrics(metrics.registry);
       hw.on('health', (msg) => sync.publishLive('health', msg, { qos: 0 }));
-      hwRef = hw;
+      // Late in the stop: the watchdog is disarmed (magic close) and serial ports released.
+      closer.defer('hardware', () => hw.close());
       const admin = resolveAdminToken(config.dataDir, config.http.adminToken);
       if (admin.file) log.info({ file: admin.file }, 'admin API token is in this file');
       const backup = new BackupService({
@@ -431,13 +431,15 @@ export class Daemon {
           db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'backup event write failed'));
         },
       });
-      timersStop.push(() => void backup.close());
+      // A backup under way finishes (or fails) before the database it reads closes.
+      closer.defer('backups', () => backup.close());
       const wallboard = new WallboardHub({ authorise: adminTokenCheck(admin.token), current: () => kpi.current(), log });
+      closer.defer('wallboard', () => wallboard.close());
       kpi.on('update', (snapshot) => wallboard.publish(snapshot));
       const setup = opts.configFile
         ? new SetupService({ configFile: opts.configFile, dataDir: config.dataDir, config: config.setup, log: log.child({ component: 'setup' }), onDone: opts.onSetupDone ?? (() => undefined) })
         : undefined;
-      if (setup) timersStop.push(() => setup.close());
+      if (setup) closer.defer('first-run setup', () => setup.close());
       const http = new HttpServer({
         setup,
         host: config.http.host,
@@ -477,6 +479,7 @@ export class Daemon {
           backup: backup.status(),
         }),
       });
+      closer.defer('http', () => http.stop());
       if (certs) {
         const certLog = log.child({ component: 'certs' });
         // Renewed or replaced files: the next HTTPS handshakes use them (SIP asks the store per connection).
@@ -495,7 +498,7 @@ export class Daemon {
           },
         });
         expiry.start();
-        timersStop.push(() => expiry.stop());
+        closer.defer('certificate expiry check', () => expiry.stop());
       }
       await sync.start();
       await sip.start();
@@ -506,12 +509,10 @@ export class Daemon {
       await backup.start();
       log.info({ version: VERSION, site: config.site.id, device: config.site.deviceId, dataDir: config.dataDir, sipPort: config.sip.port, httpPort, httpsPort: http.httpsPort ?? null }, 'ccedge ready');
       logSiteUrls(log, config, httpPort, http.httpsPort, setup?.open ?? false);
-      return new Daemon(config, log, db, calls, sip, http, httpPort, { desk, sessions, supervisors: { hub: supervisorHub, desk: supervisorDesk }, acd, directory, callbacks, kpi, kpiRecorder, wallboard, sync, recording, transcripts, speechEngine: transcriptEngine, hw, backup, timers, timersStop });
+      return new Daemon(config, log, calls, sip, httpPort, { callbacks, recording, transcripts, speechEngine: transcriptEngine }, closer);
     } catch (e) {
-      for (const t of timers) clearInterval(t);
-      for (const stop of timersStop) stop();
-      await hwRef?.close().catch(() => undefined);
-      await db.close().catch(() => undefined);
+      log.error({ err: e, closing: closer.order }, 'start failed; closing what was opened');
+      await closer.close();
       throw e;
     }
   }
@@ -521,39 +522,25 @@ export class Daemon {
     return this.sip.selfCheck();
   }
 
-  /** Graceful stop: BYE every call, close SIP and HTTP, flush and close the database. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
+  /**
+   * Graceful stop, idempotent: first the calls end (callbacks stop dialling, recordings close, every
+   * call gets its BYE, their transcripts are stored, the speech engine finishes their last words),
+   * then every other part closes in reverse order of opening (the database last).
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
       this.log.info({ calls: this.calls.active }, 'stopping');
-      for (const t of this.agents.timers) clearInterval(t);
-      for (const stop of this.agents.timersStop) stop();
-      await this.agents.callbacks.close();
-      this.agents.recording.close();
+      await this.drain.callbacks.close();
+      this.drain.recording.close();
       await this.calls.closeAll(SHUTDOWN_BYE_WAIT_MS);
       // The ended calls' transcripts are being stored: before the database closes.
-      await this.agents.transcripts.drain();
+      await this.drain.transcripts.drain();
       // Only now: a call's last words were still being recognised while it ended.
-      await this.agents.speechEngine?.close();
-      this.agents.desk.close();
-      this.agents.supervisors.desk.close();
-      this.agents.supervisors.hub.close();
-      this.agents.sessions.close();
-      this.agents.acd.close();
-      this.agents.directory.close();
-      await this.sip.stop();
-      this.agents.kpi.stop();
-      this.agents.wallboard.close();
-      await this.http.stop();
-      await this.agents.kpiRecorder.flush();
-      // Before the db closes: the watchdog is disarmed (magic close), serial ports released.
-      await this.agents.hw.close();
-      // A backup under way finishes (or fails) before the database it reads closes.
-      await this.agents.backup.close();
-      await this.agents.sync.close();
-      await this.db.close();
+      await this.drain.speechEngine?.close();
+      await this.closer.close();
       this.log.info('stopped');
     })();
-    return this.stopping;
+    return this.closing;
   }
 }
 

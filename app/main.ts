@@ -59,7 +59,7 @@ async function run(argv: string[]): Promise<number> {
       log.info({ signal }, 'signal received');
       trial?.stop();
       daemon
-        .stop()
+        .close()
         .then(() => resolve(rolledBack ? EXIT_FAILURE : restartRequested() ? EXIT_RESTART : 0))
         .catch((err: unknown) => {
           log.error({ err }, 'unclean stop');
