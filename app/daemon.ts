@@ -33,11 +33,10 @@ import { IvrPrompts } from '../gateway/ivr/prompts';
 import { createIvrSpeech, type IvrSpeechDeps } from '../gateway/speech/ivr-speech';
 import { Endpointer } from '../media/speech/endpointer';
 import { Router } from '../gateway/routing/router';
-import { Vault } from '../media/vault/vault';
+import { openVault } from './wiring/vault';
 import { RecordingService } from '../gateway/recording/recording-service';
-import { ForkService } from '../gateway/speech/fork-wiring';
-import { TranscriptService } from '../gateway/transcripts/transcript-service';
-import { PocketsphinxEngine } from '../media/speech/pocketsphinx';
+import type { TranscriptService } from '../gateway/transcripts/transcript-service';
+import { wireSpeech } from './wiring/speech';
 import type { SpeechEngine } from '../media/speech/contract';
 import { recordingsApi } from '../gateway/recording/recordings-api';
 import { resolveSiteSecret, SyncService } from '../sync';
@@ -166,31 +165,13 @@ export class Daemon {
         if (storedPeople) assignPeople(config, storedPeople);
       }
       const store = new CallStore(db, sync);
-      const vault = Vault.open({ dataDir: config.dataDir, db, log: log.child({ component: 'vault' }) });
-      const recovered = await vault.recoverOpen();
-      if (recovered.length) log.warn({ recordings: recovered.length }, 'finalised recordings left open by an unclean stop');
-      const sweeper = setInterval(() => {
-        vault.sweepExpired(new Date()).catch((err: unknown) => log.error({ err }, 'recording retention sweep failed'));
-      }, 3600_000);
-      sweeper.unref();
-      closer.defer('retention sweep', () => clearInterval(sweeper));
-      // The audit log's head leaves the site (a hash, nothing else) so a tail cut off the log can be
-      // proven later with `ccedge recordings verify --anchor SEQ:HASH`.
-      let anchoredSeq = 0;
-      const anchorAuditHead = (): void => {
-        vault.audit
-          .head()
-          .then((head) => {
-            if (!head || head.seq === anchoredSeq) return;
-            anchoredSeq = head.seq;
-            return db.transaction((tx) => sync.append(tx, 'recording.audit-head', { seq: head.seq, hash: head.hash })).then(() => undefined);
-          })
-          .catch((err: unknown) => log.error({ err }, 'audit head anchoring failed'));
-      };
-      anchorAuditHead();
-      const anchorTimer = setInterval(anchorAuditHead, config.recording.anchorEveryS * 1000);
-      anchorTimer.unref();
-      closer.defer('audit anchoring', () => clearInterval(anchorTimer));
+      const vault = await openVault({
+        config,
+        db,
+        log,
+        closer,
+        anchor: (head) => db.transaction((tx) => sync.append(tx, 'recording.audit-head', { seq: head.seq, hash: head.hash })).then(() => undefined),
+      });
       const orphans = await store.closeOrphans('daemon-restart');
       if (orphans > 0) log.warn({ orphans }, 'closed call records left open by an unclean stop');
       const metrics = new Metrics();
@@ -262,33 +243,18 @@ export class Daemon {
         },
         stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
       });
-      // Media fork to on-prem AudioHook endpoints (speech.fork); gateway/transcripts passes its sink as sinkFor.
-      // Built-in transcripts share the speech menus' engine (one box-wide speech.engine.maxConcurrent).
-      let transcriptEngine: SpeechEngine | undefined = ivr?.speech?.engine;
-      if (!transcriptEngine) {
-        const own = new PocketsphinxEngine({ config: config.speech.engine, log: log.child({ component: 'speech' }) });
-        const why = own.unavailableReason;
-        if (why === null) {
-          transcriptEngine = own;
-        } else if (config.speech.transcripts.queues.length || config.speech.transcripts.intents.length) {
-          log.warn({ code: 'SPEECH_UNAVAILABLE', reason: why }, 'no built-in transcripts: the speech engine cannot run');
-        }
-      }
-      // Transcripts (speech.transcripts): live on the agent's desk, stored encrypted in the vault at call end.
-      const transcripts = new TranscriptService(
+      const { engine: transcriptEngine, transcripts, fork } = wireSpeech({
+        config,
         vault,
-        () => config.speech.transcripts,
-        () => config.recording,
-        {
+        log,
+        metrics,
+        closer,
+        ivrEngine: ivr?.speech?.engine,
+        desk: {
           push: (agent, callId, u) => sessions.send(agent, { v: 1, type: 'transcript', callId, speaker: u.speaker, text: u.text, startMs: u.startMs, endMs: u.endMs, sentiment: u.sentiment, quality: u.quality }),
           recordAfterClose: (callId, type, data) => store.update(callId, {}, type, data),
         },
-        log.child({ component: 'transcripts' }),
-        () => transcriptEngine,
-        metrics.registry,
-      );
-      const fork = new ForkService({ config: () => config.speech.fork, log: log.child({ component: 'speech-fork' }), registry: metrics.registry, sinkFor: transcripts.sinkForFork });
-      closer.defer('media fork', () => fork.close());
+      });
       const desk = new AgentDesk({
         acd,
         sessions,
