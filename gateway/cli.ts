@@ -5,7 +5,7 @@ import { REPORT_USAGE } from './kpi/report-command';
 import { CERT_USAGE } from './certs/cert-command';
 import { BACKUP_USAGE } from './backup/usage';
 import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
-import { Vault } from '../media/vault/vault';
+import { Vault } from '../vault';
 import { CcedgeError } from './errors';
 import { createIvrSpeech } from './speech/ivr-speech';
 import { createLogger } from './logging';

@@ -33,7 +33,7 @@ import { IvrPrompts } from './ivr/prompts';
 import { createIvrSpeech, type IvrSpeechDeps } from './speech/ivr-speech';
 import { Endpointer } from '../media/speech/endpointer';
 import { Router } from './routing/router';
-import { Vault } from '../media/vault/vault';
+import { Vault } from '../vault';
 import { RecordingService } from './recording/recording-service';
 import { ForkService } from './speech/fork-wiring';
 import { TranscriptService } from './transcripts/transcript-service';

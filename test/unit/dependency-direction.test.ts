@@ -4,19 +4,22 @@ import path from 'node:path';
 
 /**
  * The architecture's dependency rules, checked on the TypeScript sources so they stay true:
- * dependencies point from the composition root down. media/, sync/ and hw/ are libraries the
+ * dependencies point from the composition root down. media/, vault/, sync/ and hw/ are libraries the
  * gateway wires together; they never reach up into gateway/ or image/, and media and sync never
- * import each other. Test code is exempt (a sync test may borrow the gateway's Db as its fixture).
+ * import each other. vault/ sits above media/ (it stores what media's recorder produces, through
+ * media's RecordingSink), so media never imports vault. Test code is exempt (a sync test may borrow
+ * the gateway's Db as its fixture).
  */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const TOP = ['gateway', 'media', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
+const TOP = ['gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
 type Top = (typeof TOP)[number];
 
 /** Which top-level folders each library may NOT import (production files). */
 const FORBIDDEN: Partial<Record<Top, readonly Top[]>> = {
-  media: ['gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
-  sync: ['gateway', 'image', 'media', 'hw', 'scripts', 'test'],
-  hw: ['gateway', 'image', 'media', 'sync', 'scripts', 'test'],
+  media: ['gateway', 'image', 'vault', 'sync', 'hw', 'scripts', 'test'],
+  vault: ['gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
+  sync: ['gateway', 'image', 'media', 'vault', 'hw', 'scripts', 'test'],
+  hw: ['gateway', 'image', 'media', 'vault', 'sync', 'scripts', 'test'],
 };
 
 /**
@@ -68,9 +71,11 @@ describe('dependency direction between top-level folders', () => {
 
   it('finds imports at all (the scanner reads the tree)', () => {
     assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'media'), 'gateway → media imports must be seen');
+    assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'vault'), 'gateway → vault imports must be seen');
+    assert.ok(all.some((e) => e.from === 'vault' && e.to === 'media' && !isTestFile(e.file)), 'vault → media (recorder types) imports must be seen');
   });
 
-  it('media/, sync/ and hw/ never import gateway/, image/ or each other (production files)', () => {
+  it('media/, vault/, sync/ and hw/ never import gateway/, image/ or each other, media never imports vault (production files)', () => {
     const bad = all.filter((e) => !isTestFile(e.file) && (FORBIDDEN[e.from] ?? []).includes(e.to as Top));
     assert.deepEqual(
       bad.map((e) => `${e.file}: ${e.spec}`),

@@ -3,9 +3,9 @@ import { closeSync, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, 
 import { open as openAsync, rename, rm, statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { G711Codec } from '../tones/g711';
-import type { RecorderEvent, RecordingSink } from '../recorder/recorder';
-import { g711WavHeader, RECORDING_CHANNELS, RECORDING_SAMPLE_RATE, WAV_HEADER_SIZE } from '../recorder/wav';
+import type { G711Codec } from '../media/tones/g711';
+import type { RecorderEvent, RecordingSink } from '../media/recorder/recorder';
+import { g711WavHeader, RECORDING_CHANNELS, RECORDING_SAMPLE_RATE, WAV_HEADER_SIZE } from '../media/recorder/wav';
 import { AuditLog, canonicalJson, type AuditInput, type VerifyProblem } from './audit-log';
 import { VaultError } from './errors';
 import { requireReason, sweepExpiredRows } from './retention';
