@@ -4,7 +4,8 @@ import { mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, unlink
 import os from 'node:os';
 import path from 'node:path';
 import { AuditLog, GENESIS_HASH } from '../../audit-log';
-import { NONCE_SIZE, TAG_SIZE, Vault } from '../../vault';
+import { NONCE_SIZE, TAG_SIZE } from '../../file-format';
+import { Vault } from '../..';
 import { silentLog, TestDb } from './vault-test-db';
 
 const C = 4096;

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { VaultError } from '../../errors';
-import { Vault } from '../../vault';
+import { Vault } from '../..';
 import { silentLog, TestDb } from './vault-test-db';
 
 const SECRET = 'zanzibar';

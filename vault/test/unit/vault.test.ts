@@ -8,7 +8,7 @@ import { Recorder } from '../../../media/recorder/recorder';
 import { parseG711Wav, WAV_HEADER_SIZE } from '../../../media/recorder/wav';
 import { linearToUlaw, ulawToLinear } from '../../../media/tones/g711';
 import { VaultError } from '../../errors';
-import { hasSpace, Vault, verifyExportManifest, type ExportManifest } from '../../vault';
+import { hasSpace, Vault, verifyExportManifest, type ExportManifest } from '../..';
 import { silentLog, TestDb } from './vault-test-db';
 
 const C = 4096; // small chunks so tests cross many chunk boundaries
