@@ -1,5 +1,5 @@
 /**
- * What the vault needs from its host. media/ never imports gateway/: the gateway's Db and pino
+ * What the vault needs from its host. vault/ never imports gateway/: the gateway's Db and pino
  * logger satisfy these interfaces structurally.
  */
 export type VaultSqlParam = string | number | bigint | null | Buffer;
