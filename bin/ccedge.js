@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-require('../dist/gateway/main.js')
+require('../dist/app/main.js')
   .main(process.argv.slice(2))
   .then((code) => {
     process.exitCode = code;

@@ -1,7 +1,7 @@
 /**
  * `npm run build:binary`: one executable `dist/bin/ccedge` for linux-x64 with Node's Single
  * Executable Application support, offline:
- *   1. esbuild bundles dist/image/sea-main.js (the tsc output) into one CommonJS file; a plugin
+ *   1. esbuild bundles dist/app/sea-main.js (the tsc output) into one CommonJS file; a plugin
  *      replaces sqlite3's and serialport's addon lookups with image/runtime.ts#loadNative and gives
  *      page-serving modules a `__dirname` inside the extracted runtime directory;
  *   2. the native addons, the agent page and the wallboard become SEA assets, listed with their
@@ -161,7 +161,7 @@ export async function buildBinary(opts: BuildOptions = {}): Promise<BuildResult>
   const started = Date.now();
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const out = path.resolve(opts.out ?? DEFAULT_BINARY);
-  const entry = path.join(ROOT, 'dist', 'image', 'sea-main.js');
+  const entry = path.join(ROOT, 'dist', 'app', 'sea-main.js');
   if (!existsSync(entry)) throw new ImageError('IMAGE_BUILD_FAILED', `${entry} is missing: run npx tsc -p tsconfig.json first`);
   if (process.platform !== 'linux' || process.arch !== 'x64') throw new ImageError('IMAGE_BUILD_FAILED', `the binary is built for linux-x64 on linux-x64, not ${process.platform}-${process.arch}`);
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };

@@ -1,5 +1,5 @@
 /**
- * Cloud-driven updates over MQTT (registered by gateway/daemon.ts):
+ * Cloud-driven updates over MQTT (registered by app/daemon.ts):
  *
  *   cmd/update.chunk  {id, transfer, index, count, data}   a bundle in base64 pieces (≤ 45 KiB
  *                                                          each, 60 KiB in base64: commands are capped at 64 KiB);
@@ -25,7 +25,6 @@ import { ImageError } from './errors';
 import { requestRestart } from './restart';
 import { loadUpdateSettings, type UpdateSettings } from './settings';
 import { Slots } from './slots';
-import { VERSION } from '../gateway/version';
 
 export interface CommandRegistry {
   register<S extends z.ZodType>(name: string, schema: S, handler: (args: z.output<S>, ctx: { id: string; name: string }) => unknown): unknown;
@@ -36,6 +35,8 @@ export type Publish = (suffix: string, payload: unknown, opts: { qos: 0 | 1; ret
 
 export interface UpdateCloudDeps {
   dataDir: string;
+  /** The running version, reported in update/status (the composition root knows it; image/ does not import the gateway). */
+  version: string;
   publish: Publish;
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   settings?: UpdateSettings;
@@ -151,7 +152,7 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
     }
   });
 
-  commands.register('update.status', z.object({}).strict(), () => statusPayload(slots));
+  commands.register('update.status', z.object({}).strict(), () => statusPayload(slots, deps.version));
 
   // update/status at start, on every change (a commit by the trial watch, a rollback), until the
   // link takes it, and once a minute regardless.
@@ -159,7 +160,7 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
   let ticks = 0;
   const report = (force: boolean): void => {
     try {
-      const payload = statusPayload(slots);
+      const payload = statusPayload(slots, deps.version);
       const text = JSON.stringify(payload);
       if (!force && text === lastSent) return;
       // Offline: nothing was sent; the next tick tries again.
@@ -176,10 +177,10 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
   return { republish: () => report(true), stop: () => clearInterval(timer) };
 }
 
-function statusPayload(slots: Slots): Record<string, unknown> {
-  if (!slots.installed()) return { version: VERSION, installed: false };
+function statusPayload(slots: Slots, version: string): Record<string, unknown> {
+  if (!slots.installed()) return { version, installed: false };
   const s = slots.state();
-  return { version: VERSION, installed: true, current: slots.current(), committed: slots.committed(), trial: s.trial ? { version: s.trial.version, boots: s.trial.boots } : null, last: s.last ?? null };
+  return { version, installed: true, current: slots.current(), committed: slots.committed(), trial: s.trial ? { version: s.trial.version, boots: s.trial.boots } : null, last: s.last ?? null };
 }
 
 async function* readChunks(file: string): AsyncGenerator<Buffer> {

@@ -42,6 +42,7 @@ async function device(): Promise<{
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const updates = registerUpdateCommands(commands, {
     dataDir: path.join(dir, 'data'),
+    version: '1.0.0',
     settings,
     log,
     publish: (suffix, payload) => void published.push({ suffix, payload: payload as Record<string, unknown> }),

@@ -1,5 +1,5 @@
 /**
- * Startup: from exec of `node dist/gateway/main.js run` to the first SIP OPTIONS answered 200
+ * Startup: from exec of `node dist/app/main.js run` to the first SIP OPTIONS answered 200
  * (polled every 10 ms over UDP), with a new data dir (database created) and again with the same
  * one (a restart). RSS when ready.
  */
@@ -80,7 +80,7 @@ export async function runStartup(quick: boolean, log: (s: string) => void = () =
     bench: 'startup',
     date: new Date().toISOString(),
     quick,
-    method: `exec of node dist/gateway/main.js run (demo config, log level warn) until the first SIP OPTIONS over UDP is answered 200 (polled every 10 ms); ${runs} runs each with a new data dir and a restart on it`,
+    method: `exec of node dist/app/main.js run (demo config, log level warn) until the first SIP OPTIONS over UDP is answered 200 (polled every 10 ms); ${runs} runs each with a new data dir and a restart on it`,
     machine: machine(),
     fresh,
     restart,

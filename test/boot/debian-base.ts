@@ -29,7 +29,7 @@ export interface DebianBase {
 
 /**
  * systemd-sysv makes systemd /sbin/init; openssl makes the device CSR at provisioning (see
- * image/provision.ts); libstdc++6 is linked by the node inside the binary.
+ * app/cli/provision-command.ts); libstdc++6 is linked by the node inside the binary.
  */
 export const BOOT_PACKAGES = ['systemd', 'systemd-sysv', 'openssl', 'libstdc++6'] as const;
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const MAIN = path.join(ROOT, 'dist', 'gateway', 'main.js');
+export const MAIN = path.join(ROOT, 'dist', 'app', 'main.js');
 export const SIPP_DIR = path.join(ROOT, 'scripts', 'sipp');
 
 const handedOut = new Set<number>();
@@ -86,7 +86,7 @@ export interface DaemonOptions {
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 /**
- * Starts the built daemon (`node dist/gateway/main.js run`) on free ports with its own data dir.
+ * Starts the built daemon (`node dist/app/main.js run`) on free ports with its own data dir.
  * When the ports were ours to choose and one was taken after all (another program bound it between the
  * check and the daemon's listen), it starts again on new ports rather than failing the test.
  */

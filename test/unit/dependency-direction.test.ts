@@ -4,29 +4,27 @@ import path from 'node:path';
 
 /**
  * The architecture's dependency rules, checked on the TypeScript sources so they stay true:
- * dependencies point from the composition root down. media/, vault/, sync/ and hw/ are libraries the
- * gateway wires together; they never reach up into gateway/ or image/, and media and sync never
- * import each other. vault/ sits above media/ (it stores what media's recorder produces, through
- * media's RecordingSink), so media never imports vault. Test code is exempt (a sync test may borrow
- * the gateway's Db as its fixture).
+ * dependencies point from the composition root down. app/ (process entry, composition root, CLI)
+ * wires gateway/ (the call path) and image/ (the appliance: build, bundles, slots), which never
+ * import each other or app/; media/, vault/, sync/ and hw/ are libraries below them that never
+ * reach up, and media and sync never import each other. vault/ sits above media/ (it stores what
+ * media's recorder produces, through media's RecordingSink), so media never imports vault. Test
+ * code is exempt (a sync test may borrow the gateway's Db as its fixture).
  */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const TOP = ['gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
+const TOP = ['app', 'gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
 type Top = (typeof TOP)[number];
 
 /** Which top-level folders each library may NOT import (production files). */
 const FORBIDDEN: Partial<Record<Top, readonly Top[]>> = {
-  media: ['gateway', 'image', 'vault', 'sync', 'hw', 'scripts', 'test'],
-  vault: ['gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
-  sync: ['gateway', 'image', 'media', 'vault', 'hw', 'scripts', 'test'],
-  hw: ['gateway', 'image', 'media', 'vault', 'sync', 'scripts', 'test'],
+  gateway: ['app', 'image', 'scripts', 'test'],
+  image: ['app', 'gateway', 'scripts', 'test'],
+  media: ['app', 'gateway', 'image', 'vault', 'sync', 'hw', 'scripts', 'test'],
+  vault: ['app', 'gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
+  sync: ['app', 'gateway', 'image', 'media', 'vault', 'hw', 'scripts', 'test'],
+  hw: ['app', 'gateway', 'image', 'media', 'vault', 'sync', 'scripts', 'test'],
 };
 
-/**
- * Top-level edges in both directions that exist today and are owed a fix (issue 20: the process
- * entry, composition root and CLI move to an app/ root above gateway/ and image/). A new cycle fails.
- */
-const KNOWN_CYCLES = new Set(['gateway<->image']);
 
 const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|require\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
@@ -75,7 +73,7 @@ describe('dependency direction between top-level folders', () => {
     assert.ok(all.some((e) => e.from === 'vault' && e.to === 'media' && !isTestFile(e.file)), 'vault → media (recorder types) imports must be seen');
   });
 
-  it('media/, vault/, sync/ and hw/ never import gateway/, image/ or each other, media never imports vault (production files)', () => {
+  it('nothing imports app/; gateway/ and image/ never import each other; media/, vault/, sync/ and hw/ never import gateway/, image/ or each other; media never imports vault (production files)', () => {
     const bad = all.filter((e) => !isTestFile(e.file) && (FORBIDDEN[e.from] ?? []).includes(e.to as Top));
     assert.deepEqual(
       bad.map((e) => `${e.file}: ${e.spec}`),
@@ -84,14 +82,13 @@ describe('dependency direction between top-level folders', () => {
     );
   });
 
-  it('no cycle between top-level folders beyond the ones owed a fix', () => {
+  it('no cycle between top-level folders', () => {
     const pairs = new Set(all.filter((e) => !isTestFile(e.file)).map((e) => `${e.from}>${e.to}`));
     const cycles = new Set<string>();
     for (const p of pairs) {
       const [a, b] = p.split('>');
       if (pairs.has(`${b}>${a}`)) cycles.add([a, b].sort().join('<->'));
     }
-    const unexpected = [...cycles].filter((c) => !KNOWN_CYCLES.has(c));
-    assert.deepEqual(unexpected, [], 'new import cycle between top-level folders');
+    assert.deepEqual([...cycles], [], 'import cycle between top-level folders');
   });
 });

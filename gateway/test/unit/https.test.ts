@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { checkInstallerFiles } from '../../certs/cert-command';
+import { checkInstallerFiles } from '../../../app/cli/cert-command';
 import { certificatesConfigSchema } from '../../certs/config';
 import { CertificateExpiryCheck } from '../../certs/expiry';
 import { SiteCertificates, type SiteCertificatesOptions } from '../../certs/site-certs';

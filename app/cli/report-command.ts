@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load';
-import { CcedgeError } from '../errors';
-import { Db, existingDbFile } from '../store/db';
-import { kpiConfigSchema, kpiOptions } from './config';
-import { buildRoutingReport, formatRoutingReport } from './routing-report';
+import { loadConfig } from '../../gateway/config/load';
+import { CcedgeError } from '../../gateway/errors';
+import { Db, existingDbFile } from '../../gateway/store/db';
+import { kpiConfigSchema, kpiOptions } from '../../gateway/kpi/config';
+import { buildRoutingReport, formatRoutingReport } from '../../gateway/kpi/routing-report';
 
 export const REPORT_USAGE = `  report routing [--since 7d] [--until ISO] [--json] [--config FILE]
                                       KPIs per queue and intent, intents below target, best agents`;

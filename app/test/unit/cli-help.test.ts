@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { commandUsage, wantsHelp } from '../../cli-help';
+import { commandUsage, wantsHelp } from '../../cli/help';
 
 const MAIN = path.join(__dirname, '..', '..', 'main.js');
 const COMMANDS = ['run', 'backup', 'calls', 'config', 'status', 'queues', 'report', 'recordings', 'cert', 'provision', 'update', 'version', 'policy', 'outbox'];

@@ -18,8 +18,8 @@ import { compileAllowList, type Config } from '../gateway/config/schema';
 import type { Logger } from '../gateway/logging';
 import { resolveAdminToken } from '../gateway/http/admin-token';
 import { MIGRATIONS } from '../gateway/store/migrations';
-import { loadUpdateSettings, type UpdateSettings } from './settings';
-import { readUserVersion, Slots } from './slots';
+import { loadUpdateSettings, type UpdateSettings } from '../image/settings';
+import { readUserVersion, Slots } from '../image/slots';
 
 export interface TrialWatch {
   stop(): void;

@@ -2,9 +2,9 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load';
-import { CcedgeError } from '../errors';
-import { importedDir, importedFiles, SiteCertificates, storeOptions, type CertificateFiles } from './site-certs';
+import { loadConfig } from '../../gateway/config/load';
+import { CcedgeError } from '../../gateway/errors';
+import { importedDir, importedFiles, SiteCertificates, storeOptions, type CertificateFiles } from '../../gateway/certs/site-certs';
 
 export const CERT_USAGE = `  cert show [--json]                  the HTTPS/SIP-TLS server certificate: subject, names, issuer, expiry, fingerprint, files
   cert import CERT KEY [CHAIN]        check and install the installer's PEM certificate, key and chain

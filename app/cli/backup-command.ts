@@ -1,17 +1,17 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { daemonApi } from '../cli';
-import { loadConfig } from '../config/load';
-import { CcedgeError } from '../errors';
-import { Db } from '../store/db';
-import { VERSION } from '../version';
-import { decryptFrom, deriveKeys } from './crypto';
-import { checkManifest, listBackups, readManifest, verifyFiles, type Manifest } from './manifest';
-import { resolvePassphrase } from './passphrase';
-import { restoreBackup } from './restore';
-import { runBackup, type BackupResult } from './run-backup';
-import { BACKUP_USAGE } from './usage';
+import { daemonApi } from './data-commands';
+import { loadConfig } from '../../gateway/config/load';
+import { CcedgeError } from '../../gateway/errors';
+import { Db } from '../../gateway/store/db';
+import { VERSION } from '../../gateway/version';
+import { decryptFrom, deriveKeys } from '../../gateway/backup/crypto';
+import { checkManifest, listBackups, readManifest, verifyFiles, type Manifest } from '../../gateway/backup/manifest';
+import { resolvePassphrase } from '../../gateway/backup/passphrase';
+import { restoreBackup } from '../../gateway/backup/restore';
+import { runBackup, type BackupResult } from '../../gateway/backup/run-backup';
+import { BACKUP_USAGE } from '../../gateway/backup/usage';
 
 
 const HELP: Record<string, string> = {

@@ -1,5 +1,5 @@
-import { buildCommit, VERSION } from '../gateway/version';
-import { isBinary } from './runtime';
+import { buildCommit, VERSION } from '../../gateway/version';
+import { isBinary } from '../../image/runtime';
 
 export interface VersionInfo {
   version: string;

@@ -7,14 +7,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load';
-import { CcedgeError } from '../errors';
-import { Db } from '../store/db';
-import { agentsFromCsv } from './csv';
-import { addAgents, addQueue, precheckAgent, publicAgent, removeAgent, removeQueue, setAgent, setQueue, type People } from './people-edit';
-import { checkWithConfig, hashClearPasswords, peopleOf } from './people-service';
-import { PeopleStore } from './people-store';
-import { daemonRequest } from './daemon-client';
+import { loadConfig } from '../../gateway/config/load';
+import { CcedgeError } from '../../gateway/errors';
+import { Db } from '../../gateway/store/db';
+import { agentsFromCsv } from '../../gateway/people/csv';
+import { addAgents, addQueue, precheckAgent, publicAgent, removeAgent, removeQueue, setAgent, setQueue, type People } from '../../gateway/people/people-edit';
+import { checkWithConfig, hashClearPasswords, peopleOf } from '../../gateway/people/people-service';
+import { PeopleStore } from '../../gateway/people/people-store';
+import { daemonRequest } from '../../gateway/people/daemon-client';
 
 type Config = ReturnType<typeof loadConfig>['config'];
 

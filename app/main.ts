@@ -1,21 +1,21 @@
 import { parseArgs } from 'node:util';
-import { callsCommand, configValidateCommand, outboxCommand, policyCommand, recordingsCommand, USAGE, queuesCommand, statusCommand } from './cli';
-import { loadConfig } from './config/load';
-import { reportCommand } from './kpi/report-command';
-import { certCommand } from './certs/cert-command';
-import { backupCommand } from './backup/backup-command';
+import { callsCommand, configValidateCommand, outboxCommand, policyCommand, recordingsCommand, USAGE, queuesCommand, statusCommand } from './cli/data-commands';
+import { loadConfig } from '../gateway/config/load';
+import { reportCommand } from './cli/report-command';
+import { certCommand } from './cli/cert-command';
+import { backupCommand } from './cli/backup-command';
 import { Daemon } from './daemon';
-import { CcedgeError } from './errors';
-import { createLogger } from './logging';
+import { CcedgeError } from '../gateway/errors';
+import { createLogger } from '../gateway/logging';
 import { ImageError } from '../image/errors';
-import { versionCommand } from '../image/version-command';
-import { updateCommand } from '../image/update-command';
-import { provisionCommand } from '../image/provision';
-import { commandUsage, wantsHelp } from './cli-help';
-import { agentsCommand, queuesChangeCommand } from './people/people-command';
+import { versionCommand } from './cli/version-command';
+import { updateCommand } from './cli/update-command';
+import { provisionCommand } from './cli/provision-command';
+import { commandUsage, wantsHelp } from './cli/help';
+import { agentsCommand, queuesChangeCommand } from './cli/people-command';
 import { EXIT_RESTART, requestRestart, restartRequested } from '../image/restart';
 import path from 'node:path';
-import { startTrialWatch, type TrialWatch } from '../image/trial-watch';
+import { startTrialWatch, type TrialWatch } from './trial-watch';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage. */
 const EXIT_FAILURE = 1;
@@ -46,7 +46,7 @@ async function run(argv: string[]): Promise<number> {
       setTimeout(() => process.kill(process.pid, 'SIGTERM'), 1000).unref();
     },
   });
-  // A version on trial after an update commits itself or rolls back (image/trial-watch.ts).
+  // A version on trial after an update commits itself or rolls back (app/trial-watch.ts).
   let rolledBack = false;
   let trial: TrialWatch | undefined;
   try {

@@ -3,14 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../gateway/config/load';
-import { buildCommit, VERSION } from '../gateway/version';
-import { buildBundle, generateSigningKey, verifyBundle } from './bundle';
-import { ImageError } from './errors';
-import { isBinary } from './runtime';
-import { loadUpdateSettings, type UpdateSettings } from './settings';
-import { Slots } from './slots';
-import { supervise } from './supervisor';
+import { loadConfig } from '../../gateway/config/load';
+import { buildCommit, VERSION } from '../../gateway/version';
+import { buildBundle, generateSigningKey, verifyBundle } from '../../image/bundle';
+import { ImageError } from '../../image/errors';
+import { isBinary } from '../../image/runtime';
+import { loadUpdateSettings, type UpdateSettings } from '../../image/settings';
+import { Slots } from '../../image/slots';
+import { supervise } from '../../image/supervisor';
 
 export const UPDATE_USAGE = `usage: ccedge update <step> [options]
 

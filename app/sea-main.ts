@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { setRuntimeDataDir } from './runtime';
-import { versionCommand } from './version-command';
+import { setRuntimeDataDir } from '../image/runtime';
+import { versionCommand } from './cli/version-command';
 
 /** provision's --data-dir, CCEDGE_DATA_DIR, else `dataDir` of --config FILE or ./ccedge.yaml, else ./var (as loadConfig). */
 export function dataDirFor(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
@@ -42,7 +42,7 @@ function start(): void {
   setRuntimeDataDir(dataDirFor(argv));
   // Loaded only now: its modules (sqlite3, the HTTP server) need the runtime directory.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { main } = require('../gateway/main') as typeof import('../gateway/main');
+  const { main } = require('./main') as typeof import('./main');
   main(argv).then(
     (code) => {
       process.exitCode = code;

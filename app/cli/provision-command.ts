@@ -33,12 +33,12 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { loadConfig } from '../gateway/config/load';
-import { CcedgeError } from '../gateway/errors';
-import { SiteCertificates, storeOptions } from '../gateway/certs/site-certs';
-import { ImageError } from './errors';
-import type { ScryptParams } from '../gateway/acd/password';
-import { applyFirstRun, firstRunSchema, formatOneTimePasswords, markSetupDone, setupDoneFile, type OneTimePassword } from '../gateway/setup/first-run';
+import { loadConfig } from '../../gateway/config/load';
+import { CcedgeError } from '../../gateway/errors';
+import { SiteCertificates, storeOptions } from '../../gateway/certs/site-certs';
+import { ImageError } from '../../image/errors';
+import type { ScryptParams } from '../../gateway/acd/password';
+import { applyFirstRun, firstRunSchema, formatOneTimePasswords, markSetupDone, setupDoneFile, type OneTimePassword } from '../../gateway/setup/first-run';
 
 export const PROVISION_USAGE = `usage: ccedge provision [--from FILE] [--queue NAME] [--agent NAME[:DISPLAY NAME]]... [--force]
                         [--config-dir DIR] [--data-dir DIR]

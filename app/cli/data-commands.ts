@@ -1,18 +1,18 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config/load';
-import { REPORT_USAGE } from './kpi/report-command';
-import { CERT_USAGE } from './certs/cert-command';
-import { BACKUP_USAGE } from './backup/usage';
-import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../sync';
-import { Vault } from '../vault';
-import { CcedgeError } from './errors';
-import { createIvrSpeech } from './speech/ivr-speech';
-import { createLogger } from './logging';
-import { Endpointer } from '../media/speech/endpointer';
-import { CallStore, type CallRecord } from './store/call-store';
-import { Db, existingDbFile } from './store/db';
-import { resolveAdminToken } from './http/admin-token';
+import { loadConfig } from '../../gateway/config/load';
+import { REPORT_USAGE } from './report-command';
+import { CERT_USAGE } from './cert-command';
+import { BACKUP_USAGE } from '../../gateway/backup/usage';
+import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../../sync';
+import { Vault } from '../../vault';
+import { CcedgeError } from '../../gateway/errors';
+import { createIvrSpeech } from '../../gateway/speech/ivr-speech';
+import { createLogger } from '../../gateway/logging';
+import { Endpointer } from '../../media/speech/endpointer';
+import { CallStore, type CallRecord } from '../../gateway/store/call-store';
+import { Db, existingDbFile } from '../../gateway/store/db';
+import { resolveAdminToken } from '../../gateway/http/admin-token';
 
 export const USAGE = `usage: ccedge <command> [options]
 

@@ -2,10 +2,10 @@
  * `ccedge COMMAND --help`: the lines of the main usage text that describe COMMAND (a command's
  * own usage where it has a longer one). Every command answers --help with exit 0.
  */
-import { USAGE } from './cli';
-import { PROVISION_USAGE } from '../image/provision';
-import { UPDATE_USAGE } from '../image/update-command';
-import { AGENTS_USAGE, QUEUES_USAGE } from './people/people-command';
+import { USAGE } from './data-commands';
+import { PROVISION_USAGE } from './provision-command';
+import { UPDATE_USAGE } from './update-command';
+import { AGENTS_USAGE, QUEUES_USAGE } from './people-command';
 
 const OWN_USAGE: Record<string, string> = { provision: PROVISION_USAGE, update: UPDATE_USAGE, agents: AGENTS_USAGE, queues: QUEUES_USAGE };
 
