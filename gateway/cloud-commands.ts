@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SyncService } from '../sync';
-import type { Vault } from '../media/vault/vault';
+import type { Vault } from '../vault';
 import type { Acd } from './acd/acd';
 import type { Config } from './config/schema';
 import { VERSION } from './version';

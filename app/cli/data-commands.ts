@@ -5,7 +5,7 @@ import { REPORT_USAGE } from './report-command';
 import { CERT_USAGE } from './cert-command';
 import { BACKUP_USAGE } from '../../gateway/backup/usage';
 import { explainPolicy, formatOutboxStats, Outbox, Policy } from '../../sync';
-import { Vault } from '../../media/vault/vault';
+import { Vault } from '../../vault';
 import { CcedgeError } from '../../gateway/errors';
 import { createIvrSpeech } from '../../gateway/speech/ivr-speech';
 import { createLogger } from '../../gateway/logging';

@@ -5,7 +5,7 @@ import { ForkService } from '../../gateway/speech/fork-wiring';
 import { TranscriptService, type TranscriptOutputs } from '../../gateway/transcripts/transcript-service';
 import type { SpeechEngine } from '../../media/speech/contract';
 import { PocketsphinxEngine } from '../../media/speech/pocketsphinx';
-import type { Vault } from '../../media/vault/vault';
+import type { Vault } from '../../vault';
 import type { Closer } from '../lifecycle';
 
 export interface SpeechWiring {

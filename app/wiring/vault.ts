@@ -1,7 +1,7 @@
 import type { Config } from '../../gateway/config/schema';
 import type { Logger } from '../../gateway/logging';
 import type { Db } from '../../gateway/store/db';
-import { Vault } from '../../media/vault/vault';
+import { Vault } from '../../vault';
 import type { Closer } from '../lifecycle';
 
 export interface VaultWiring {

@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeSecretFile } from '../../media/vault/keys';
+import { writeSecretFile } from '../../vault';
 import { CcedgeError } from '../errors';
 
 /**

@@ -11,7 +11,7 @@ import type { Recorder } from '../../media/recorder/recorder';
 import type { RtpSessionStats } from '../../media/rtp/rtp-session';
 import type { NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { MediaClock } from '../../media/tones/media-clock';
-import type { RecordingWriter } from '../../media/vault/vault';
+import type { RecordingWriter } from '../../vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';

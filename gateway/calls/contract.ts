@@ -1,6 +1,6 @@
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
-import type { RecordingWriter } from '../../media/vault/vault';
+import type { RecordingWriter } from '../../vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
 import type { IvrResult } from '../ivr/ivr-session';
 import type { Logger } from '../logging';

@@ -1,6 +1,6 @@
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
-import { recordingMetadataForSync, type RecordingWriter } from '../../media/vault/vault';
+import { recordingMetadataForSync, type RecordingWriter } from '../../vault';
 
 /** What a recording taps: the call's media joint (left: the customer, right: what the customer hears). */
 export interface RecordingSource {

@@ -1,5 +1,5 @@
 import { Recorder } from '../../media/recorder/recorder';
-import { hasSpace, type Vault } from '../../media/vault/vault';
+import { hasSpace, type Vault } from '../../vault';
 import type { DeskCall } from '../calls/contract';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';

@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
-import { VaultError } from '../../media/vault/errors';
-import { Vault } from '../../media/vault/vault';
+import { Vault, VaultError } from '../../vault';
 import { CcedgeError } from '../errors';
 import type { RecordingsApi } from '../http/http-server';
 import type { CallStore } from '../store/call-store';

@@ -148,7 +148,7 @@ export const MIGRATIONS: readonly string[] = [
     source TEXT NOT NULL, updated_at TEXT NOT NULL);
   `,
   // Issue 18, transcripts: encrypted call transcripts in the vault beside the recordings
-  // (media/vault/transcript-vault.ts), under the same retention, legal hold, rotation and verify.
+  // (vault/transcript-vault.ts), under the same retention, legal hold, rotation and verify.
   `
   CREATE TABLE transcripts (id TEXT PRIMARY KEY, call_id TEXT NOT NULL, recording_id TEXT, created_at TEXT NOT NULL,
     bytes INTEGER NOT NULL, utterances INTEGER NOT NULL, sha256 TEXT NOT NULL, wrapped_key TEXT, key_id TEXT NOT NULL, file TEXT NOT NULL,

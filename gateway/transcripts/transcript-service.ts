@@ -1,7 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Speaker, SpeechEngine } from '../../media/speech/contract';
-import type { Vault } from '../../media/vault/vault';
+import type { Vault } from '../../vault';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 import { aggregatesForEvent, CallTranscript, type StoredUtterance } from './call-transcript';

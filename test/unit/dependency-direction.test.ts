@@ -6,21 +6,23 @@ import path from 'node:path';
  * The architecture's dependency rules, checked on the TypeScript sources so they stay true:
  * dependencies point from the composition root down. app/ (process entry, composition root, CLI)
  * wires gateway/ (the call path) and image/ (the appliance: build, bundles, slots), which never
- * import each other or app/; media/, sync/ and hw/ are libraries below them that never reach up,
- * and media and sync never import each other. Test code is exempt (a sync test may borrow the
- * gateway's Db as its fixture).
+ * import each other or app/; media/, vault/, sync/ and hw/ are libraries below them that never
+ * reach up, and media and sync never import each other. vault/ sits above media/ (it stores what
+ * media's recorder produces, through media's RecordingSink), so media never imports vault. Test
+ * code is exempt (a sync test may borrow the gateway's Db as its fixture).
  */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const TOP = ['app', 'gateway', 'media', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
+const TOP = ['app', 'gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
 type Top = (typeof TOP)[number];
 
 /** Which top-level folders each library may NOT import (production files). */
 const FORBIDDEN: Partial<Record<Top, readonly Top[]>> = {
   gateway: ['app', 'image', 'scripts', 'test'],
   image: ['app', 'gateway', 'scripts', 'test'],
-  media: ['app', 'gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
-  sync: ['app', 'gateway', 'image', 'media', 'hw', 'scripts', 'test'],
-  hw: ['app', 'gateway', 'image', 'media', 'sync', 'scripts', 'test'],
+  media: ['app', 'gateway', 'image', 'vault', 'sync', 'hw', 'scripts', 'test'],
+  vault: ['app', 'gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
+  sync: ['app', 'gateway', 'image', 'media', 'vault', 'hw', 'scripts', 'test'],
+  hw: ['app', 'gateway', 'image', 'media', 'vault', 'sync', 'scripts', 'test'],
 };
 
 
@@ -67,9 +69,11 @@ describe('dependency direction between top-level folders', () => {
 
   it('finds imports at all (the scanner reads the tree)', () => {
     assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'media'), 'gateway → media imports must be seen');
+    assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'vault'), 'gateway → vault imports must be seen');
+    assert.ok(all.some((e) => e.from === 'vault' && e.to === 'media' && !isTestFile(e.file)), 'vault → media (recorder types) imports must be seen');
   });
 
-  it('nothing imports app/; gateway/ and image/ never import each other; media/, sync/ and hw/ never import gateway/, image/ or each other (production files)', () => {
+  it('nothing imports app/; gateway/ and image/ never import each other; media/, vault/, sync/ and hw/ never import gateway/, image/ or each other; media never imports vault (production files)', () => {
     const bad = all.filter((e) => !isTestFile(e.file) && (FORBIDDEN[e.from] ?? []).includes(e.to as Top));
     assert.deepEqual(
       bad.map((e) => `${e.file}: ${e.spec}`),

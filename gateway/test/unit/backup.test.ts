@@ -8,7 +8,7 @@ import { snapshotDatabase } from '../../backup/snapshot';
 import { AgentStore } from '../../store/agent-store';
 import { Db } from '../../store/db';
 import { CcedgeError } from '../../errors';
-import { Vault } from '../../../media/vault/vault';
+import { Vault } from '../../../vault';
 import pino from 'pino';
 
 const PASS = 'correct horse battery staple';

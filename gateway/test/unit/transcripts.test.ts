@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { Vault } from '../../../media/vault/vault';
+import { Vault } from '../../../vault';
 import { configSchema } from '../../config/schema';
 import { Db } from '../../store/db';
 import { aggregatesForEvent, CallTranscript, sentimentOf } from '../../transcripts/call-transcript';

@@ -1,5 +1,5 @@
 import sqlite3 from 'sqlite3';
-import { TRANSCRIPTS_MIGRATION_SQL, VAULT_MIGRATION_SQL, type VaultDb, type VaultSqlParam } from '../../vault/schema';
+import { TRANSCRIPTS_MIGRATION_SQL, VAULT_MIGRATION_SQL, type VaultDb, type VaultSqlParam } from '../../schema';
 
 /**
  * A real sqlite3 database for vault tests, with the same contract as gateway's Db (serialised

@@ -4,11 +4,11 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { Recorder } from '../../recorder/recorder';
-import { parseG711Wav, WAV_HEADER_SIZE } from '../../recorder/wav';
-import { linearToUlaw, ulawToLinear } from '../../tones/g711';
-import { VaultError } from '../../vault/errors';
-import { hasSpace, Vault, verifyExportManifest, type ExportManifest } from '../../vault/vault';
+import { Recorder } from '../../../media/recorder/recorder';
+import { parseG711Wav, WAV_HEADER_SIZE } from '../../../media/recorder/wav';
+import { linearToUlaw, ulawToLinear } from '../../../media/tones/g711';
+import { VaultError } from '../../errors';
+import { hasSpace, Vault, verifyExportManifest, type ExportManifest } from '../..';
 import { silentLog, TestDb } from './vault-test-db';
 
 const C = 4096; // small chunks so tests cross many chunk boundaries

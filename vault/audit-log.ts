@@ -15,7 +15,7 @@ export type AuditAction =
   | 'hold-set'
   | 'hold-cleared'
   | 'write-failed'
-  /** Transcripts (media/vault/transcript-vault.ts): the entry's recordingId is the transcript id. */
+  /** Transcripts (vault/transcript-vault.ts): the entry's recordingId is the transcript id. */
   | 'transcript-stored'
   | 'transcript-read'
   | 'transcript-deleted';

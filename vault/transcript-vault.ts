@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { AuditLog, VerifyProblem } from './audit-log';
 import { canonicalJson } from './audit-log';
 import { VaultError } from './errors';
+import { NONCE_SIZE, TAG_SIZE } from './file-format';
 import { requireReason, sweepExpiredRows } from './retention';
 import { unlinkIfExists, type SiteKeyRing } from './keys';
 import type { VaultDb, VaultLogger } from './schema';
@@ -16,8 +17,6 @@ import type { VaultDb, VaultLogger } from './schema';
  * transcript is written once, at call end, so it is one sealed record (no chunks, no recovery).
  */
 export const TRANSCRIPT_MAGIC = Buffer.from('CCVTXT01', 'ascii');
-const NONCE = 12;
-const TAG = 16;
 /** Above this a transcript is refused (maxUtterances × maxUtteranceChars bounds it far below). */
 export const MAX_TRANSCRIPT_BYTES = 64 * 1024 * 1024;
 
@@ -104,7 +103,7 @@ function openFile(file: string, key: Buffer): { header: { id: string; callId: st
   if (raw.length < 12 || !raw.subarray(0, 8).equals(TRANSCRIPT_MAGIC)) throw new VaultError('VAULT_TAMPERED', 'not a transcript file (bad magic)');
   const n = raw.readUInt32BE(8);
   if (n > 4096) throw new VaultError('VAULT_TAMPERED', 'transcript header too long');
-  if (raw.length < 12 + n + NONCE + TAG) throw new VaultError('VAULT_TRUNCATED', `transcript file truncated (${raw.length} bytes)`);
+  if (raw.length < 12 + n + NONCE_SIZE + TAG_SIZE) throw new VaultError('VAULT_TRUNCATED', `transcript file truncated (${raw.length} bytes)`);
   const headerBytes = raw.subarray(0, 12 + n);
   let header: { id: string; callId: string };
   try {
@@ -114,10 +113,10 @@ function openFile(file: string, key: Buffer): { header: { id: string; callId: st
   }
   const body = raw.subarray(12 + n);
   try {
-    const d = createDecipheriv('aes-256-gcm', key, body.subarray(0, NONCE));
+    const d = createDecipheriv('aes-256-gcm', key, body.subarray(0, NONCE_SIZE));
     d.setAAD(createHash('sha256').update(headerBytes).digest());
-    d.setAuthTag(body.subarray(body.length - TAG));
-    return { header, plain: Buffer.concat([d.update(body.subarray(NONCE, body.length - TAG)), d.final()]) };
+    d.setAuthTag(body.subarray(body.length - TAG_SIZE));
+    return { header, plain: Buffer.concat([d.update(body.subarray(NONCE_SIZE, body.length - TAG_SIZE)), d.final()]) };
   } catch {
     throw new VaultError('VAULT_TAMPERED', 'transcript failed authentication (tampered or truncated)');
   }
@@ -156,7 +155,7 @@ export class TranscriptVault {
     const keyId = this.keys.activeKeyId;
     const wrapped = this.keys.wrap(dataKey, id, keyId);
     const header = encodeHeader({ id, callId: o.callId, createdAt });
-    const nonce = randomBytes(NONCE);
+    const nonce = randomBytes(NONCE_SIZE);
     const c = createCipheriv('aes-256-gcm', dataKey, nonce);
     c.setAAD(createHash('sha256').update(header).digest());
     const ct = Buffer.concat([c.update(plain), c.final()]);

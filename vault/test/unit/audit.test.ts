@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, unlinkSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditLog, GENESIS_HASH } from '../../vault/audit-log';
-import { NONCE_SIZE, TAG_SIZE, Vault } from '../../vault/vault';
+import { AuditLog, GENESIS_HASH } from '../../audit-log';
+import { NONCE_SIZE, TAG_SIZE } from '../../file-format';
+import { Vault } from '../..';
 import { silentLog, TestDb } from './vault-test-db';
 
 const C = 4096;

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { VaultError } from '../../vault/errors';
-import { Vault } from '../../vault/vault';
+import { VaultError } from '../../errors';
+import { Vault } from '../..';
 import { silentLog, TestDb } from './vault-test-db';
 
 const SECRET = 'zanzibar';

@@ -1,5 +1,5 @@
 /**
- * What the vault needs from its host. media/ never imports gateway/: the gateway's Db and pino
+ * What the vault needs from its host. vault/ never imports gateway/: the gateway's Db and pino
  * logger satisfy these interfaces structurally.
  */
 export type VaultSqlParam = string | number | bigint | null | Buffer;
@@ -78,7 +78,7 @@ export const VAULT_MIGRATION_SQL = `
     BEGIN SELECT RAISE(ABORT, 'recording_audit is append-only'); END;
 `;
 
-/** Call transcripts beside the recordings (media/vault/transcript-vault.ts); appended after VAULT_MIGRATION_SQL. */
+/** Call transcripts beside the recordings (vault/transcript-vault.ts); appended after VAULT_MIGRATION_SQL. */
 export const TRANSCRIPTS_MIGRATION_SQL = `
   CREATE TABLE transcripts (id TEXT PRIMARY KEY, call_id TEXT NOT NULL, recording_id TEXT, created_at TEXT NOT NULL,
     bytes INTEGER NOT NULL, utterances INTEGER NOT NULL, sha256 TEXT NOT NULL, wrapped_key TEXT, key_id TEXT NOT NULL, file TEXT NOT NULL,
