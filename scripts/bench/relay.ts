@@ -196,7 +196,8 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
               usRefPeer ? ` vs rtpengine ${usPeer} µs/packet (${usRefPeer.stats.lossPct} % loss) = **${cpuRatio}× rtpengine userspace**` : withPeer ? '; rtpengine did not run at this step' : '; rtpengine not run (--no-peer)'
             }${peers.length ? `; per step ${results.map((r) => {
                 const p = peerAt(r.calls);
-                return `${r.calls}: ${p ? (ratio(usPerPacket(r), usPerPacket(p)) ?? '-') : '-'}`;
+                const lossy = r.stats.lossPct >= 0.01 || (p?.stats.lossPct ?? 0) >= 0.01 ? ' (with loss)' : '';
+                return `${r.calls}: ${p ? (ratio(usPerPacket(r), usPerPacket(p)) ?? '-') : '-'}${lossy}`;
               }).join(', ')}` : ''}`,
         met: quick || usRef === null ? null : usRef > 8 || (cpuRatio !== null && cpuRatio > 1.5) ? false : cpuRatio === null ? null : true,
         loadAvg: cleanRef?.daemon.loadAvg ?? load(),
@@ -265,14 +266,14 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
           '#### ccedge ÷ rtpengine',
           '',
           table(
-            ['calls', 'ccedge µs CPU / packet', 'rtpengine µs CPU / packet', 'CPU ratio', 'ccedge added p99 ms', 'rtpengine added p99 ms', 'added p99 ratio'],
+            ['calls', 'loss % ccedge / rtpengine', 'ccedge µs CPU / packet', 'rtpengine µs CPU / packet', 'CPU ratio', 'ccedge added p99 ms', 'rtpengine added p99 ms', 'added p99 ratio'],
             results.map((r) => {
               const p = peerAt(r.calls);
-              return [r.calls, usPerPacket(r), p ? usPerPacket(p) : null, p ? ratio(usPerPacket(r), usPerPacket(p)) : null, r.addedP99Ms, p?.addedP99Ms, p ? ratio(r.addedP99Ms, p.addedP99Ms, HIST_RES_MS) : null];
+              return [r.calls, `${r.stats.lossPct} / ${p?.stats.lossPct ?? '-'}`, usPerPacket(r), p ? usPerPacket(p) : null, p ? ratio(usPerPacket(r), usPerPacket(p)) : null, r.addedP99Ms, p?.addedP99Ms, p ? ratio(r.addedP99Ms, p.addedP99Ms, HIST_RES_MS) : null];
             }),
           ),
           '',
-          `µs CPU / packet = the relay's CPU over the window ÷ packets the generator sent into it per second. Added p99 = p99 through the relay minus p99 socket to socket in the same generator run; the histogram's bins are ${HIST_RES_MS * 1000} µs, so a ratio over an rtpengine figure below that is a lower bound.`,
+          `µs CPU / packet = the relay's CPU over the window ÷ packets the generator sent into it per second (meaningless on a step with heavy loss: the relay did not carry those packets). Added p99 = p99 through the relay minus p99 socket to socket in the same generator run; the histogram's bins are ${HIST_RES_MS * 1000} µs, so a ratio over an rtpengine figure below that is a lower bound.`,
         ]
       : []),
   ].join('\n');
