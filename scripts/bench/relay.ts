@@ -146,6 +146,8 @@ export interface RelayOptions {
 export async function runRelay(quick: boolean, log: (s: string) => void = () => undefined, opts: RelayOptions = {}): Promise<BenchResult> {
   const steps = opts.counts ?? (quick ? [50] : [100, 200, 300, 400, 500]);
   const withPeer = opts.peer ?? true;
+  // Before the first ccedge step, not after it: a missing peer should not cost a step's minutes.
+  if (withPeer && !RtpEnginePeer.available()) throw new Error('the relay bench runs rtpengine side by side: apt-get install -y rtpengine, or pass --no-peer');
   const windowS = quick ? 5 : 15;
   const results: RelayStep[] = [];
   const peers: RelayStep[] = [];
