@@ -28,6 +28,7 @@ export class NgClient {
   private seq = 0;
   /** Replies that could not be parsed or matched no request (kept for the report, not logged per packet). */
   badReplies = 0;
+  sendErrors = 0;
 
   constructor(
     private readonly host: string,
@@ -37,6 +38,8 @@ export class NgClient {
   ) {
     this.sock = createSocket('udp4');
     this.sock.on('message', (msg) => this.onReply(msg));
+    // A send error (e.g. an ICMP error on a connected path) must not crash the bench: the request times out instead.
+    this.sock.on('error', () => this.sendErrors++);
     this.sock.bind(0, '127.0.0.1');
   }
 

@@ -6,6 +6,7 @@
  * run a second time through Debian's rtpengine (userspace forwarding) with the same generator,
  * streams and window, and ccedge's CPU per packet and added p99 are reported as ratios to it.
  */
+import { readFileSync } from 'node:fs';
 import { freePort, startDaemon } from '../../test/e2e/harness';
 import { GenClient, type GenSetup } from './gen-client';
 import { load, machine, ProcWindow, round, table, writeResult, type BenchResult } from './lib';
@@ -22,6 +23,16 @@ export interface RelayStep {
   addedP99Ms: number | null;
   daemon: ReturnType<ProcWindow['end']>;
   teardown: { byeOk: number; byeFailed: number; farByes: number; farInvites: number };
+  /** OS threads of the relay process at the end of the window (rtpengine runs one worker per core by default). */
+  threads?: number;
+}
+
+function threadsOf(pid: number): number | undefined {
+  try {
+    return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function relayStep(calls: number, windowS: number, log: (s: string) => void): Promise<RelayStep> {
@@ -102,6 +113,7 @@ export async function peerStep(calls: number, windowS: number, log: (s: string) 
     const measuring = gen.measure(windowS);
     await new Promise((r) => setTimeout(r, windowS * 1000));
     const d = win.end();
+    const threads = threadsOf(peer.pid);
     const stats = await measuring;
     const teardown = await gen.teardown();
     const step: RelayStep = {
@@ -113,6 +125,7 @@ export async function peerStep(calls: number, windowS: number, log: (s: string) 
       addedP99Ms: baseline ? round(stats.latency.p99Ms - baseline.latency.p99Ms, 3) : null,
       daemon: d,
       teardown,
+      threads,
     };
     log(`rtpengine ${calls}: ${JSON.stringify({ loss: stats.lossPct, lat: stats.latency, base: baseline?.latency, cpu: d.cpuPct, rss: d.peakRssMb, genCpu: stats.generatorCpuPct, load: d.loadAvg })}`);
     return step;
@@ -245,7 +258,7 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
     ...(peers.length
       ? [
           '',
-          `#### The same load through rtpengine ${RtpEnginePeer.version()} (userspace forwarding, --table=-1; run right after each ccedge step)`,
+          `#### The same load through rtpengine ${RtpEnginePeer.version()} (userspace forwarding, --table=-1, ${peers[0].threads ?? '?'} threads; run right after each ccedge step)`,
           '',
           table(
             ['calls', 'set up (ng offer+answer)', 'pkts/s through rtpengine', 'loss %', 'one-way p50 / p99 / max ms', 'baseline p50 / p99 ms', 'added p50 / p99 ms', 'jitter mean / max ms', 'rtpengine CPU % (peak s)', 'rtpengine RSS MB', 'generator CPU %', 'load avg'],
