@@ -146,7 +146,9 @@ const HIST_RES_MS = 0.01;
 
 function ratio(ours: number | null, theirs: number | null, floor = 0): string | null {
   if (ours === null || theirs === null) return null;
-  if (theirs < floor || theirs <= 0) return floor > 0 ? `≥ ${round(ours / floor, 1)}× (rtpengine < ${floor} ms)` : null;
+  // Below zero: the generator's own baseline was worse than the run through the relay (a busy box), no ratio to take.
+  if (theirs < 0) return `n/a (rtpengine ${theirs} ms: baseline noisier than the run)`;
+  if (theirs < floor || theirs === 0) return floor > 0 ? `≥ ${round(ours / floor, 1)}× (rtpengine < ${floor} ms)` : null;
   return `${round(ours / theirs, 2)}×`;
 }
 
