@@ -7,7 +7,8 @@
  * carries its stream id, sequence and send time, so the receiving side measures loss, one-way
  * latency through the daemon and RFC 3550 jitter. A baseline phase sends the same load from
  * socket to socket without the daemon, so the latency the daemon adds can be told apart from the
- * generator's own.
+ * generator's own. In 'peer' mode there is no SIP: the same streams are relayed by rtpengine,
+ * set up over its ng control protocol (offer/answer/delete), so the two relays carry the same load.
  *
  * Protocol (IPC messages): parent → {type:'start', config}; gen → {type:'ready', setup};
  * parent → {type:'measure', seconds}; gen → {type:'measured', stats};
@@ -19,10 +20,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import sip, { type SipRequest, type SipResponse, type Stack } from 'sip';
+import { NgClient } from './ng-client';
 
 export interface GenConfig {
-  /** 'relay': calls are forwarded by the daemon to our far end; 'echo': something echoes our audio (WebRTC agents). */
-  mode: 'relay' | 'echo';
+  /**
+   * 'relay': calls are forwarded by the daemon to our far end; 'echo': something echoes our audio (WebRTC agents);
+   * 'peer': rtpengine relays caller and far streams, set up over ng (no SIP; daemon/caller/far SIP ports unused).
+   */
+  mode: 'relay' | 'echo' | 'peer';
+  /** rtpengine's ng control address ('peer' mode). */
+  ng?: { host: string; port: number };
   calls: number;
   daemon: { host: string; port: number };
   /** Called number (To user) of the calls. */
@@ -189,8 +196,17 @@ class Generator {
   private readonly uacCalls: UacCall[] = [];
   farByes = 0;
   farInvites = 0;
+  private ng: NgClient | undefined;
+  /** 'peer' mode: the ng call-id of call i, once offered. */
+  private readonly peerCalls: string[] = [];
+  private peerAnswered = 0;
 
   constructor(private readonly cfg: GenConfig) {}
+
+  /** Both ends are ours (caller and far streams), relayed by the daemon or by rtpengine. */
+  private get twoSided(): boolean {
+    return this.cfg.mode === 'relay' || this.cfg.mode === 'peer';
+  }
 
   private setRemote(s: Stream, ip: string, port: number): void {
     s.remoteIp = ip;
@@ -204,22 +220,31 @@ class Generator {
   }
 
   async open(): Promise<void> {
+    if (this.cfg.mode === 'peer') {
+      if (!this.cfg.ng) throw new Error("'peer' mode needs the ng address");
+      this.ng = new NgClient(this.cfg.ng.host, this.cfg.ng.port);
+      return this.openStreams();
+    }
     // SIP sockets first: the engine's RTP sockets take ephemeral ports that could be the SIP ports picked for us.
     this.uac = sip.create({ address: this.cfg.callerIp, port: this.cfg.callerSipPort, tcp: false, publicAddress: 'gen-uac.invalid' }, (rq) => this.onUacRequest(rq));
     if (this.cfg.mode === 'relay') {
       this.uas = sip.create({ address: this.cfg.farIp, port: this.cfg.farSipPort, tcp: false, publicAddress: 'gen-uas.invalid' }, (rq) => this.onUasRequest(rq));
     }
     await sleep(100);
+    return this.openStreams();
+  }
+
+  private async openStreams(): Promise<void> {
     const n = this.cfg.calls;
     for (let i = 0; i < n; i++) {
       this.callerStreams.push({ id: i, ip: this.cfg.callerIp, port: await this.engine.open(i, this.cfg.callerIp), remoteIp: '', remotePort: 0, active: false });
-      if (this.cfg.mode === 'relay') this.farStreams.push({ id: n + i, ip: this.cfg.farIp, port: await this.engine.open(n + i, this.cfg.farIp), remoteIp: '', remotePort: 0, active: false });
+      if (this.twoSided) this.farStreams.push({ id: n + i, ip: this.cfg.farIp, port: await this.engine.open(n + i, this.cfg.farIp), remoteIp: '', remotePort: 0, active: false });
     }
   }
 
   /** The same load from socket to socket, without the daemon: the generator's own latency. */
   async baseline(seconds: number): Promise<MeasuredStats> {
-    const relay = this.cfg.mode === 'relay';
+    const relay = this.twoSided;
     for (let i = 0; i < this.callerStreams.length; i++) {
       const a = this.callerStreams[i];
       const b = relay ? this.farStreams[i] : this.callerStreams[(i + 1) % this.callerStreams.length];
@@ -238,6 +263,7 @@ class Generator {
   }
 
   async setup(): Promise<{ placed: number; answered: number; failed: number; farAnswered: number; wallS: number }> {
+    if (this.cfg.mode === 'peer') return this.setupPeer();
     const t0 = performance.now();
     const gap = 1000 / this.cfg.setupRatePerS;
     const pending: Array<Promise<void>> = [];
@@ -256,6 +282,44 @@ class Generator {
       farAnswered: this.farStreams.filter((s) => s.active).length,
       wallS: Math.round((performance.now() - t0) / 100) / 10,
     };
+  }
+
+  /**
+   * Each call as a SIP proxy would drive rtpengine: offer with the caller stream's SDP (rtpengine
+   * answers with the SDP for the far side: where the far stream sends), answer with the far
+   * stream's SDP (rtpengine answers with the SDP for the caller: where the caller stream sends).
+   */
+  private async setupPeer(): Promise<{ placed: number; answered: number; failed: number; farAnswered: number; wallS: number }> {
+    const ng = this.ng;
+    if (!ng) throw new Error('ng client not open');
+    const t0 = performance.now();
+    const gap = 1000 / this.cfg.setupRatePerS;
+    let failed = 0;
+    for (let i = 0; i < this.cfg.calls; i++) {
+      const a = this.callerStreams[i];
+      const b = this.farStreams[i];
+      const callId = `${randomBytes(8).toString('hex')}@gen`;
+      const fromTag = `a${a.id}`;
+      const toTag = `b${b.id}`;
+      this.peerCalls.push(callId);
+      try {
+        const offer = await ng.request({ command: 'offer', 'call-id': callId, 'from-tag': fromTag, sdp: sdpOf(a.ip, a.port) });
+        const towardB = parseSdp(typeof offer.sdp === 'string' ? offer.sdp : undefined);
+        const answer = await ng.request({ command: 'answer', 'call-id': callId, 'from-tag': fromTag, 'to-tag': toTag, sdp: sdpOf(b.ip, b.port) });
+        const towardA = parseSdp(typeof answer.sdp === 'string' ? answer.sdp : undefined);
+        if (!towardA || !towardB) throw new Error(`no media address in rtpengine's SDP for call ${i}`);
+        this.setRemote(b, towardB.ip, towardB.port);
+        this.setRemote(a, towardA.ip, towardA.port);
+        this.setActive(a, true);
+        this.setActive(b, true);
+        this.peerAnswered++;
+      } catch (e) {
+        failed++;
+        if (failed <= 3) process.stderr.write(`relay-gen: call ${i} via rtpengine: ${(e as Error).message}\n`);
+      }
+      await sleep(gap);
+    }
+    return { placed: this.cfg.calls, answered: this.peerAnswered, failed, farAnswered: this.peerAnswered, wallS: Math.round((performance.now() - t0) / 100) / 10 };
   }
 
   private placeCall(stream: Stream): Promise<void> {
@@ -370,6 +434,7 @@ class Generator {
   }
 
   async teardown(): Promise<{ byeOk: number; byeFailed: number; farByes: number; farInvites: number }> {
+    if (this.cfg.mode === 'peer') return this.teardownPeer();
     const gap = 1000 / this.cfg.setupRatePerS;
     const byes: Array<Promise<void>> = [];
     for (const call of this.uacCalls) {
@@ -399,7 +464,27 @@ class Generator {
     };
   }
 
+  /** ng delete of every call; byeOk/byeFailed count the deletes. */
+  private async teardownPeer(): Promise<{ byeOk: number; byeFailed: number; farByes: number; farInvites: number }> {
+    const gap = 1000 / this.cfg.setupRatePerS;
+    let ok = 0;
+    let failed = 0;
+    for (let i = 0; i < this.peerCalls.length; i++) {
+      this.setActive(this.callerStreams[i], false);
+      this.setActive(this.farStreams[i], false);
+      try {
+        await this.ng?.request({ command: 'delete', 'call-id': this.peerCalls[i], 'from-tag': `a${this.callerStreams[i].id}` });
+        ok++;
+      } catch {
+        failed++;
+      }
+      await sleep(gap);
+    }
+    return { byeOk: ok, byeFailed: failed, farByes: 0, farInvites: 0 };
+  }
+
   close(): void {
+    this.ng?.close();
     this.uac?.destroy();
     this.uas?.destroy();
     this.engine.close();

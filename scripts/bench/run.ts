@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork,speech]`: runs the benchmarks
+ * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork,speech]
+ * [-- --no-peer] [-- --relay-calls 100,300,500]`: runs the benchmarks
  * against the built daemon one after another (each starts its own daemon and load generators),
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
+ * --no-peer skips rtpengine in the relay bench (it runs by default); --relay-calls picks its steps.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,10 +21,26 @@ import { runWebRtc } from './webrtc';
 
 type Runner = (quick: boolean, log: (s: string) => void) => Promise<BenchResult>;
 
+/** `--name value` or `--name=value`. */
+function flagValue(argv: string[], name: string): string | undefined {
+  const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  return i < 0 ? undefined : argv[i].includes('=') ? argv[i].slice(argv[i].indexOf('=') + 1) : argv[i + 1];
+}
+
+const ARGV = process.argv.slice(2);
+
+function relayCounts(): number[] | undefined {
+  const v = flagValue(ARGV, '--relay-calls');
+  if (v === undefined) return undefined;
+  const counts = v.split(',').map(Number);
+  if (!counts.length || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) throw new Error(`--relay-calls: "${v}" is not a list of call counts 1..5000`);
+  return counts;
+}
+
 const BENCHES: Record<string, Runner> = {
   startup: runStartup,
   cps: runCps,
-  relay: (q, l) => runRelay(q, l),
+  relay: (q, l) => runRelay(q, l, { counts: relayCounts(), peer: !ARGV.includes('--no-peer') }),
   webrtc: (q, l) => runWebRtc(q, l),
   sync: runSync,
   mixer: runMixer,
@@ -98,10 +116,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
-  const i = argv.findIndex((a) => a.startsWith('--only'));
-  const onlyValue = i < 0 ? undefined : argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
+  const quick = ARGV.includes('--quick');
+  const onlyValue = flagValue(ARGV, '--only');
   const only = onlyValue ? onlyValue.split(',') : Object.keys(BENCHES);
   const t0 = Date.now();
   const log = (s: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
