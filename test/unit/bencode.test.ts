@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { bdecode, bencode, BencodeError } from './bencode';
+import { bdecode, bencode, BencodeError } from '../../scripts/bench/bencode';
 
 describe('bench bencode (rtpengine ng)', () => {
   it('encodes an ng offer with keys in byte order and byte lengths, not string lengths', () => {
