@@ -14,8 +14,9 @@ import type { Metrics } from '../../metrics';
 import { callerIdentity, type CallerIdentity } from '../../sip/identity';
 import type { IncomingInvite } from '../../sip/sip-server';
 import type { UasDialog } from '../../sip/uas-dialog';
-import type { CallRecord } from '../../store/call-store';
+import type { CallEventType, CallRecord } from '../../store/call-store';
 import type { CallEndCause } from '../contract';
+import type { CloudEventData } from '../../../sync/events';
 
 export interface CallerLegDeps {
   config: Config;
@@ -23,7 +24,7 @@ export interface CallerLegDeps {
   clock: MediaClock;
   holdFrames: Record<CodecName, Buffer[]>;
   /** A store write on the call's record (column changes + event); never blocks the leg. */
-  write(type: string, data: Record<string, unknown>, changes?: Partial<CallRecord>): void;
+  write<T extends CallEventType>(type: T, data: CloudEventData<T>, changes?: Partial<CallRecord>): void;
 }
 
 export interface CallerLegEvents {
