@@ -39,8 +39,8 @@ type Fields = Readonly<Record<string, EventField<EventFieldKind, unknown>>>;
 // Shared by many call events; spread, so each type still lists its full shape.
 const CALL = { callId: plain<string>() };
 const AGENT_ON_CALL = { ...CALL, agent: plain<string | null>(), queue: plain<string | null>() };
-/** Set by the call store on every call.* row it writes (state, sip status of the record). */
-const STATE = plain<string>();
+/** The call's id where the whole event stays on site (its type alone leaves, as the envelope). */
+const CALL_ON_SITE = { callId: local<string>() };
 
 export const CLOUD_EVENTS = {
   // Caller identity (issue 14): the asserted identity and the original called number are numbers
@@ -124,19 +124,19 @@ export const CLOUD_EVENTS = {
     bridgedToCaller: plain<number>(),
   },
   // Events with no allow-list: they leave as the envelope only (the call's own record keeps the data).
-  'call.monitor-started': { ...CALL, supervisor: local<string>(), mode: local<string>() },
-  'call.monitor-ended': { ...CALL, supervisor: local<string>(), reason: local<string>() },
-  'call.consult-started': { ...CALL, agent: local<string>(), target: local<string>() },
-  'call.consult-dialing': { ...CALL, trunk: local<string>(), number: local<string>(), sipCallId: local<string>() },
-  'call.consult-connected': { ...CALL, agent: local<string | null>(), target: local<string>(), legId: local<string | null>() },
-  'call.consult-failed': { ...CALL, agent: local<string>(), target: local<string>(), reason: local<string>() },
-  'call.consult-ended': { ...CALL, agent: local<string>(), target: local<string>(), reason: local<string>() },
-  'call.consult-cancelled': { ...CALL, agent: local<string>(), target: local<string>() },
-  'call.conference': { ...CALL, agent: local<string>(), target: local<string>() },
-  'call.conference-left': { ...CALL, agent: local<string>() },
-  'call.ivr-started': { ...CALL, menu: local<string>() },
+  'call.monitor-started': { ...CALL_ON_SITE, supervisor: local<string>(), mode: local<string>() },
+  'call.monitor-ended': { ...CALL_ON_SITE, supervisor: local<string>(), reason: local<string>() },
+  'call.consult-started': { ...CALL_ON_SITE, agent: local<string>(), target: local<string>() },
+  'call.consult-dialing': { ...CALL_ON_SITE, trunk: local<string>(), number: local<string>(), sipCallId: local<string>() },
+  'call.consult-connected': { ...CALL_ON_SITE, agent: local<string | null>(), target: local<string>(), legId: local<string | null>() },
+  'call.consult-failed': { ...CALL_ON_SITE, agent: local<string>(), target: local<string>(), reason: local<string>() },
+  'call.consult-ended': { ...CALL_ON_SITE, agent: local<string>(), target: local<string>(), reason: local<string>() },
+  'call.consult-cancelled': { ...CALL_ON_SITE, agent: local<string>(), target: local<string>() },
+  'call.conference': { ...CALL_ON_SITE, agent: local<string>(), target: local<string>() },
+  'call.conference-left': { ...CALL_ON_SITE, agent: local<string>() },
+  'call.ivr-started': { ...CALL_ON_SITE, menu: local<string>() },
   'call.ivr-speech': {
-    ...CALL,
+    ...CALL_ON_SITE,
     menu: local<string>(),
     turn: local<number>(),
     result: local<string>(),
@@ -147,7 +147,7 @@ export const CLOUD_EVENTS = {
     code: local<string>(),
   },
   'call.ivr-done': {
-    ...CALL,
+    ...CALL_ON_SITE,
     result: local<string>(),
     intent: local<string>(),
     path: local<readonly string[]>(),
@@ -160,9 +160,9 @@ export const CLOUD_EVENTS = {
     turns: local<number>(),
     reason: local<string>(),
   },
-  'speech.fork-started': { ...CALL, endpoint: local<string>(), session: local<string>(), channels: local<string>() },
+  'speech.fork-started': { ...CALL_ON_SITE, endpoint: local<string>(), session: local<string>(), channels: local<string>() },
   'speech.fork-ended': {
-    ...CALL,
+    ...CALL_ON_SITE,
     endpoint: local<string>(),
     reason: local<string>(),
     framesSent: local<number>(),
@@ -171,13 +171,13 @@ export const CLOUD_EVENTS = {
     badMessages: local<number>(),
     utterances: local<number>(),
   },
-  'recording.started': { ...CALL, recordingId: local<string>() },
-  'recording.paused': { ...CALL, recordingId: local<string>(), actor: local<string>(), reason: local<string>() },
-  'recording.resumed': { ...CALL, recordingId: local<string>(), actor: local<string>() },
+  'recording.started': { ...CALL_ON_SITE, recordingId: local<string>() },
+  'recording.paused': { ...CALL_ON_SITE, recordingId: local<string>(), actor: local<string>(), reason: local<string>() },
+  'recording.resumed': { ...CALL_ON_SITE, recordingId: local<string>(), actor: local<string>() },
   // Reasons are the configured agentDesk.awayReasons or the system's own (login, no-answer,
   // disconnected, media-failed, no-microphone, logout, …): the desk refuses any other, so they are
   // labels, not free text, and cloud reports can count time per away reason.
-  'agent.state': { agent: plain<string>(), state: STATE, previous: plain<string | null>(), callId: plain<string | null>(), reason: plain<string | null>() },
+  'agent.state': { agent: plain<string>(), state: plain<string>(), previous: plain<string | null>(), callId: plain<string | null>(), reason: plain<string | null>() },
   'agent.login': { agent: plain<string>() },
   'agent.logout': { agent: plain<string>(), cause: plain<string | null>() },
   'queue.paused': { queue: plain<string>(), paused: plain<boolean>() },
@@ -279,6 +279,9 @@ type ValueOf<F> = F extends EventField<EventFieldKind, infer V> ? V : never;
  * so `append(tx, on ? 'call.agent-hold' : 'call.agent-unhold', {...})` checks against either.
  */
 export type CloudEventData<T extends CloudEventType> = T extends CloudEventType ? { [K in keyof Catalogue[T]]?: ValueOf<Catalogue[T][K]> | undefined } : never;
+
+/** An event as a value: its type with its payload (a union over T, so `type` narrows `data`). */
+export type CloudEvent<T extends CloudEventType = CloudEventType> = T extends CloudEventType ? { type: T; data: CloudEventData<T> } : never;
 
 /** Writes a cloud event inside the caller's transaction `tx` (the outbox, or whatever forwards to it). */
 export interface CloudEventAppender<Tx> {

@@ -93,8 +93,8 @@ describe('Db and CallStore on a sqlite file', () => {
     assert.deepEqual(await store.get(b.id), b);
     assert.equal(await store.get('no-such-call'), undefined);
 
-    await store.update(a.id, { state: 'answered', answeredAt: '2025-01-01T12:00:10.000Z', codec: 'PCMU', rtpLocalPort: 20002, sipStatus: 200 }, 'call.answered', { codec: 'PCMU' });
-    await store.update(a.id, { dtmf: '12#', fromName: undefined }, 'call.dtmf', { digits: '12#' });
+    await store.update(a.id, { state: 'answered', answeredAt: '2025-01-01T12:00:10.000Z', codec: 'PCMU', rtpLocalPort: 20002, sipStatus: 200 }, 'call.media-answered', { codec: 'PCMU' });
+    await store.update(a.id, { dtmf: '12#', fromName: undefined }, 'call.dtmf', { digit: '12#' });
     await store.update(a.id, {}, 'call.note');
     const got = await store.get(a.id);
     assert.equal(got?.state, 'answered');
@@ -109,8 +109,8 @@ describe('Db and CallStore on a sqlite file', () => {
       events.map((e) => [e.type, e.data, e.callId]),
       [
         ['call.offered', { from: '1001' }, a.id],
-        ['call.answered', { codec: 'PCMU' }, a.id],
-        ['call.dtmf', { digits: '12#' }, a.id],
+        ['call.media-answered', { codec: 'PCMU' }, a.id],
+        ['call.dtmf', { digit: '12#' }, a.id],
         ['call.note', {}, a.id],
       ],
     );
@@ -143,7 +143,9 @@ describe('Db and CallStore on a sqlite file', () => {
     const store = new CallStore(db);
     const r = record();
     // JSON.stringify throws on a BigInt: the event insert fails after the calls INSERT ran.
-    await assert.rejects(store.create(r, 'call.offered', { big: 1n }), TypeError);
+    // Untyped input (the compiler would refuse the field): the store must still roll back.
+    const bad: Record<string, unknown> = { big: 1n };
+    await assert.rejects(store.create(r, 'call.offered', bad), TypeError);
     assert.equal(await store.get(r.id), undefined, 'no calls row');
     assert.deepEqual(await store.events(r.id), [], 'no event');
     assert.equal(await store.count(), 0);
@@ -157,7 +159,8 @@ describe('Db and CallStore on a sqlite file', () => {
     const store = new CallStore(db);
     const r = record();
     await store.create(r, 'call.offered');
-    await assert.rejects(store.update(r.id, { state: 'ended', endCause: 'normal' }, 'call.ended', { big: 2n }));
+    const bad: Record<string, unknown> = { big: 2n };
+    await assert.rejects(store.update(r.id, { state: 'ended', endCause: 'normal' }, 'call.ended', bad));
     const after = await store.get(r.id);
     assert.equal(after?.state, 'ringing');
     assert.equal(after?.endCause, null);
@@ -219,7 +222,7 @@ describe('Db and CallStore on a sqlite file', () => {
     db = await Db.open(file);
     let store = new CallStore(db);
     const r = record();
-    await store.create(r, 'call.offered', { n: 1 });
+    await store.create(r, 'call.offered', { trunk: 'pbx-1' });
     await store.update(r.id, { state: 'answered' }, 'call.answered');
     await db.close();
 
