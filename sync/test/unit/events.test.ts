@@ -4,6 +4,7 @@ import { SyncError } from '../../errors';
 import { CLOUD_EVENTS, isCloudEventType, type CloudEventType, type EventFieldKind } from '../../events';
 import { Outbox } from '../../outbox';
 import { DEFAULT_EVENT_FIELDS, Policy } from '../../policy';
+import { Sender } from '../../sender';
 import type { SyncLog } from '../../sql';
 import { dbIsSqlDb, openSyncDb, tempDir } from '../helpers/db';
 
@@ -76,6 +77,7 @@ describe('sync/events: the outbox refuses an uncatalogued type', () => {
     assert.deepEqual(await ob.pending(10), [], 'no row, not even an empty event');
     assert.equal((await ob.stats()).lastSeq, 0, 'no seq was used');
     assert.equal(ob.refusedTotal, 3);
+    assert.equal((await new Sender({ outbox: ob }).status()).refusedTotal, 3, 'GET /api/v1/sync shows the count');
     assert.deepEqual(warned, [{ code: 'SYNC_EVENT_UNKNOWN', type: 'call.offerd', refusedTotal: 1 }], 'logged once for the type, not per event');
 
     // A catalogued type still goes through after the refusals.
