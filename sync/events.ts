@@ -82,6 +82,7 @@ export const CLOUD_EVENTS = {
     vip: plain<boolean>(),
     confidence: plain<number>(),
     how: plain<string>(),
+    text: local<string>(),
   },
   'call.queue-full': { ...CALL, queue: plain<string>() },
   'call.overflow': { ...CALL, from: plain<string>(), to: plain<string | null>(), reason: plain<string>() },
@@ -122,6 +123,8 @@ export const CLOUD_EVENTS = {
     packetsReceived: plain<number>(),
     bridgedToAgent: plain<number>(),
     bridgedToCaller: plain<number>(),
+    forwardPacketsSent: local<number>(),
+    forwardPacketsReceived: local<number>(),
   },
   // Events with no allow-list: they leave as the envelope only (the call's own record keeps the data).
   'call.monitor-started': { ...CALL_ON_SITE, supervisor: local<string>(), mode: local<string>() },

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { CloudEvent } from '../../sync/events';
 import { realClock, type Clock, type Timer } from '../acd/clock';
 import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
@@ -8,7 +9,6 @@ import { listBackups } from './manifest';
 import { BackupMetrics } from './metrics';
 import { resolvePassphrase } from './passphrase';
 import { runBackup, type BackupResult } from './run-backup';
-import type { CloudEvent } from '../../sync/events';
 
 /** A scheduled backup that finds a previous one overdue waits this long after start. */
 const START_DELAY_MS = 60_000;

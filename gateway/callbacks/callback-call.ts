@@ -1,4 +1,5 @@
 import type { MediaClock } from '../../media/tones/media-clock';
+import type { CloudEventData } from '../../sync/events';
 import { Call, outboundFailure, type CallEnd, type Leg, type OutboundDialer } from '../calls/call';
 import type { CallEndCause } from '../calls/contract';
 import { isCallError } from '../calls/errors';
@@ -7,7 +8,6 @@ import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import type { CallEventType, CallStore } from '../store/call-store';
 import type { CallbackRecord, CallbackStore } from './callback-store';
-import type { CloudEventData } from '../../sync/events';
 
 export interface CallbackCallDeps {
   config: Config;

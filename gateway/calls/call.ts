@@ -13,6 +13,7 @@ import type { NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { MediaClock } from '../../media/tones/media-clock';
 import type { RecordingWriter } from '../../media/vault/vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { CloudEventData } from '../../sync/events';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';
 import { IvrSession, type IvrResult, type IvrSpeech } from '../ivr/ivr-session';
@@ -32,7 +33,6 @@ import { inboundRecord } from './inbound-record';
 import { AgentLeg } from './legs/agent-leg';
 import { CallerLeg, sanitise } from './legs/caller-leg';
 import type { OutboundLeg } from './legs/outbound-leg';
-import type { CloudEventData } from '../../sync/events';
 
 export type { CallEndCause, CallEvents } from './contract';
 export { rtpTimeoutS, sanitise } from './legs/caller-leg';

@@ -2,9 +2,9 @@ import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
 import type { RecordingWriter } from '../../media/vault/vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { CloudEventData } from '../../sync/events';
 import type { IvrResult } from '../ivr/ivr-session';
 import type { Logger } from '../logging';
-import type { CloudEventData } from '../../sync/events';
 import type { CallEventType } from '../store/call-store';
 
 /**

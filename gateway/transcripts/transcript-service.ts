@@ -2,13 +2,13 @@ import { Counter, type Registry } from 'prom-client';
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Speaker, SpeechEngine } from '../../media/speech/contract';
 import type { Vault } from '../../media/vault/vault';
+import type { CloudEventData } from '../../sync/events';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 import { aggregatesForEvent, CallTranscript, type StoredUtterance } from './call-transcript';
 import type { TranscriptsConfig } from './config';
 import { KeywordMatcher } from './keywords';
 import { LiveTranscriber } from './live-transcriber';
-import type { CloudEventData } from '../../sync/events';
 
 /** What the service needs of a call (DeskCall satisfies it). */
 export interface TranscribedCall {

@@ -7,6 +7,7 @@ import type { RtpSession, RtpSessionStats } from '../../../media/rtp/rtp-session
 import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../../media/sdp/negotiate';
 import type { MediaClock } from '../../../media/tones/media-clock';
 import { TonePlayer } from '../../../media/tones/tone-player';
+import type { CloudEventData } from '../../../sync/events';
 import type { CodecName, Config } from '../../config/schema';
 import { parseInfoDtmf } from '../../ivr/sip-info-dtmf';
 import type { Logger } from '../../logging';
@@ -16,7 +17,6 @@ import type { IncomingInvite } from '../../sip/sip-server';
 import type { UasDialog } from '../../sip/uas-dialog';
 import type { CallEventType, CallRecord } from '../../store/call-store';
 import type { CallEndCause } from '../contract';
-import type { CloudEventData } from '../../../sync/events';
 
 export interface CallerLegDeps {
   config: Config;
