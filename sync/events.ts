@@ -21,10 +21,11 @@ export type EventFieldKind = FieldKind | 'local';
 /** A primitive that may leave as it is (policy `plain`). */
 export type PlainValue = string | number | boolean | null;
 
-/** One field: its kind at runtime, its value type as a phantom (never set). */
-export interface EventField<K extends EventFieldKind, V> {
+/** One field: its kind at runtime; its value type as a phantom (never set); whether every writer must set it. */
+export interface EventField<K extends EventFieldKind, V, R extends boolean = false> {
   readonly kind: K;
   readonly value?: V;
+  readonly required?: R;
 }
 
 const plain = <V extends PlainValue | readonly PlainValue[] = PlainValue>(): EventField<'plain', V> => ({ kind: 'plain' });
@@ -33,8 +34,10 @@ const number = (): EventField<'number', string | number | null> => ({ kind: 'num
 /** Free text typed or said by people. */
 const text = (): EventField<'text', string | null> => ({ kind: 'text' });
 const local = <V = PlainValue>(): EventField<'local', V> => ({ kind: 'local' });
+/** A field every writer of the event sets (the event means nothing without it). */
+const req = <K extends EventFieldKind, V>(f: EventField<K, V>): EventField<K, V, true> => ({ kind: f.kind, required: true });
 
-type Fields = Readonly<Record<string, EventField<EventFieldKind, unknown>>>;
+type Fields = Readonly<Record<string, EventField<EventFieldKind, unknown, boolean>>>;
 
 // Shared by many call events; spread, so each type still lists its full shape.
 const CALL = { callId: plain<string>() };
@@ -70,7 +73,7 @@ export const CLOUD_EVENTS = {
   'call.confirmed': { ...CALL },
   'call.held': { ...CALL, direction: plain<string>() },
   'call.resumed': { ...CALL },
-  'call.dtmf': { ...CALL, durationMs: plain<number>(), digit: text() },
+  'call.dtmf': { ...CALL, durationMs: plain<number>(), digit: req(text()) },
   // A speech IVR's recognised `text` is deliberately absent: the caller's words never leave the site.
   'call.queued': {
     ...CALL,
@@ -84,7 +87,7 @@ export const CLOUD_EVENTS = {
     how: plain<string>(),
     text: local<string>(),
   },
-  'call.queue-full': { ...CALL, queue: plain<string>() },
+  'call.queue-full': { ...CALL, queue: req(plain<string>()) },
   'call.overflow': { ...CALL, from: plain<string>(), to: plain<string | null>(), reason: plain<string>() },
   'call.agent-offered': { ...AGENT_ON_CALL },
   'call.agent-no-answer': { ...AGENT_ON_CALL },
@@ -102,16 +105,16 @@ export const CLOUD_EVENTS = {
   'call.forward-dialing': { ...CALL, trunk: plain<string>(), rule: plain<string | null>(), number: number(), sipCallId: local<string>(), remote: local<string>(), rtpLocalPort: local<number>() },
   'call.forward-connected': { ...CALL, sipCallId: local<string>() },
   'call.forward-failed': { ...CALL, status: plain<number | null>(), reason: plain<string | null>() },
-  'call.note': { ...CALL, agent: plain<string>(), note: text() },
+  'call.note': { ...CALL, agent: req(plain<string>()), note: req(text()) },
   // Legs and blind transfers (issue 16): who was on the call when; `name` is an agent's name,
   // `number` an extension, outside number or a callback's customer.
-  'call.leg-added': { ...CALL, legId: plain<string>(), kind: plain<string>(), name: plain<string>(), number: number() },
-  'call.leg-joined': { ...CALL, legId: plain<string>(), kind: plain<string>(), name: plain<string>(), number: number() },
-  'call.leg-removed': { ...CALL, legId: plain<string>(), kind: plain<string>(), name: plain<string>(), reason: plain<string>() },
-  'call.transferred': { ...CALL, mode: plain<string>(), from: plain<string>(), to: plain<string>(), queue: plain<string>(), agent: plain<string>(), number: number(), via: plain<string>() },
-  'call.transfer-refer': { ...CALL, mode: plain<string>(), from: plain<string>(), number: number() },
-  'call.transfer-dialing': { ...CALL, mode: plain<string>(), from: plain<string>(), trunk: plain<string>(), number: number(), sipCallId: local<string>() },
-  'call.transfer-failed': { ...CALL, mode: plain<string>(), from: plain<string>(), number: number(), status: plain<number | null>(), reason: plain<string | null>() },
+  'call.leg-added': { ...CALL, legId: req(plain<string>()), kind: req(plain<string>()), name: plain<string>(), number: number() },
+  'call.leg-joined': { ...CALL, legId: req(plain<string>()), kind: req(plain<string>()), name: plain<string>(), number: number() },
+  'call.leg-removed': { ...CALL, legId: req(plain<string>()), kind: req(plain<string>()), name: plain<string>(), reason: plain<string>() },
+  'call.transferred': { ...CALL, mode: req(plain<string>()), from: req(plain<string>()), to: plain<string>(), queue: plain<string>(), agent: plain<string>(), number: number(), via: plain<string>() },
+  'call.transfer-refer': { ...CALL, mode: req(plain<string>()), from: req(plain<string>()), number: number() },
+  'call.transfer-dialing': { ...CALL, mode: req(plain<string>()), from: req(plain<string>()), trunk: plain<string>(), number: number(), sipCallId: local<string>() },
+  'call.transfer-failed': { ...CALL, mode: req(plain<string>()), from: req(plain<string>()), number: number(), status: plain<number | null>(), reason: plain<string | null>() },
   'call.ended': {
     ...CALL,
     cause: plain<string>(),
@@ -180,16 +183,16 @@ export const CLOUD_EVENTS = {
   // Reasons are the configured agentDesk.awayReasons or the system's own (login, no-answer,
   // disconnected, media-failed, no-microphone, logout, …): the desk refuses any other, so they are
   // labels, not free text, and cloud reports can count time per away reason.
-  'agent.state': { agent: plain<string>(), state: plain<string>(), previous: plain<string | null>(), callId: plain<string | null>(), reason: plain<string | null>() },
-  'agent.login': { agent: plain<string>() },
-  'agent.logout': { agent: plain<string>(), cause: plain<string | null>() },
-  'queue.paused': { queue: plain<string>(), paused: plain<boolean>() },
+  'agent.state': { agent: req(plain<string>()), state: req(plain<string>()), previous: plain<string | null>(), callId: plain<string | null>(), reason: plain<string | null>() },
+  'agent.login': { agent: req(plain<string>()) },
+  'agent.logout': { agent: req(plain<string>()), cause: plain<string | null>() },
+  'queue.paused': { queue: req(plain<string>()), paused: req(plain<boolean>()) },
   // Supervisors (issue 16): who did what to which agent/queue/call; from/to are states or
   // configured away reasons (labels), never free text. Monitoring: mode and its span, no audio.
-  'supervisor.action': { supervisor: plain<string>(), action: plain<string>(), agent: plain<string | null>(), queue: plain<string | null>(), from: plain<string | null>(), to: plain<string | null>() },
+  'supervisor.action': { supervisor: req(plain<string>()), action: req(plain<string>()), agent: plain<string | null>(), queue: plain<string | null>(), from: plain<string | null>(), to: plain<string | null>() },
   'supervisor.monitor': {
-    supervisor: plain<string>(),
-    callId: plain<string>(),
+    supervisor: req(plain<string>()),
+    callId: req(plain<string>()),
     agent: plain<string | null>(),
     mode: plain<string>(),
     startedAt: plain<string>(),
@@ -223,10 +226,10 @@ export const CLOUD_EVENTS = {
   // (a label from speech.transcripts.keywords), who said it and when. The stored event carries ids
   // and a count; its numeric aggregates (sentimentScore, callerSentiment, agentSentiment, talkRatio)
   // leave only when a site lists them in sync.policy.events.
-  'transcript.keyword': { callId: plain<string>(), keyword: plain<string>(), speaker: plain<string>(), atMs: plain<number>() },
+  'transcript.keyword': { callId: plain<string>(), keyword: req(plain<string>()), speaker: plain<string>(), atMs: plain<number>() },
   'transcript.stored': {
     callId: plain<string>(),
-    transcriptId: plain<string>(),
+    transcriptId: req(plain<string>()),
     recordingId: plain<string | null>(),
     utterances: plain<number>(),
     sentimentScore: local<number | null>(),
@@ -234,15 +237,15 @@ export const CLOUD_EVENTS = {
     agentSentiment: local<number | null>(),
     talkRatio: local<number | null>(),
   },
-  'recording.audit-head': { seq: plain<number>(), hash: plain<string>() },
-  'recording.alarm': { alarm: plain<string>(), state: plain<string>(), freeBytes: plain<number>(), minFreeBytes: plain<number>() },
+  'recording.audit-head': { seq: req(plain<number>()), hash: req(plain<string>()) },
+  'recording.alarm': { alarm: req(plain<string>()), state: req(plain<string>()), freeBytes: plain<number>(), minFreeBytes: plain<number>() },
   // Backups: outcome and sizes only (no paths, no error text, no passphrase-derived values).
-  'backup.completed': { backupId: plain<string>(), trigger: plain<string>(), durationMs: plain<number>(), bytes: plain<number>(), recordings: plain<number>(), recordingsCopied: plain<number>(), deleted: plain<number>() },
-  'backup.failed': { code: plain<string>(), trigger: plain<string>() },
+  'backup.completed': { backupId: req(plain<string>()), trigger: req(plain<string>()), durationMs: plain<number>(), bytes: plain<number>(), recordings: plain<number>(), recordingsCopied: plain<number>(), deleted: plain<number>() },
+  'backup.failed': { code: req(plain<string>()), trigger: req(plain<string>()) },
   'recording.skipped': { ...CALL, reason: plain<string>(), freeBytes: plain<number>() },
   'recording.stopped': { ...CALL, reason: plain<string>(), freeBytes: plain<number>() },
   'trunk.alarm': {
-    trunk: plain<string>(),
+    trunk: req(plain<string>()),
     span: plain<number | null>(),
     alarm: plain<string>(),
     state: plain<string>(),
@@ -261,13 +264,13 @@ export const CLOUD_EVENTS = {
     message: plain<string>(),
     lineState: plain<string>(),
   },
-  'health.alarm': { metric: plain<string>(), state: plain<string>(), value: plain<number>(), threshold: plain<number>(), unit: plain<string>() },
+  'health.alarm': { metric: req(plain<string>()), state: req(plain<string>()), value: req(plain<number>()), threshold: req(plain<number>()), unit: req(plain<string>()) },
   // The HTTPS/SIP-TLS server certificate nears expiry (gateway/certs/expiry.ts); subject is the box's CN.
-  'certificate.expiry': { state: plain<string>(), daysLeft: plain<number>(), validTo: plain<string>(), subject: plain<string>(), fingerprint256: plain<string>(), source: plain<string>() },
-  'hw.fault': { component: plain<string>(), device: plain<string>(), state: plain<string>(), code: plain<string>(), message: plain<string>() },
-  'config.applied': { version: plain<number>(), appliedAt: plain<string>() },
-  'config.rejected': { version: plain<number>(), error: plain<string>() },
-  'sync.dropped': { count: plain<number>(), byLimit: plain<number>(), byTtl: plain<number>(), fromSeq: plain<number | null>(), toSeq: plain<number | null>() },
+  'certificate.expiry': { state: req(plain<string>()), daysLeft: req(plain<number>()), validTo: plain<string>(), subject: plain<string>(), fingerprint256: plain<string>(), source: plain<string>() },
+  'hw.fault': { component: req(plain<string>()), device: req(plain<string>()), state: req(plain<string>()), code: plain<string>(), message: plain<string>() },
+  'config.applied': { version: req(plain<number>()), appliedAt: req(plain<string>()) },
+  'config.rejected': { version: req(plain<number>()), error: req(plain<string>()) },
+  'sync.dropped': { count: req(plain<number>()), byLimit: plain<number>(), byTtl: plain<number>(), fromSeq: plain<number | null>(), toSeq: plain<number | null>() },
 } satisfies Readonly<Record<string, Fields>>;
 
 type Catalogue = typeof CLOUD_EVENTS;
@@ -275,13 +278,17 @@ type Catalogue = typeof CLOUD_EVENTS;
 /** Every event type the appliance may write to the outbox. */
 export type CloudEventType = keyof Catalogue;
 
-type ValueOf<F> = F extends EventField<EventFieldKind, infer V> ? V : never;
+type ValueOf<F> = F extends EventField<EventFieldKind, infer V, boolean> ? V : never;
+type RequiredKeys<F> = { [K in keyof F]: F[K] extends EventField<EventFieldKind, unknown, true> ? K : never }[keyof F];
+type Payload<F> = { [K in Exclude<keyof F, RequiredKeys<F>>]?: ValueOf<F[K]> | undefined } & { [K in RequiredKeys<F>]: ValueOf<F[K]> };
+/** Shows a payload as one object type in editors and errors. */
+type Flat<O> = { [K in keyof O]: O[K] };
 
 /**
  * The payload of event type T (the outbox adds the envelope). Distributes over a union of types,
  * so `append(tx, on ? 'call.agent-hold' : 'call.agent-unhold', {...})` checks against either.
  */
-export type CloudEventData<T extends CloudEventType> = T extends CloudEventType ? { [K in keyof Catalogue[T]]?: ValueOf<Catalogue[T][K]> | undefined } : never;
+export type CloudEventData<T extends CloudEventType> = T extends CloudEventType ? Flat<Payload<Catalogue[T]>> : never;
 
 /** An event as a value: its type with its payload (a union over T, so `type` narrows `data`). */
 export type CloudEvent<T extends CloudEventType = CloudEventType> = T extends CloudEventType ? { type: T; data: CloudEventData<T> } : never;

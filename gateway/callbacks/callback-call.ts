@@ -53,7 +53,7 @@ export class CallbackCall extends Call {
     return false;
   }
 
-  override record<T extends CallEventType>(type: T, data?: CloudEventData<T>, changes: { queue?: string; agent?: string } = {}): void {
+  override record<T extends CallEventType>(type: T, data: CloudEventData<T>, changes: { queue?: string; agent?: string } = {}): void {
     if (this.recordCreated) super.record(type, data, changes);
   }
 

@@ -215,7 +215,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   }
 
   /** An event in the call's record (queue and agent milestones), with optional column changes. */
-  record<T extends CallEventType>(type: T, data?: CloudEventData<T>, changes: { queue?: string; agent?: string } = {}): void {
+  record<T extends CallEventType>(type: T, data: CloudEventData<T>, changes: { queue?: string; agent?: string } = {}): void {
     if (this.closed) return;
     this.persist(this.deps.store.update(this.id, changes, type, data));
   }
@@ -461,14 +461,14 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     const customer = this.customer;
     if (!customer || !this.joined || this.closed) return;
     this.holdLeg(customer.id, on);
-    this.record(on ? 'call.agent-hold' : 'call.agent-unhold');
+    this.record(on ? 'call.agent-hold' : 'call.agent-unhold', {});
   }
 
   setMute(on: boolean): void {
     const agent = this.primaryAgent;
     if (!agent || !this.joined || this.closed || !this.joint.has(agent.id)) return;
     this.joint.setMute(agent.id, on);
-    this.record(on ? 'call.agent-mute' : 'call.agent-unmute');
+    this.record(on ? 'call.agent-mute' : 'call.agent-unmute', {});
   }
 
   /** Digits from the agent's dial pad, sent to the customer as RFC 4733; false if not negotiated. */
@@ -783,13 +783,13 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     this.callerLeg().accept(this.answerSdp ?? '');
     const maxMs = this.deps.config.calls.maxDurationS * 1000;
     this.timers.push(setTimeout(() => void this.close('max-duration'), maxMs));
-    this.persist(this.deps.store.update(this.id, { state: 'answered', answeredAt: new Date().toISOString(), sipStatus: 200 }, 'call.answered'));
+    this.persist(this.deps.store.update(this.id, { state: 'answered', answeredAt: new Date().toISOString(), sipStatus: 200 }, 'call.answered', {}));
     this.log.info('call answered');
   }
 
   private onConfirmed(): void {
     const leg = this.callerLeg();
-    this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
+    this.persist(this.deps.store.update(this.id, {}, 'call.confirmed', {}));
     leg.startRtpWatch();
     this.joinCaller();
     const forward = this.forwardTo;

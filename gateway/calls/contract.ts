@@ -141,7 +141,7 @@ export interface DeskCall {
   setHold(on: boolean): void;
   setMute(on: boolean): void;
   sendDtmf(digits: string): boolean;
-  record<T extends CallEventType>(type: T, data?: CloudEventData<T>, changes?: { queue?: string; agent?: string }): void;
+  record<T extends CallEventType>(type: T, data: CloudEventData<T>, changes?: { queue?: string; agent?: string }): void;
   close(cause: CallEndCause): Promise<void>;
   once(event: 'closed', listener: (cause: CallEndCause) => void): unknown;
   once(event: 'agentConnected', listener: (agentName: string) => void): unknown;

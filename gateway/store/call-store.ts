@@ -104,8 +104,8 @@ export class CallStore {
     private readonly sink?: EventSink,
   ) {}
 
-  async create<T extends CallEventType>(record: CallRecord, eventType: T, data?: CloudEventData<T>): Promise<void> {
-    const fields = (data ?? {}) as Readonly<Record<string, unknown>>;
+  async create<T extends CallEventType>(record: CallRecord, eventType: T, data: CloudEventData<T>): Promise<void> {
+    const fields = data as Readonly<Record<string, unknown>>;
     await this.db.transaction(async (db) => {
       await db.run(
         `INSERT INTO calls (${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (${FIELDS.map(() => '?').join(', ')})`,
@@ -117,8 +117,8 @@ export class CallStore {
     });
   }
 
-  async update<T extends CallEventType>(id: string, changes: Partial<Omit<CallRecord, 'id'>>, eventType: T, data?: CloudEventData<T>): Promise<void> {
-    const fields = (data ?? {}) as Readonly<Record<string, unknown>>;
+  async update<T extends CallEventType>(id: string, changes: Partial<Omit<CallRecord, 'id'>>, eventType: T, data: CloudEventData<T>): Promise<void> {
+    const fields = data as Readonly<Record<string, unknown>>;
     const keys = (Object.keys(changes) as Array<Exclude<keyof CallRecord, 'id'>>).filter((k) => changes[k] !== undefined);
     await this.db.transaction(async (db) => {
       if (keys.length > 0) {

@@ -16,7 +16,7 @@ export interface TranscribedCall {
   readonly log: Logger;
   readonly closed: boolean;
   readonly codec: 'PCMU' | 'PCMA';
-  record<T extends 'transcript.keyword' | 'speech.fork-started' | 'speech.fork-ended'>(type: T, data?: CloudEventData<T>): void;
+  record<T extends 'transcript.keyword' | 'speech.fork-started' | 'speech.fork-ended'>(type: T, data: CloudEventData<T>): void;
   once(event: 'closed', listener: (cause: string) => void): unknown;
   tapSource?(): { addTap(tap: RecordingTap): void; removeTap(tap: RecordingTap): void } | undefined;
 }

@@ -18,11 +18,13 @@ export async function callStoreWrites(store: CallStore): Promise<void> {
 
 export function deskCallRecords(call: DeskCall, on: boolean): void {
   call.record('call.agent-offered', { agent: 'a' });
-  call.record(on ? 'call.agent-hold' : 'call.agent-unhold');
+  call.record(on ? 'call.agent-hold' : 'call.agent-unhold', {});
   // @ts-expect-error a misspelled event type
   call.record('call.agent-ofered', { agent: 'a' });
   // @ts-expect-error a field the type does not have
   call.record('call.agent-offered', { agnet: 'a' });
+  // @ts-expect-error a required field is missing (a transfer says how and by whom)
+  call.record('call.transferred', { mode: 'blind' });
 }
 
 export async function agentStoreWrites(agents: AgentStore): Promise<void> {

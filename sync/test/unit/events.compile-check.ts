@@ -28,6 +28,10 @@ export async function serviceAppends(sync: SyncService, tx: SqlExec, on: boolean
   await sync.append(tx, on ? 'agent.login' : 'agent.logout', { agent: 'a' });
   // @ts-expect-error neither agent.login nor agent.logout has `queue`
   await sync.append(tx, on ? 'agent.login' : 'agent.logout', { agent: 'a', queue: 'q' });
+  // @ts-expect-error a required field is missing (queue.paused means nothing without `paused`)
+  await sync.append(tx, 'queue.paused', { queue: 'q' });
+  // @ts-expect-error a required field cannot be left undefined
+  await sync.append(tx, 'agent.login', { agent: undefined });
   const dynamic: string = on ? 'queue.paused' : 'x';
   // @ts-expect-error a plain string is not a cloud event type (narrow it with isCloudEventType)
   await sync.append(tx, dynamic, {});
