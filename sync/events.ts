@@ -10,9 +10,13 @@
  * - `local`: part of the payload (kept in the call's own event record on site) but never in the
  *   allow-list, so it does not leave unless a site adds it with `sync.policy.events`.
  *
- * Payload fields are optional: the same event is written from several places with different
- * subsets, and the policy drops absent fields anyway. What the compiler guarantees is that no
- * call site can write a field the catalogue does not know, or a value of the wrong kind.
+ * Payload fields are optional unless marked `req` (the same event is written from several places
+ * with different subsets, and the policy drops absent fields anyway); a call's id is filled in by
+ * the call store, so it is never required of call.* writers. The compiler checks that no call
+ * site writes a type or a field the catalogue does not know, a value of the wrong type, or leaves
+ * out a required field. Fields arriving through a spread (`...x`) are checked for their value
+ * types only, and a value typed `Record<string, unknown>` is not checked at all: give helpers
+ * that build payloads a catalogue type (CloudEventData<'…'>).
  */
 export type FieldKind = 'plain' | 'number' | 'text';
 
