@@ -57,6 +57,7 @@ import { CallStore } from '../gateway/store/call-store';
 import { Db } from '../gateway/store/db';
 import { VERSION } from '../gateway/version';
 import { HwService } from '../hw';
+import { hwCloudEvent } from '../gateway/hw-events';
 import { registerUpdateCommands, type UpdateCommands } from '../image/update-cloud';
 import { BackupService } from '../gateway/backup';
 import { Closer } from './lifecycle';
@@ -365,9 +366,9 @@ export class Daemon {
         dahdiDir,
         log: log.child({ component: 'hw' }),
         // Alarms and faults are events like any other: outbox, residency policy, the cloud.
-        emit: (type, data) => {
-          const { counters, ...rest } = data as { counters?: Record<string, unknown> };
-          db.transaction((tx) => sync.append(tx, type, { ...rest, ...(counters ?? {}) })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'hardware event write failed'));
+        emit: (...event) => {
+          const e = hwCloudEvent(...event);
+          db.transaction((tx) => sync.append(tx, e.type, e.data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type: e.type }, 'hardware event write failed'));
         },
         panelInfo: () => ({ site: config.site.id, ip: webrtcInterfaces(config)[0] ?? null, activeCalls: calls.active }),
         // The watchdog is fed only while these pass (the event loop is checked by hw itself).
@@ -393,7 +394,7 @@ export class Daemon {
         version: VERSION,
         log: log.child({ component: 'backup' }),
         registry: metrics.registry,
-        emit: (type, data) => {
+        emit: ({ type, data }) => {
           db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'backup event write failed'));
         },
       });
@@ -455,7 +456,7 @@ export class Daemon {
           alarmDays: config.certificates.expiryAlarmDays,
           registry: metrics.registry,
           log: certLog,
-          emit: (type, data) => {
+          emit: ({ type, data }) => {
             db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'certificate event write failed'));
           },
           renew: async () => {

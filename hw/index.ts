@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import { SYSTEM_CLOCK, type Clock } from './clock';
 import { hwConfigSchema, type HwConfig, type HwConfigInput } from './config';
 import { HwError } from './errors';
-import { safeEmit, type HwEventSink } from './events';
+import { safeEmit, type HwEventArgs, type HwEventSink } from './events';
 import { HealthMonitor, type HealthSnapshot } from './health/health-monitor';
 import { registerHealthMetrics } from './health/metrics';
 import { SILENT_LOG, type HwLog } from './log';
@@ -17,7 +17,7 @@ import { Watchdog, type HealthCheck } from './watchdog/watchdog';
 
 export { hwConfigSchema, type HwConfig, type HwConfigInput } from './config';
 export { HwError, type HwErrorCode } from './errors';
-export type { HwEventSink, HwEventType, AlarmState } from './events';
+export type { HwEventArgs, HwEventMap, HwEventSink, HwEventType, HwFaultEvent, AlarmState } from './events';
 export type { HwLog } from './log';
 export { SYSTEM_CLOCK, ManualClock, type Clock } from './clock';
 export { HealthMonitor, type HealthSnapshot, type HealthAlarmEvent } from './health/health-monitor';
@@ -97,7 +97,7 @@ export class HwService extends EventEmitter<HwServiceEvents> {
     this.clock = opts.clock ?? SYSTEM_CLOCK;
     const env = opts.env ?? process.env;
     this.dahdiDir = opts.dahdiDir ?? env.CCEDGE_DAHDI_DIR ?? '/proc/dahdi';
-    const sink = (type: Parameters<HwEventSink>[0], data: Record<string, unknown>): void => safeEmit(opts.emit, this.log, type, data);
+    const sink = (...event: HwEventArgs): void => safeEmit(opts.emit, this.log, ...event);
 
     if (this.config.health.enabled) {
       this.health = new HealthMonitor({ config: this.config.health, dataDir: opts.dataDir, clock: this.clock, log: this.log });

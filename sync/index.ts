@@ -3,6 +3,7 @@ import { Commands } from './commands';
 import { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, type ConfigHooks } from './config-sync';
 import { MqttLink, type MqttConfigInput } from './mqtt-link';
 import { Outbox, outboxLimitsSchema } from './outbox';
+import type { CloudEventData, CloudEventType } from './events';
 import { Policy, policyConfigSchema } from './policy';
 import { RetainedTopics } from './retained';
 import { Sender, type LivePublisher, type SyncStatus } from './sender';
@@ -12,6 +13,7 @@ import { TOPICS } from './topics';
 export { Commands, type CommandResult, type CommandContext } from './commands';
 export { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, versionAtEnds, type ConfigHooks, type ConfigReported, type ConfigRefusalCode, type AppliedConfig } from './config-sync';
 export { MqttLink, mqttConfigSchema, type MqttConfig, type MqttConfigInput, type PublishOptions } from './mqtt-link';
+export { CLOUD_EVENTS, isCloudEventType, type CloudEventAppender, type CloudEventData, type CloudEventType } from './events';
 export { Outbox, outboxLimitsSchema, type OutboxLimits, type OutboxRow, type OutboxStats } from './outbox';
 export { Policy, policyConfigSchema, DEFAULT_EVENT_FIELDS, maskNumber, type PolicyConfig, type FieldKind } from './policy';
 export { Sender, type LivePublisher, type SyncStatus } from './sender';
@@ -111,7 +113,7 @@ export class SyncService<T = unknown> {
   }
 
   /** Writes an event for the cloud inside the caller's transaction (see Outbox.append). */
-  append(tx: SqlExec, type: string, data: Record<string, unknown> = {}): Promise<number> {
+  append<T extends CloudEventType>(tx: SqlExec, type: T, data: CloudEventData<T>): Promise<number> {
     return this.outbox.append(tx, type, data);
   }
 

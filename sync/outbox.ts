@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { SyncError } from './errors';
+import { type CloudEventData, type CloudEventType, isCloudEventType } from './events';
 import { ENVELOPE_FIELDS, type Policy } from './policy';
 import { SILENT_LOG, type SqlDb, type SqlExec, type SyncLog } from './sql';
 
@@ -69,6 +70,8 @@ export class Outbox extends EventEmitter {
   private readonly log: SyncLog;
   private readonly now: () => Date;
   private notifyScheduled = false;
+  private refused = 0;
+  private readonly refusedTypes = new Set<string>();
 
   constructor(
     private readonly db: SqlDb,
@@ -97,11 +100,14 @@ export class Outbox extends EventEmitter {
    * with that transaction's handle, so both commit or neither does. The data passes the residency
    * policy here. Returns the event's seq.
    */
-  async append(tx: SqlExec, type: string, data: Record<string, unknown> = {}): Promise<number> {
+  async append<T extends CloudEventType>(tx: SqlExec, type: T, data: CloudEventData<T>): Promise<number> {
+    // The compiler checks typed callers; a type from untyped input (JSON, a command) is refused
+    // here rather than leaving as an empty event nobody notices.
+    if (!isCloudEventType(type)) throw this.refuse(type);
     const at = this.now().toISOString();
     const state = await this.state(tx);
     const seq = state.last_seq + 1;
-    const fields = this.opts.policy.apply(type, data);
+    const fields = this.opts.policy.apply(type, data as Readonly<Record<string, unknown>>);
     for (const k of ENVELOPE_FIELDS) delete fields[k];
     const envelope = { id: `${this.opts.deviceId}:${seq}`, seq, ts: at, bootId: this.opts.bootId, type };
     let payload = JSON.stringify({ ...envelope, ...fields });
@@ -189,6 +195,22 @@ export class Outbox extends EventEmitter {
         oldestTs: oldest?.ts ?? null,
       };
     });
+  }
+
+  /** Appends refused because their type is not catalogued (since start). */
+  get refusedTotal(): number {
+    return this.refused;
+  }
+
+  /** Counts and logs (once per type, a bounded set) an append of an uncatalogued type. */
+  private refuse(type: unknown): SyncError {
+    this.refused++;
+    const shown = String(type).slice(0, 64);
+    if (this.refusedTypes.size < 32 && !this.refusedTypes.has(shown)) {
+      this.refusedTypes.add(shown);
+      this.log.warn({ code: 'SYNC_EVENT_UNKNOWN', type: shown, refusedTotal: this.refused }, 'outbox refused an event of an uncatalogued type');
+    }
+    return new SyncError('SYNC_EVENT_UNKNOWN', `not a cloud event type: ${JSON.stringify(shown)} (sync/events.ts lists them)`);
   }
 
   private async state(tx: SqlExec): Promise<StateRow> {

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { SyncError } from './errors';
+import { allowListsOf, CLOUD_EVENTS, type FieldKind } from './events';
 
 /**
  * Residency policy: what of an event may leave the site. Applied by the outbox when the row is
@@ -16,141 +17,16 @@ import { SyncError } from './errors';
  * Fields not listed are dropped. Binary values (Buffer, typed arrays) and nested objects never
  * leave, whatever the kind: recordings' audio cannot be carried by any event.
  */
-export type FieldKind = 'plain' | 'number' | 'text';
+export type { FieldKind };
 
 /** The envelope every event carries; event data cannot set these. */
 export const ENVELOPE_FIELDS = ['id', 'seq', 'ts', 'bootId', 'type'] as const;
 
-const CALL = { callId: 'plain' } as const;
-const AGENT_ON_CALL = { callId: 'plain', agent: 'plain', queue: 'plain' } as const;
-
-/** The built-in allow-lists. Event types not listed leave as the envelope only. */
-export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldKind>>>> = {
-  // Caller identity (issue 14): the asserted identity and the original called number are numbers
-  // like from/to; callerSource (pai|rpid|from) and privacy (RFC 3323 values) are not.
-  'call.offered': { ...CALL, trunk: 'plain', direction: 'plain', from: 'number', to: 'number', fromName: 'text', asserted: 'number', originalCalled: 'number', callerSource: 'plain', privacy: 'plain', delayedOffer: 'plain' },
-  'call.media-answered': { ...CALL, codec: 'plain' },
-  'call.sdp-answer-failed': { ...CALL, reason: 'plain' },
-  'call.refer-refused': { ...CALL, reason: 'plain' },
-  'call.refer-accepted': { ...CALL, number: 'number' },
-  'call.refer-dialing': { ...CALL, trunk: 'plain', number: 'number' },
-  'call.referred': { ...CALL, number: 'number' },
-  'call.refer-failed': { ...CALL, status: 'plain', reason: 'plain' },
-  'call.rejected': { ...CALL, trunk: 'plain', status: 'plain', cause: 'plain', from: 'number', to: 'number' },
-  'call.answered': { ...CALL },
-  'call.confirmed': { ...CALL },
-  'call.held': { ...CALL, direction: 'plain' },
-  'call.resumed': { ...CALL },
-  'call.dtmf': { ...CALL, durationMs: 'plain', digit: 'text' },
-  // A speech IVR's recognised `text` is deliberately absent: the caller's words never leave the site.
-  'call.queued': { ...CALL, queue: 'plain', intent: 'plain', source: 'plain', rule: 'plain', priority: 'plain', vip: 'plain', confidence: 'plain', how: 'plain' },
-  'call.queue-full': { ...CALL, queue: 'plain' },
-  'call.overflow': { ...CALL, from: 'plain', to: 'plain', reason: 'plain' },
-  'call.agent-offered': { ...AGENT_ON_CALL },
-  'call.agent-no-answer': { ...AGENT_ON_CALL },
-  'call.agent-answered': { ...AGENT_ON_CALL },
-  'call.agent-connected': { ...AGENT_ON_CALL },
-  /** The agent's audio never connected; the caller went back to the head of the queue. */
-  'call.agent-media-failed': { ...AGENT_ON_CALL, reason: 'plain' },
-  'call.agent-hold': { ...CALL },
-  'call.agent-unhold': { ...CALL },
-  'call.agent-mute': { ...CALL },
-  'call.agent-unmute': { ...CALL },
-  'call.callback-requested': { ...CALL, callbackId: 'plain', reason: 'plain' },
-  'call.callback-dialing': { ...CALL, callbackId: 'plain', attempt: 'plain', number: 'number' },
-  'call.callback-failed': { ...CALL, callbackId: 'plain', status: 'plain' },
-  'call.forward-dialing': { ...CALL, trunk: 'plain', rule: 'plain', number: 'number' },
-  'call.forward-connected': { ...CALL },
-  'call.forward-failed': { ...CALL, status: 'plain', reason: 'plain' },
-  'call.note': { ...CALL, agent: 'plain', note: 'text' },
-  // Legs and blind transfers (issue 16): who was on the call when; `name` is an agent's name,
-  // `number` an extension, outside number or a callback's customer.
-  'call.leg-added': { ...CALL, legId: 'plain', kind: 'plain', name: 'plain', number: 'number' },
-  'call.leg-joined': { ...CALL, legId: 'plain', kind: 'plain', name: 'plain', number: 'number' },
-  'call.leg-removed': { ...CALL, legId: 'plain', kind: 'plain', name: 'plain', reason: 'plain' },
-  'call.transferred': { ...CALL, mode: 'plain', from: 'plain', to: 'plain', queue: 'plain', agent: 'plain', number: 'number', via: 'plain' },
-  'call.transfer-refer': { ...CALL, mode: 'plain', from: 'plain', number: 'number' },
-  'call.transfer-dialing': { ...CALL, mode: 'plain', from: 'plain', trunk: 'plain', number: 'number' },
-  'call.transfer-failed': { ...CALL, mode: 'plain', from: 'plain', number: 'number', status: 'plain', reason: 'plain' },
-  'call.ended': {
-    ...CALL,
-    cause: 'plain',
-    sipStatus: 'plain',
-    queue: 'plain',
-    agent: 'plain',
-    durationS: 'plain',
-    packetsSent: 'plain',
-    packetsReceived: 'plain',
-    bridgedToAgent: 'plain',
-    bridgedToCaller: 'plain',
-  },
-  // Reasons are the configured agentDesk.awayReasons or the system's own (login, no-answer,
-  // disconnected, media-failed, no-microphone, logout, …): the desk refuses any other, so they are
-  // labels, not free text, and cloud reports can count time per away reason.
-  'agent.state': { agent: 'plain', state: 'plain', previous: 'plain', callId: 'plain', reason: 'plain' },
-  'agent.login': { agent: 'plain' },
-  'agent.logout': { agent: 'plain', cause: 'plain' },
-  'queue.paused': { queue: 'plain', paused: 'plain' },
-  // Supervisors (issue 16): who did what to which agent/queue/call; from/to are states or
-  // configured away reasons (labels), never free text. Monitoring: mode and its span, no audio.
-  'supervisor.action': { supervisor: 'plain', action: 'plain', agent: 'plain', queue: 'plain', from: 'plain', to: 'plain' },
-  'supervisor.monitor': { supervisor: 'plain', callId: 'plain', agent: 'plain', mode: 'plain', startedAt: 'plain', endedAt: 'plain', durationS: 'plain', reason: 'plain' },
-  'callback.requested': { callbackId: 'plain', queue: 'plain', originCallId: 'plain', number: 'number', name: 'text' },
-  'callback.completed': { callbackId: 'plain', queue: 'plain', state: 'plain', attempts: 'plain', agent: 'plain' },
-  'recording.stored': {
-    recordingId: 'plain',
-    callId: 'plain',
-    queue: 'plain',
-    agent: 'plain',
-    startedAt: 'plain',
-    durationMs: 'plain',
-    bytes: 'plain',
-    codec: 'plain',
-    sha256: 'plain',
-    keyId: 'plain',
-  },
-  'recording.hold': { recordingId: 'plain', callId: 'plain', hold: 'plain' },
-  // Transcripts (issue 18): the text never leaves. A keyword alert carries the configured keyword
-  // (a label from speech.transcripts.keywords), who said it and when. The stored event carries ids
-  // and a count; its numeric aggregates (sentimentScore, callerSentiment, agentSentiment, talkRatio)
-  // leave only when a site lists them in sync.policy.events.
-  'transcript.keyword': { callId: 'plain', keyword: 'plain', speaker: 'plain', atMs: 'plain' },
-  'transcript.stored': { callId: 'plain', transcriptId: 'plain', recordingId: 'plain', utterances: 'plain' },
-  'recording.audit-head': { seq: 'plain', hash: 'plain' },
-  'recording.alarm': { alarm: 'plain', state: 'plain', freeBytes: 'plain', minFreeBytes: 'plain' },
-  // Backups: outcome and sizes only (no paths, no error text, no passphrase-derived values).
-  'backup.completed': { backupId: 'plain', trigger: 'plain', durationMs: 'plain', bytes: 'plain', recordings: 'plain', recordingsCopied: 'plain', deleted: 'plain' },
-  'backup.failed': { code: 'plain', trigger: 'plain' },
-  'recording.skipped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
-  'recording.stopped': { ...CALL, reason: 'plain', freeBytes: 'plain' },
-  'trunk.alarm': {
-    trunk: 'plain',
-    span: 'plain',
-    alarm: 'plain',
-    state: 'plain',
-    severity: 'plain',
-    driver: 'plain',
-    device: 'plain',
-    causes: 'plain',
-    bpv: 'plain',
-    crc4: 'plain',
-    ebit: 'plain',
-    fas: 'plain',
-    slips: 'plain',
-    raisedAt: 'plain',
-    durationS: 'plain',
-    code: 'plain',
-    message: 'plain',
-    lineState: 'plain',
-  },
-  'health.alarm': { metric: 'plain', state: 'plain', value: 'plain', threshold: 'plain', unit: 'plain' },
-  // The HTTPS/SIP-TLS server certificate nears expiry (gateway/certs/expiry.ts); subject is the box's CN.
-  'certificate.expiry': { state: 'plain', daysLeft: 'plain', validTo: 'plain', subject: 'plain', fingerprint256: 'plain', source: 'plain' },
-  'hw.fault': { component: 'plain', device: 'plain', state: 'plain', code: 'plain', message: 'plain' },
-  'config.applied': { version: 'plain', appliedAt: 'plain' },
-  'config.rejected': { version: 'plain', error: 'plain' },
-  'sync.dropped': { count: 'plain', byLimit: 'plain', byTtl: 'plain', fromSeq: 'plain', toSeq: 'plain' },
-};
+/**
+ * The built-in allow-lists, derived from the event catalogue (events.ts): the fields of each
+ * catalogued type that are not `local`. Event types not listed leave as the envelope only.
+ */
+export const DEFAULT_EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldKind>>>> = allowListsOf(CLOUD_EVENTS);
 
 const NUMBER_MODES = ['mask', 'hmac', 'drop'] as const;
 export type NumberMode = (typeof NUMBER_MODES)[number];

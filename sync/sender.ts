@@ -12,6 +12,8 @@ export interface SyncStatus {
   lastSeq: number;
   outboxBytes: number;
   droppedTotal: number;
+  /** Appends refused since start because their type is not in the event catalogue (sync/events.ts). */
+  refusedTotal: number;
   oldestPendingTs: string | null;
   inflight: number;
   configured: boolean;
@@ -106,6 +108,7 @@ export class Sender {
       lastSeq: s.lastSeq,
       outboxBytes: s.bytes,
       droppedTotal: s.droppedTotal,
+      refusedTotal: this.opts.outbox.refusedTotal,
       oldestPendingTs: s.oldestTs,
       inflight: this.inflight.size,
       configured: !!this.opts.link,

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { CloudEvent } from '../../sync/events';
 import { realClock, type Clock, type Timer } from '../acd/clock';
 import { CcedgeError } from '../errors';
 import type { Logger } from '../logging';
@@ -37,7 +38,7 @@ export interface BackupServiceDeps {
   log: Logger;
   registry: Registry;
   /** Cloud events (backup.completed / backup.failed); the residency policy filters them. */
-  emit: (type: 'backup.completed' | 'backup.failed', data: Record<string, unknown>) => void;
+  emit: (event: CloudEvent<'backup.completed' | 'backup.failed'>) => void;
   /** Time and the schedule's timer (tests pass a manual clock). */
   clock?: Clock;
 }
@@ -115,7 +116,7 @@ export class BackupService {
         this.metrics.lastBytes.set(r.bytes);
         this.metrics.runs.inc();
         this.deps.log.info({ backup: r.id, durationMs: r.durationMs, bytes: r.bytes, recordings: r.recordings, recordingsCopied: r.recordingsCopied, deleted: r.deleted, trigger }, 'backup completed');
-        this.deps.emit('backup.completed', { backupId: r.id, trigger, durationMs: r.durationMs, bytes: r.bytes, recordings: r.recordings, recordingsCopied: r.recordingsCopied, deleted: r.deleted.length });
+        this.deps.emit({ type: 'backup.completed', data: { backupId: r.id, trigger, durationMs: r.durationMs, bytes: r.bytes, recordings: r.recordings, recordingsCopied: r.recordingsCopied, deleted: r.deleted.length } });
         return r;
       },
       (err: unknown) => {
@@ -126,7 +127,7 @@ export class BackupService {
         this.state.lastErrorCode = code;
         this.metrics.failures.inc({ code });
         this.deps.log.error({ err, code, trigger }, 'backup failed');
-        this.deps.emit('backup.failed', { code, trigger });
+        this.deps.emit({ type: 'backup.failed', data: { code, trigger } });
         throw err;
       },
     );

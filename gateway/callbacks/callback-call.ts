@@ -1,11 +1,12 @@
 import type { MediaClock } from '../../media/tones/media-clock';
-import { Call, type CallEnd, type Leg, type OutboundDialer } from '../calls/call';
+import type { CloudEventData } from '../../sync/events';
+import { Call, outboundFailure, type CallEnd, type Leg, type OutboundDialer } from '../calls/call';
 import type { CallEndCause } from '../calls/contract';
 import { isCallError } from '../calls/errors';
 import type { CodecName, Config } from '../config/schema';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
-import type { CallStore } from '../store/call-store';
+import type { CallEventType, CallStore } from '../store/call-store';
 import type { CallbackRecord, CallbackStore } from './callback-store';
 
 export interface CallbackCallDeps {
@@ -52,7 +53,7 @@ export class CallbackCall extends Call {
     return false;
   }
 
-  override record(type: string, data: Record<string, unknown> = {}, changes: { queue?: string; agent?: string } = {}): void {
+  override record<T extends CallEventType>(type: T, data: CloudEventData<T>, changes: { queue?: string; agent?: string } = {}): void {
     if (this.recordCreated) super.record(type, data, changes);
   }
 
@@ -85,7 +86,7 @@ export class CallbackCall extends Call {
         if (isCallError(err, 'CALL_CLOSED')) return;
         if (isCallError(err, 'CALL_OUTBOUND_FAILED')) {
           this.log.info({ status: err.details?.status, reason: err.details?.reason }, 'callback not answered');
-          this.record('call.callback-failed', { status: err.details?.status });
+          this.record('call.callback-failed', { status: outboundFailure(err.details).status });
         } else {
           this.log.warn({ err }, 'the callback could not be placed');
         }

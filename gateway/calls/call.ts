@@ -13,6 +13,7 @@ import type { NegotiatedAudio } from '../../media/sdp/negotiate';
 import type { MediaClock } from '../../media/tones/media-clock';
 import type { RecordingWriter } from '../../vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { CloudEventData } from '../../sync/events';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';
 import { IvrSession, type IvrResult, type IvrSpeech } from '../ivr/ivr-session';
@@ -23,7 +24,7 @@ import { CallRecording, type RecordingSource } from '../recording/call-recording
 import { uriOf } from '../sip/messages';
 import { uriUser, type CallerIdentity } from '../sip/identity';
 import type { IncomingInvite } from '../sip/sip-server';
-import type { CallRecord, CallStore } from '../store/call-store';
+import type { CallEventType, CallRecord, CallStore } from '../store/call-store';
 import { referTargetForNumber } from '../sip/refer';
 import type { CallEndCause, CallEvents, LegInfo, LegKind, LegState, OutboundTarget, ParticipantRole, TransferableCall } from './contract';
 import { CountedPort } from './counted-port';
@@ -214,7 +215,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   }
 
   /** An event in the call's record (queue and agent milestones), with optional column changes. */
-  record(type: string, data: Record<string, unknown> = {}, changes: { queue?: string; agent?: string } = {}): void {
+  record<T extends CallEventType>(type: T, data: CloudEventData<T>, changes: { queue?: string; agent?: string } = {}): void {
     if (this.closed) return;
     this.persist(this.deps.store.update(this.id, changes, type, data));
   }
@@ -460,14 +461,14 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     const customer = this.customer;
     if (!customer || !this.joined || this.closed) return;
     this.holdLeg(customer.id, on);
-    this.record(on ? 'call.agent-hold' : 'call.agent-unhold');
+    this.record(on ? 'call.agent-hold' : 'call.agent-unhold', {});
   }
 
   setMute(on: boolean): void {
     const agent = this.primaryAgent;
     if (!agent || !this.joined || this.closed || !this.joint.has(agent.id)) return;
     this.joint.setMute(agent.id, on);
-    this.record(on ? 'call.agent-mute' : 'call.agent-unmute');
+    this.record(on ? 'call.agent-mute' : 'call.agent-unmute', {});
   }
 
   /** Digits from the agent's dial pad, sent to the customer as RFC 4733; false if not negotiated. */
@@ -782,13 +783,13 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     this.callerLeg().accept(this.answerSdp ?? '');
     const maxMs = this.deps.config.calls.maxDurationS * 1000;
     this.timers.push(setTimeout(() => void this.close('max-duration'), maxMs));
-    this.persist(this.deps.store.update(this.id, { state: 'answered', answeredAt: new Date().toISOString(), sipStatus: 200 }, 'call.answered'));
+    this.persist(this.deps.store.update(this.id, { state: 'answered', answeredAt: new Date().toISOString(), sipStatus: 200 }, 'call.answered', {}));
     this.log.info('call answered');
   }
 
   private onConfirmed(): void {
     const leg = this.callerLeg();
-    this.persist(this.deps.store.update(this.id, {}, 'call.confirmed'));
+    this.persist(this.deps.store.update(this.id, {}, 'call.confirmed', {}));
     leg.startRtpWatch();
     this.joinCaller();
     const forward = this.forwardTo;
@@ -849,7 +850,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
       },
       (err: unknown) => {
         if (isCallError(err, 'CALL_OUTBOUND_FAILED')) {
-          this.record('call.forward-failed', { status: err.details?.status, reason: err.details?.reason });
+          this.record('call.forward-failed', outboundFailure(err.details));
           this.log.info({ status: err.details?.status, reason: err.details?.reason }, 'forwarded call not answered');
         } else if (!isCallError(err, 'CALL_CLOSED')) {
           this.log.warn({ err, code: isCallError(err) ? err.details?.cause : undefined }, 'forward leg could not be placed');
@@ -978,13 +979,20 @@ function info(leg: Leg): LegInfo {
 }
 
 /** The data of `call.ivr-done`: a flat, stable shape for the record (and later the cloud). */
-function ivrEventData(r: IvrResult): Record<string, unknown> {
+function ivrEventData(r: IvrResult): CloudEventData<'call.ivr-done'> {
   if (r.kind === 'intent') {
     const base = { result: 'intent', intent: r.intent, path: r.path, menu: r.menu, fallback: r.fallback };
     return r.speech ? { ...base, source: 'speech', text: r.speech.text, confidence: r.speech.confidence, how: r.speech.how, turns: r.speech.turns } : base;
   }
   if (r.kind === 'callback') return { result: 'callback', path: r.path, menu: r.menu, fallback: r.fallback };
   return { result: 'abandoned', reason: r.reason, path: r.path };
+}
+
+/** The SIP status and reason of a CALL_OUTBOUND_FAILED error (its details are built with exactly these). */
+export function outboundFailure(details: Readonly<Record<string, unknown>> | undefined): { status?: number; reason?: string } {
+  const status = details?.status;
+  const reason = details?.reason;
+  return { ...(typeof status === 'number' ? { status } : {}), ...(typeof reason === 'string' ? { reason } : {}) };
 }
 
 /** The number a REFER's Refer-To names (sip:/sips:/tel: user), or null for anything else. */
@@ -997,7 +1005,7 @@ export function referTargetNumber(uri: string): string | null {
  * Identity fields of `call.offered`. With privacy asked for, the asserted number stays on site
  * (the record has it for compliance); otherwise the residency policy masks or hashes it.
  */
-function identityEventData(id: CallerIdentity): Record<string, unknown> {
+function identityEventData(id: CallerIdentity): CloudEventData<'call.offered'> {
   return {
     callerSource: id.source,
     ...(id.privacy ? { privacy: id.privacy } : id.asserted ? { asserted: id.asserted } : {}),

@@ -2,8 +2,10 @@ import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
 import type { RecordingWriter } from '../../vault';
 import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { CloudEventData } from '../../sync/events';
 import type { IvrResult } from '../ivr/ivr-session';
 import type { Logger } from '../logging';
+import type { CallEventType } from '../store/call-store';
 
 /**
  * The call contract: what the desk, the callback scheduler, the recording service and the
@@ -139,7 +141,7 @@ export interface DeskCall {
   setHold(on: boolean): void;
   setMute(on: boolean): void;
   sendDtmf(digits: string): boolean;
-  record(type: string, data?: Record<string, unknown>, changes?: { queue?: string; agent?: string }): void;
+  record<T extends CallEventType>(type: T, data: CloudEventData<T>, changes?: { queue?: string; agent?: string }): void;
   close(cause: CallEndCause): Promise<void>;
   once(event: 'closed', listener: (cause: CallEndCause) => void): unknown;
   once(event: 'agentConnected', listener: (agentName: string) => void): unknown;

@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import type { CloudEvent } from '../../sync/events';
 
 const DAY_MS = 86_400_000;
 
@@ -13,7 +14,7 @@ export interface ExpiryCheckOptions {
   /** Alarm when fewer days than this are left (certificates.expiryAlarmDays). */
   alarmDays: number;
   /** Event sink (the outbox): `health.alarm` and `certificate.expiry`. */
-  emit: (type: 'health.alarm' | 'certificate.expiry', data: Record<string, unknown>) => void;
+  emit: (event: CloudEvent<'health.alarm' | 'certificate.expiry'>) => void;
   /** A generated certificate near expiry is re-issued from the site CA by this, then checked again. */
   renew?: () => Promise<void>;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
@@ -81,8 +82,8 @@ export class CertificateExpiryCheck {
       const state = low ? 'raised' : 'cleared';
       const source = this.o.certs.generated ? 'generated' : 'installer';
       this.o.log[low ? 'warn' : 'info']({ code: 'TLS_CERT_EXPIRING', state, daysLeft: days, validTo: info.validTo, subject: info.subject }, low ? `server certificate expires in ${days} days` : 'server certificate expiry alarm cleared');
-      this.o.emit('health.alarm', { metric: 'certificateDaysLeft', state, value: days, threshold: this.o.alarmDays, unit: 'days' });
-      this.o.emit('certificate.expiry', { state, daysLeft: days, validTo: new Date(info.validTo).toISOString(), subject: info.subject, fingerprint256: info.fingerprint256, source });
+      this.o.emit({ type: 'health.alarm', data: { metric: 'certificateDaysLeft', state, value: days, threshold: this.o.alarmDays, unit: 'days' } });
+      this.o.emit({ type: 'certificate.expiry', data: { state, daysLeft: days, validTo: new Date(info.validTo).toISOString(), subject: info.subject, fingerprint256: info.fingerprint256, source } });
     } catch (err) {
       this.o.log.error({ err, code: 'TLS_CERT_INVALID' }, 'server certificate expiry check failed');
     }

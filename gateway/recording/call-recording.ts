@@ -1,6 +1,7 @@
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Recorder } from '../../media/recorder/recorder';
 import { recordingMetadataForSync, type RecordingWriter } from '../../vault';
+import type { CloudEventData } from '../../sync/events';
 
 /** What a recording taps: the call's media joint (left: the customer, right: what the customer hears). */
 export interface RecordingSource {
@@ -10,9 +11,9 @@ export interface RecordingSource {
 
 export interface CallRecordingHooks {
   /** An event on the call's record (started, paused, resumed). */
-  record(type: string, data: Record<string, unknown>): void;
+  record<T extends 'recording.started' | 'recording.paused' | 'recording.resumed'>(type: T, data: CloudEventData<T>): void;
   /** The finalised recording's metadata for the call record; runs even after the call has closed. */
-  stored(data: Record<string, unknown>): Promise<void>;
+  stored(data: CloudEventData<'recording.stored'>): Promise<void>;
   /** The file could not be finalised (logged by the call, with its callId). */
   failed(err: unknown): void;
 }

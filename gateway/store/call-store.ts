@@ -1,3 +1,4 @@
+import type { CloudEventAppender, CloudEventData, CloudEventType } from '../../sync/events';
 import type { Db, SqlParam } from './db';
 
 export type CallState = 'ringing' | 'answered' | 'ended' | 'failed';
@@ -85,9 +86,13 @@ const FIELDS = Object.keys(COLUMNS) as Array<keyof CallRecord>;
 const SELECT = `SELECT ${FIELDS.map((f) => `${COLUMNS[f]} AS ${f}`).join(', ')} FROM calls`;
 
 /** Where events bound for the cloud are written, inside the caller's transaction (the sync outbox). */
-export interface EventSink {
-  append(tx: Db, type: string, data: Record<string, unknown>): Promise<number>;
-}
+export type EventSink = CloudEventAppender<Db>;
+
+/**
+ * Event types a call writes, to its own record (call_events) and the cloud in one transaction:
+ * the catalogued types whose payload carries the call's id (the store fills it in).
+ */
+export type CallEventType = { [T in CloudEventType]: 'callId' extends keyof CloudEventData<T> ? T : never }[CloudEventType];
 
 /**
  * Calls and their events; each state change, its event and its outbox row for the cloud are
@@ -99,18 +104,21 @@ export class CallStore {
     private readonly sink?: EventSink,
   ) {}
 
-  async create(record: CallRecord, eventType: string, data: Record<string, unknown> = {}): Promise<void> {
+  async create<T extends CallEventType>(record: CallRecord, eventType: T, data: CloudEventData<T>): Promise<void> {
+    const fields = data as Readonly<Record<string, unknown>>;
     await this.db.transaction(async (db) => {
       await db.run(
         `INSERT INTO calls (${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (${FIELDS.map(() => '?').join(', ')})`,
         FIELDS.map((f) => record[f] as SqlParam),
       );
-      await insertEvent(db, record.id, eventType, data);
-      await this.sink?.append(db, eventType, { callId: record.id, trunk: record.trunk, from: record.fromUser, to: record.toUser, ...data });
+      await insertEvent(db, record.id, eventType, fields);
+      // Every call event's payload has callId; the record's trunk/from/to only go where the type lists them (offered, rejected).
+      await this.sink?.append(db, eventType, { callId: record.id, trunk: record.trunk, from: record.fromUser, to: record.toUser, ...fields } as CloudEventData<T>);
     });
   }
 
-  async update(id: string, changes: Partial<Omit<CallRecord, 'id'>>, eventType: string, data: Record<string, unknown> = {}): Promise<void> {
+  async update<T extends CallEventType>(id: string, changes: Partial<Omit<CallRecord, 'id'>>, eventType: T, data: CloudEventData<T>): Promise<void> {
+    const fields = data as Readonly<Record<string, unknown>>;
     const keys = (Object.keys(changes) as Array<Exclude<keyof CallRecord, 'id'>>).filter((k) => changes[k] !== undefined);
     await this.db.transaction(async (db) => {
       if (keys.length > 0) {
@@ -119,10 +127,11 @@ export class CallStore {
           id,
         ]);
       }
-      await insertEvent(db, id, eventType, data);
+      await insertEvent(db, id, eventType, fields);
       if (this.sink) {
         const extra = eventType === 'call.ended' ? await db.get<{ queue: string | null; agent: string | null }>('SELECT queue, agent FROM calls WHERE id = ?', [id]) : undefined;
-        await this.sink.append(db, eventType, { callId: id, ...extra, ...data });
+        // The spread of a generic payload is not checkable by the compiler; callId is in every CallEventType, queue/agent in call.ended.
+        await this.sink.append(db, eventType, { callId: id, ...extra, ...fields } as CloudEventData<T>);
       }
     });
   }
@@ -194,6 +203,6 @@ export class CallStore {
   }
 }
 
-async function insertEvent(db: Db, callId: string, type: string, data: Record<string, unknown>): Promise<void> {
+async function insertEvent(db: Db, callId: string, type: CallEventType, data: Readonly<Record<string, unknown>>): Promise<void> {
   await db.run('INSERT INTO call_events (call_id, ts, type, data) VALUES (?, ?, ?, ?)', [callId, new Date().toISOString(), type, JSON.stringify(data)]);
 }

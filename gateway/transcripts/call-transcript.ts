@@ -1,5 +1,6 @@
 import Sentiment from 'sentiment';
 import type { Speaker, TranscriptSink, TranscriptUtterance } from '../../media/speech/contract';
+import type { CloudEventData } from '../../sync/events';
 import type { TranscriptAggregate } from './config';
 import type { KeywordMatcher } from './keywords';
 
@@ -157,8 +158,11 @@ export class CallTranscript implements TranscriptSink {
 }
 
 /** The aggregates a `transcript.stored` event carries: only those `speech.transcripts.aggregates` names. */
-export function aggregatesForEvent(a: TranscriptAggregates, allowed: readonly TranscriptAggregate[]): Record<string, number> {
-  const out: Record<string, number> = {};
+/** The aggregates a `transcript.stored` event may carry (names as the event catalogue lists them). */
+type EventAggregates = Pick<CloudEventData<'transcript.stored'>, 'sentimentScore' | 'callerSentiment' | 'agentSentiment' | 'talkRatio'>;
+
+export function aggregatesForEvent(a: TranscriptAggregates, allowed: readonly TranscriptAggregate[]): EventAggregates {
+  const out: EventAggregates = {};
   if (allowed.includes('sentiment')) {
     out.sentimentScore = a.sentimentScore;
     if (a.callerSentiment !== null) out.callerSentiment = a.callerSentiment;

@@ -2,6 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { RecordingTap } from '../../media/joint/audio-port';
 import type { Speaker, SpeechEngine } from '../../media/speech/contract';
 import type { Vault } from '../../vault';
+import type { CloudEventData } from '../../sync/events';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logging';
 import { aggregatesForEvent, CallTranscript, type StoredUtterance } from './call-transcript';
@@ -15,7 +16,7 @@ export interface TranscribedCall {
   readonly log: Logger;
   readonly closed: boolean;
   readonly codec: 'PCMU' | 'PCMA';
-  record(type: string, data?: Record<string, unknown>): void;
+  record<T extends 'transcript.keyword' | 'speech.fork-started' | 'speech.fork-ended'>(type: T, data: CloudEventData<T>): void;
   once(event: 'closed', listener: (cause: string) => void): unknown;
   tapSource?(): { addTap(tap: RecordingTap): void; removeTap(tap: RecordingTap): void } | undefined;
 }
@@ -33,7 +34,7 @@ export interface TranscriptOutputs {
   /** Live push to the agent's desk. */
   push(agent: string, callId: string, u: StoredUtterance & { quality: string | null }): void;
   /** An event on the call's record after the call closed (the transcript is stored at call end). */
-  recordAfterClose(callId: string, type: string, data: Record<string, unknown>): Promise<void>;
+  recordAfterClose(callId: string, type: 'transcript.stored', data: CloudEventData<'transcript.stored'>): Promise<void>;
 }
 
 interface Live {

@@ -100,7 +100,7 @@ describe('hw/health', function () {
       dataDir: dir,
       dahdiDir: path.join(dir, 'none'),
       emit: (type, data) => {
-        events.push([type, data]);
+        events.push([type, { ...data }]);
       },
       env: {},
     });

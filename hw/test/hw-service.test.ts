@@ -19,7 +19,7 @@ describe('hw: HwService facade', function () {
       dataDir: dir,
       env: { CCEDGE_DAHDI_DIR: dahdi },
       emit: async (type, data) => {
-        events.push([type, data]);
+        events.push([type, { ...data }]);
       },
     });
     const reg = new Registry();

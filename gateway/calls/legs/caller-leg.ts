@@ -7,6 +7,7 @@ import type { RtpSession, RtpSessionStats } from '../../../media/rtp/rtp-session
 import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../../media/sdp/negotiate';
 import type { MediaClock } from '../../../media/tones/media-clock';
 import { TonePlayer } from '../../../media/tones/tone-player';
+import type { CloudEventData } from '../../../sync/events';
 import type { CodecName, Config } from '../../config/schema';
 import { parseInfoDtmf } from '../../ivr/sip-info-dtmf';
 import type { Logger } from '../../logging';
@@ -14,7 +15,7 @@ import type { Metrics } from '../../metrics';
 import { callerIdentity, type CallerIdentity } from '../../sip/identity';
 import type { IncomingInvite } from '../../sip/sip-server';
 import type { UasDialog } from '../../sip/uas-dialog';
-import type { CallRecord } from '../../store/call-store';
+import type { CallEventType, CallRecord } from '../../store/call-store';
 import type { CallEndCause } from '../contract';
 
 export interface CallerLegDeps {
@@ -23,7 +24,7 @@ export interface CallerLegDeps {
   clock: MediaClock;
   holdFrames: Record<CodecName, Buffer[]>;
   /** A store write on the call's record (column changes + event); never blocks the leg. */
-  write(type: string, data: Record<string, unknown>, changes?: Partial<CallRecord>): void;
+  write<T extends CallEventType>(type: T, data: CloudEventData<T>, changes?: Partial<CallRecord>): void;
 }
 
 export interface CallerLegEvents {

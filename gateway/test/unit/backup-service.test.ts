@@ -34,7 +34,7 @@ describe('BackupService: the daemon schedule, status, metrics and cloud events',
     clock = new ManualClock(Date.now());
     service = new BackupService({
       config: () => cfg, db, dataDir: path.join(dir, 'data'), site: 's', device: 'd', version: 't',
-      log: pino({ level: 'silent' }), registry, emit: (type, data) => events.push({ type, data }), clock,
+      log: pino({ level: 'silent' }), registry, emit: ({ type, data }) => events.push({ type, data: { ...data } }), clock,
     });
   });
   afterEach(async () => {

@@ -124,7 +124,7 @@ describe('Call legs: addOutbound, removeLeg, holdLeg, setRole on a real joint', 
       endedAt: null, endCause: null, sipStatus: null, dtmf: '', rtpLocalPort: 0, rtpRemote: null, rtpPacketsSent: 0, rtpPacketsReceived: 0, rtpPacketsDropped: 0,
       queue: null, agent: null, callerSource: null, assertedIdentity: null, privacy: null, originalCalled: null,
     };
-    await store.create(record, 'call.offered');
+    await store.create(record, 'call.offered', {});
     return call;
   }
 

@@ -60,7 +60,7 @@ describe('CallMonitoring: a supervisor leg on the call model', function () {
       endedAt: null, endCause: null, sipStatus: null, dtmf: '', rtpLocalPort: 0, rtpRemote: null, rtpPacketsSent: 0, rtpPacketsReceived: 0, rtpPacketsDropped: 0,
       queue: null, agent: null, callerSource: null, assertedIdentity: null, privacy: null, originalCalled: null,
     };
-    await deps.store.create(record, 'call.offered');
+    await deps.store.create(record, 'call.offered', {});
     return call;
   }
 

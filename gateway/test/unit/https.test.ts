@@ -152,7 +152,7 @@ describe('certificate expiry: health alarm and cloud event 30 days ahead', () =>
   it('raises once below the threshold and clears when the certificate is replaced', async () => {
     let now = validTo - 40 * 86_400_000;
     const events: Array<[string, Record<string, unknown>]> = [];
-    const check = new CertificateExpiryCheck({ certs, alarmDays: 30, emit: (t, d) => events.push([t, d]), log, now: () => now });
+    const check = new CertificateExpiryCheck({ certs, alarmDays: 30, emit: ({ type, data }) => events.push([type, { ...data }]), log, now: () => now });
     await check.check();
     assert.equal(events.length, 0, '40 days left: no alarm');
     now = validTo - 29.5 * 86_400_000;
@@ -181,7 +181,7 @@ describe('certificate expiry: health alarm and cloud event 30 days ahead', () =>
     const gen = { generated: true, describe: () => ({ subject: 'CN=edge', validTo: new Date(Date.now() + left * 86_400_000).toUTCString(), fingerprint256: 'AA' }) };
     const events: string[] = [];
     let renewed = 0;
-    const check = new CertificateExpiryCheck({ certs: gen, alarmDays: 30, emit: (t) => events.push(t), log, renew: async () => {
+    const check = new CertificateExpiryCheck({ certs: gen, alarmDays: 30, emit: ({ type }) => events.push(type), log, renew: async () => {
         renewed += 1;
         left = 825;
       },

@@ -88,14 +88,14 @@ describe('Db and CallStore on a sqlite file', () => {
     const a = record();
     const b = record({ trunk: 'pbx-2', fromName: null, fromUser: null });
     await store.create(a, 'call.offered', { from: '1001' });
-    await store.create(b, 'call.offered');
+    await store.create(b, 'call.offered', {});
     assert.deepEqual(await store.get(a.id), a);
     assert.deepEqual(await store.get(b.id), b);
     assert.equal(await store.get('no-such-call'), undefined);
 
-    await store.update(a.id, { state: 'answered', answeredAt: '2025-01-01T12:00:10.000Z', codec: 'PCMU', rtpLocalPort: 20002, sipStatus: 200 }, 'call.answered', { codec: 'PCMU' });
-    await store.update(a.id, { dtmf: '12#', fromName: undefined }, 'call.dtmf', { digits: '12#' });
-    await store.update(a.id, {}, 'call.note');
+    await store.update(a.id, { state: 'answered', answeredAt: '2025-01-01T12:00:10.000Z', codec: 'PCMU', rtpLocalPort: 20002, sipStatus: 200 }, 'call.media-answered', { codec: 'PCMU' });
+    await store.update(a.id, { dtmf: '12#', fromName: undefined }, 'call.dtmf', { digit: '12#' });
+    await store.update(a.id, {}, 'call.confirmed', {});
     const got = await store.get(a.id);
     assert.equal(got?.state, 'answered');
     assert.equal(got?.codec, 'PCMU');
@@ -109,9 +109,9 @@ describe('Db and CallStore on a sqlite file', () => {
       events.map((e) => [e.type, e.data, e.callId]),
       [
         ['call.offered', { from: '1001' }, a.id],
-        ['call.answered', { codec: 'PCMU' }, a.id],
-        ['call.dtmf', { digits: '12#' }, a.id],
-        ['call.note', {}, a.id],
+        ['call.media-answered', { codec: 'PCMU' }, a.id],
+        ['call.dtmf', { digit: '12#' }, a.id],
+        ['call.confirmed', {}, a.id],
       ],
     );
     assert.ok(events.every((e) => !Number.isNaN(Date.parse(e.ts))));
@@ -133,7 +133,7 @@ describe('Db and CallStore on a sqlite file', () => {
     for (let i = 0; i < 3; i++) {
       const r = record({ createdAt: ts });
       ids.push(r.id);
-      await store.create(r, 'call.offered');
+      await store.create(r, 'call.offered', {});
     }
     assert.deepEqual((await store.list()).map((c) => c.id), ids.reverse());
   });
@@ -143,12 +143,14 @@ describe('Db and CallStore on a sqlite file', () => {
     const store = new CallStore(db);
     const r = record();
     // JSON.stringify throws on a BigInt: the event insert fails after the calls INSERT ran.
-    await assert.rejects(store.create(r, 'call.offered', { big: 1n }), TypeError);
+    // Untyped input (the compiler would refuse the field): the store must still roll back.
+    const bad: Record<string, unknown> = { big: 1n };
+    await assert.rejects(store.create(r, 'call.offered', bad), TypeError);
     assert.equal(await store.get(r.id), undefined, 'no calls row');
     assert.deepEqual(await store.events(r.id), [], 'no event');
     assert.equal(await store.count(), 0);
     // The connection is usable afterwards (no transaction left open).
-    await store.create(record(), 'call.offered');
+    await store.create(record(), 'call.offered', {});
     assert.equal(await store.count(), 1);
   });
 
@@ -156,8 +158,9 @@ describe('Db and CallStore on a sqlite file', () => {
     db = await Db.open(file);
     const store = new CallStore(db);
     const r = record();
-    await store.create(r, 'call.offered');
-    await assert.rejects(store.update(r.id, { state: 'ended', endCause: 'normal' }, 'call.ended', { big: 2n }));
+    await store.create(r, 'call.offered', {});
+    const bad: Record<string, unknown> = { big: 2n };
+    await assert.rejects(store.update(r.id, { state: 'ended', endCause: 'normal' }, 'call.ended', bad));
     const after = await store.get(r.id);
     assert.equal(after?.state, 'ringing');
     assert.equal(after?.endCause, null);
@@ -171,20 +174,20 @@ describe('Db and CallStore on a sqlite file', () => {
     const ok2 = record();
     const bad = record({ id: ok1.id }); // duplicate primary key
     const results = await Promise.allSettled([
-      store.create(ok1, 'call.offered'),
+      store.create(ok1, 'call.offered', {}),
       db.transaction(async (tx) => {
         // Succeeds (ok1 is committed by now: transactions run one after another), then the next fails.
         await tx.run("INSERT INTO call_events (call_id, ts, type, data) VALUES (?, 'x', 'ghost.event', '{}')", [ok1.id]);
         await tx.run('INSERT INTO nope VALUES (1)');
       }),
-      store.create(bad, 'call.offered'),
-      store.create(ok2, 'call.offered'),
+      store.create(bad, 'call.offered', {}),
+      store.create(ok2, 'call.offered', {}),
     ]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled']);
     assert.equal(await store.count(), 2);
     assert.deepEqual((await store.events(ok1.id)).map((e) => e.type), ['call.offered'], 'neither the ghost event nor the duplicate left an event');
     // An event for a call that does not exist is refused (foreign key), so update() of one fails.
-    await assert.rejects(store.update('no-such-call', { state: 'ended' }, 'call.ended'));
+    await assert.rejects(store.update('no-such-call', { state: 'ended' }, 'call.ended', {}));
     assert.deepEqual(await store.events('no-such-call'), []);
   });
 
@@ -195,7 +198,7 @@ describe('Db and CallStore on a sqlite file', () => {
     const answered = record({ state: 'answered', answeredAt: '2025-01-01T12:00:30.000Z' });
     const ended = record({ state: 'ended', endedAt: '2025-01-01T12:01:00.000Z', endCause: 'normal' });
     const failed = record({ state: 'failed', endedAt: '2025-01-01T12:01:00.000Z', endCause: 'rejected' });
-    for (const r of [ringing, answered, ended, failed]) await store.create(r, 'call.offered');
+    for (const r of [ringing, answered, ended, failed]) await store.create(r, 'call.offered', {});
 
     const before = Date.now();
     assert.equal(await store.closeOrphans('restart'), 2);
@@ -219,8 +222,8 @@ describe('Db and CallStore on a sqlite file', () => {
     db = await Db.open(file);
     let store = new CallStore(db);
     const r = record();
-    await store.create(r, 'call.offered', { n: 1 });
-    await store.update(r.id, { state: 'answered' }, 'call.answered');
+    await store.create(r, 'call.offered', { trunk: 'pbx-1' });
+    await store.update(r.id, { state: 'answered' }, 'call.answered', {});
     await db.close();
 
     db = await Db.open(file);
@@ -265,6 +268,6 @@ describe('Db and CallStore on a sqlite file', () => {
     db = await Db.open(file);
     const store = new CallStore(db);
     await db.close();
-    await assert.rejects(store.create(record(), 'call.offered'), (e: unknown) => e instanceof CcedgeError && e.code === 'DB_FAILED');
+    await assert.rejects(store.create(record(), 'call.offered', {}), (e: unknown) => e instanceof CcedgeError && e.code === 'DB_FAILED');
   });
 });
