@@ -39,7 +39,7 @@ import type { TranscriptService } from '../gateway/transcripts/transcript-servic
 import { wireSpeech } from './wiring/speech';
 import type { SpeechEngine } from '../media/speech/contract';
 import { recordingsApi } from '../gateway/recording/recordings-api';
-import { resolveSiteSecret, SyncService } from '../sync';
+import { resolveSiteSecret, SyncService, type CloudEvent } from '../sync';
 import { registerCloudCommands } from '../gateway/cloud-commands';
 import { siteIPv4Addresses } from '../gateway/net/addresses';
 import { CertificateExpiryCheck } from '../gateway/certs/expiry';
@@ -154,6 +154,13 @@ export class Daemon {
         },
       });
       closer.defer('cloud sync', () => sync.close());
+      /**
+       * An event with no call behind it (queue, recording, hardware, backup, certificate) in its own
+       * transaction; a failed write is logged, never thrown at the part that raised it.
+       */
+      const writeEvent = (event: CloudEvent, what: string): void => {
+        db.transaction((tx) => sync.append(tx, event.type, event.data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type: event.type }, `${what} event write failed`));
+      };
       const pushed = await sync.config.applied();
       if (pushed) {
         // The last config the cloud pushed runs again after a restart, unless it no longer fits the file's.
@@ -208,7 +215,7 @@ export class Daemon {
       closer.defer('acd', () => acd.close());
       const people = new PeopleService({ config, store: peopleStore, acd, directory, log: log.child({ component: 'people' }), changed: () => pruneQueueTopics() }, storedPeople);
       acd.on('queuePaused', (queue, paused) => {
-        db.transaction((tx) => sync.append(tx, 'queue.paused', { queue, paused })).catch((err: unknown) => log.error({ err, code: 'DB_FAILED' }, 'queue pause event write failed'));
+        writeEvent({ type: 'queue.paused', data: { queue, paused } }, 'queue pause');
       });
       const kpiStore = new KpiStore(db);
       await kpiStore.closeOpenWrapUps();
@@ -238,9 +245,7 @@ export class Daemon {
       closer.defer('agent sessions', () => sessions.close());
       const recording = new RecordingService(vault, () => config.recording, log.child({ component: 'recording' }), {
         alarm: (state, freeBytes, minFreeBytes) => {
-          db.transaction((tx) => sync.append(tx, 'recording.alarm', { alarm: 'disk-low', state, freeBytes, minFreeBytes })).catch((err: unknown) =>
-            log.error({ err, code: 'DB_FAILED' }, 'recording alarm write failed'),
-          );
+          writeEvent({ type: 'recording.alarm', data: { alarm: 'disk-low', state, freeBytes, minFreeBytes } }, 'recording alarm');
         },
         stopped: (call, agent) => sessions.send(agent, { v: 1, type: 'recording', callId: call.id, active: false, paused: false }),
       });
@@ -366,10 +371,7 @@ export class Daemon {
         dahdiDir,
         log: log.child({ component: 'hw' }),
         // Alarms and faults are events like any other: outbox, residency policy, the cloud.
-        emit: (...event) => {
-          const e = hwCloudEvent(...event);
-          db.transaction((tx) => sync.append(tx, e.type, e.data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type: e.type }, 'hardware event write failed'));
-        },
+        emit: (...event) => writeEvent(hwCloudEvent(...event), 'hardware'),
         panelInfo: () => ({ site: config.site.id, ip: webrtcInterfaces(config)[0] ?? null, activeCalls: calls.active }),
         // The watchdog is fed only while these pass (the event loop is checked by hw itself).
         checks: {
@@ -394,9 +396,7 @@ export class Daemon {
         version: VERSION,
         log: log.child({ component: 'backup' }),
         registry: metrics.registry,
-        emit: ({ type, data }) => {
-          db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'backup event write failed'));
-        },
+        emit: (event) => writeEvent(event, 'backup'),
       });
       // A backup under way finishes (or fails) before the database it reads closes.
       closer.defer('backups', () => backup.close());
@@ -456,9 +456,7 @@ export class Daemon {
           alarmDays: config.certificates.expiryAlarmDays,
           registry: metrics.registry,
           log: certLog,
-          emit: ({ type, data }) => {
-            db.transaction((tx) => sync.append(tx, type, data)).catch((err: unknown) => log.error({ err, code: 'DB_FAILED', type }, 'certificate event write failed'));
-          },
+          emit: (event) => writeEvent(event, 'certificate'),
           renew: async () => {
             await SiteCertificates.renew(storeOptions(config, certLog));
             certs.reloadIfChanged();

@@ -13,7 +13,7 @@ import { TOPICS } from './topics';
 export { Commands, type CommandResult, type CommandContext } from './commands';
 export { ConfigSync, DEFAULT_MAX_CONFIG_BYTES, versionAtEnds, type ConfigHooks, type ConfigReported, type ConfigRefusalCode, type AppliedConfig } from './config-sync';
 export { MqttLink, mqttConfigSchema, type MqttConfig, type MqttConfigInput, type PublishOptions } from './mqtt-link';
-export { CLOUD_EVENTS, isCloudEventType, type CloudEventAppender, type CloudEventData, type CloudEventType } from './events';
+export { CLOUD_EVENTS, isCloudEventType, type CloudEvent, type CloudEventAppender, type CloudEventData, type CloudEventType } from './events';
 export { Outbox, outboxLimitsSchema, type OutboxLimits, type OutboxRow, type OutboxStats } from './outbox';
 export { Policy, policyConfigSchema, DEFAULT_EVENT_FIELDS, maskNumber, type PolicyConfig, type FieldKind } from './policy';
 export { Sender, type LivePublisher, type SyncStatus } from './sender';
