@@ -180,7 +180,10 @@ export class Db {
             head.reject(new CcedgeError('DB_FAILED', 'database is closed'));
           } else if (head.kind === 'between') {
             this.queue.shift();
-            await head.work().then(head.resolve, head.reject);
+            // Through then(): a work that throws before returning its promise still settles and the queue goes on.
+            await Promise.resolve()
+              .then(() => head.work())
+              .then(head.resolve, head.reject);
           } else {
             await this.runBatch();
           }

@@ -137,6 +137,15 @@ describe('Db group commit (transactions queued together share one COMMIT, each i
     assert.equal((await committed(file, 'SELECT n FROM t')).length, 10);
   });
 
+  it('goes on after a betweenWrites work that throws before returning a promise', async () => {
+    const d = db as Db;
+    const bad = d.betweenWrites((): Promise<void> => {
+      throw new Error('thrown at once');
+    });
+    await assert.rejects(bad, /thrown at once/);
+    assert.equal(await insert(d, 7), 7);
+  });
+
   it('commits the writes queued before close and refuses later ones with DB_FAILED', async () => {
     const d = db as Db;
     const queued = Array.from({ length: 20 }, (_, n) => insert(d, n));
