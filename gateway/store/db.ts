@@ -13,6 +13,8 @@ export const MAX_BATCH = 256;
 const MAX_CACHED_STATEMENTS = 128;
 /** Only plain writes are cached: they run to completion, so a cached one never holds a read open. */
 const CACHEABLE = /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i;
+/** Single-row reads (and writes with RETURNING) are cached too: each get is reset right after. */
+const CACHEABLE_GET = /^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH)\b/i;
 
 type Queued =
   | { kind: 'tx'; work: (db: Db) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }
@@ -79,6 +81,16 @@ export class Db {
   }
 
   get<T = Row>(sql: string, params: SqlParam[] = []): Promise<T | undefined> {
+    if (!this.closed && CACHEABLE_GET.test(sql)) {
+      return new Promise((resolve, reject) =>
+        this.withStatement(sql, reject, (stmt) => {
+          stmt.get(params, (err: Error | null, row: unknown) => (err ? reject(err) : resolve(row as T | undefined)));
+          // A get stops at the first row: the reset (queued behind it on this statement) ends
+          // the read, so a cached statement never holds a read transaction open.
+          stmt.reset();
+        }),
+      );
+    }
     return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
   }
 
@@ -130,31 +142,42 @@ export class Db {
     return this.closing;
   }
 
-  /** A plain write through its cached prepared statement (prepared on first use; a prepare is one more trip to sqlite's thread). */
+  /** A plain write through its cached prepared statement. */
   private runCached(sql: string, params: SqlParam[]): Promise<{ lastID: number; changes: number }> {
-    return new Promise((resolve, reject) => {
-      const run = (stmt: sqlite3.Statement): void => {
+    return new Promise((resolve, reject) =>
+      this.withStatement(sql, reject, (stmt) =>
         stmt.run(params, function (err: Error | null) {
           if (err) reject(err);
           else resolve({ lastID: this.lastID, changes: this.changes });
-        });
-      };
-      const cached = this.statements.get(sql);
-      if (cached) {
-        // Most recently used last, so the first is the one to evict.
-        this.statements.delete(sql);
-        this.statements.set(sql, cached);
-        return run(cached);
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Hands `use` the cached prepared statement of `sql`, preparing it on first use (a prepare is
+   * one more trip to sqlite's thread); a statement that fails to prepare goes to `reject` and is
+   * never cached.
+   */
+  private withStatement(sql: string, reject: (e: Error) => void, use: (stmt: sqlite3.Statement) => void): void {
+    const cached = this.statements.get(sql);
+    if (cached) {
+      // Most recently used last, so the first is the one to evict.
+      this.statements.delete(sql);
+      this.statements.set(sql, cached);
+      return use(cached);
+    }
+    const stmt = this.db.prepare(sql, (err) => {
+      if (err) return reject(err);
+      const raced = this.statements.get(sql);
+      if (raced || this.closed) {
+        // Used once, then finalized (queued behind that use): only the cache's statements live on.
+        use(raced ?? stmt);
+        stmt.finalize();
+        return;
       }
-      // A statement that fails to prepare is reported here and never cached.
-      const stmt = this.db.prepare(sql, (err) => {
-        if (err) return reject(err);
-        if (this.closed) return run(stmt);
-        const raced = this.statements.get(sql);
-        if (raced) stmt.finalize();
-        else this.remember(sql, stmt);
-        run(raced ?? stmt);
-      });
+      this.remember(sql, stmt);
+      use(stmt);
     });
   }
 
