@@ -9,11 +9,11 @@ export type Row = Record<string, unknown>;
 
 /** Works one commit may hold: enough to amortise the COMMIT, few enough that no batch holds the write lock long. */
 export const MAX_BATCH = 256;
-/** Prepared write statements kept for reuse (a prepare is one more trip to sqlite's thread). */
+/** Prepared statements kept for reuse (a prepare is one more trip to sqlite's thread). */
 const MAX_CACHED_STATEMENTS = 128;
-/** Only plain writes are cached: they run to completion, so a cached one never holds a read open. */
+/** run() caches plain writes only: they run to completion, so a cached one never holds a read open. */
 const CACHEABLE = /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i;
-/** Single-row reads (and writes with RETURNING) are cached too: each get is reset right after. */
+/** get() caches reads (and writes with RETURNING) too: each get is reset right after its row. */
 const CACHEABLE_GET = /^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH)\b/i;
 
 type Queued =
@@ -28,9 +28,9 @@ type Ran = { entry: Queued; ok: true; value: unknown } | { entry: Queued; ok: fa
  * sqlite3's own serialize() cannot keep an async transaction's statements together.
  *
  * Group commit: transactions that queue up while one runs are run, in order, inside ONE
- * BEGIN IMMEDIATE … COMMIT (at most MAX_BATCH of them), each in its own SAVEPOINT, because the
- * COMMIT (fsync of the WAL) and the BEGIN are the per-write cost that did not keep up with the
- * call rate. What a caller sees is unchanged: its work runs after every earlier one finished and
+ * BEGIN IMMEDIATE … COMMIT (at most MAX_BATCH of them), each in its own SAVEPOINT: every
+ * statement is a sequential trip to sqlite's thread, and BEGIN + COMMIT per event were the trips
+ * (and WAL commit work) that made the call records fall behind the call rate. What a caller sees is unchanged: its work runs after every earlier one finished and
  * sees their writes; a failing work is rolled back to its savepoint alone; its promise settles only
  * after the COMMIT that holds it, and a failing COMMIT rejects every work of its batch.
  */
