@@ -1,4 +1,4 @@
-import type { Db, Row, SqlParam } from './db';
+import type { Db, SqlParam } from './db';
 
 export type CallState = 'ringing' | 'answered' | 'ended' | 'failed';
 
@@ -105,10 +105,8 @@ export class CallStore {
         `INSERT INTO calls (${FIELDS.map((f) => COLUMNS[f]).join(', ')}) VALUES (${FIELDS.map(() => '?').join(', ')})`,
         FIELDS.map((f) => record[f] as SqlParam),
       );
-      await together(
-        insertEvent(db, record.id, eventType, data),
-        this.sink?.append(db, eventType, { callId: record.id, trunk: record.trunk, from: record.fromUser, to: record.toUser, ...data }),
-      );
+      await insertEvent(db, record.id, eventType, data);
+      await this.sink?.append(db, eventType, { callId: record.id, trunk: record.trunk, from: record.fromUser, to: record.toUser, ...data });
     });
   }
 
@@ -117,21 +115,16 @@ export class CallStore {
     // call.ended carries the call's queue and agent to the cloud: the UPDATE returns them, one statement instead of two.
     const wantsRow = this.sink !== undefined && eventType === 'call.ended';
     await this.db.transaction(async (db) => {
-      const sql = `UPDATE calls SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
-      const params = [...keys.map((k) => changes[k] as SqlParam), id];
-      if (!wantsRow) {
-        await together(keys.length > 0 ? db.run(sql, params) : undefined, insertEvent(db, id, eventType, data), this.sink?.append(db, eventType, { callId: id, ...data }));
-        return;
+      let extra: { queue: string | null; agent: string | null } | undefined;
+      if (keys.length > 0) {
+        const sql = `UPDATE calls SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
+        const params = [...keys.map((k) => changes[k] as SqlParam), id];
+        if (wantsRow) extra = await db.get<{ queue: string | null; agent: string | null }>(`${sql} RETURNING queue, agent`, params);
+        else await db.run(sql, params);
+      } else if (wantsRow) {
+        extra = await db.get<{ queue: string | null; agent: string | null }>('SELECT queue, agent FROM calls WHERE id = ?', [id]);
       }
-      const row = keys.length > 0 ? db.get<Row>(`${sql} RETURNING queue, agent`, params) : db.get<Row>('SELECT queue, agent FROM calls WHERE id = ?', [id]);
-      const event = insertEvent(db, id, eventType, data);
-      let extra: Row | undefined;
-      await together(
-        row.then((r) => {
-          extra = r;
-        }),
-        event,
-      );
+      await insertEvent(db, id, eventType, data);
       await this.sink?.append(db, eventType, { callId: id, ...extra, ...data });
     });
   }
@@ -201,16 +194,6 @@ export class CallStore {
     const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM calls');
     return row?.n ?? 0;
   }
-}
-
-/**
- * Runs statements of one transaction that do not depend on each other together: each is a trip to
- * sqlite's thread, and sequential trips are what limits how many events per second are recorded.
- * Waits for all of them before failing, so none is still running when the work is rolled back.
- */
-async function together(...ops: Array<Promise<unknown> | undefined>): Promise<void> {
-  const results = await Promise.allSettled(ops);
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
 async function insertEvent(db: Db, callId: string, type: string, data: Record<string, unknown>): Promise<void> {
