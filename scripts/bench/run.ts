@@ -118,7 +118,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 async function main(): Promise<void> {
   const quick = ARGV.includes('--quick');
   const onlyValue = flagValue(ARGV, '--only');
-  const only = onlyValue ? onlyValue.split(',') : Object.keys(BENCHES);
+  // --summary-only: rebuild summary.md from the results on disk (after merging results of separate runs).
+  const only = ARGV.includes('--summary-only') ? [] : onlyValue ? onlyValue.split(',') : Object.keys(BENCHES);
   const t0 = Date.now();
   const log = (s: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
   buildEngine();
