@@ -1,3 +1,5 @@
+import { CodedError, codedErrorGuard } from '../lib/coded-error';
+
 /** Stable error codes: users, logs and the cloud match on these, never on messages. */
 export type ErrorCode =
   | 'CONFIG_INVALID'
@@ -84,17 +86,7 @@ export type ErrorCode =
   | 'CALL_OUTBOUND_FAILED'
   | 'CALL_OUTBOUND_UNAVAILABLE';
 
-export class CcedgeError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'CcedgeError';
-  }
-}
+/** The gateway's error; a subsystem narrows the code to its own part of the union (AcdError, CallError). */
+export class CcedgeError<C extends ErrorCode = ErrorCode> extends CodedError<C> {}
 
-export function isCcedgeError(e: unknown, code?: ErrorCode): e is CcedgeError {
-  return e instanceof CcedgeError && (code === undefined || e.code === code);
-}
+export const isCcedgeError = codedErrorGuard(CcedgeError);

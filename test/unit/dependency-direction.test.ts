@@ -6,14 +6,17 @@ import path from 'node:path';
  * The architecture's dependency rules, checked on the TypeScript sources so they stay true:
  * dependencies point from the composition root down. media/, sync/ and hw/ are libraries the
  * gateway wires together; they never reach up into gateway/ or image/, and media and sync never
- * import each other. Test code is exempt (a sync test may borrow the gateway's Db as its fixture).
+ * import each other. lib/ (the coded-error base, the logger interface) sits below them all: every
+ * folder may import it and it imports none. Test code is exempt (a sync test may borrow the
+ * gateway's Db as its fixture).
  */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const TOP = ['gateway', 'media', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
+const TOP = ['lib', 'gateway', 'media', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
 type Top = (typeof TOP)[number];
 
 /** Which top-level folders each library may NOT import (production files). */
 const FORBIDDEN: Partial<Record<Top, readonly Top[]>> = {
+  lib: ['gateway', 'media', 'sync', 'hw', 'image', 'scripts', 'test'],
   media: ['gateway', 'image', 'sync', 'hw', 'scripts', 'test'],
   sync: ['gateway', 'image', 'media', 'hw', 'scripts', 'test'],
   hw: ['gateway', 'image', 'media', 'sync', 'scripts', 'test'],
@@ -68,9 +71,10 @@ describe('dependency direction between top-level folders', () => {
 
   it('finds imports at all (the scanner reads the tree)', () => {
     assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'media'), 'gateway → media imports must be seen');
+    assert.ok(all.some((e) => e.from === 'hw' && e.to === 'lib'), 'hw → lib imports must be seen');
   });
 
-  it('media/, sync/ and hw/ never import gateway/, image/ or each other (production files)', () => {
+  it('lib/ imports no other folder; media/, sync/ and hw/ never import gateway/, image/ or each other (production files)', () => {
     const bad = all.filter((e) => !isTestFile(e.file) && (FORBIDDEN[e.from] ?? []).includes(e.to as Top));
     assert.deepEqual(
       bad.map((e) => `${e.file}: ${e.spec}`),
