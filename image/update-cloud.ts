@@ -26,6 +26,7 @@ import { requestRestart } from './restart';
 import { loadUpdateSettings, type UpdateSettings } from './settings';
 import { Slots } from './slots';
 import { VERSION } from '../gateway/version';
+import type { Log } from '../lib/log';
 
 export interface CommandRegistry {
   register<S extends z.ZodType>(name: string, schema: S, handler: (args: z.output<S>, ctx: { id: string; name: string }) => unknown): unknown;
@@ -37,7 +38,7 @@ export type Publish = (suffix: string, payload: unknown, opts: { qos: 0 | 1; ret
 export interface UpdateCloudDeps {
   dataDir: string;
   publish: Publish;
-  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  log: Pick<Log, 'info' | 'warn' | 'error'>;
   settings?: UpdateSettings;
   /** Default: requestRestart() and SIGTERM to this process after `restartDelayMs`. */
   restart?: () => void;
