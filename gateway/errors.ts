@@ -89,4 +89,4 @@ export type ErrorCode =
 /** The gateway's error; a subsystem narrows the code to its own part of the union (AcdError, CallError). */
 export class CcedgeError<C extends ErrorCode = ErrorCode> extends CodedError<C> {}
 
-export const isCcedgeError = codedErrorGuard(CcedgeError);
+export const isCcedgeError = codedErrorGuard<CcedgeError>(CcedgeError);
