@@ -16,15 +16,6 @@ describe('parseWsMessage (agent and wallboard frames)', () => {
     assert.equal(r.ref, 'r1');
   });
 
-  it('accepts a frame that arrives in fragments (RawData as Buffer[]) and as an ArrayBuffer', () => {
-    const text = JSON.stringify({ v: 1, type: 'ping' });
-    const parts = [Buffer.from(text.slice(0, 5)), Buffer.from(text.slice(5))];
-    assert.ok(parseWsMessage(parts, false, WALLBOARD_PROTOCOL_VERSION, wallboardClientMessage, 'wallboard protocol').ok);
-    const bytes = Buffer.from(text);
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    assert.ok(parseWsMessage(ab, false, WALLBOARD_PROTOCOL_VERSION, wallboardClientMessage, 'wallboard protocol').ok);
-  });
-
   it('refuses binary frames and text that is not JSON', () => {
     assert.deepEqual(agent(Buffer.from([1, 2, 3]), true), { ok: false, code: 'WS_BAD_MESSAGE', message: 'binary frames are not part of the protocol' });
     assert.deepEqual(wallboard('{"v":1,'), { ok: false, code: 'WS_BAD_MESSAGE', message: 'not JSON' });
