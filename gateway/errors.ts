@@ -1,3 +1,7 @@
+import { CodedError, codedErrorGuard } from '../lib/coded-error';
+import type { AcdErrorCode } from './acd/errors';
+import type { CallErrorCode } from './calls/errors';
+
 /** Stable error codes: users, logs and the cloud match on these, never on messages. */
 export type ErrorCode =
   | 'CONFIG_INVALID'
@@ -35,28 +39,12 @@ export type ErrorCode =
   | 'PEOPLE_EXISTS'
   /** The queue is still named by agents or other queues (409): change those first. */
   | 'PEOPLE_IN_USE'
-  | 'AGENT_LOGIN_FAILED'
   /** Too many failed logins from this address or for this agent name (429 + Retry-After). */
   | 'AGENT_LOGIN_THROTTLED'
-  /** Password checks are queued to their bound (503 + Retry-After); nothing was checked. */
-  | 'AGENT_LOGIN_BUSY'
-  /** A login at the page of another role: an agent at /supervisor, a supervisor at /agent (403). */
-  | 'AGENT_WRONG_ROLE'
-  /** One-time password right; a new password must be chosen first (403). */
-  | 'AGENT_PASSWORD_CHANGE_REQUIRED'
-  /** The new password chosen in place of a one-time password is refused (400). */
-  | 'AGENT_PASSWORD_REJECTED'
   /** A read-only command found no data directory (it never creates one). */
   | 'CLI_NO_DATA_DIR'
   /** /setup: wrong claim code, already done (410), or the first-run settings are invalid. */
   | 'SETUP_REFUSED'
-  | 'AGENT_BAD_TRANSITION'
-  | 'ACD_UNKNOWN_AGENT'
-  | 'ACD_UNKNOWN_QUEUE'
-  | 'ACD_UNKNOWN_CALL'
-  | 'ACD_DUPLICATE_CALL'
-  | 'ACD_QUEUE_FULL'
-  | 'ACD_RECONFIGURE_REFUSED'
   /** Supervisor monitoring (gateway/supervisor/monitoring.ts): not wired, or the call cannot be joined. */
   | 'MONITOR_UNAVAILABLE'
   | 'MONITOR_NO_SUCH_CALL'
@@ -68,8 +56,6 @@ export type ErrorCode =
   | 'BACKUP_NOT_FOUND'
   | 'BACKUP_TARGET_NOT_EMPTY'
   | 'BACKUP_BUSY'
-  | 'ACD_AGENT_UNAVAILABLE'
-  | 'ACD_CLOSED'
   // A blind transfer (agents/transfers.ts): no such connected call, a bad or unknown target, the
   // target cannot take it, the call cannot be transferred, or a transfer of it is running.
   | 'TRANSFER_NO_CALL'
@@ -77,24 +63,11 @@ export type ErrorCode =
   | 'TRANSFER_UNAVAILABLE'
   | 'TRANSFER_NOT_ALLOWED'
   | 'TRANSFER_BUSY'
-  // gateway/calls/errors.ts: what a call refuses (a leg it does not have, a full call...).
-  | 'CALL_CLOSED'
-  | 'CALL_UNKNOWN_LEG'
-  | 'CALL_FULL'
-  | 'CALL_OUTBOUND_FAILED'
-  | 'CALL_OUTBOUND_UNAVAILABLE';
+  // The ACD's and a call's own codes, each listed once where they are raised.
+  | AcdErrorCode
+  | CallErrorCode;
 
-export class CcedgeError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'CcedgeError';
-  }
-}
+/** The gateway's error; a subsystem narrows the code to its own part of the union (AcdError, CallError). */
+export class CcedgeError<C extends ErrorCode = ErrorCode> extends CodedError<C> {}
 
-export function isCcedgeError(e: unknown, code?: ErrorCode): e is CcedgeError {
-  return e instanceof CcedgeError && (code === undefined || e.code === code);
-}
+export const isCcedgeError = codedErrorGuard<CcedgeError>(CcedgeError);

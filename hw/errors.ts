@@ -1,3 +1,5 @@
+import { CodedError } from '../lib/coded-error';
+
 /** Stable error codes of hw/ (the gateway's ErrorCode union can adopt them as they are). */
 export type HwErrorCode =
   | 'HW_CONFIG_INVALID'
@@ -17,16 +19,7 @@ export type HwErrorCode =
   | 'HW_WATCHDOG_CHECK_FAILED'
   | 'HW_NOTIFY_FAILED';
 
-export class HwError extends Error {
-  constructor(
-    readonly code: HwErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'HwError';
-  }
-}
+export class HwError extends CodedError<HwErrorCode> {}
 
 /** The message of anything thrown, for logs and events. */
 export function errorMessage(err: unknown): string {

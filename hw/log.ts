@@ -1,9 +1,5 @@
-/** The JSON-lines logger hw/ writes to (a pino logger fits structurally; hw/ never imports gateway/). */
-export interface HwLog {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The JSON-lines logger hw/ writes to: the tree's one Log (lib/log.ts); hw/ never imports gateway/. */
+import type { Log } from '../lib/log';
 
-export const SILENT_LOG: HwLog = { debug() {}, info() {}, warn() {}, error() {} };
+export type HwLog = Log;
+export { SILENT_LOG } from '../lib/log';

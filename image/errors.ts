@@ -1,3 +1,5 @@
+import { CodedError } from '../lib/coded-error';
+
 /**
  * Stable error codes of the image tools (binary runtime, provisioning, update bundles, A/B slots).
  * Installers, operators and the cloud match on these codes, never on the messages.
@@ -27,16 +29,7 @@ export type ImageErrorCode =
 /** Codes that mean "the input was wrong" (exit 2); every other code exits 1. */
 const USAGE_CODES = new Set<ImageErrorCode>(['IMAGE_USAGE', 'PROVISION_INVALID', 'PROVISION_INPUT_UNREADABLE']);
 
-export class ImageError extends Error {
-  constructor(
-    readonly code: ImageErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'ImageError';
-  }
-
+export class ImageError extends CodedError<ImageErrorCode> {
   get exitCode(): number {
     return USAGE_CODES.has(this.code) ? 2 : 1;
   }

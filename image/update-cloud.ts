@@ -25,6 +25,7 @@ import { ImageError } from './errors';
 import { requestRestart } from './restart';
 import { loadUpdateSettings, type UpdateSettings } from './settings';
 import { Slots } from './slots';
+import type { Log } from '../lib/log';
 
 export interface CommandRegistry {
   register<S extends z.ZodType>(name: string, schema: S, handler: (args: z.output<S>, ctx: { id: string; name: string }) => unknown): unknown;
@@ -38,7 +39,7 @@ export interface UpdateCloudDeps {
   /** The running version, reported in update/status (the composition root knows it; image/ does not import the gateway). */
   version: string;
   publish: Publish;
-  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  log: Pick<Log, 'info' | 'warn' | 'error'>;
   settings?: UpdateSettings;
   /** Default: requestRestart() and SIGTERM to this process after `restartDelayMs`. */
   restart?: () => void;

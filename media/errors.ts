@@ -1,3 +1,5 @@
+import { CodedError } from '../lib/coded-error';
+
 /**
  * Errors raised by the media layer. The `code` is a stable contract: the gateway maps it to SIP
  * responses (e.g. SDP_NO_COMMON_CODEC → 488) and to metrics, so never rename a code.
@@ -22,12 +24,4 @@ export type MediaErrorCode =
   /** A participant was added to a media joint after close(). */
   | 'JOINT_CLOSED';
 
-export class MediaError extends Error {
-  constructor(
-    readonly code: MediaErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'MediaError';
-  }
-}
+export class MediaError extends CodedError<MediaErrorCode> {}

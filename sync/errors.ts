@@ -1,3 +1,5 @@
+import { CodedError } from '../lib/coded-error';
+
 /** Stable error codes of sync/ (the gateway's ErrorCode union can adopt them as they are). */
 export type SyncErrorCode =
   | 'SYNC_POLICY_INVALID'
@@ -10,13 +12,4 @@ export type SyncErrorCode =
   | 'CMD_INVALID_ARGS'
   | 'CMD_FAILED';
 
-export class SyncError extends Error {
-  constructor(
-    readonly code: SyncErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'SyncError';
-  }
-}
+export class SyncError extends CodedError<SyncErrorCode> {}

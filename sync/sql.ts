@@ -1,3 +1,5 @@
+import type { Log } from '../lib/log';
+
 /**
  * The narrow database interface sync/ needs. gateway/store/db.ts's `Db` satisfies it structurally,
  * so sync/ never imports gateway/ (DESIGN.md: dependencies point one way).
@@ -20,12 +22,6 @@ export interface SqlDb extends SqlExec {
   transaction<T>(work: (tx: SqlExec) => Promise<T>): Promise<T>;
 }
 
-/** The JSON-lines logger sync/ writes to (a pino logger fits). */
-export interface SyncLog {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const SILENT_LOG: SyncLog = { debug() {}, info() {}, warn() {}, error() {} };
+/** The JSON-lines logger sync/ writes to: the tree's one Log (lib/log.ts). */
+export type SyncLog = Log;
+export { SILENT_LOG } from '../lib/log';

@@ -1,3 +1,5 @@
+import { CodedError } from '../lib/coded-error';
+
 /** Errors of the recording vault. The `code` is a stable contract (CLI exit codes, HTTP statuses). */
 export type VaultErrorCode =
   | 'VAULT_NOT_FOUND'
@@ -10,13 +12,10 @@ export type VaultErrorCode =
   | 'VAULT_RANGE'
   | 'VAULT_WRITE_FAILED';
 
-export class VaultError extends Error {
-  constructor(
-    readonly code: VaultErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'VaultError';
+export class VaultError extends CodedError<VaultErrorCode> {
+  // Always an object (empty when there are none), as before the shared base: readers need no check.
+  declare readonly details: Record<string, unknown>;
+  constructor(code: VaultErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, details);
   }
 }

@@ -1,3 +1,5 @@
+import type { Log } from '../lib/log';
+
 /**
  * What the vault needs from its host. vault/ never imports gateway/: the gateway's Db and pino
  * logger satisfy these interfaces structurally.
@@ -12,11 +14,7 @@ export interface VaultDb {
   transaction<T>(work: (db: VaultDb) => Promise<T>): Promise<T>;
 }
 
-export interface VaultLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type VaultLogger = Pick<Log, 'info' | 'warn' | 'error'>;
 
 /**
  * The vault's tables, to be appended by the gateway as one new entry of MIGRATIONS (append-only

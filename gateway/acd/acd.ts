@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { AGENT_STATES } from '../agent-ui/protocol';
+import { AGENT_STATES } from './agent-state';
 import { Agent, type AgentState, type AgentView } from './agent';
 import { realClock, type Clock, type Timer } from './clock';
 import { overflowEdges, queueGraphIssues, type QueueConfig, type QueueStrategy } from './config';

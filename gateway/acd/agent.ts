@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { AgentState } from '../agent-ui/protocol';
+import type { AgentState } from './agent-state';
 import { AcdError } from './errors';
 
 export type { AgentState };

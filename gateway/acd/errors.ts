@@ -1,3 +1,4 @@
+import { codedErrorGuard } from '../../lib/coded-error';
 import { CcedgeError } from '../errors';
 
 /** Errors of the ACD core. Codes are stable (pages, logs and the cloud match on them). */
@@ -24,17 +25,6 @@ export type AcdErrorCode =
   | 'ACD_AGENT_UNAVAILABLE'
   | 'ACD_CLOSED';
 
-export class AcdError extends CcedgeError {
-  constructor(
-    override readonly code: AcdErrorCode,
-    message: string,
-    details?: Record<string, unknown>,
-  ) {
-    super(code, message, details);
-    this.name = 'AcdError';
-  }
-}
+export class AcdError extends CcedgeError<AcdErrorCode> {}
 
-export function isAcdError(e: unknown, code?: AcdErrorCode): e is AcdError {
-  return e instanceof AcdError && (code === undefined || e.code === code);
-}
+export const isAcdError = codedErrorGuard(AcdError);

@@ -1,5 +1,6 @@
 export { Acd, type AcdAgentConfig, type AcdEvents, type AcdOptions, type AcdSnapshot, type CallPhase, type NewCall, type OverflowReason, type OverflowTarget, type QueueSnapshot, type RingCancelReason, type TransferTarget } from './acd';
-export { Agent, canTransition, type AgentState, type AgentView, type TransitionOptions } from './agent';
+export { Agent, canTransition, type AgentView, type TransitionOptions } from './agent';
+export { AGENT_STATES, type AgentState } from './agent-state';
 export { AgentDirectory, type AgentDirectoryOptions, type DirectoryAgent, type SessionEndReason } from './agent-directory';
 export { realClock, type Clock, type Timer } from './clock';
 export {

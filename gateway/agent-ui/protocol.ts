@@ -4,6 +4,7 @@
  * browser page (which imports the types only). Bump PROTOCOL_VERSION on an incompatible change.
  */
 import { z } from 'zod';
+import type { AgentState } from '../acd/agent-state';
 import { DISPOSITIONS, type Disposition } from '../kpi/kpi';
 import { parseTransferTarget, TRANSFER_TARGET_HELP, TRANSFER_TARGET_MAX } from './transfer-target';
 
@@ -12,8 +13,7 @@ export const PROTOCOL_VERSION = 1;
 /** Longest wrap-up note kept per call (characters). */
 export const NOTES_MAX_CHARS = 4000;
 
-export const AGENT_STATES = ['offline', 'available', 'ringing', 'on-call', 'wrap-up', 'away'] as const;
-export type AgentState = (typeof AGENT_STATES)[number];
+export { AGENT_STATES, type AgentState } from '../acd/agent-state';
 
 const callId = z.string().uuid();
 const base = { v: z.literal(PROTOCOL_VERSION), ref: z.string().max(64).optional() };

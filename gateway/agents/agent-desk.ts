@@ -4,7 +4,7 @@ import type { Acd } from '../acd/acd';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
 import type { CallContext, CallInfo, DeskSettings, QueueFigures, ServerMessage, ShiftCall } from '../agent-ui/protocol';
-import type { AgentState } from '../agent-ui/protocol';
+import type { AgentState } from '../acd/agent-state';
 import type { CallStore } from '../store/call-store';
 import { agentDeskConfigSchema, type AgentDeskConfig } from './config';
 import { Counter, type Registry } from 'prom-client';

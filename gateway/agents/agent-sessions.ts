@@ -11,6 +11,7 @@ import { LogLimiter } from '../log-limiter';
 import type { Logger } from '../logging';
 import type { Metrics } from '../metrics';
 import { FailureGuard } from '../net/failure-guard';
+import { parseWsMessage } from '../net/ws-message';
 import { failureGuardOptions } from '../net/limits-config';
 import { agentSessionsConfigSchema, type AgentSessionsConfig } from './config';
 
@@ -324,21 +325,9 @@ export class SessionHub<C extends HubClientFrame, S> extends EventEmitter<Sessio
           return;
         }
       }
-      if (isBinary) return fail('WS_BAD_MESSAGE', 'binary frames are not part of the protocol');
-      let json: unknown;
-      try {
-        json = JSON.parse(rawText(data));
-      } catch {
-        return fail('WS_BAD_MESSAGE', 'not JSON');
-      }
-      const ref = typeof (json as { ref?: unknown })?.ref === 'string' ? ((json as { ref: string }).ref.slice(0, 64)) : undefined;
-      if ((json as { v?: unknown })?.v !== PROTOCOL_VERSION) return fail('WS_UNSUPPORTED_VERSION', `this server speaks protocol version ${PROTOCOL_VERSION}`, ref);
-      const parsed = this.schema.safeParse(json);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return fail('WS_BAD_MESSAGE', `${issue.path.join('.') || 'message'}: ${issue.message}`, ref);
-      }
-      const msg = parsed.data;
+      const parsed = parseWsMessage(data, isBinary, PROTOCOL_VERSION, this.schema, 'protocol');
+      if (!parsed.ok) return fail(parsed.code, parsed.message, parsed.ref);
+      const { msg, ref } = parsed;
       if (msg.type === 'hello') {
         const agent = this.directory.resolve(msg.token ?? '');
         if (!agent) return fail('WS_SESSION_INVALID', 'unknown or expired session: log in again', ref);
@@ -379,10 +368,4 @@ export class AgentSessions extends SessionHub<ClientMessage, ServerMessage> {
   constructor(directory: AgentDirectory, logger: Logger, opts: { config?: AgentSessionsConfig; metrics?: Metrics } = {}) {
     super(directory, logger, { ...opts, role: 'agent', schema: clientMessage });
   }
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
 }

@@ -1,3 +1,4 @@
+import { codedErrorGuard } from '../../lib/coded-error';
 import { CcedgeError } from '../errors';
 
 /** Errors of a call's leg API (calls/call.ts). Codes are stable: the desk and the pages match on them. */
@@ -13,17 +14,6 @@ export type CallErrorCode =
   /** No trunk can place outbound calls (trunks[].outbound), or no RTP port was free. */
   | 'CALL_OUTBOUND_UNAVAILABLE';
 
-export class CallError extends CcedgeError {
-  constructor(
-    override readonly code: CallErrorCode,
-    message: string,
-    details?: Record<string, unknown>,
-  ) {
-    super(code, message, details);
-    this.name = 'CallError';
-  }
-}
+export class CallError extends CcedgeError<CallErrorCode> {}
 
-export function isCallError(e: unknown, code?: CallErrorCode): e is CallError {
-  return e instanceof CallError && (code === undefined || e.code === code);
-}
+export const isCallError = codedErrorGuard(CallError);

@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { CloudEvent } from '../../sync/events';
+import type { Log } from '../../lib/log';
 
 const DAY_MS = 86_400_000;
 
@@ -17,7 +18,7 @@ export interface ExpiryCheckOptions {
   emit: (event: CloudEvent<'health.alarm' | 'certificate.expiry'>) => void;
   /** A generated certificate near expiry is re-issued from the site CA by this, then checked again. */
   renew?: () => Promise<void>;
-  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
+  log: Pick<Log, 'info' | 'warn' | 'error'>;
   registry?: Registry;
   now?: () => number;
 }

@@ -23,6 +23,7 @@ import * as x509 from '@peculiar/x509';
 import { CcedgeError } from '../errors';
 import { siteIPv4Addresses } from '../net/addresses';
 import type { CertificatesConfig } from './config';
+import type { Log } from '../../lib/log';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 type CryptoKey = WebCrypto.CryptoKey;
@@ -38,7 +39,7 @@ export interface SiteCertificatesOptions {
   names: readonly string[];
   /** Organisation in the CA's subject (the site id). */
   siteId: string;
-  log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  log?: Pick<Log, 'info' | 'warn'>;
 }
 
 export interface CertificateFiles {

@@ -8,6 +8,7 @@ import { PromptPlayer, type FrameSink, type TickSource } from './prompt-player';
 import type { PromptSource } from './prompts';
 import { SpeechCapture, type CallerAudio, type CaptureResult, type EndpointerLimits, type FrameEndpointer } from './speech-capture';
 import type { SpeechMenuModel } from './speech-menus';
+import type { Log } from '../../lib/log';
 
 /** How a speech menu decided: what was recognised (stays on site) and how sure. */
 export interface IvrSpeechDecision {
@@ -106,11 +107,7 @@ export interface DigitSource {
   off(event: 'dtmf', listener: (ev: DtmfDigitEvent) => void): unknown;
 }
 
-export interface IvrLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
+export type IvrLog = Pick<Log, 'info' | 'warn' | 'debug'>;
 
 export interface IvrSessionOptions {
   config: IvrConfig;

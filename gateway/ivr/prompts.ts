@@ -4,6 +4,7 @@ import { alawToLinear, linearToAlaw, linearToUlaw, ulawToLinear, type G711Codec 
 import { loadPromptFrames } from '../../media/tones/prompt-file';
 import { renderTone, type ToneSpec } from '../../media/tones/tone';
 import { PROMPT_NAME_PATTERN } from './config';
+import type { Log } from '../../lib/log';
 
 /** Where the IVR gets a prompt's audio: 20 ms G.711 frames in the call's law. */
 export interface PromptSource {
@@ -11,10 +12,7 @@ export interface PromptSource {
   frames(name: string, codec: G711Codec): Promise<Buffer[]>;
 }
 
-export interface PromptLog {
-  warn(obj: object, msg: string): void;
-  debug?(obj: object, msg: string): void;
-}
+export type PromptLog = Pick<Log, 'warn'> & Partial<Pick<Log, 'debug'>>;
 
 const OWN_EXTS: Readonly<Record<G711Codec, readonly string[]>> = { PCMU: ['.ulaw', '.pcmu'], PCMA: ['.alaw', '.pcma'] };
 const OTHER: Readonly<Record<G711Codec, G711Codec>> = { PCMU: 'PCMA', PCMA: 'PCMU' };

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AcdEvents, OverflowReason, OverflowTarget } from '../acd/acd';
 import type { Clock } from '../acd/clock';
 import type { QueuedCall } from '../acd/queue';
-import type { AgentState } from '../agent-ui/protocol';
+import type { AgentState } from '../acd/agent-state';
 import type { Logger } from '../logging';
 import type { KpiStore } from './kpi-store';
 import type { Disposition, QueueEvent, QueueEventType } from './kpi';

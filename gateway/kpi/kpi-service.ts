@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Gauge, type Registry } from 'prom-client';
 import type { AcdSnapshot } from '../acd/acd';
 import { realClock, type Clock, type Timer } from '../acd/clock';
-import { AGENT_STATES, type AgentState } from '../agent-ui/protocol';
+import { AGENT_STATES, type AgentState } from '../acd/agent-state';
 import type { Logger } from '../logging';
 import { windowStart } from './config';
 import type { KpiRecorder } from './kpi-recorder';

@@ -1,4 +1,4 @@
-import type { AgentState } from '../agent-ui/protocol';
+import type { AgentState } from '../acd/agent-state';
 import type { Db, SqlParam } from '../store/db';
 import { DISPOSITIONS, QUEUE_EVENT_TYPES, type AgentChange, type QueueEvent } from './kpi';
 

@@ -2,7 +2,7 @@
  * KPI shapes as served: GET /api/v1/queues, the wallboard WebSocket and MQTT `queues/<queue>`.
  * Type-only and free of Node imports: the wallboard page imports these.
  */
-import type { AgentState } from '../agent-ui/protocol';
+import type { AgentState } from '../acd/agent-state';
 
 /** KPIs of one queue (or, in `intents`, one intent) over the KPI window, plus the live state. */
 export interface QueueKpi {

@@ -21,7 +21,7 @@
  *   the window (ringing, away and offline time are in neither).
  * - FCR: calls dispositioned `resolved` ÷ calls dispositioned (the latest disposition of a call wins).
  */
-import type { AgentState } from '../agent-ui/protocol';
+import type { AgentState } from '../acd/agent-state';
 
 export const QUEUE_EVENT_TYPES = ['offered', 'answered', 'abandoned', 'overflowed', 'ended', 'disposition'] as const;
 export type QueueEventType = (typeof QUEUE_EVENT_TYPES)[number];

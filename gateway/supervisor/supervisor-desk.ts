@@ -4,7 +4,7 @@ import type { Acd } from '../acd/acd';
 import type { AgentView } from '../acd/agent';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
-import { AGENT_STATES, type AgentState } from '../agent-ui/protocol';
+import { AGENT_STATES, type AgentState } from '../acd/agent-state';
 import type { HubCommand, SessionHub } from '../agents/agent-sessions';
 import { isCcedgeError } from '../errors';
 import type { Logger } from '../logging';

@@ -3,6 +3,7 @@ import type { Recognition, SpeechEngine, SpeechHypothesis, Speaker, TranscriptSi
 import { isSpeechError } from '../../media/speech/errors';
 import { decodeTable, type G711Codec } from '../../media/tones/g711';
 import { lineNoise } from '../../media/speech/line-noise';
+import type { Log } from '../../lib/log';
 
 /** Audio is handed to the engine in batches, off the packet path. */
 const FEED_MS = 200;
@@ -30,7 +31,7 @@ export interface LiveTranscriberOptions {
   speakers: readonly Speaker[];
   /** Audio per recognition before it is rotated at an utterance boundary (s). */
   segmentS: number;
-  log: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
+  log: Pick<Log, 'info' | 'warn'>;
   now?: () => number;
 }
 

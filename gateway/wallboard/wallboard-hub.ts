@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../logging';
 import type { KpiSnapshot } from '../kpi/kpi-types';
+import { parseWsMessage } from '../net/ws-message';
 import { WALLBOARD_PROTOCOL_VERSION, wallboardClientMessage, type WallboardErrorCode, type WallboardServerMessage } from './protocol';
 
 const MAX_FRAME = 4096;
@@ -104,20 +105,9 @@ export class WallboardHub {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.alive.add(ws);
       const fail = (code: WallboardErrorCode, message: string): void => this.send(ws, { v: 1, type: 'error', code, message });
-      if (isBinary) return fail('WS_BAD_MESSAGE', 'binary frames are not part of the protocol');
-      let json: unknown;
-      try {
-        json = JSON.parse(rawText(data));
-      } catch {
-        return fail('WS_BAD_MESSAGE', 'not JSON');
-      }
-      if ((json as { v?: unknown })?.v !== WALLBOARD_PROTOCOL_VERSION) return fail('WS_UNSUPPORTED_VERSION', `this server speaks wallboard protocol version ${WALLBOARD_PROTOCOL_VERSION}`);
-      const parsed = wallboardClientMessage.safeParse(json);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return fail('WS_BAD_MESSAGE', `${issue.path.join('.') || 'message'}: ${issue.message}`);
-      }
-      const msg = parsed.data;
+      const parsed = parseWsMessage(data, isBinary, WALLBOARD_PROTOCOL_VERSION, wallboardClientMessage, 'wallboard protocol');
+      if (!parsed.ok) return fail(parsed.code, parsed.message);
+      const { msg } = parsed;
       if (msg.type === 'ping') {
         if (!authed) return fail('WS_NOT_AUTHENTICATED', 'send hello with the admin token first');
         return this.send(ws, { v: 1, type: 'pong' });
@@ -161,10 +151,4 @@ export class WallboardHub {
     entry.count++;
     this.failures.set(remote, entry);
   }
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
 }

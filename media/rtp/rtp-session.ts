@@ -8,6 +8,7 @@ import { newRtpParseResult, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE, type 
 import type { PortPool } from './port-pool';
 import { TimestampFollower } from './timestamp-follower';
 import { SRTP_AUTH_TAG_BYTES, SrtpContext } from './srtp';
+import type { Log } from '../../lib/log';
 
 export interface RtpSessionStats {
   packetsSent: number;
@@ -29,7 +30,7 @@ export interface RtpSessionStats {
 export interface RtpSessionOptions {
   pool: PortPool;
   host: string;
-  log?: { warn(o: object, msg: string): void };
+  log?: Pick<Log, 'warn'>;
   /**
    * Symmetric RTP (RFC 4961): whether the session may latch, once, to a source other than the
    * SDP's address and port, and to which addresses (the gateway passes the trunk's allow-list).

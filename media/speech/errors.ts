@@ -1,3 +1,5 @@
+import { CodedError, codedErrorGuard } from '../../lib/coded-error';
+
 /** Coded errors of the speech engines and the media fork. */
 export type SpeechErrorCode =
   /** speech.engine.maxConcurrent recognitions already run. */
@@ -11,17 +13,6 @@ export type SpeechErrorCode =
   /** A fork endpoint refused, misbehaved or is not allowed. */
   | 'SPEECH_FORK_FAILED';
 
-export class SpeechError extends Error {
-  constructor(
-    readonly code: SpeechErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = 'SpeechError';
-  }
-}
+export class SpeechError extends CodedError<SpeechErrorCode> {}
 
-export function isSpeechError(err: unknown, code?: SpeechErrorCode): err is SpeechError {
-  return err instanceof SpeechError && (code === undefined || err.code === code);
-}
+export const isSpeechError = codedErrorGuard(SpeechError);

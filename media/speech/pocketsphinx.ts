@@ -8,6 +8,7 @@ import type { SpeechEngineConfig } from './engine-config';
 import { SpeechError } from './errors';
 import { loadDictionary } from './jsgf';
 import { Upsampler8to16 } from './resample';
+import type { Log } from '../../lib/log';
 
 /**
  * The built-in engine: Debian's pocketsphinx 5prealpha, one `pocketsphinx_continuous` process per
@@ -38,10 +39,7 @@ const HYP_SETTLE_MS = 40;
 const END_GRACE_MS = 15000;
 const STDERR_TAIL = 2048;
 
-export interface EngineLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export type EngineLogger = Pick<Log, 'info' | 'warn'>;
 
 export interface PocketsphinxOptions {
   config: SpeechEngineConfig;

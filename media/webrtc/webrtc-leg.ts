@@ -12,6 +12,7 @@ import {
 import { MediaError } from '../errors';
 import { G711_PAYLOAD_TYPE, TELEPHONE_EVENT_PAYLOAD_TYPE, g711CodecParameters, type G711 } from './g711-codecs';
 import { pinIceToSite, sanitizeRemoteSdp, siteIceConfig } from './site-ice';
+import type { Log } from '../../lib/log';
 
 export type { G711 } from './g711-codecs';
 
@@ -22,7 +23,7 @@ export interface WebRtcLegOptions {
   interfaces: string[];
   /** UDP ports for ICE. */
   portRange?: { min: number; max: number };
-  log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  log?: Pick<Log, 'info' | 'warn'>;
 }
 
 export type WebRtcLegState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';

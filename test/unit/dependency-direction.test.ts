@@ -9,14 +9,16 @@ import path from 'node:path';
  * import each other or app/; media/, vault/, sync/ and hw/ are libraries below them that never
  * reach up, and media and sync never import each other. vault/ sits above media/ (it stores what
  * media's recorder produces, through media's RecordingSink), so media never imports vault. Test
- * code is exempt (a sync test may borrow the gateway's Db as its fixture).
+ * code is exempt (a sync test may borrow the gateway's Db as its fixture). lib/ (the coded-error base,
+ * the logger interface) sits below them all: every folder may import it and it imports none.
  */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const TOP = ['app', 'gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
+const TOP = ['app', 'lib', 'gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'] as const;
 type Top = (typeof TOP)[number];
 
 /** Which top-level folders each library may NOT import (production files). */
 const FORBIDDEN: Partial<Record<Top, readonly Top[]>> = {
+  lib: ['app', 'gateway', 'media', 'vault', 'sync', 'hw', 'image', 'scripts', 'test'],
   gateway: ['app', 'image', 'scripts', 'test'],
   image: ['app', 'gateway', 'scripts', 'test'],
   media: ['app', 'gateway', 'image', 'vault', 'sync', 'hw', 'scripts', 'test'],
@@ -71,9 +73,10 @@ describe('dependency direction between top-level folders', () => {
     assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'media'), 'gateway → media imports must be seen');
     assert.ok(all.some((e) => e.from === 'gateway' && e.to === 'vault'), 'gateway → vault imports must be seen');
     assert.ok(all.some((e) => e.from === 'vault' && e.to === 'media' && !isTestFile(e.file)), 'vault → media (recorder types) imports must be seen');
+    assert.ok(all.some((e) => e.from === 'hw' && e.to === 'lib'), 'hw → lib imports must be seen');
   });
 
-  it('nothing imports app/; gateway/ and image/ never import each other; media/, vault/, sync/ and hw/ never import gateway/, image/ or each other; media never imports vault (production files)', () => {
+  it('lib/ imports no other folder; nothing imports app/; gateway/ and image/ never import each other; media/, vault/, sync/ and hw/ never import gateway/, image/ or each other; media never imports vault (production files)', () => {
     const bad = all.filter((e) => !isTestFile(e.file) && (FORBIDDEN[e.from] ?? []).includes(e.to as Top));
     assert.deepEqual(
       bad.map((e) => `${e.file}: ${e.spec}`),

@@ -35,7 +35,7 @@ describe('IvrPrompts', () => {
     dir = path.join(dataDir, 'prompts');
     mkdirSync(dir);
     warnings = [];
-    prompts = IvrPrompts.forDataDir(dataDir, { warn: (obj, msg) => warnings.push({ obj, msg }) });
+    prompts = IvrPrompts.forDataDir(dataDir, { warn: (obj, msg) => warnings.push({ obj, msg: msg ?? '' }) });
   });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 

@@ -3,14 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import { SYSTEM_CLOCK } from '../clock';
-import { healthConfigSchema } from '../config';
-import { HealthMonitor } from '../health/health-monitor';
-import { registerHealthMetrics } from '../health/metrics';
-import { Thresholds } from '../health/thresholds';
-import { HwService, type HealthMessage } from '../index';
-import { SILENT_LOG } from '../log';
-import { rmDir, tmpDir, until } from './helpers';
+import { SYSTEM_CLOCK } from '../../clock';
+import { healthConfigSchema } from '../../config';
+import { HealthMonitor } from '../../health/health-monitor';
+import { registerHealthMetrics } from '../../health/metrics';
+import { Thresholds } from '../../health/thresholds';
+import { HwService, type HealthMessage } from '../../index';
+import { SILENT_LOG } from '../../log';
+import { rmDir, tmpDir, until } from '../helpers';
 
 const meminfo = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
 
@@ -64,7 +64,7 @@ describe('hw/health', function () {
   });
 
   it('reads temperatures from hwmon/thermal when present (a fake /sys)', async () => {
-    const { ProcSampler } = await import('../health/proc-sample');
+    const { ProcSampler } = await import('../../health/proc-sample');
     const sys = path.join(dir, 'sys');
     mkdirSync(path.join(sys, 'class/hwmon/hwmon0'), { recursive: true });
     mkdirSync(path.join(sys, 'class/thermal/thermal_zone0'), { recursive: true });
@@ -128,7 +128,7 @@ describe('hw/health', function () {
   });
 
   it('the config section is optional and rejects nonsense', () => {
-    const { hwConfigSchema } = require('../config') as typeof import('../config');
+    const { hwConfigSchema } = require('../../config') as typeof import('../../config');
     const c = hwConfigSchema.parse({});
     assert.equal(c.health.intervalS, 15);
     assert.equal(c.trunks.raiseHoldOffMs, 2500);

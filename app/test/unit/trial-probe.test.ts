@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { configSchema } from '../../gateway/config/schema';
-import { sipProbe } from '../trial-watch';
+import { configSchema } from '../../../gateway/config/schema';
+import { sipProbe } from '../../trial-watch';
 
 /**
  * Which SIP probe a version on trial uses. The SIP stack drops loopback OPTIONS unparsed unless a

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import { HwService } from '../index';
-import { FIXTURES, rmDir, tmpDir, until } from './helpers';
+import { HwService } from '../../index';
+import { FIXTURES, rmDir, tmpDir, until } from '../helpers';
 
 describe('hw: HwService facade', function () {
   this.timeout(30_000);

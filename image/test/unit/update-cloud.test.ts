@@ -4,15 +4,15 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Commands } from '../../sync/commands';
-import { Db } from '../../gateway/store/db';
-import { buildBundle, generateSigningKey } from '../bundle';
-import { loadUpdateSettings } from '../settings';
-import { Slots } from '../slots';
-import { registerUpdateCommands, type UpdateCommands } from '../update-cloud';
-import { planRollout, FailureBudget } from '../../scripts/fleet-console/rollout';
-import type { DeviceInfo } from '../../scripts/fleet-console/fleet-console';
-import { scratchDir } from './helpers';
+import { Commands } from '../../../sync/commands';
+import { Db } from '../../../gateway/store/db';
+import { buildBundle, generateSigningKey } from '../../bundle';
+import { loadUpdateSettings } from '../../settings';
+import { Slots } from '../../slots';
+import { registerUpdateCommands, type UpdateCommands } from '../../update-cloud';
+import { planRollout, FailureBudget } from '../../../scripts/fleet-console/rollout';
+import type { DeviceInfo } from '../../../scripts/fleet-console/fleet-console';
+import { scratchDir } from '../helpers';
 
 /** A device's slots with a factory version, its database, and the real command dispatcher. */
 async function device(): Promise<{

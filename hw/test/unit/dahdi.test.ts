@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { SYSTEM_CLOCK } from '../clock';
-import { trunksConfigSchema } from '../config';
-import { SILENT_LOG } from '../log';
-import { parseDahdiSpan } from '../trunks/dahdi-parser';
-import type { TrunkAlarmEvent } from '../trunks/trunk';
-import { TrunkMonitor } from '../trunks/trunk-monitor';
-import { FIXTURES, rmDir, tmpDir, until } from './helpers';
+import { SYSTEM_CLOCK } from '../../clock';
+import { trunksConfigSchema } from '../../config';
+import { SILENT_LOG } from '../../log';
+import { parseDahdiSpan } from '../../trunks/dahdi-parser';
+import type { TrunkAlarmEvent } from '../../trunks/trunk';
+import { TrunkMonitor } from '../../trunks/trunk-monitor';
+import { FIXTURES, rmDir, tmpDir, until } from '../helpers';
 
 const fixture = (name: string): string => readFileSync(path.join(FIXTURES, 'dahdi', name), 'latin1');
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { ManualClock } from '../clock';
-import { HwError } from '../errors';
-import { Trunk, type TrunkAlarmEvent } from '../trunks/trunk';
-import { zeroCounters, type SpanReport, type TrunkState } from '../trunks/types';
+import { ManualClock } from '../../clock';
+import { HwError } from '../../errors';
+import { Trunk, type TrunkAlarmEvent } from '../../trunks/trunk';
+import { zeroCounters, type SpanReport, type TrunkState } from '../../trunks/types';
 
 const report = (state: TrunkState, extra: Partial<SpanReport> = {}): SpanReport => ({ span: 1, state, causes: [], dchannel: state === 'OK' ? 'up' : 'down', counters: zeroCounters(), ...extra });
 
