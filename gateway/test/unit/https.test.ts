@@ -17,7 +17,7 @@ import { createLogger } from '../../logging';
 import { Metrics } from '../../metrics';
 import type { CallStore } from '../../store/call-store';
 
-const MAIN = path.resolve(__dirname, '..', '..', 'main.js');
+const MAIN = path.resolve(__dirname, '..', '..', '..', 'app', 'main.js');
 const TOKEN = 'unit-admin-token-0123456789';
 
 function storeOpts(dataDir: string, names = ['127.0.0.1', 'edge.example']): SiteCertificatesOptions {
