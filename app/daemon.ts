@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { PortPool } from '../media/rtp/port-pool';
-import { MediaClock } from '../media/tones/media-clock';
-import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media/tones/tone';
+import { PortPool } from '../media';
+import { MediaClock } from '../media';
+import { HOLD_TONE, RINGBACK_TONE, renderTone } from '../media';
 import { Acd } from '../gateway/acd/acd';
 import { AgentDirectory } from '../gateway/acd/agent-directory';
 import { AgentPasswordStore } from '../gateway/store/agent-password-store';
@@ -31,13 +31,13 @@ import { adminTokenCheck, WallboardHub } from '../gateway/wallboard/wallboard-hu
 import { ivrPromptNames } from '../gateway/ivr/config';
 import { IvrPrompts } from '../gateway/ivr/prompts';
 import { createIvrSpeech, type IvrSpeechDeps } from '../gateway/speech/ivr-speech';
-import { Endpointer } from '../media/speech/endpointer';
+import { Endpointer } from '../media';
 import { Router } from '../gateway/routing/router';
 import { openVault } from './wiring/vault';
 import { RecordingService } from '../gateway/recording/recording-service';
 import type { TranscriptService } from '../gateway/transcripts/transcript-service';
 import { wireSpeech } from './wiring/speech';
-import type { SpeechEngine } from '../media/speech/contract';
+import type { SpeechEngine } from '../media';
 import { recordingsApi } from '../gateway/recording/recordings-api';
 import { resolveSiteSecret, SyncService, type CloudEvent } from '../sync';
 import { registerCloudCommands } from '../gateway/cloud-commands';

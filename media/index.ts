@@ -16,3 +16,17 @@ export { Mixer, MixerSlot, MIX_FRAME, type MixerSink, type MixerStats, type Tick
 export { MediaJoint, type JointParticipant, type JointParticipantState, type JointMode, type JointStats } from './joint/media-joint';
 export { type AudioPort, type RecordingTap } from './joint/audio-port';
 export { RtpSessionPort } from './joint/rtp-session-port';
+// What the gateway and the composition root use of the media plane beyond the above.
+export { DtmfSender } from './dtmf/dtmf-sender';
+export { Recorder, type RecorderEvent, type RecordingSink } from './recorder/recorder';
+export { RECORDING_CHANNELS, RECORDING_SAMPLE_RATE, WAV_HEADER_SIZE, g711WavHeader } from './recorder/wav';
+export { AudioHookSession, type ForkEndReason, type ForkProblem } from './speech/audiohook/client';
+export { type ForkConfig, type ForkEndpointConfig, addressAllowed, forkConfigSchema } from './speech/audiohook/config';
+export { type Recognition, type Speaker, type SpeechEngine, type SpeechHypothesis, type TranscriptSink, type TranscriptUtterance } from './speech/contract';
+export { Endpointer, type EndpointerOptions } from './speech/endpointer';
+export { speechEngineConfigSchema } from './speech/engine-config';
+export { isSpeechError } from './speech/errors';
+export { type Grammar, buildGrammar, matchGrammar, normalisePhrase } from './speech/jsgf';
+export { lineNoise } from './speech/line-noise';
+export { PocketsphinxEngine } from './speech/pocketsphinx';
+export { WebRtcLeg, type WebRtcLegState } from './webrtc/webrtc-leg';

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { G711Codec } from '../media/tones/g711';
-import { RECORDING_CHANNELS, RECORDING_SAMPLE_RATE } from '../media/recorder/wav';
+import type { G711Codec } from '../media';
+import { RECORDING_CHANNELS, RECORDING_SAMPLE_RATE } from '../media';
 import type { AuditLog } from './audit-log';
 import { VaultError } from './errors';
 import type { SiteKeyRing } from './keys';

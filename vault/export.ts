@@ -2,8 +2,8 @@ import { createHash, createPublicKey, sign as edSign, verify as edVerify, type K
 import { existsSync } from 'node:fs';
 import { open as openAsync, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { G711Codec } from '../media/tones/g711';
-import { g711WavHeader, WAV_HEADER_SIZE } from '../media/recorder/wav';
+import type { G711Codec } from '../media';
+import { g711WavHeader, WAV_HEADER_SIZE } from '../media';
 import { canonicalJson } from './audit-log';
 import type { RecordingCatalogue } from './catalogue';
 import { VaultError } from './errors';

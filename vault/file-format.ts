@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { G711Codec } from '../media/tones/g711';
-import { RECORDING_CHANNELS, RECORDING_SAMPLE_RATE } from '../media/recorder/wav';
+import type { G711Codec } from '../media';
+import { RECORDING_CHANNELS, RECORDING_SAMPLE_RATE } from '../media';
 import { canonicalJson } from './audit-log';
 import { VaultError } from './errors';
 

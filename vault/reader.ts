@@ -1,6 +1,6 @@
 import { open as openAsync, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { g711WavHeader, WAV_HEADER_SIZE } from '../media/recorder/wav';
+import { g711WavHeader, WAV_HEADER_SIZE } from '../media';
 import { toInfo, type RecordingCatalogue, type RecordingInfo, type RecordingRow } from './catalogue';
 import { VaultError } from './errors';
 import { decryptChunk, readHeaderAsync, recordSize } from './file-format';

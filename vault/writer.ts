@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fdatasync, fsyncSync, writevSync } from 'node:fs';
-import type { G711Codec } from '../media/tones/g711';
-import type { RecorderEvent, RecordingSink } from '../media/recorder/recorder';
+import type { G711Codec } from '../media';
+import type { RecorderEvent, RecordingSink } from '../media';
 import type { AuditInput, AuditLog } from './audit-log';
 import type { FinalState, RecordingInfo } from './catalogue';
 import { VaultError } from './errors';

@@ -9,7 +9,7 @@ import { Vault } from '../../vault';
 import { CcedgeError } from '../../gateway/errors';
 import { createIvrSpeech } from '../../gateway/speech/ivr-speech';
 import { createLogger } from '../../gateway/logging';
-import { Endpointer } from '../../media/speech/endpointer';
+import { Endpointer } from '../../media';
 import { CallStore, type CallRecord } from '../../gateway/store/call-store';
 import { Db, existingDbFile } from '../../gateway/store/db';
 import { resolveAdminToken } from '../../gateway/http/admin-token';

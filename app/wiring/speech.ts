@@ -3,8 +3,8 @@ import type { Logger } from '../../gateway/logging';
 import type { Metrics } from '../../gateway/metrics';
 import { ForkService } from '../../gateway/speech/fork-wiring';
 import { TranscriptService, type TranscriptOutputs } from '../../gateway/transcripts/transcript-service';
-import type { SpeechEngine } from '../../media/speech/contract';
-import { PocketsphinxEngine } from '../../media/speech/pocketsphinx';
+import type { SpeechEngine } from '../../media';
+import { PocketsphinxEngine } from '../../media';
 import type { Vault } from '../../vault';
 import type { Closer } from '../lifecycle';
 

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import { WebRtcLeg } from '../../media';
 import type { Acd } from '../acd/acd';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';

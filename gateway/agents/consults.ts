@@ -5,7 +5,7 @@ import { Call } from '../calls/call';
 import type { DeskCall, LegInfo } from '../calls/contract';
 import { isCallError } from '../calls/errors';
 import type { Logger } from '../logging';
-import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { WebRtcLeg } from '../../media';
 import { isAcdError } from '../acd/errors';
 
 export interface ConsultsOptions {

@@ -1,4 +1,4 @@
-import type { MediaClock } from '../../media/tones/media-clock';
+import type { MediaClock } from '../../media';
 import type { CloudEventData } from '../../sync/events';
 import { Call, outboundFailure, type CallEnd, type Leg, type OutboundDialer } from '../calls/call';
 import type { CallEndCause } from '../calls/contract';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { MediaError } from '../../media/errors';
-import type { PortPool } from '../../media/rtp/port-pool';
-import { RtpSession } from '../../media/rtp/rtp-session';
-import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../media/sdp/negotiate';
+import { MediaError } from '../../media';
+import type { PortPool } from '../../media';
+import { RtpSession } from '../../media';
+import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../media';
 import type { Logger } from '../logging';
 import { compileAllowList, type TrunkConfig } from '../config/schema';
 import { advertisedAddress } from '../net/addresses';

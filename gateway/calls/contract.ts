@@ -1,7 +1,7 @@
-import type { RecordingTap } from '../../media/joint/audio-port';
-import type { Recorder } from '../../media/recorder/recorder';
+import type { RecordingTap } from '../../media';
+import type { Recorder } from '../../media';
 import type { RecordingWriter } from '../../vault';
-import type { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import type { WebRtcLeg } from '../../media';
 import type { CloudEventData } from '../../sync/events';
 import type { IvrResult } from '../ivr/ivr-session';
 import type { Logger } from '../logging';

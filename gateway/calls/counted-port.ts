@@ -1,5 +1,4 @@
-import type { AudioPort } from '../../media/joint/audio-port';
-
+import type { AudioPort } from '../../media';
 type AudioListener = (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void;
 type EventListener = (payload: Buffer, marker: boolean, timestamp: number) => void;
 

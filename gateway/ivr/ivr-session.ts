@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { DtmfDigit, DtmfDigitEvent } from '../../media/dtmf/rfc4733';
-import type { SpeechEngine } from '../../media/speech/contract';
-import type { G711Codec } from '../../media/tones/g711';
+import type { DtmfDigit, DtmfDigitEvent } from '../../media';
+import type { SpeechEngine } from '../../media';
+import type { G711Codec } from '../../media';
 import type { IntentDecisionHow } from '../speech/intent-classifier';
 import { ivrPromptNames, type IvrAction, type IvrConfig, type IvrMenu } from './config';
 import { PromptPlayer, type FrameSink, type TickSource } from './prompt-player';

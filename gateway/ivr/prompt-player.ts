@@ -1,6 +1,5 @@
-import type { RtpSession } from '../../media/rtp/rtp-session';
-import type { MediaClock } from '../../media/tones/media-clock';
-
+import type { RtpSession } from '../../media';
+import type { MediaClock } from '../../media';
 /** What the player needs of the session: one frame out per tick. */
 export type FrameSink = Pick<RtpSession, 'sendPayload'>;
 export type TickSource = Pick<MediaClock, 'subscribe'>;

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { alawToLinear, linearToAlaw, linearToUlaw, ulawToLinear, type G711Codec } from '../../media/tones/g711';
-import { loadPromptFrames } from '../../media/tones/prompt-file';
-import { renderTone, type ToneSpec } from '../../media/tones/tone';
+import { alawToLinear, linearToAlaw, linearToUlaw, ulawToLinear, type G711Codec } from '../../media';
+import { loadPromptFrames } from '../../media';
+import { renderTone, type ToneSpec } from '../../media';
 import { PROMPT_NAME_PATTERN } from './config';
 import type { Log } from '../../lib/log';
 

@@ -1,5 +1,4 @@
-import type { DtmfDigit } from '../../media/dtmf/rfc4733';
-
+import type { DtmfDigit } from '../../media';
 /** Event codes 0-15 (RFC 4733 order): some PBXs send `Signal=10` for * and `Signal=11` for #. */
 const BY_CODE: readonly DtmfDigit[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', 'A', 'B', 'C', 'D'];
 /** An INFO body larger than this is not a key press. */

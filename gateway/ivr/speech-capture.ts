@@ -1,8 +1,8 @@
-import type { RtpHeader } from '../../media/rtp/packet';
-import type { Recognition, SpeechEngine, SpeechHypothesis } from '../../media/speech/contract';
-import type { Endpointer, EndpointerOptions } from '../../media/speech/endpointer';
-import { isSpeechError } from '../../media/speech/errors';
-import { decodeTable, type G711Codec } from '../../media/tones/g711';
+import type { RtpHeader } from '../../media';
+import type { Recognition, SpeechEngine, SpeechHypothesis } from '../../media';
+import type { Endpointer, EndpointerOptions } from '../../media';
+import { isSpeechError } from '../../media';
+import { decodeTable, type G711Codec } from '../../media';
 import type { IvrLog, IvrTimer, IvrTimers } from './ivr-session';
 
 /** How often the engine is given the audio collected since the last time (off the packet path). */

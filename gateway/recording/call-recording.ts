@@ -1,5 +1,5 @@
-import type { RecordingTap } from '../../media/joint/audio-port';
-import type { Recorder } from '../../media/recorder/recorder';
+import type { RecordingTap } from '../../media';
+import type { Recorder } from '../../media';
 import { recordingMetadataForSync, type RecordingWriter } from '../../vault';
 import type { CloudEventData } from '../../sync/events';
 

@@ -1,4 +1,4 @@
-import { Recorder } from '../../media/recorder/recorder';
+import { Recorder } from '../../media';
 import { hasSpace, type Vault } from '../../vault';
 import type { DeskCall } from '../calls/contract';
 import type { Config } from '../config/schema';

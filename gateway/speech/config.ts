@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { speechEngineConfigSchema } from '../../media/speech/engine-config';
-import { forkConfigSchema } from '../../media/speech/audiohook/config';
+import { speechEngineConfigSchema } from '../../media';
+import { forkConfigSchema } from '../../media';
 import { transcriptsConfigSchema } from '../transcripts/config';
 
 /**

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Counter, type Registry } from 'prom-client';
-import { AudioHookSession, type ForkEndReason, type ForkProblem } from '../../media/speech/audiohook/client';
-import { addressAllowed, type ForkConfig, type ForkEndpointConfig } from '../../media/speech/audiohook/config';
-import type { TranscriptSink, TranscriptUtterance } from '../../media/speech/contract';
+import { AudioHookSession, type ForkEndReason, type ForkProblem } from '../../media';
+import { addressAllowed, type ForkConfig, type ForkEndpointConfig } from '../../media';
+import type { TranscriptSink, TranscriptUtterance } from '../../media';
 import type { BridgedCall, DeskCall } from '../calls/contract';
 import { LogLimiter } from '../log-limiter';
 import type { Logger } from '../logging';

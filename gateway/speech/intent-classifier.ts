@@ -13,8 +13,7 @@
  * minConfidence) judges every path.
  */
 import { Classifier } from 'ml-classify-text';
-import { matchGrammar, normalisePhrase, type Grammar } from '../../media/speech/jsgf';
-
+import { matchGrammar, normalisePhrase, type Grammar } from '../../media';
 export type IntentDecisionHow = 'grammar' | 'classifier';
 
 export interface IntentDecision {

@@ -1,10 +1,10 @@
-import { buildGrammar } from '../../media/speech/jsgf';
-import { PocketsphinxEngine } from '../../media/speech/pocketsphinx';
+import { buildGrammar } from '../../media';
+import { PocketsphinxEngine } from '../../media';
 import type { IvrConfig } from '../ivr/config';
 import type { IvrSpeech } from '../ivr/ivr-session';
 import type { EndpointerLimits, FrameEndpointer } from '../ivr/speech-capture';
 import { buildSpeechMenus, type SpeechMenuModel } from '../ivr/speech-menus';
-import { isSpeechError } from '../../media/speech/errors';
+import { isSpeechError } from '../../media';
 import type { Logger } from '../logging';
 import type { SpeechConfig } from './config';
 import { CcedgeError } from '../errors';

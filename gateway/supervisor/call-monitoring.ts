@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Gauge, type Registry } from 'prom-client';
-import { WebRtcLeg } from '../../media/webrtc/webrtc-leg';
+import { WebRtcLeg } from '../../media';
 import type { Call } from '../calls/call';
 import type { CallEndCause, ParticipantRole } from '../calls/contract';
 import { isCallError } from '../calls/errors';

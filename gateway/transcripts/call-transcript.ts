@@ -1,5 +1,5 @@
 import Sentiment from 'sentiment';
-import type { Speaker, TranscriptSink, TranscriptUtterance } from '../../media/speech/contract';
+import type { Speaker, TranscriptSink, TranscriptUtterance } from '../../media';
 import type { CloudEventData } from '../../sync/events';
 import type { TranscriptAggregate } from './config';
 import type { KeywordMatcher } from './keywords';

@@ -1,8 +1,8 @@
-import type { RecordingTap } from '../../media/joint/audio-port';
-import type { Recognition, SpeechEngine, SpeechHypothesis, Speaker, TranscriptSink } from '../../media/speech/contract';
-import { isSpeechError } from '../../media/speech/errors';
-import { decodeTable, type G711Codec } from '../../media/tones/g711';
-import { lineNoise } from '../../media/speech/line-noise';
+import type { RecordingTap } from '../../media';
+import type { Recognition, SpeechEngine, SpeechHypothesis, Speaker, TranscriptSink } from '../../media';
+import { isSpeechError } from '../../media';
+import { decodeTable, type G711Codec } from '../../media';
+import { lineNoise } from '../../media';
 import type { Log } from '../../lib/log';
 
 /** Audio is handed to the engine in batches, off the packet path. */

@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
-import type { RecordingTap } from '../../media/joint/audio-port';
-import type { Speaker, SpeechEngine } from '../../media/speech/contract';
+import type { RecordingTap } from '../../media';
+import type { Speaker, SpeechEngine } from '../../media';
 import type { Vault } from '../../vault';
 import type { CloudEventData } from '../../sync/events';
 import type { Config } from '../config/schema';

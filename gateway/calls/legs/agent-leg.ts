@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { WebRtcLeg, WebRtcLegState } from '../../../media/webrtc/webrtc-leg';
+import type { WebRtcLeg, WebRtcLegState } from '../../../media';
 import type { ParticipantRole } from '../contract';
 
 export interface AgentLegEvents {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { PortPool } from '../../../media/rtp/port-pool';
-import { RtpSession, type RtpSessionStats } from '../../../media/rtp/rtp-session';
-import { buildOffer, negotiateOffer } from '../../../media/sdp/negotiate';
+import type { PortPool } from '../../../media';
+import { RtpSession, type RtpSessionStats } from '../../../media';
+import { buildOffer, negotiateOffer } from '../../../media';
 import type { CodecName } from '../../config/schema';
 import type { Logger } from '../../logging';
 import type { UacDialog } from '../../sip/uac-dialog';

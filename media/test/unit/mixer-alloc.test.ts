@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import v8 from 'node:v8';
 import { MediaJoint } from '../../joint/media-joint';
 import type { AudioPort } from '../../joint/audio-port';
 import type { TickSource } from '../../mixer/mixer';
 import { StereoBuffer } from '../../speech/audiohook/stereo-buffer';
 import { encodeFrame, type G711Codec } from '../../tones/g711';
+import { leastAllocatedBy } from '../helpers/heap-allocation';
 
 type Listener = (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void;
 
@@ -42,36 +42,6 @@ class HandClock implements TickSource {
       if (this.fn === fn) this.fn = null;
     };
   }
-}
-
-/**
- * Bytes `fn` allocated on the JS heap: heap growth between GCs, summed over the GCs that ran
- * meanwhile (GCProfiler reports the heap before and after each one).
- */
-function allocatedBy(fn: () => void): number {
-  const profiler = new v8.GCProfiler();
-  profiler.start();
-  const start = v8.getHeapStatistics().used_heap_size;
-  fn();
-  const end = v8.getHeapStatistics().used_heap_size;
-  const gcs = profiler.stop()?.statistics ?? [];
-  let total = 0;
-  let from = start;
-  for (const g of gcs) {
-    total += Math.max(0, g.beforeGC.heapStatistics.usedHeapSize - from);
-    from = g.afterGC.heapStatistics.usedHeapSize;
-  }
-  return total + Math.max(0, end - from);
-}
-
-/**
- * The least of five runs: a (re)compilation or V8's concurrent sweeping landing inside one run
- * counts as heap too (seen once in the whole unit suite under load, never alone).
- */
-function leastAllocatedBy(fn: () => void): number {
-  let least = Infinity;
-  for (let i = 0; i < 5; i++) least = Math.min(least, allocatedBy(fn));
-  return least;
 }
 
 function sine(hz: number): Int16Array {
