@@ -85,6 +85,15 @@ describe('dependency direction between top-level folders', () => {
     );
   });
 
+  it('app/, gateway/, image/ and vault/ reach media/ through its front door, media/index.ts (benchmarks may measure its insides)', () => {
+    const deep = all.filter((e) => e.to === 'media' && e.from !== 'scripts' && !isTestFile(e.file) && !/\/media(?:\/index)?$/.test(e.spec));
+    assert.deepEqual(
+      deep.map((e) => `${e.file}: ${e.spec}`),
+      [],
+      'import from media/index.ts (export the name there) instead of a file inside media/',
+    );
+  });
+
   it('no cycle between top-level folders', () => {
     const pairs = new Set(all.filter((e) => !isTestFile(e.file)).map((e) => `${e.from}>${e.to}`));
     const cycles = new Set<string>();
