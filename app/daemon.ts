@@ -232,7 +232,7 @@ export class Daemon {
         log,
       });
       await kpi.start();
-      closer.defer('kpi', () => kpi.stop());
+      closer.defer('kpi', () => kpi.close());
       kpiForSync = kpi;
       registerKpiMetrics(metrics.registry, kpi);
       kpi.on('update', (snapshot) => {
@@ -325,7 +325,7 @@ export class Daemon {
       const certs = await openSiteCertificates(config, log.child({ component: 'certs' }));
       if (certs) closer.defer('certificate watch', () => certs.close());
       const sip = new SipServer(config, log, metrics, calls, certs);
-      closer.defer('sip', () => sip.stop());
+      closer.defer('sip', () => sip.close());
       // Forwarded calls (routing.forward) place their far leg through a trunk's outbound address.
       calls.placeOutboundWith((trunk, number) => sip.createOutbound(trunk, number));
       const callbackStore = new CallbackStore(db);
@@ -362,7 +362,7 @@ export class Daemon {
         log: log.child({ component: 'update' }),
       });
       updatesForSync = updates;
-      closer.defer('update commands', () => updates.stop());
+      closer.defer('update commands', () => updates.close());
       const startedAt = new Date();
       const { dahdiDir, ...hwConfig } = config.hw;
       const hw = new HwService({
@@ -446,7 +446,7 @@ export class Daemon {
           backup: backup.status(),
         }),
       });
-      closer.defer('http', () => http.stop());
+      closer.defer('http', () => http.close());
       if (certs) {
         const certLog = log.child({ component: 'certs' });
         // Renewed or replaced files: the next HTTPS handshakes use them (SIP asks the store per connection).
@@ -463,7 +463,7 @@ export class Daemon {
           },
         });
         expiry.start();
-        closer.defer('certificate expiry check', () => expiry.stop());
+        closer.defer('certificate expiry check', () => expiry.close());
       }
       await sync.start();
       await sip.start();

@@ -70,7 +70,7 @@ export const updateChunkSchema = z
 export interface UpdateCommands {
   /** Publishes the retained update/status now (call it from the sync `republish` hook). */
   republish(): void;
-  stop(): void;
+  close(): void;
 }
 
 export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCloudDeps): UpdateCommands {
@@ -175,7 +175,7 @@ export function registerUpdateCommands(commands: CommandRegistry, deps: UpdateCl
   report(true);
   const timer = setInterval(() => report(++ticks % 30 === 0), deps.statusIntervalMs ?? 2000);
   timer.unref();
-  return { republish: () => report(true), stop: () => clearInterval(timer) };
+  return { republish: () => report(true), close: () => clearInterval(timer) };
 }
 
 function statusPayload(slots: Slots, version: string): Record<string, unknown> {

@@ -56,7 +56,7 @@ export class CertificateExpiryCheck {
     this.timer.unref();
   }
 
-  stop(): void {
+  close(): void {
     clearInterval(this.timer);
     this.timer = undefined;
   }

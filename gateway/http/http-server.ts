@@ -234,7 +234,7 @@ export class HttpServer {
     return true;
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     const servers = [this.server, this.secureServer].filter((s): s is Server | HttpsServer => s !== undefined);
     if (servers.length === 0) return;
     this.server = undefined;

@@ -138,7 +138,7 @@ export class KpiService extends EventEmitter<KpiServiceEvents> {
     this.schedule();
   }
 
-  stop(): void {
+  close(): void {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     for (const off of this.unsubscribe.splice(0)) off();

@@ -229,7 +229,7 @@ export class SipServer {
   }
 
   /** Ends every dialog with BYE (or 480 if unanswered), waits briefly for answers, closes sockets. */
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     const byes = [...this.dialogs.values()].map((d) => (d instanceof UasDialog ? d.bye('shutdown') : (d.hangup('shutdown'), Promise.resolve(0))));
     await Promise.race([Promise.allSettled(byes), new Promise((r) => setTimeout(r, SHUTDOWN_BYE_WAIT_MS))]);
     this.stack?.destroy();

@@ -136,7 +136,7 @@ export class LiveTranscriber implements RecordingTap {
   }
 
   /** Ends feeding; each recognition is flushed so the last words still reach the sink. */
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     if (this.stopped) return;
     this.feed();
     this.stopped = true;

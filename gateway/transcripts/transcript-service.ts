@@ -125,7 +125,7 @@ export class TranscriptService {
     if (entry) {
       entry.stopLive = async () => {
         source.removeTap(live);
-        await live.stop();
+        await live.close();
         this.metrics?.untranscribed.inc(live.overwritten + live.untranscribed);
         if (live.overwritten > 0 || live.untranscribed > 0) call.log.warn({ overwritten: live.overwritten, untranscribed: live.untranscribed }, 'live transcript: some audio was not transcribed (feed behind, or no recognition free)');
       };

@@ -129,7 +129,7 @@ for (const topoh of [false, true]) describe(`REFER to the PBX behind Kamailio${t
   after(async () => {
     for (const p of peers) p.close();
     for (const a of agents) a.close();
-    await server?.stop();
+    await server?.close();
     await kamailio?.stop();
   });
 

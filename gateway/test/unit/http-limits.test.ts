@@ -64,7 +64,7 @@ describe('HTTP server limits: bodies, bearer tokens, frame headers', function ()
     port = await http.start();
   });
   after(async () => {
-    await http.stop();
+    await http.close();
   });
 
   it('a Content-Length over the limit is refused with 413 before the body is sent', async () => {

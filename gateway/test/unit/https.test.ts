@@ -101,7 +101,7 @@ describe('HTTPS listener with the site certificate', function () {
     httpsPort = http.httpsPort as number;
   });
   after(async () => {
-    await http?.stop();
+    await http?.close();
     certs?.close();
     rmSync(dataDir, { recursive: true, force: true });
   });

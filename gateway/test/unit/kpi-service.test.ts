@@ -43,7 +43,7 @@ describe('KpiService', () => {
     await service.start();
   });
   afterEach(async () => {
-    service.stop();
+    service.close();
     acd.close();
     await env.cleanup();
   });

@@ -120,7 +120,7 @@ describe('KpiRecorder: transfers', () => {
       const aht = Object.fromEntries(service.queues().map((q) => [q.name, q.aht]));
       assert.deepEqual(aht, { support: 90, sales: 20 }, 'alice: 60 talk + 30 wrap; bob: 20 talk + 0 wrap');
     } finally {
-      service.stop();
+      service.close();
       acd.close();
     }
   });

@@ -50,7 +50,7 @@ describe('live transcription with the on-site engine (pocketsphinx)', function (
     // The agent sends nothing while the caller speaks (and the other way round): the silent side is padded.
     await play([...ulawFrames(a), ...noise(75), ...ulawFrames(b)], (f) => live.pushCaller(f));
     await play([...noise(50), ...ulawFrames(c), ...noise(50)], (f) => live.pushAgent(f));
-    await live.stop();
+    await live.close();
     const caller = got.filter((u) => u.speaker === 'caller');
     const agent = got.filter((u) => u.speaker === 'agent');
     console.log(`      heard: ${got.map((u) => `[${u.startMs}-${u.endMs} ${u.speaker}] ${u.text}`).join(' | ')}`);

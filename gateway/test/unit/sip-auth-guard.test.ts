@@ -38,7 +38,7 @@ describe('SipServer digest guard', function () {
   });
   after(async () => {
     for (const c of clients) c.close();
-    await server.stop();
+    await server.close();
   });
 
   async function client(ip: string): Promise<RawSipClient> {

@@ -47,7 +47,7 @@ async function startWallboard() {
     kpi,
     port,
     stop: async () => {
-      kpi.stop();
+      kpi.close();
       hub.close();
       acd.close();
       server.closeAllConnections();

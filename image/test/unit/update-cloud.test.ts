@@ -107,7 +107,7 @@ describe('image: cloud-driven update (cmd/update.apply, update.chunk) through th
       const again = await d.commands.handle('update.apply', JSON.stringify({ id, url: `${base}/b/1.1.0`, version: '1.1.0' }));
       assert.deepEqual(again, r);
     } finally {
-      d.updates.stop();
+      d.updates.close();
       await d.db.close();
     }
   });
@@ -135,7 +135,7 @@ describe('image: cloud-driven update (cmd/update.apply, update.chunk) through th
       assert.equal(r.ok, true, r.error);
       assert.equal(d.slots.state().trial?.version, '1.2.0');
     } finally {
-      d.updates.stop();
+      d.updates.close();
       await d.db.close();
     }
   });
@@ -158,7 +158,7 @@ describe('image: cloud-driven update (cmd/update.apply, update.chunk) through th
       assert.equal(d.slots.state().trial, undefined);
       assert.equal(d.restarts.length, 0);
     } finally {
-      d.updates.stop();
+      d.updates.close();
       await d.db.close();
     }
   });
