@@ -111,6 +111,8 @@ export class WebRtcLeg extends EventEmitter<WebRtcLegEvents> {
   private readonly teHeader = new RtpHeader();
   // Random initial value (RFC 3550 §5.1); shared by audio and telephone-event, which use one SSRC.
   private seq = randomInt(0, 0x10000);
+  /** Our random initial timestamp (RFC 3550 §5.1): the joint's timeline starts at 0. */
+  private readonly tsOffset = randomInt(0, 0x100000000);
 
   private connectTimer: NodeJS.Timeout | null = null;
   private disconnectTimer: NodeJS.Timeout | null = null;
@@ -224,7 +226,7 @@ export class WebRtcLeg extends EventEmitter<WebRtcLegEvents> {
     if (this._state !== 'connected') return;
     const h = this.txHeader;
     h.marker = marker;
-    h.timestamp = timestamp >>> 0;
+    h.timestamp = (timestamp + this.tsOffset) >>> 0;
     h.sequenceNumber = this.seq;
     h.payloadType = this.pt;
     this.txPacket.payload = payload;
@@ -239,7 +241,7 @@ export class WebRtcLeg extends EventEmitter<WebRtcLegEvents> {
     if (this._state !== 'connected' || this.tePt < 0 || this.dtls === null) return;
     const h = this.teHeader;
     h.marker = marker;
-    h.timestamp = timestamp >>> 0;
+    h.timestamp = (timestamp + this.tsOffset) >>> 0;
     h.sequenceNumber = this.seq;
     h.payloadType = this.tePt;
     h.ssrc = this.transceiver.sender.ssrc;
