@@ -18,7 +18,7 @@ export { Outbox, outboxLimitsSchema, type OutboxLimits, type OutboxRow, type Out
 export { Policy, policyConfigSchema, DEFAULT_EVENT_FIELDS, maskNumber, type PolicyConfig, type FieldKind } from './policy';
 export { Sender, type LivePublisher, type SyncStatus } from './sender';
 export { RetainedTopics } from './retained';
-export { SYNC_RETAINED_SQL, SYNC_SCHEMA_SQL } from './schema';
+export { SYNC_DEPTH_TRIGGER_SQL, SYNC_RETAINED_SQL, SYNC_SCHEMA_SQL } from './schema';
 export { SyncError, type SyncErrorCode } from './errors';
 export { TOPICS, topicPrefix } from './topics';
 export type { SqlDb, SqlExec, SyncLog } from './sql';

@@ -105,8 +105,10 @@ export class Outbox extends EventEmitter {
     // here rather than leaving as an empty event nobody notices.
     if (!isCloudEventType(type)) throw this.refuse(type);
     const at = this.now().toISOString();
-    const state = await this.state(tx);
-    const seq = state.last_seq + 1;
+    // Takes the seq; depth and bytes are those before this row (the insert's trigger adds it).
+    const state = await tx.get<StateRow>('UPDATE sync_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING *');
+    if (!state) throw new SyncError('SYNC_SCHEMA_MISSING', 'sync_state has no row: apply the sync migration');
+    const seq = state.last_seq;
     const fields = this.opts.policy.apply(type, data as Readonly<Record<string, unknown>>);
     for (const k of ENVELOPE_FIELDS) delete fields[k];
     const envelope = { id: `${this.opts.deviceId}:${seq}`, seq, ts: at, bootId: this.opts.bootId, type };
@@ -117,8 +119,8 @@ export class Outbox extends EventEmitter {
       payload = JSON.stringify({ ...envelope, truncated: true, bytes });
       bytes = Buffer.byteLength(payload);
     }
+    // sync_outbox_depth (sync/schema.ts) adds the row to depth and depth_bytes.
     await tx.run('INSERT INTO sync_outbox (seq, boot_id, ts, type, payload, bytes) VALUES (?, ?, ?, ?, ?, ?)', [seq, this.opts.bootId, at, type, payload, bytes]);
-    await tx.run('UPDATE sync_state SET last_seq = ?, depth = depth + 1, depth_bytes = depth_bytes + ? WHERE id = 1', [seq, bytes]);
     const overRows = state.depth + 1 - this.limits.maxRows;
     const overBytes = state.depth_bytes + bytes - this.limits.maxBytes;
     if (overRows > 0 || overBytes > 0) await this.dropOldest(tx, Math.max(overRows, 0), Math.max(overBytes, 0), seq, 'limit');

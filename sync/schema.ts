@@ -7,6 +7,17 @@ export const SYNC_RETAINED_SQL = `
 `;
 
 /**
+ * The outbox depth follows every insert inside sqlite, so an append is two statements (the seq
+ * taken by UPDATE … RETURNING, the row) instead of three trips to sqlite's thread. A later
+ * addition like SYNC_RETAINED_SQL: its own migration entry in the gateway, included below.
+ */
+export const SYNC_DEPTH_TRIGGER_SQL = `
+  CREATE TRIGGER IF NOT EXISTS sync_outbox_depth AFTER INSERT ON sync_outbox BEGIN
+    UPDATE sync_state SET depth = depth + 1, depth_bytes = depth_bytes + NEW.bytes WHERE id = 1;
+  END;
+`;
+
+/**
  * Tables of sync/. The gateway appends this text, verbatim, as one entry of
  * gateway/store/migrations.ts (migrations are append-only there). Written with IF NOT EXISTS so
  * tests can apply it to a database the gateway already migrated.
@@ -46,4 +57,4 @@ export const SYNC_SCHEMA_SQL = `
     applied_at TEXT NOT NULL,
     config TEXT NOT NULL
   );
-` + SYNC_RETAINED_SQL;
+` + SYNC_RETAINED_SQL + SYNC_DEPTH_TRIGGER_SQL;

@@ -158,4 +158,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX transcripts_state_retention ON transcripts (state, retention_until);
   CREATE INDEX transcripts_key ON transcripts (key_id);
   `,
+  // Issue 19, records that keep up: the outbox depth follows inserts in sqlite (sync/schema.ts
+  // SYNC_DEPTH_TRIGGER_SQL), so an append is two statements instead of three.
+  `
+  CREATE TRIGGER IF NOT EXISTS sync_outbox_depth AFTER INSERT ON sync_outbox BEGIN
+    UPDATE sync_state SET depth = depth + 1, depth_bytes = depth_bytes + NEW.bytes WHERE id = 1;
+  END;
+  `,
 ];
