@@ -84,7 +84,11 @@ export interface CallContext {
   intentSource: string | null;
   /** IVR keys/menus the caller went through, in order. */
   ivrPath: string[];
-  /** Calls from this number in the last 30 days, this one not counted. */
+  /**
+   * Calls from this number in the last `recentCallsDays`, this one not counted; at most
+   * RECENT_CALLS_MAX (caller-context.ts; the page shows "100+"): a trunk number every call shares must not cost a
+   * count of thousands of rows per call.
+   */
   recentCalls: number;
   /** A callback the appliance placed (the customer asked to be called back). */
   callback: boolean;

@@ -4,6 +4,7 @@ import type { Acd } from '../acd/acd';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
 import type { CallContext, CallInfo, DeskSettings, QueueFigures, ServerMessage, ShiftCall } from '../agent-ui/protocol';
+import { RECENT_CALLS_MAX } from '../agent-ui/caller-context';
 import type { AgentState } from '../acd/agent-state';
 import type { CallStore } from '../store/call-store';
 import { agentDeskConfigSchema, type AgentDeskConfig } from './config';
@@ -275,7 +276,7 @@ export class AgentDesk {
     if (!store) return;
     try {
       const since = new Date(Date.now() - this.cfg.recentCallsDays * 86_400_000).toISOString();
-      if (call.caller.number) ctx.recentCalls = await store.countFrom(call.caller.number, since, call.id);
+      if (call.caller.number) ctx.recentCalls = await store.countFrom(call.caller.number, since, call.id, RECENT_CALLS_MAX);
     } catch (err) {
       call.log.warn({ err }, 'caller context lookup failed; the agent sees what is known');
     }

@@ -193,9 +193,12 @@ export class CallStore {
     return this.db.get<{ text: string; agent: string; updatedAt: string }>('SELECT text, agent, updated_at AS updatedAt FROM call_notes WHERE call_id = ?', [callId]);
   }
 
-  /** Calls from `fromUser` created since `since` (ISO), not counting `exceptId`. */
-  async countFrom(fromUser: string, since: string, exceptId: string): Promise<number> {
-    const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM calls WHERE from_user = ? AND created_at >= ? AND id != ?', [fromUser, since, exceptId]);
+  /** Calls from `fromUser` created since `since` (ISO), not counting `exceptId`; at most `max`. */
+  async countFrom(fromUser: string, since: string, exceptId: string, max: number): Promise<number> {
+    const row = await this.db.get<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM (SELECT 1 FROM calls WHERE from_user = ? AND created_at >= ? AND id != ? LIMIT ?)',
+      [fromUser, since, exceptId, max],
+    );
     return row?.n ?? 0;
   }
 

@@ -5,6 +5,7 @@
  */
 import type { Disposition } from '../../kpi/kpi';
 import type { AgentState, CallInfo, ConsultPhase, DeskSettings, ErrorCode, LoginRequest, PartyInfo, QueueFigures, ServerMessage, ShiftCall, TransferMode } from '../protocol';
+import { recentCallsText } from '../caller-context';
 import { parseTransferTarget, TRANSFER_TARGET_HELP } from '../transfer-target';
 import { CallMedia, MediaCancelled, errorText } from './media';
 import { Ringer } from './ringer';
@@ -443,7 +444,7 @@ function renderDesk(st: AgentState): void {
   setText(ui.ctxCalled, ctx?.called ?? '—');
   setText(ui.ctxIntent, ctx?.intent ? `${ctx.intent}${ctx.intentSource ? ` (by ${ctx.intentSource})` : ''}` : '—');
   setText(ui.ctxIvr, ctx && ctx.ivrPath.length > 0 ? ctx.ivrPath.join(' › ') : '—');
-  setText(ui.ctxRecent, ctx ? String(ctx.recentCalls) : '—');
+  setText(ui.ctxRecent, ctx ? recentCallsText(ctx.recentCalls) : '—');
   setText(ui.ctxCallback, ctx ? (ctx.callback ? 'Yes: we called them back' : 'No') : '—');
 
   const inCall = call !== null && call.phase !== 'ringing';
