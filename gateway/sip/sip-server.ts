@@ -232,6 +232,9 @@ export class SipServer {
   async close(): Promise<void> {
     const byes = [...this.dialogs.values()].map((d) => (d instanceof UasDialog ? d.bye('shutdown') : (d.hangup('shutdown'), Promise.resolve(0))));
     await Promise.race([Promise.allSettled(byes), new Promise((r) => setTimeout(r, SHUTDOWN_BYE_WAIT_MS))]);
+    // A 480 sent just now is still in dgram's address lookup (a nextTick, which runs only after the
+    // microtasks that brought us here): closing the socket in the same tick would drop it unsent.
+    await new Promise((r) => setImmediate(r));
     this.stack?.destroy();
     this.stack = undefined;
     if (this.limitedLogTimer) clearInterval(this.limitedLogTimer);
