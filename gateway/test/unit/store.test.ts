@@ -125,6 +125,19 @@ describe('Db and CallStore on a sqlite file', () => {
     assert.equal(await store.count(), 2);
   });
 
+  it('countFrom counts earlier calls from a number in the window, not this one, and stops at the cap', async () => {
+    db = await Db.open(file);
+    const store = new CallStore(db);
+    const mine = Array.from({ length: 6 }, () => record({ fromUser: '5551234' }));
+    for (const r of mine) await store.create(r, 'call.offered', {});
+    await store.create(record({ fromUser: '5559999' }), 'call.offered', {});
+    const since = '2025-01-01T00:00:00.000Z';
+    assert.equal(await store.countFrom('5551234', since, mine[5].id, 100), 5, 'the other five, not this call');
+    assert.equal(await store.countFrom('5551234', since, mine[5].id, 3), 3, 'a busy number stops at the cap');
+    assert.equal(await store.countFrom('5551234', mine[4].createdAt, mine[5].id, 100), 1, 'only calls since the window start');
+    assert.equal(await store.countFrom('0000', since, mine[5].id, 100), 0);
+  });
+
   it('orders calls created in the same millisecond by insertion, newest first', async () => {
     db = await Db.open(file);
     const store = new CallStore(db);
