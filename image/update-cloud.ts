@@ -1,5 +1,5 @@
 /**
- * Cloud-driven updates over MQTT (registered by app/daemon.ts):
+ * Cloud-driven updates over MQTT (registered by app/wiring/cloud.ts):
  *
  *   cmd/update.chunk  {id, transfer, index, count, data}   a bundle in base64 pieces (≤ 45 KiB
  *                                                          each, 60 KiB in base64: commands are capped at 64 KiB);
