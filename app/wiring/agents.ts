@@ -1,28 +1,19 @@
 import { Acd } from '../../gateway/acd/acd';
 import { AgentDirectory } from '../../gateway/acd/agent-directory';
 import { AgentSessions } from '../../gateway/agents/agent-sessions';
-import type { Config } from '../../gateway/config/schema';
 import { kpiOptions } from '../../gateway/kpi/config';
 import { KpiRecorder } from '../../gateway/kpi/kpi-recorder';
 import { KpiService, registerKpiMetrics } from '../../gateway/kpi/kpi-service';
 import { KpiStore } from '../../gateway/kpi/kpi-store';
-import type { Logger } from '../../gateway/logging';
-import type { Metrics } from '../../gateway/metrics';
 import { Semaphore } from '../../gateway/net/semaphore';
 import type { People } from '../../gateway/people/people-edit';
 import { PeopleService } from '../../gateway/people/people-service';
 import type { PeopleStore } from '../../gateway/people/people-store';
 import { AgentPasswordStore } from '../../gateway/store/agent-password-store';
-import type { Db } from '../../gateway/store/db';
-import type { Closer } from '../lifecycle';
 import type { CloudLink } from './cloud';
+import type { WiringContext } from './context';
 
-export interface AgentsWiring {
-  config: Config;
-  db: Db;
-  log: Logger;
-  metrics: Metrics;
-  closer: Closer;
+export interface AgentsWiring extends WiringContext {
   peopleStore: PeopleStore;
   storedPeople: People | undefined;
   /** Queue events and live queue snapshots go to the cloud; a change of queues clears removed ones' snapshots. */

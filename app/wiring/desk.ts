@@ -2,13 +2,9 @@ import { AgentDesk } from '../../gateway/agents/agent-desk';
 import { SessionHub } from '../../gateway/agents/agent-sessions';
 import type { CallbackCall } from '../../gateway/callbacks/callback-call';
 import type { CallManager } from '../../gateway/calls/call-manager';
-import type { Config } from '../../gateway/config/schema';
-import type { Logger } from '../../gateway/logging';
-import type { Metrics } from '../../gateway/metrics';
 import { RecordingService } from '../../gateway/recording/recording-service';
 import { AgentStore } from '../../gateway/store/agent-store';
 import type { CallStore } from '../../gateway/store/call-store';
-import type { Db } from '../../gateway/store/db';
 import { SupervisorAuditStore } from '../../gateway/store/supervisor-audit-store';
 import { CallMonitoring } from '../../gateway/supervisor/call-monitoring';
 import { supervisorClientMessage, type SupervisorClientMessage, type SupervisorServerMessage } from '../../gateway/supervisor/protocol';
@@ -17,18 +13,13 @@ import type { TranscriptService } from '../../gateway/transcripts/transcript-ser
 import type { SpeechEngine } from '../../media';
 import { PortPool } from '../../media';
 import type { Vault } from '../../vault';
-import type { Closer } from '../lifecycle';
 import { webrtcInterfaces } from './addresses';
 import type { AgentsWired } from './agents';
 import type { CloudLink } from './cloud';
 import { wireSpeech } from './speech';
+import type { WiringContext } from './context';
 
-export interface DeskWiring {
-  config: Config;
-  db: Db;
-  log: Logger;
-  metrics: Metrics;
-  closer: Closer;
+export interface DeskWiring extends WiringContext {
   cloud: Pick<CloudLink, 'sync' | 'writeEvent'>;
   vault: Vault;
   store: CallStore;

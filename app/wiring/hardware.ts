@@ -1,21 +1,12 @@
 import type { CallManager } from '../../gateway/calls/call-manager';
-import type { Config } from '../../gateway/config/schema';
 import { hwCloudEvent } from '../../gateway/hw-events';
-import type { Logger } from '../../gateway/logging';
-import type { Metrics } from '../../gateway/metrics';
 import type { SipServer } from '../../gateway/sip/sip-server';
-import type { Db } from '../../gateway/store/db';
 import { HwService } from '../../hw';
-import type { Closer } from '../lifecycle';
 import { webrtcInterfaces } from './addresses';
 import type { CloudLink } from './cloud';
+import type { WiringContext } from './context';
 
-export interface HardwareWiring {
-  config: Config;
-  db: Db;
-  log: Logger;
-  metrics: Metrics;
-  closer: Closer;
+export interface HardwareWiring extends WiringContext {
   cloud: Pick<CloudLink, 'sync' | 'writeEvent'>;
   calls: CallManager;
   sip: SipServer;

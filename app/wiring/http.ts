@@ -2,32 +2,23 @@ import { BackupService } from '../../gateway/backup';
 import type { CallManager } from '../../gateway/calls/call-manager';
 import { CertificateExpiryCheck } from '../../gateway/certs/expiry';
 import { SiteCertificates, storeOptions } from '../../gateway/certs/site-certs';
-import type { Config } from '../../gateway/config/schema';
 import { resolveAdminToken } from '../../gateway/http/admin-token';
 import { HttpServer } from '../../gateway/http/http-server';
-import type { Logger } from '../../gateway/logging';
-import type { Metrics } from '../../gateway/metrics';
 import { handlePeopleApi, isPeoplePath } from '../../gateway/people/people-api';
 import { recordingsApi } from '../../gateway/recording/recordings-api';
 import { SetupService } from '../../gateway/setup/setup-service';
 import type { CallStore } from '../../gateway/store/call-store';
-import type { Db } from '../../gateway/store/db';
 import { VERSION } from '../../gateway/version';
 import { adminTokenCheck, WallboardHub } from '../../gateway/wallboard/wallboard-hub';
 import type { HwService } from '../../hw';
 import type { PortPool } from '../../media';
 import type { Vault } from '../../vault';
-import type { Closer } from '../lifecycle';
 import type { AgentsWired } from './agents';
 import type { CloudLink } from './cloud';
 import type { DeskWired } from './desk';
+import type { WiringContext } from './context';
 
-export interface HttpWiring {
-  config: Config;
-  db: Db;
-  log: Logger;
-  metrics: Metrics;
-  closer: Closer;
+export interface HttpWiring extends WiringContext {
   cloud: Pick<CloudLink, 'sync' | 'writeEvent'>;
   vault: Vault;
   store: CallStore;
