@@ -65,7 +65,7 @@ export class Daemon {
       const cloud = await openCloudLink({ config, fileConfig, db, log, closer, storedPeople });
       const vault = await openVault({ config, db, log, closer, anchor: cloud.anchorAuditHead });
       const metrics = new Metrics();
-      const { store, calls, pool, media, ivrEngine } = await wireCalls({ config, db, sync: cloud.sync, metrics, log });
+      const { store, calls, pool, workers, media, ivrEngine } = await wireCalls({ config, db, sync: cloud.sync, metrics, log, closer });
       const agents = await wireAgents({ config, db, log, metrics, closer, peopleStore, storedPeople, cloud });
       // The link's republish and config-apply hooks reach parts built after it (wiring/cloud.ts, CloudLateBound).
       cloud.late.kpi = agents.kpi;
@@ -76,7 +76,7 @@ export class Daemon {
       cloud.late.updates = wireCloudCommands({ config, log, closer, cloud, acd: agents.acd, vault, health: () => ({ calls: calls.active, rtpPortsInUse: pool.inUse }) });
       const startedAt = new Date();
       const hw = wireHardware({ config, db, log, metrics, closer, cloud, calls, sip });
-      const { http, backup, setup } = wireHttp({ config, db, log, metrics, closer, cloud, vault, store, calls, pool, certs, hw, agents, desk, startedAt, configFile: opts.configFile, onSetupDone: opts.onSetupDone });
+      const { http, backup, setup } = wireHttp({ config, db, log, metrics, closer, cloud, vault, store, calls, pool, workers, certs, hw, agents, desk, startedAt, configFile: opts.configFile, onSetupDone: opts.onSetupDone });
       await cloud.sync.start();
       await sip.start();
       const httpPort = await http.start();

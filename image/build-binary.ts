@@ -22,7 +22,7 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_BINARY = path.join(ROOT, 'dist', 'bin', 'ccedge');
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Scripts started with `new Worker(path.join(__dirname, …))`, relative to dist/. */
-const WORKER_SCRIPTS = [path.join('hw', 'health', 'sample-worker.js')];
+const WORKER_SCRIPTS = [path.join('hw', 'health', 'sample-worker.js'), path.join('media', 'workers', 'media-worker.js')];
 
 export interface BuildOptions {
   out?: string;

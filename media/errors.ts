@@ -22,6 +22,12 @@ export type MediaErrorCode =
   /** A participant id was added twice to one media joint. */
   | 'JOINT_DUPLICATE_PARTICIPANT'
   /** A participant was added to a media joint after close(). */
-  | 'JOINT_CLOSED';
+  | 'JOINT_CLOSED'
+  /** A media worker was sent a control message it cannot apply (a bug on one side, logged). */
+  | 'MEDIA_WORKER_PROTOCOL'
+  /** The media worker holding this call's media died; its calls end. */
+  | 'MEDIA_WORKER_LOST'
+  /** Asked of a session or joint on a media worker what only the main thread can do (packet taps, IVR). */
+  | 'MEDIA_IN_WORKER';
 
 export class MediaError extends CodedError<MediaErrorCode> {}

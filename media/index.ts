@@ -30,3 +30,8 @@ export { type Grammar, buildGrammar, matchGrammar, normalisePhrase } from './spe
 export { lineNoise } from './speech/line-noise';
 export { PocketsphinxEngine } from './speech/pocketsphinx';
 export { WebRtcLeg, type WebRtcLegState } from './webrtc/webrtc-leg';
+export { type Joint } from './joint/joint';
+export { MediaWorkers, MediaWorker, type MediaWorkersOptions } from './workers/media-workers';
+export { RemoteRtpSession } from './workers/remote-rtp-session';
+export { type RtpEndpoint, type SoundPlayer, type DigitSender, soundPlayer, digitSender, jointPort, localSession } from './workers/endpoint';
+export { mediaConfigSchema, mediaWorkerCount, type MediaConfig } from './workers/config';

@@ -9,7 +9,8 @@ import { createIvrSpeech } from '../../gateway/speech/ivr-speech';
 import { CallStore } from '../../gateway/store/call-store';
 import type { Db } from '../../gateway/store/db';
 import type { SpeechEngine } from '../../media';
-import { Endpointer, HOLD_TONE, MediaClock, PortPool, renderTone, RINGBACK_TONE } from '../../media';
+import { Endpointer, HOLD_TONE, MediaClock, MediaWorkers, mediaWorkerCount, PortPool, renderTone, RINGBACK_TONE } from '../../media';
+import type { Closer } from '../lifecycle';
 import type { SyncService } from '../../sync';
 
 export interface CallsWiring {
@@ -19,6 +20,7 @@ export interface CallsWiring {
   sync: SyncService<Config>;
   metrics: Metrics;
   log: Logger;
+  closer: Closer;
 }
 
 export interface CallsWired {
@@ -26,6 +28,8 @@ export interface CallsWired {
   store: CallStore;
   calls: CallManager;
   pool: PortPool;
+  /** Media worker threads (forwarded calls), when media.workers is not 0. */
+  workers: MediaWorkers | undefined;
   /** The media clock and hold audio that callback calls share with inbound calls. */
   media: Pick<CallDeps, 'clock' | 'holdFrames'>;
   /** The speech menus' engine when the IVR has one (live transcripts share it). */
@@ -55,6 +59,21 @@ export async function wireCalls(w: CallsWiring): Promise<CallsWired> {
     log.info({ entry: config.ivr.entry, menus: Object.keys(config.ivr.menus).length, prompts: prompts.dir }, 'IVR on');
   }
   const holdFrames = { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') };
-  const calls = new CallManager({ config, store, metrics: w.metrics, clock, holdFrames, ivr }, pool, log);
-  return { store, calls, pool, media: { clock, holdFrames }, ivrEngine: ivr?.speech?.engine };
+  const workers = await startMediaWorkers(config, log, w.closer);
+  const calls = new CallManager({ config, store, metrics: w.metrics, clock, holdFrames, ivr }, pool, log, workers);
+  return { store, calls, pool, workers, media: { clock, holdFrames }, ivrEngine: ivr?.speech?.engine };
+}
+
+/** media.workers threads (none: 0, or a bundle without the worker script). Closed after the calls ended. */
+async function startMediaWorkers(config: Config, log: Logger, closer: Closer): Promise<MediaWorkers | undefined> {
+  const count = mediaWorkerCount(config.media.workers);
+  if (count === 0) return undefined;
+  if (!MediaWorkers.available()) {
+    log.warn({ script: MediaWorkers.SCRIPT }, 'media worker script missing: forwarded calls use the main thread');
+    return undefined;
+  }
+  const workers = await MediaWorkers.start({ count, log: log.child({ component: 'media-workers' }) });
+  closer.defer('media workers', () => workers.close());
+  log.info({ workers: count }, 'media workers started');
+  return workers;
 }

@@ -11,7 +11,7 @@ import type { CallStore } from '../../gateway/store/call-store';
 import { VERSION } from '../../gateway/version';
 import { adminTokenCheck, WallboardHub } from '../../gateway/wallboard/wallboard-hub';
 import type { HwService } from '../../hw';
-import type { PortPool } from '../../media';
+import type { MediaWorkers, PortPool } from '../../media';
 import type { Vault } from '../../vault';
 import type { AgentsWired } from './agents';
 import type { CloudLink } from './cloud';
@@ -24,6 +24,8 @@ export interface HttpWiring extends WiringContext {
   store: CallStore;
   calls: CallManager;
   pool: PortPool;
+  /** Media worker threads, when running (GET/POST /api/v1/media/workers). */
+  workers: MediaWorkers | undefined;
   certs: SiteCertificates | undefined;
   hw: HwService;
   agents: Pick<AgentsWired, 'people' | 'kpi' | 'sessions'>;
@@ -72,8 +74,10 @@ export function wireHttp(w: HttpWiring): HttpWired {
     ? new SetupService({ configFile: w.configFile, dataDir: config.dataDir, config: config.setup, log: log.child({ component: 'setup' }), onDone: w.onSetupDone ?? (() => undefined) })
     : undefined;
   if (setup) closer.defer('first-run setup', () => setup.close());
+  const workers = w.workers;
   const http = new HttpServer({
     setup,
+    ...(workers ? { mediaWorkers: { status: () => workers.status, restart: (index: number) => workers.kill(index) } } : {}),
     host: config.http.host,
     port: config.http.port,
     adminToken: admin.token,
@@ -108,6 +112,7 @@ export function wireHttp(w: HttpWiring): HttpWired {
       uptimeS: Math.round((Date.now() - startedAt.getTime()) / 1000),
       calls: calls.active,
       rtpPortsInUse: pool.inUse,
+      ...(workers ? { mediaWorkers: workers.status } : {}),
       backup: backup.status(),
     }),
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MediaError } from '../../media';
-import type { PortPool } from '../../media';
+import type { MediaWorker, MediaWorkers, PortPool, RtpEndpoint } from '../../media';
 import { RtpSession } from '../../media';
 import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../media';
 import type { Logger } from '../logging';
@@ -36,6 +36,11 @@ export function latchPredicate(trunk: TrunkConfig | undefined): ((address: strin
   return (address) => allow.check(address, 'ipv4');
 }
 
+/** The trunk's allow-list when it may latch (symmetricRtp), for a session on a media worker. */
+function latchList(trunk: TrunkConfig | undefined): string[] | null {
+  return trunk?.symmetricRtp ? trunk.allow : null;
+}
+
 /** Where answered calls go (the agent desk). */
 export interface Queueing {
   enqueue(call: Call, target: string | RouteDecision): boolean;
@@ -61,11 +66,14 @@ export class CallManager implements SipServerHandlers {
   private forwardRulesOf: unknown;
   private placeOutbound: OutboundPlacer | undefined;
   private warnedUnwired = false;
+  private warnedNoWorker = false;
 
   constructor(
     private readonly deps: CallDeps,
     private readonly pool: PortPool,
     logger: Logger,
+    /** Media worker threads; forwarded RTP↔RTP calls carry their media there. */
+    private readonly workers?: MediaWorkers,
   ) {
     this.log = logger.child({ component: 'calls' });
     this.forwardRules = new ForwardRules(deps.config.routing.forward);
@@ -87,7 +95,7 @@ export class CallManager implements SipServerHandlers {
   get outboundDialer(): OutboundDialer | undefined {
     const place = this.placeOutbound;
     if (!place) return undefined;
-    return (target, codec, log) =>
+    return (target, codec, log, media) =>
       OutboundLeg.open({
         pool: this.pool,
         host: this.deps.config.rtp.host,
@@ -97,6 +105,7 @@ export class CallManager implements SipServerHandlers {
         userAgent: this.deps.config.sip.userAgent,
         log,
         latchAllowed: latchPredicate(this.deps.config.trunks.find((t) => t.name === target.trunk)),
+        ...(media ? { media: { worker: media, latch: latchList(this.deps.config.trunks.find((t) => t.name === target.trunk)) } } : {}),
       });
   }
 
@@ -171,9 +180,13 @@ export class CallManager implements SipServerHandlers {
         return;
       }
     }
-    let rtp: RtpSession;
+    let rtp: RtpEndpoint;
+    // A forwarded call is RTP to RTP from start to end: its media goes to a worker thread.
+    const worker = forward ? this.placeMedia() : undefined;
     try {
-      rtp = await RtpSession.open({ pool: this.pool, host: this.deps.config.rtp.host, log: this.log, latchAllowed: latchPredicate(trunk) });
+      rtp = worker
+        ? await worker.openSession({ pool: this.pool, host: this.deps.config.rtp.host, latch: latchList(trunk) })
+        : await RtpSession.open({ pool: this.pool, host: this.deps.config.rtp.host, log: this.log, latchAllowed: latchPredicate(trunk) });
     } catch (e) {
       const code = e instanceof MediaError ? e.code : 'RTP_BIND_FAILED';
       fail(503, 'Service Unavailable', (e as Error).message, code);
@@ -216,7 +229,7 @@ export class CallManager implements SipServerHandlers {
       else throw e;
       return;
     }
-    const call = new Call({ ...this.deps, dialOutbound: this.outboundDialer }, this.log, { inbound: { invite, rtp, localAddress, audio: negotiated.audio, answerSdp: negotiated.answerSdp } });
+    const call = new Call({ ...this.deps, dialOutbound: this.outboundDialer }, this.log, { inbound: { invite, rtp, localAddress, audio: negotiated.audio, answerSdp: negotiated.answerSdp, ...(worker ? { media: worker } : {}) } });
     if (delayedOffer) call.offerInAnswer(codecs);
     if (negotiated.audio.srtp) call.log.info({ suite: negotiated.audio.srtp.suite, transport: invite.flow.protocol.toUpperCase() }, 'SRTP (SDES) negotiated with the PBX');
     this.calls.set(call.id, call);
@@ -260,6 +273,20 @@ export class CallManager implements SipServerHandlers {
     if (target === undefined) return;
     if (!queueing.enqueue(call, target)) return; // queue full: the desk has ended the call
     if (result?.kind === 'callback' && queueing.requestCallback) await queueing.requestCallback(call);
+  }
+
+  /** The least loaded media worker; none running: the main thread carries the call (logged once per outage). */
+  private placeMedia(): MediaWorker | undefined {
+    if (!this.workers) return undefined;
+    try {
+      const w = this.workers.place();
+      this.warnedNoWorker = false;
+      return w;
+    } catch (err) {
+      if (!this.warnedNoWorker) this.log.error({ err, code: 'MEDIA_WORKER_LOST' }, 'no media worker running: forwarded calls use the main thread');
+      this.warnedNoWorker = true;
+      return undefined;
+    }
   }
 
   /** The routing.forward rule for this INVITE's called number, if forwarding is wired. */

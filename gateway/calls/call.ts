@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
-import { DtmfSender } from '../../media';
-import { MediaError } from '../../media';
-import type { AudioPort } from '../../media';
+import { MediaError, digitSender, jointPort, localSession } from '../../media';
+import type { AudioPort, DigitSender, Joint, MediaWorker } from '../../media';
 import { MediaJoint } from '../../media';
-import { RtpSessionPort } from '../../media';
 import type { DtmfDigitEvent } from '../../media';
 import type { Recorder } from '../../media';
 import type { RtpSessionStats } from '../../media';
@@ -38,7 +36,7 @@ export type { CallEndCause, CallEvents } from './contract';
 export { rtpTimeoutS, sanitise } from './legs/caller-leg';
 
 /** Places an outbound leg for a call (the CallManager wires it to the trunks and the port pool). */
-export type OutboundDialer = (target: OutboundTarget, codec: CodecName, log: Logger) => Promise<OutboundLeg>;
+export type OutboundDialer = (target: OutboundTarget, codec: CodecName, log: Logger, media?: MediaWorker) => Promise<OutboundLeg>;
 
 export interface CallDeps {
   config: Config;
@@ -56,6 +54,8 @@ export interface CallDeps {
 export interface InboundSetup {
   invite: IncomingInvite;
   rtp: CallerLeg['rtp'];
+  /** The media worker the caller's session was opened on: the call's joint and other legs go there too. */
+  media?: MediaWorker;
   localAddress: string;
   audio: NegotiatedAudio;
   /** Our 200's SDP: the answer, or with a delayed offer our offer. */
@@ -87,7 +87,7 @@ export interface Leg {
   readonly agent?: AgentLeg;
   readonly outbound?: OutboundLeg;
   /** A customer outbound leg's digit sender (the agent's dial pad). */
-  dtmf?: DtmfSender;
+  dtmf?: DigitSender;
   /** Its port in the joint, while joined. */
   port?: CountedPort;
   /** An outbound leg still ringing: rejects addOutbound's promise when the leg or the call goes first. */
@@ -104,7 +104,9 @@ export interface Leg {
 export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   readonly id: string;
   readonly log: Logger;
-  protected readonly joint: MediaJoint;
+  protected readonly joint: Joint;
+  /** Set when the call's media lives on a media worker (every RTP leg opens there). */
+  readonly mediaWorker: MediaWorker | undefined;
   /** What the joint sent to legs no longer in it: to the customer, to everyone else. */
   private readonly sentBefore = { customer: 0, others: 0 };
   private readonly legMap = new Map<string, Leg>();
@@ -142,7 +144,10 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     this.id = opts.id ?? randomUUID();
     const setup = opts.inbound;
     this.log = log.child({ callId: this.id, ...(setup ? { sipCallId: setup.invite.dialog.callId } : {}), ...opts.logBindings });
-    this.joint = new MediaJoint({ clock: deps.clock, maxParties: deps.config.calls.maxParties });
+    this.mediaWorker = setup?.media;
+    this.joint = this.mediaWorker
+      ? this.mediaWorker.joint({ maxParties: deps.config.calls.maxParties })
+      : new MediaJoint({ clock: deps.clock, maxParties: deps.config.calls.maxParties });
     this.joint.on('mode', (mode, previous) => this.log.debug({ mode, previous }, 'media joint switched'));
     if (setup) {
       this.answerSdp = setup.answerSdp;
@@ -251,7 +256,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     if (this.parties() >= this.deps.config.calls.maxParties) throw new CallError('CALL_FULL', `calls.maxParties (${this.deps.config.calls.maxParties}) reached`);
     let out: OutboundLeg;
     try {
-      out = await dial(target, this.codec, this.log);
+      out = await dial(target, this.codec, this.log, this.mediaWorker);
     } catch (err) {
       throw new CallError('CALL_OUTBOUND_UNAVAILABLE', `could not place the call to ${target.number}: ${(err as Error).message}`, { cause: (err as { code?: string }).code });
     }
@@ -278,11 +283,11 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
         opts.beforeJoin?.();
         try {
           if (opts.customer) {
-            leg.dtmf = new DtmfSender(this.deps.clock, out.rtp);
+            leg.dtmf = digitSender(this.deps.clock, out.rtp);
             this.customer = leg;
           }
           // Through the session's own timeline, so its SSRC stays continuous across relay and mix.
-          this.join(leg, new RtpSessionPort(out.rtp, out.payloadType, leg.dtmf));
+          this.join(leg, jointPort(out.rtp, out.payloadType, leg.dtmf));
         } catch (err) {
           this.dropLeg(leg, 'join-failed');
           reject(err);
@@ -438,7 +443,8 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
    * the customer joined or once the call closed. Taps go when the joint closes with the call.
    */
   tapSource(): RecordingSource | undefined {
-    if (this.closed || !this.joined) return undefined;
+    // A call on a media worker has no packets here to tap (such calls are never recorded or forked).
+    if (this.closed || !this.joined || this.mediaWorker) return undefined;
     const callerId = this.customer?.id ?? '';
     return { addTap: (tap) => this.joint.addTap(tap, callerId), removeTap: (tap) => this.joint.removeTap(tap) };
   }
@@ -724,7 +730,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     const caller = leg?.caller;
     if (!leg || !caller || this.closed) return;
     this.unjoin(leg);
-    this.join(leg, new RtpSessionPort(caller.rtp, caller.payloadType, caller.dtmfSender));
+    this.join(leg, jointPort(caller.rtp, caller.payloadType, caller.dtmfSender));
   }
 
   /** Two or more participants: audio flows (the old `bridged`). */
@@ -813,8 +819,9 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   /** The IVR talks to the caller (prompts on the caller's RTP session) instead of the hold tone. */
   private startIvr(ivr: NonNullable<CallDeps['ivr']>): void {
     const leg = this.callerLeg();
-    const speech = ivr.speech ? { ...ivr.speech, audio: leg.rtp, payloadType: () => leg.payloadType } : undefined;
-    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp: leg.rtp, codec: leg.codec, log: this.log, speech });
+    const rtp = localSession(leg.rtp, 'the IVR');
+    const speech = ivr.speech ? { ...ivr.speech, audio: rtp, payloadType: () => leg.payloadType } : undefined;
+    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp, codec: leg.codec, log: this.log, speech });
     this.ivr = session;
     // Each listening turn in the record (on site: the policy lets none of it leave), for accuracy reviews.
     session.on('speech', (t) => {

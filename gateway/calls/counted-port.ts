@@ -7,12 +7,25 @@ type EventListener = (payload: Buffer, marker: boolean, timestamp: number) => vo
  * call-ended record (bridgedToCaller / bridgedToAgent). Per packet: one increment, no allocation.
  */
 export class CountedPort implements AudioPort {
-  sent = 0;
+  private count = 0;
+  /** A worker session counts for its whole life; this port counts from its join. */
+  private readonly remoteBase: number;
 
-  constructor(private readonly inner: AudioPort) {}
+  constructor(private readonly inner: AudioPort) {
+    this.remoteBase = inner.remote?.session.jointSent ?? 0;
+  }
+
+  /** Frames sent to the leg (for a session on a media worker: the worker's count). */
+  get sent(): number {
+    return this.inner.remote ? this.inner.remote.session.jointSent - this.remoteBase : this.count;
+  }
+
+  get remote(): AudioPort['remote'] {
+    return this.inner.remote;
+  }
 
   sendAudio(payload: Buffer, marker: boolean, timestamp: number): void {
-    this.sent++;
+    this.count++;
     this.inner.sendAudio(payload, marker, timestamp);
   }
 

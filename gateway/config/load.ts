@@ -16,6 +16,7 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: 'string' 
   { env: 'CCEDGE_SIP_PORT', key: 'sip.port', kind: 'int' },
   { env: 'CCEDGE_SIP_TLS_PORT', key: 'sip.tls.port', kind: 'int' },
   { env: 'CCEDGE_RTP_PORTS', key: 'rtp.ports', kind: 'string' },
+  { env: 'CCEDGE_MEDIA_WORKERS', key: 'media.workers', kind: 'int' },
   { env: 'CCEDGE_HTTP_HOST', key: 'http.host', kind: 'string' },
   { env: 'CCEDGE_HTTP_PORT', key: 'http.port', kind: 'int' },
   { env: 'CCEDGE_HTTPS_HOST', key: 'https.host', kind: 'string' },

@@ -16,6 +16,7 @@ import { backupConfigSchema } from '../backup/config';
 import { setupConfigSchema } from '../setup/config';
 import { peopleConfigSchema } from '../people/config';
 import { speechConfigSchema } from '../speech/config';
+import { mediaConfigSchema } from '../../media';
 
 const port = z.number().int().min(1).max(65535);
 const host = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address literal' });
@@ -224,6 +225,8 @@ export const configSchema = z
     people: peopleConfigSchema.prefault({}),
     mqtt: mqttConfigSchema.prefault({}),
     sync: syncConfigSchema.prefault({}),
+    /** Media worker threads (media/workers/config.ts). */
+    media: mediaConfigSchema.prefault({}),
     webrtc: z
       .object({
         /** Addresses ICE gathers host candidates on; default: every non-internal IPv4 (loopback if none). */

@@ -121,6 +121,8 @@ export interface HttpDeps {
    */
   https?: { host: string; port: number; certs: { pem(): { cert: string; key: string }; caPem(): string | undefined } };
   backup?: BackupApi;
+  /** GET /api/v1/media/workers; POST /api/v1/media/workers/:n/restart (admin: its calls end, it starts again). */
+  mediaWorkers?: { status(): unknown; restart(index: number): Promise<number> };
   /** The first-run page /setup (HTTPS only; absent: 404). */
   setup?: { readonly open: boolean; handle(req: SetupRequest): Promise<SetupResponse> };
   /** Body size, bearer-token backoff and log limits (http: in ccedge.yaml); defaults from the schema. */
@@ -300,6 +302,26 @@ export class HttpServer {
       await this.transferCall(req, res, transfer[1], who, this.deps.transfers);
       return;
     }
+    const restart = req.method === 'POST' ? /^\/api\/v1\/media\/workers\/(\d{1,2})\/restart$/.exec(url.pathname) : null;
+    if (restart && this.deps.mediaWorkers) {
+      const who = this.authenticate(req, res);
+      if (!who) return;
+      if (who.role !== 'admin') {
+        this.json(res, 403, { error: { code: 'HTTP_FORBIDDEN', message: 'only the admin role may restart a media worker' } });
+        return;
+      }
+      const index = Number(restart[1]);
+      let sessions: number;
+      try {
+        sessions = await this.deps.mediaWorkers.restart(index);
+      } catch (err) {
+        this.json(res, 404, { error: { code: 'HTTP_NOT_FOUND', message: (err as Error).message } });
+        return;
+      }
+      this.log.warn({ worker: index, sessions, by: who.name }, 'media worker restarted by the API: its calls ended');
+      this.json(res, 200, { worker: index, sessionsEnded: sessions });
+      return;
+    }
     if (req.method === 'POST' && url.pathname === '/api/v1/backup' && this.deps.backup) {
       const who = this.authenticate(req, res);
       if (!who) return;
@@ -413,6 +435,10 @@ export class HttpServer {
     }
     if (url.pathname === '/api/v1/backup' && this.deps.backup) {
       this.json(res, 200, this.deps.backup.status());
+      return;
+    }
+    if (url.pathname === '/api/v1/media/workers' && this.deps.mediaWorkers) {
+      this.json(res, 200, { workers: this.deps.mediaWorkers.status() });
       return;
     }
     if (url.pathname === '/api/v1/sync' && this.deps.sync) {

@@ -11,10 +11,18 @@ export interface AudioPort {
   off(event: 'audio', listener: (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void): unknown;
   off(event: 'telephoneEvent', listener: (payload: Buffer, marker: boolean, timestamp: number) => void): unknown;
   sendTelephoneEvent?(payload: Buffer, marker: boolean, timestamp: number): void;
+  /** Set when the port's session lives on a media worker (RemoteRtpSession.port). */
+  readonly remote?: RemotePortRef;
 }
 
 /** Where a recorder listens: only what is actually heard is recorded (hold and mute are silence). */
 export interface RecordingTap {
   pushCaller(payload: Buffer, timestamp: number, ssrc: number): void;
   pushAgent(payload: Buffer, timestamp: number, ssrc: number): void;
+}
+
+/** A port whose session lives on a media worker: only a joint on that worker can carry it. */
+export interface RemotePortRef {
+  readonly session: import('../workers/remote-rtp-session').RemoteRtpSession;
+  readonly payloadType: number;
 }

@@ -28,7 +28,7 @@ export interface RtpSessionStats {
 }
 
 export interface RtpSessionOptions {
-  pool: PortPool;
+  pool: Pick<PortPool, 'acquire' | 'release'>;
   host: string;
   log?: Pick<Log, 'warn'>;
   /**
@@ -117,7 +117,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private constructor(
     private readonly socket: dgram.Socket,
     readonly localPort: number,
-    private readonly pool: PortPool,
+    private readonly pool: Pick<PortPool, 'acquire' | 'release'>,
     private readonly log?: RtpSessionOptions['log'],
     private readonly latchAllowed?: RtpSessionOptions['latchAllowed'],
   ) {

@@ -1,12 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
-import { DtmfSender } from '../../../media';
 import type { DtmfDigitEvent } from '../../../media';
-import { MediaError } from '../../../media';
-import type { RtpSession, RtpSessionStats } from '../../../media';
+import { MediaError, RemoteRtpSession, digitSender, soundPlayer, type DigitSender, type RtpEndpoint, type SoundPlayer } from '../../../media';
+import type { RtpSessionStats } from '../../../media';
 import { buildOffer, negotiateOffer, type NegotiatedAudio } from '../../../media';
 import type { MediaClock } from '../../../media';
-import { TonePlayer } from '../../../media';
 import type { CloudEventData } from '../../../sync/events';
 import type { CodecName, Config } from '../../config/schema';
 import { parseInfoDtmf } from '../../ivr/sip-info-dtmf';
@@ -53,9 +51,9 @@ export interface CallerLegEvents {
 export class CallerLeg extends EventEmitter<CallerLegEvents> {
   readonly dialog: UasDialog;
   readonly identity: CallerIdentity;
-  readonly dtmfSender: DtmfSender;
+  readonly dtmfSender: DigitSender;
   private audio: NegotiatedAudio;
-  private player: TonePlayer;
+  private player: SoundPlayer;
   private sessionVersion = 1;
   private readonly sessionId = String(Date.now());
   private readonly timers: NodeJS.Timeout[] = [];
@@ -71,7 +69,7 @@ export class CallerLeg extends EventEmitter<CallerLegEvents> {
 
   constructor(
     readonly invite: IncomingInvite,
-    readonly rtp: RtpSession,
+    readonly rtp: RtpEndpoint,
     private readonly localAddress: string,
     audio: NegotiatedAudio,
     private readonly deps: CallerLegDeps,
@@ -80,8 +78,8 @@ export class CallerLeg extends EventEmitter<CallerLegEvents> {
     super();
     this.dialog = invite.dialog;
     this.audio = audio;
-    this.player = new TonePlayer(deps.clock, rtp, deps.holdFrames[audio.codec]);
-    this.dtmfSender = new DtmfSender(deps.clock, rtp);
+    this.player = soundPlayer(deps.clock, rtp, deps.holdFrames[audio.codec]);
+    this.dtmfSender = digitSender(deps.clock, rtp);
     this.identity = callerIdentity(invite.rq, invite.trunk.trustIdentity);
   }
 
@@ -138,6 +136,14 @@ export class CallerLeg extends EventEmitter<CallerLegEvents> {
       else this.end(reason === 'shutdown' ? 'shutdown' : 'internal-error');
     });
     this.rtp.on('dtmf', (ev) => this.emit('dtmf', ev, 'rtp'));
+    if (this.rtp instanceof RemoteRtpSession) {
+      const worker = this.rtp.worker.index;
+      this.rtp.once('lost', () => {
+        this.log.error({ code: 'MEDIA_WORKER_LOST', worker }, "the call's media worker died: ending the call");
+        this.byeReason = 'SIP;cause=500;text="media worker lost"';
+        this.end('media-failed');
+      });
+    }
     this.dialog.on('info', (info) => this.onInfo(info));
     this.rtp.on('error', (err) => this.log.warn({ err }, 'RTP socket error'));
     this.rtp.once('foreign', (address, port) => this.onForeignMedia(address, port));
@@ -283,7 +289,7 @@ export class CallerLeg extends EventEmitter<CallerLegEvents> {
     this.applyRemote();
     if (codecChanged) {
       this.player.stop();
-      this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
+      this.player = soundPlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
       this.emit('codec', audio.codec);
     }
     if (audio.onHold && !wasOnHold) {
@@ -325,7 +331,7 @@ export class CallerLeg extends EventEmitter<CallerLegEvents> {
     if (pending.initial) {
       this.audio = audio;
       this.player.stop();
-      this.player = new TonePlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
+      this.player = soundPlayer(this.deps.clock, this.rtp, this.deps.holdFrames[audio.codec]);
       this.applyRemote();
       this.deps.write('call.media-answered', { codec: audio.codec }, { codec: audio.codec, rtpRemote: this.remote });
       this.log.info({ codec: audio.codec, remote: this.remote }, 'delayed offer: SDP answer from the ACK applied');

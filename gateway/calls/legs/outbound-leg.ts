@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { PortPool } from '../../../media';
-import { RtpSession, type RtpSessionStats } from '../../../media';
+import { RemoteRtpSession, RtpSession, type MediaWorker, type RtpEndpoint, type RtpSessionStats } from '../../../media';
 import { buildOffer, negotiateOffer } from '../../../media';
 import type { CodecName } from '../../config/schema';
 import type { Logger } from '../../logging';
@@ -30,6 +30,8 @@ export interface OutboundLegOptions {
   log: Logger;
   /** The target trunk's symmetricRtp predicate (RtpSessionOptions.latchAllowed). */
   latchAllowed?: (address: string) => boolean;
+  /** The call's media worker, when its media lives on one (the leg's session opens there). */
+  media?: { worker: MediaWorker; latch: string[] | null };
 }
 
 /**
@@ -45,7 +47,7 @@ export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
   private dialled = false;
 
   private constructor(
-    readonly rtp: RtpSession,
+    readonly rtp: RtpEndpoint,
     private readonly dialog: UacDialog,
     readonly localAddress: string,
     readonly remote: string,
@@ -56,7 +58,9 @@ export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
 
   /** Binds the RTP socket and creates the dialog; dial() sends the INVITE. */
   static async open(opts: OutboundLegOptions): Promise<OutboundLeg> {
-    const rtp = await RtpSession.open({ pool: opts.pool, host: opts.host, log: opts.log, latchAllowed: opts.latchAllowed });
+    const rtp: RtpEndpoint = opts.media
+      ? await opts.media.worker.openSession({ pool: opts.pool, host: opts.host, latch: opts.media.latch })
+      : await RtpSession.open({ pool: opts.pool, host: opts.host, log: opts.log, latchAllowed: opts.latchAllowed });
     try {
       const placed = opts.place(opts.target.trunk, opts.target.number);
       return new OutboundLeg(rtp, placed.dialog, placed.localAddress, placed.remote, opts);
@@ -109,6 +113,8 @@ export class OutboundLeg extends EventEmitter<OutboundLegEvents> {
       if (reason === 'remote-bye' && !this.closed) this.emit('ended');
     });
     this.rtp.on('error', (err) => this.opts.log.warn({ err }, 'outbound leg RTP socket error'));
+    // Its media worker died: for the call the far leg is gone (the call's own end sends the BYE).
+    if (this.rtp instanceof RemoteRtpSession) this.rtp.once('lost', () => { if (!this.closed) this.emit('ended'); });
     dialog.start(
       buildOffer({
         localAddress: this.localAddress,

@@ -1,0 +1,44 @@
+import { DtmfSender } from '../dtmf/dtmf-sender';
+import { MediaError } from '../errors';
+import type { AudioPort } from '../joint/audio-port';
+import { RtpSessionPort } from '../joint/rtp-session-port';
+import { RtpSession } from '../rtp/rtp-session';
+import type { MediaClock } from '../tones/media-clock';
+import { TonePlayer } from '../tones/tone-player';
+import { RemoteDtmfSender, RemoteRtpSession, RemoteTonePlayer } from './remote-rtp-session';
+
+/** A leg's RTP session: on the main thread, or on a media worker. */
+export type RtpEndpoint = RtpSession | RemoteRtpSession;
+
+export interface SoundPlayer {
+  start(): void;
+  stop(): void;
+  readonly playing: boolean;
+}
+
+export interface DigitSender {
+  /** True while digits are being sent (main-thread sessions only; a worker knows its own). */
+  readonly active: boolean;
+  send(digits: string): boolean;
+  stop(): void;
+}
+
+/** Loops `frames` into the session, paced by the clock of the thread the session lives on. */
+export function soundPlayer(clock: MediaClock, rtp: RtpEndpoint, frames: Buffer[]): SoundPlayer {
+  return rtp instanceof RemoteRtpSession ? new RemoteTonePlayer(rtp, frames) : new TonePlayer(clock, rtp, frames);
+}
+
+export function digitSender(clock: MediaClock, rtp: RtpEndpoint): DigitSender {
+  return rtp instanceof RemoteRtpSession ? new RemoteDtmfSender(rtp) : new DtmfSender(clock, rtp);
+}
+
+/** The session as a joint participant, on its own timeline (RtpSessionPort, here or on the worker). */
+export function jointPort(rtp: RtpEndpoint, payloadType: number, dtmf?: DigitSender): AudioPort {
+  return rtp instanceof RemoteRtpSession ? rtp.port(payloadType) : new RtpSessionPort(rtp, payloadType, dtmf);
+}
+
+/** The main-thread session, for what needs its packets here (IVR prompts, speech capture). */
+export function localSession(rtp: RtpEndpoint, what: string): RtpSession {
+  if (rtp instanceof RtpSession) return rtp;
+  throw new MediaError('MEDIA_IN_WORKER', `${what} needs the call's media on the main thread; this call's is on media worker ${rtp.worker.index}`);
+}

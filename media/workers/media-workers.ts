@@ -1,0 +1,296 @@
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Log } from '../../lib/log';
+import { MediaError } from '../errors';
+import type { PortPool } from '../rtp/port-pool';
+import { STATS_STRIDE, type FromWorker, type ToWorker, type WorkerInit } from './protocol';
+import { RemoteJoint } from './remote-joint';
+import { RemoteRtpSession } from './remote-rtp-session';
+
+export interface MediaWorkersOptions {
+  /** Worker threads (≥ 1). */
+  count: number;
+  /** Sessions one worker may hold at once. */
+  maxSessions?: number;
+  log: Pick<Log, 'info' | 'warn' | 'error'>;
+}
+
+type MediaWorkersEvents = {
+  /** A worker died (its sessions got `lost`) and, unless closing, was started again. */
+  lost: [index: number, sessions: number, reason: string];
+  /** The worker runs again after it died. */
+  restarted: [index: number];
+};
+
+const BIND_ATTEMPTS = 5;
+/** A worker that dies this often within RESTART_WINDOW_MS is not restarted again. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+/**
+ * One media worker thread as the main thread sees it: its sessions and joints, the frames it
+ * already holds, and its shared stats table. Load is counted in open sessions.
+ */
+export class MediaWorker {
+  readonly statsTable: Float64Array;
+  private readonly sessions = new Map<number, RemoteRtpSession>();
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private readonly freeSlots: number[] = [];
+  private readonly frameKeys = new WeakMap<readonly Buffer[], number>();
+  private nextFrameKey = 1;
+  private nextJoint = 1;
+  private dead = false;
+
+  constructor(
+    readonly index: number,
+    private readonly thread: Worker,
+    private readonly owner: MediaWorkers,
+    readonly maxSessions: number,
+    stats: SharedArrayBuffer,
+  ) {
+    this.statsTable = new Float64Array(stats);
+    for (let i = maxSessions - 1; i >= 0; i--) this.freeSlots.push(i);
+    thread.on('message', (m: FromWorker) => this.onMessage(m));
+  }
+
+  get load(): number {
+    return this.sessions.size + this.pending.size;
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  /** Binds `port` (from the main thread's pool) on this worker. */
+  async openSession(opts: { pool: PortPool; host: string; latch: string[] | null }): Promise<RemoteRtpSession> {
+    let last: Error | undefined;
+    for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+      if (this.dead) throw new MediaError('MEDIA_WORKER_LOST', `media worker ${this.index} is not running`);
+      const slot = this.freeSlots.pop();
+      if (slot === undefined) throw new MediaError('RTP_PORTS_EXHAUSTED', `media worker ${this.index} holds ${this.maxSessions} sessions`);
+      const port = opts.pool.acquire();
+      const sid = this.owner.nextSessionId();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.pending.set(sid, { resolve, reject });
+          this.post({ op: 'open', sid, slot, host: opts.host, port, latch: opts.latch });
+        });
+      } catch (err) {
+        this.freeSlots.push(slot);
+        opts.pool.release(port);
+        last = err as Error;
+        if ((err as { inUse?: boolean }).inUse === true) continue;
+        throw err;
+      }
+      const session = new RemoteRtpSession(this, sid, slot, port, (p) => {
+        opts.pool.release(p);
+        this.freeSlots.push(slot);
+      });
+      this.sessions.set(sid, session);
+      return session;
+    }
+    throw last ?? new MediaError('RTP_BIND_FAILED', 'cannot bind an RTP socket');
+  }
+
+  /** A joint on this worker (its participants must be sessions of this worker). */
+  joint(opts: { maxParties: number }): RemoteJoint {
+    const jid = this.nextJoint++;
+    this.post({ op: 'joint-open', jid, maxParties: opts.maxParties });
+    return new RemoteJoint(this, jid, opts.maxParties);
+  }
+
+  /** The key the worker keeps `frames` under, sending them the first time. */
+  framesKey(frames: readonly Buffer[]): number {
+    let key = this.frameKeys.get(frames);
+    if (key === undefined) {
+      key = this.nextFrameKey++;
+      this.frameKeys.set(frames, key);
+      this.post({ op: 'frames', key, frames: frames.map((f) => new Uint8Array(f)) });
+    }
+    return key;
+  }
+
+  post(m: ToWorker): void {
+    if (!this.dead) this.thread.postMessage(m);
+  }
+
+  /** @internal */
+  forget(session: RemoteRtpSession): void {
+    this.sessions.delete(session.sid);
+  }
+
+  /** @internal The thread is gone: every session is lost, every open fails. */
+  die(reason: string): number {
+    if (this.dead) return 0;
+    this.dead = true;
+    for (const p of this.pending.values()) p.reject(new MediaError('MEDIA_WORKER_LOST', `media worker ${this.index} died: ${reason}`));
+    this.pending.clear();
+    const lost = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of lost) s.lose();
+    return lost.length;
+  }
+
+  /** Ends the thread (restart from the API, tests, daemon stop). */
+  terminate(): Promise<number> {
+    return this.thread.terminate();
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.ev) {
+      case 'ready':
+        return;
+      case 'opened':
+        this.pending.get(m.sid)?.resolve();
+        this.pending.delete(m.sid);
+        return;
+      case 'open-failed': {
+        const err = Object.assign(new MediaError('RTP_BIND_FAILED', m.message), { inUse: m.inUse });
+        this.pending.get(m.sid)?.reject(err);
+        this.pending.delete(m.sid);
+        return;
+      }
+      case 'problem':
+        this.owner.log.warn({ code: 'MEDIA_WORKER_PROTOCOL', worker: this.index, op: m.op, reason: m.message }, 'media worker could not apply a control message');
+        return;
+      default: {
+        const s = this.sessions.get(m.sid);
+        if (!s) return;
+        if (m.ev === 'dtmf') s.emit('dtmf', m.event);
+        else if (m.ev === 'error') s.emit('error', new Error(m.message));
+        else s.emit(m.ev, m.address, m.port);
+      }
+    }
+  }
+}
+
+/**
+ * The media worker threads (`media.workers`). New calls go to the least loaded; a worker that dies
+ * loses only its own sessions (their owners end those calls) and is started again in its place.
+ */
+export class MediaWorkers extends EventEmitter<MediaWorkersEvents> {
+  static readonly SCRIPT = path.join(__dirname, 'media-worker.js');
+  readonly log: MediaWorkersOptions['log'];
+  private readonly workers: (MediaWorker | undefined)[];
+  private readonly restarts: number[][];
+  private readonly restartCount: number[];
+  private readonly maxSessions: number;
+  private sessionSeq = 0;
+  private closing = false;
+
+  private constructor(opts: MediaWorkersOptions) {
+    super();
+    this.log = opts.log;
+    this.maxSessions = opts.maxSessions ?? 8192;
+    this.workers = new Array<MediaWorker | undefined>(opts.count).fill(undefined);
+    this.restarts = Array.from({ length: opts.count }, () => []);
+    this.restartCount = new Array<number>(opts.count).fill(0);
+  }
+
+  /** The compiled worker script is there (a single-file bundle without it runs media in-thread). */
+  static available(): boolean {
+    return existsSync(MediaWorkers.SCRIPT);
+  }
+
+  static async start(opts: MediaWorkersOptions): Promise<MediaWorkers> {
+    if (!Number.isInteger(opts.count) || opts.count < 1) throw new Error(`media workers: count must be an integer ≥ 1, got ${opts.count}`);
+    const pool = new MediaWorkers(opts);
+    try {
+      await Promise.all(pool.workers.map((_, i) => pool.spawn(i)));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  get count(): number {
+    return this.workers.length;
+  }
+
+  /** Per worker: whether it runs, its open RTP sessions, how often it died and was started again. */
+  get status(): { index: number; alive: boolean; sessions: number; restarts: number }[] {
+    return this.workers.map((w, index) => ({ index, alive: w?.alive ?? false, sessions: w?.load ?? 0, restarts: this.restartCount[index] }));
+  }
+
+  /** The least loaded running worker (a new call's media goes there and stays). */
+  place(): MediaWorker {
+    let best: MediaWorker | undefined;
+    for (const w of this.workers) if (w?.alive && (!best || w.load < best.load)) best = w;
+    if (!best) throw new MediaError('MEDIA_WORKER_LOST', 'no media worker is running');
+    return best;
+  }
+
+  /** @internal */
+  nextSessionId(): number {
+    this.sessionSeq = (this.sessionSeq + 1) % Number.MAX_SAFE_INTEGER;
+    return this.sessionSeq;
+  }
+
+  /**
+   * Ends worker `index` as a crash would (the operator's restart, tests): its calls end with BYE,
+   * it starts again. Resolves with the sessions it held once the new thread runs.
+   */
+  async kill(index: number): Promise<number> {
+    const w = this.workers[index];
+    if (!Number.isInteger(index) || !w) throw new MediaError('MEDIA_WORKER_LOST', `no media worker ${index} (there are ${this.workers.length})`);
+    const sessions = w.load;
+    const restarted = new Promise<void>((resolve) => this.once('restarted', (i) => i === index && resolve()));
+    await w.terminate();
+    await restarted;
+    return sessions;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.workers.map((w) => w?.terminate()));
+  }
+
+  private spawn(index: number): Promise<void> {
+    const stats = new SharedArrayBuffer(this.maxSessions * STATS_STRIDE * Float64Array.BYTES_PER_ELEMENT);
+    const init: WorkerInit = { maxSessions: this.maxSessions, stats };
+    const thread = new Worker(MediaWorkers.SCRIPT, { workerData: init, name: `ccedge-media-${index}` });
+    const worker = new MediaWorker(index, thread, this, this.maxSessions, stats);
+    this.workers[index] = worker;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      thread.once('message', () => {
+        ready = true;
+        resolve();
+      });
+      thread.on('error', (err) => this.log.error({ err, code: 'MEDIA_WORKER_LOST', worker: index }, 'media worker failed'));
+      thread.once('exit', (code) => {
+        const lost = worker.die(`exit ${code}`);
+        if (!ready) {
+          reject(new MediaError('MEDIA_WORKER_LOST', `media worker ${index} exited (${code}) while starting`));
+          return;
+        }
+        if (this.closing) return;
+        this.log.error({ code: 'MEDIA_WORKER_LOST', worker: index, exitCode: code, sessions: lost }, 'media worker died: its calls end');
+        this.emit('lost', index, lost, `exit ${code}`);
+        this.restart(index);
+      });
+    });
+  }
+
+  private restart(index: number): void {
+    const now = Date.now();
+    const recent = this.restarts[index].filter((t) => now - t < RESTART_WINDOW_MS);
+    recent.push(now);
+    this.restarts[index] = recent;
+    if (recent.length > MAX_RESTARTS) {
+      this.log.error({ code: 'MEDIA_WORKER_LOST', worker: index, restarts: recent.length }, 'media worker keeps dying: not restarted (its share of calls goes to the others)');
+      return;
+    }
+    this.restartCount[index]++;
+    this.spawn(index).then(
+      () => {
+        this.log.info({ worker: index }, 'media worker restarted');
+        this.emit('restarted', index);
+      },
+      (err: unknown) => this.log.error({ err, code: 'MEDIA_WORKER_LOST', worker: index }, 'media worker could not be restarted'),
+    );
+  }
+}

@@ -1,0 +1,105 @@
+import { MediaError } from '../errors';
+import type { RecordingTap } from '../joint/audio-port';
+import type { Joint } from '../joint/joint';
+import type { JointMode, JointParticipant, JointParticipantState, ParticipantRole } from '../joint/media-joint';
+import type { MediaWorker } from './media-workers';
+
+/**
+ * A MediaJoint on a media worker, driven from the main thread. It keeps the participants' state
+ * here too, so questions (has, isHeld, participants) and refusals (JOINT_FULL, unknown or
+ * duplicate ids) are answered synchronously, as the local joint answers them.
+ */
+export class RemoteJoint implements Joint {
+  private members: JointParticipantState[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly worker: MediaWorker,
+    private readonly jid: number,
+    private readonly maxParties: number,
+  ) {}
+
+  get participants(): ReadonlyArray<JointParticipantState> {
+    return this.members.map((m) => ({ ...m }));
+  }
+
+  has(id: string): boolean {
+    return this.members.some((m) => m.id === id);
+  }
+
+  add(p: JointParticipant): void {
+    if (this.closed) throw new MediaError('JOINT_CLOSED', `joint is closed; cannot add ${p.id}`);
+    if (this.has(p.id)) throw new MediaError('JOINT_DUPLICATE_PARTICIPANT', `participant ${p.id} is already in the joint`);
+    if (p.role === 'party' && this.partyCount() >= this.maxParties) throw new MediaError('JOINT_FULL', `the call already has ${this.maxParties} parties`);
+    const ref = p.port.remote;
+    if (!ref) throw new MediaError('MEDIA_IN_WORKER', `participant ${p.id} is not on this call's media worker (a WebRTC leg or a main-thread session)`);
+    if (ref.session.worker !== this.worker) throw new MediaError('MEDIA_IN_WORKER', `participant ${p.id} is on another media worker`);
+    this.members = [...this.members, { id: p.id, role: p.role, kind: p.kind, codec: p.codec, held: false, muted: false }];
+    this.worker.post({ op: 'joint-add', jid: this.jid, id: p.id, sid: ref.session.sid, payloadType: ref.payloadType, codec: p.codec, role: p.role, kind: p.kind });
+  }
+
+  remove(id: string): void {
+    if (this.closed) return;
+    this.member(id);
+    this.members = this.members.filter((m) => m.id !== id);
+    this.worker.post({ op: 'joint-remove', jid: this.jid, id });
+  }
+
+  setRole(id: string, role: ParticipantRole): void {
+    const m = this.member(id);
+    if (m.role === role) return;
+    if (role === 'party' && this.partyCount() >= this.maxParties) throw new MediaError('JOINT_FULL', `the call already has ${this.maxParties} parties`);
+    m.role = role;
+    this.worker.post({ op: 'joint-role', jid: this.jid, id, role });
+  }
+
+  setHold(id: string, holdFrames: readonly Buffer[] | null): void {
+    const m = this.member(id);
+    m.held = holdFrames !== null;
+    const key = holdFrames === null ? null : holdFrames.length === 0 ? -1 : this.worker.framesKey(holdFrames);
+    this.worker.post({ op: 'joint-hold', jid: this.jid, id, key });
+  }
+
+  setMute(id: string, on: boolean): void {
+    const m = this.member(id);
+    if (m.muted === on) return;
+    m.muted = on;
+    this.worker.post({ op: 'joint-mute', jid: this.jid, id, on });
+  }
+
+  isHeld(id: string): boolean {
+    return this.member(id).held;
+  }
+
+  isMuted(id: string): boolean {
+    return this.member(id).muted;
+  }
+
+  addTap(_tap: RecordingTap, _callerId: string): void {
+    throw new MediaError('MEDIA_IN_WORKER', "this call's media is on a media worker: recording, forks and transcripts tap main-thread calls only");
+  }
+
+  removeTap(): void {}
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.members = [];
+    this.worker.post({ op: 'joint-close', jid: this.jid });
+  }
+
+  /** Mode switches happen on the worker and are not reported back (they were only logged). */
+  on(_event: 'mode', _listener: (mode: JointMode, previous: JointMode) => void): this {
+    return this;
+  }
+
+  private member(id: string): JointParticipantState {
+    const m = this.members.find((x) => x.id === id);
+    if (!m) throw new MediaError('JOINT_UNKNOWN_PARTICIPANT', `no participant ${id} in the joint`);
+    return m;
+  }
+
+  private partyCount(): number {
+    return this.members.filter((m) => m.role === 'party').length;
+  }
+}
