@@ -25,6 +25,8 @@ export interface RelayStep {
   teardown: { byeOk: number; byeFailed: number; farByes: number; farInvites: number };
   /** OS threads of the relay process at the end of the window (rtpengine runs one worker per core by default). */
   threads?: number;
+  /** media.workers of the daemon (undefined: its default, cores − 1). */
+  workers?: number;
 }
 
 function threadsOf(pid: number): number | undefined {
@@ -35,7 +37,7 @@ function threadsOf(pid: number): number | undefined {
   }
 }
 
-export async function relayStep(calls: number, windowS: number, log: (s: string) => void): Promise<RelayStep> {
+export async function relayStep(calls: number, windowS: number, log: (s: string) => void, workers?: number): Promise<RelayStep> {
   const farSipPort = await freePort();
   const callerSipPort = await freePort();
   const daemon = await startDaemon({
@@ -47,7 +49,12 @@ export async function relayStep(calls: number, windowS: number, log: (s: string)
       ],
       routing: { forward: [{ match: '/.*/', trunk: 'far' }] },
     },
-    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '' },
+    env: {
+      CCEDGE_LOG_LEVEL: 'warn',
+      CCEDGE_RTP_PORTS: '16000-19999',
+      NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '',
+      ...(workers === undefined ? {} : { CCEDGE_MEDIA_WORKERS: String(workers) }),
+    },
   });
   const gen = GenClient.spawn();
   try {
@@ -80,8 +87,9 @@ export async function relayStep(calls: number, windowS: number, log: (s: string)
       addedP99Ms: baseline ? round(stats.latency.p99Ms - baseline.latency.p99Ms, 3) : null,
       daemon: d,
       teardown,
+      ...(workers === undefined ? {} : { workers }),
     };
-    log(`relay ${calls}: ${JSON.stringify({ loss: stats.lossPct, lat: stats.latency, base: baseline?.latency, cpu: d.cpuPct, rss: d.peakRssMb, genCpu: stats.generatorCpuPct, load: d.loadAvg })}`);
+    log(`relay ${calls}${workers === undefined ? '' : ` (${workers} media workers)`}: ${JSON.stringify({ loss: stats.lossPct, lat: stats.latency, base: baseline?.latency, cpu: d.cpuPct, rss: d.peakRssMb, genCpu: stats.generatorCpuPct, load: d.loadAvg })}`);
     return step;
   } finally {
     gen.kill();
@@ -156,6 +164,39 @@ export interface RelayOptions {
   counts?: number[];
   /** Run rtpengine on the same load (default true). */
   peer?: boolean;
+  /** media.workers values whose capacity is searched and compared (default 1 and 2; [] skips). */
+  workers?: number[];
+}
+
+/** Within the issue's bounds: every call up, <0.01 % loss, added p99 ≤ 1 ms. */
+function clean(r: RelayStep): boolean {
+  return r.stats.lossPct < 0.01 && r.setup.answered === r.calls && r.setup.farAnswered === r.calls && r.addedP99Ms !== null && r.addedP99Ms <= 1;
+}
+
+export interface WorkerCapacity {
+  workers: number;
+  /** The biggest step within the bounds (0: none). */
+  calls: number;
+  /** The biggest step with <0.01 % loss, whatever its latency. */
+  lossFreeCalls: number;
+  steps: RelayStep[];
+}
+
+/**
+ * Capacity per media.workers value: steps up the call count until a step leaves the bounds (loss
+ * or added p99), on the same generator and box; no rtpengine (it is compared in the main table).
+ */
+async function workerCapacity(workers: number, counts: number[], windowS: number, log: (s: string) => void): Promise<WorkerCapacity> {
+  const steps: RelayStep[] = [];
+  let lossFree = 0;
+  for (const n of counts) {
+    const r = await relayStep(n, windowS, log, workers);
+    steps.push(r);
+    if (r.stats.lossPct < 0.01 && r.setup.farAnswered === n) lossFree = n;
+    if (!clean(r)) break;
+  }
+  const ok = steps.filter(clean);
+  return { workers, calls: ok.length ? ok[ok.length - 1].calls : 0, lossFreeCalls: lossFree, steps };
 }
 
 export async function runRelay(quick: boolean, log: (s: string) => void = () => undefined, opts: RelayOptions = {}): Promise<BenchResult> {
@@ -173,6 +214,12 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
     // Far past the target's loss bound: bigger steps only take longer (the failing step is kept).
     if (r.stats.lossPct > 1 || r.setup.farAnswered < n * 0.95) break;
   }
+  const scaling: WorkerCapacity[] = [];
+  for (const w of opts.workers ?? (quick ? [] : [1, 2])) scaling.push(await workerCapacity(w, quick ? [50, 100] : [100, 200, 300, 400, 500, 600, 800], quick ? 5 : 10, log));
+  const cap = (w: number): WorkerCapacity | undefined => scaling.find((c) => c.workers === w);
+  const one = cap(1);
+  const two = cap(2);
+  const scaleRatio = one && two && one.calls > 0 ? round(two.calls / one.calls, 2) : null;
   const peerAt = (n: number): RelayStep | undefined => peers.find((p) => p.calls === n);
   const at500 = results.find((r) => r.calls === 500);
   const best = results.filter((r) => r.stats.lossPct < 0.01 && r.setup.answered === r.calls && r.setup.farAnswered === r.calls);
@@ -219,6 +266,16 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
         met: quick || usRef === null ? null : usRef > 8 || (cpuRatio !== null && cpuRatio > 1.5) ? false : cpuRatio === null ? null : true,
         loadAvg: cleanRef?.daemon.loadAvg ?? load(),
       },
+      ...(one && two
+        ? [
+            {
+              target: 'capacity with 2 media workers vs 1 (same bounds: <0.01 % loss, added p99 ≤ 1 ms) ≥ 1.8×',
+              measured: `1 worker: ${one.calls} calls, 2 workers: ${two.calls} calls${scaleRatio === null ? '' : ` = ${scaleRatio}×`} (steps ${[100, 200, 300, 400, 500, 600, 800].join('/')}; loss-free regardless of latency: ${one.lossFreeCalls} vs ${two.lossFreeCalls}); on ${String(machine().cpus)} cores shared with the load generator`,
+              met: quick || scaleRatio === null ? null : scaleRatio >= 1.8,
+              loadAvg: two.steps[two.steps.length - 1]?.daemon.loadAvg ?? load(),
+            },
+          ]
+        : []),
       ...(peers.length
         ? [
             {
@@ -235,6 +292,7 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
           ]
         : []),
     ],
+    scaling,
     peer: withPeer ? { name: 'rtpengine', version: RtpEnginePeer.version(), mode: `userspace (--table=-1), ports ${RTPENGINE_PORTS.min}-${RTPENGINE_PORTS.max}, default threads`, steps: peers } : null,
   };
   const md = [
@@ -291,6 +349,19 @@ export async function runRelay(quick: boolean, log: (s: string) => void = () => 
           ),
           '',
           `µs CPU / packet = the relay's CPU over the window ÷ packets the generator sent into it per second (meaningless on a step with heavy loss: the relay did not carry those packets). Added p99 = p99 through the relay minus p99 socket to socket in the same generator run; the histogram's bins are ${HIST_RES_MS * 1000} µs, so a ratio over an rtpengine figure below that is a lower bound.`,
+        ]
+      : []),
+    ...(scaling.length
+      ? [
+          '',
+          `#### Capacity per media.workers (steps up until one leaves <0.01 % loss and added p99 ≤ 1 ms; ${quick ? 5 : 10} s windows; no rtpengine)`,
+          '',
+          table(
+            ['media.workers', 'calls', 'loss %', 'added p50 / p99 ms', 'daemon CPU % (peak s)', 'µs CPU / packet', 'within bounds', 'load avg'],
+            scaling.flatMap((c) => c.steps.map((r) => [c.workers, r.calls, r.stats.lossPct, `${r.addedP50Ms} / ${r.addedP99Ms}`, `${r.daemon.cpuPct} (${r.daemon.cpuPctMaxSecond})`, usPerPacket(r), clean(r) ? 'yes' : 'no', r.daemon.loadAvg.join(' ')])),
+          ),
+          '',
+          `Capacity: ${scaling.map((c) => `${c.workers} worker${c.workers === 1 ? '' : 's'} ${c.calls} calls (loss-free ${c.lossFreeCalls})`).join(', ')}${scaleRatio === null ? '' : `; 2 vs 1 = ${scaleRatio}×`}.`,
         ]
       : []),
   ].join('\n');

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork,speech]
- * [-- --no-peer] [-- --relay-calls 100,300,500]`: runs the benchmarks
+ * [-- --no-peer] [-- --relay-calls 100,300,500] [-- --relay-workers 1,2|none]`: runs the benchmarks
  * against the built daemon one after another (each starts its own daemon and load generators),
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
@@ -29,6 +29,16 @@ function flagValue(argv: string[], name: string): string | undefined {
 
 const ARGV = process.argv.slice(2);
 
+/** --relay-workers 1,2: the media.workers values whose capacity is compared (none: skip). */
+function relayWorkers(): number[] | undefined {
+  const v = flagValue(ARGV, '--relay-workers');
+  if (v === undefined) return undefined;
+  if (v === 'none') return [];
+  const list = v.split(',').map(Number);
+  if (!list.length || list.some((n) => !Number.isInteger(n) || n < 0 || n > 64)) throw new Error(`--relay-workers: "${v}" is not a list of worker counts 0..64 (or "none")`);
+  return list;
+}
+
 function relayCounts(): number[] | undefined {
   const v = flagValue(ARGV, '--relay-calls');
   if (v === undefined) return undefined;
@@ -40,7 +50,7 @@ function relayCounts(): number[] | undefined {
 const BENCHES: Record<string, Runner> = {
   startup: runStartup,
   cps: runCps,
-  relay: (q, l) => runRelay(q, l, { counts: relayCounts(), peer: !ARGV.includes('--no-peer') }),
+  relay: (q, l) => runRelay(q, l, { counts: relayCounts(), peer: !ARGV.includes('--no-peer'), workers: relayWorkers() }),
   webrtc: (q, l) => runWebRtc(q, l),
   sync: runSync,
   mixer: runMixer,
