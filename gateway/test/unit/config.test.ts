@@ -98,6 +98,7 @@ describe('loadConfig', () => {
           CCEDGE_SIP_PORT: '5999',
           CCEDGE_SIP_TLS_PORT: '5998',
           CCEDGE_RTP_PORTS: '40000-40999',
+          CCEDGE_MEDIA_WORKERS: '3',
           CCEDGE_HTTP_HOST: '::1',
           CCEDGE_HTTP_PORT: '18080',
           CCEDGE_HTTPS_HOST: '::1',
@@ -117,6 +118,7 @@ describe('loadConfig', () => {
       assert.equal(config.sip.port, 5999);
       assert.equal(config.sip.tls.port, 5998);
       assert.equal(config.rtp.ports, '40000-40999');
+      assert.equal(config.media.workers, 3);
       assert.equal(config.http.host, '::1');
       assert.equal(config.http.port, 18080);
       assert.equal(config.https.host, '::1');
@@ -130,7 +132,7 @@ describe('loadConfig', () => {
       assert.equal(config.http.adminToken, 'a-very-long-admin-token-123');
       assert.equal(config.demo.password, 'hunter2');
       // The table of DESIGN.md is what this test covers.
-      assert.equal(ENV_KEYS.length, 17);
+      assert.equal(ENV_KEYS.length, 18);
     });
 
     it('keeps an absolute CCEDGE_DATA_DIR as is', () => {
