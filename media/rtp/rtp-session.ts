@@ -19,7 +19,7 @@ export interface RtpSessionStats {
   packetsDropped: number;
   /** Of packetsDropped: those from a source other than the negotiated (or latched) one. */
   packetsForeign: number;
-  /** Sends skipped because every ring buffer was still owned by an unfinished socket send. */
+  /** Sends skipped because the socket already had QUEUE_MAX datagrams the kernel had not taken. */
   sendOverruns: number;
   /** Date.now() of the last accepted packet; 0 if none yet. */
   lastReceivedAt: number;
@@ -56,17 +56,10 @@ type RtpSessionEvents = {
   latched: [address: string, port: number];
 };
 
-/** A datagram buffer plus a cached exact-length view, so steady 20 ms sends allocate nothing. */
-interface SendSlot {
-  buf: Buffer;
-  view: Buffer;
-  busy: boolean;
-  /** Created once per slot so a send does not allocate a closure. */
-  done: () => void;
-}
 
 const BIND_ATTEMPTS = 5;
-const RING_SIZE = 8;
+/** Datagrams waiting in the socket's send queue beyond which a send is dropped, not queued (stale audio). */
+const QUEUE_MAX = 8;
 const MAX_DATAGRAM = 1500;
 
 /**
@@ -110,8 +103,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private readonly timeline = new TimestampFollower(randomInt(0, 0x100000000));
   private readonly ssrc = randomInt(0, 0x100000000);
 
-  private readonly ring: SendSlot[] = [];
-  private ringNext = 0;
+  /** The datagram being written, and a cached view of its length, so steady sends allocate nothing. */
+  private readonly sendBuf = Buffer.alloc(MAX_DATAGRAM);
+  private sendView = this.sendBuf.subarray(0, 0);
   private readonly rx = newRtpParseResult();
 
   private constructor(
@@ -122,11 +116,6 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     private readonly latchAllowed?: RtpSessionOptions['latchAllowed'],
   ) {
     super();
-    for (let i = 0; i < RING_SIZE; i++) {
-      const buf = Buffer.alloc(MAX_DATAGRAM);
-      const slot: SendSlot = { buf, view: buf.subarray(0, 0), busy: false, done: () => { slot.busy = false; } };
-      this.ring.push(slot);
-    }
     socket.on('message', this.onMessage);
     socket.on('error', this.onSocketError);
   }
@@ -253,20 +242,31 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private transmit(payload: Buffer, marker: boolean, timestamp: number, payloadType: number): void {
     let len = RTP_HEADER_SIZE + payload.length;
     if (len + SRTP_AUTH_TAG_BYTES > MAX_DATAGRAM || this.remoteAddress === null) return;
-    const slot = this.ring[this.ringNext];
-    if (slot.busy) {
-      // The kernel has not taken 8 packets yet: dropping one is better than queueing stale audio.
-      this.stats.sendOverruns++;
-      return;
+    // Sent without a callback (no request object, no nextTick per packet). libuv sends at once
+    // when the socket's send queue is empty, and the kernel copies the datagram, so sendBuf is
+    // free again on return. Only a send libuv had to queue (EAGAIN) still points into its buffer,
+    // and then the queue is not empty: until it drains, each send gets a buffer of its own.
+    const queued = this.socket.getSendQueueCount();
+    let buf = this.sendBuf;
+    if (queued > 0) {
+      if (queued >= QUEUE_MAX) {
+        // The kernel has not taken QUEUE_MAX packets yet: dropping one is better than queueing stale audio.
+        this.stats.sendOverruns++;
+        return;
+      }
+      buf = Buffer.allocUnsafe(MAX_DATAGRAM);
     }
-    this.ringNext = (this.ringNext + 1) % RING_SIZE;
-    writeRtpHeader(slot.buf, { marker, payloadType, sequenceNumber: this.seq, timestamp, ssrc: this.ssrc });
-    payload.copy(slot.buf, RTP_HEADER_SIZE);
-    if (this.srtpTx !== null) len = this.srtpTx.protect(slot.buf, len);
-    if (slot.view.length !== len) slot.view = slot.buf.subarray(0, len);
-    slot.busy = true;
-    // dgram keeps a reference to the buffer until the callback, hence the ring.
-    this.socket.send(slot.view, this.remotePort, this.remoteAddress, slot.done);
+    writeRtpHeader(buf, { marker, payloadType, sequenceNumber: this.seq, timestamp, ssrc: this.ssrc });
+    payload.copy(buf, RTP_HEADER_SIZE);
+    if (this.srtpTx !== null) len = this.srtpTx.protect(buf, len);
+    let view: Buffer;
+    if (buf === this.sendBuf) {
+      if (this.sendView.length !== len) this.sendView = buf.subarray(0, len);
+      view = this.sendView;
+    } else {
+      view = buf.subarray(0, len);
+    }
+    this.socket.send(view, this.remotePort, this.remoteAddress);
     this.seq = (this.seq + 1) & 0xffff;
     this.stats.packetsSent++;
     this.stats.octetsSent += payload.length;
