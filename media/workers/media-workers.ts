@@ -160,7 +160,10 @@ export class MediaWorker {
         if (!s) return;
         if (m.ev === 'dtmf') s.emit('dtmf', m.event);
         else if (m.ev === 'error') s.emit('error', new Error(m.message));
-        else s.emit(m.ev, m.address, m.port);
+        else {
+          if (m.ev === 'latched') s.noteLatched(m.address, m.port);
+          s.emit(m.ev, m.address, m.port);
+        }
       }
     }
   }

@@ -76,9 +76,15 @@ export class RemoteRtpSession extends EventEmitter<RemoteRtpSessionEvents> {
     this.send({ op: 'srtp', sid: this.sid, keys: keys && { local: new Uint8Array(keys.localKeySalt), remote: new Uint8Array(keys.remoteKeySalt) } });
   }
 
-  /** Where the session sends as the SDP said (a latch is reported by the `latched` event). */
+  /** Where the session sends: the SDP's address, or the source it latched to. */
   get remote(): { address: string; port: number } | null {
     return this.remoteAddress === null ? null : { address: this.remoteAddress, port: this.remotePort };
+  }
+
+  /** @internal The worker's session latched to another source (symmetric RTP): it sends there now. */
+  noteLatched(address: string, port: number): void {
+    this.remoteAddress = address;
+    this.remotePort = port;
   }
 
   get telephoneEventPayloadType(): number {

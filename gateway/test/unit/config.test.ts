@@ -131,7 +131,7 @@ describe('loadConfig', () => {
       assert.equal(config.log.level, 'debug');
       assert.equal(config.http.adminToken, 'a-very-long-admin-token-123');
       assert.equal(config.demo.password, 'hunter2');
-      // The table of DESIGN.md is what this test covers.
+      // The table of DESIGN.md plus CCEDGE_MEDIA_WORKERS (README's table) is what this test covers.
       assert.equal(ENV_KEYS.length, 18);
     });
 
