@@ -64,6 +64,33 @@ export class Metrics {
   readonly rtpForeignCalls = new Counter({ name: 'ccedge_rtp_foreign_source_calls_total', help: 'Calls that received RTP from an unexpected source', registers: [this.registry] });
   readonly rtpLatched = new Counter({ name: 'ccedge_rtp_latched_total', help: 'Calls whose media latched to a source other than the SDP one (trunks[].symmetricRtp)', registers: [this.registry] });
 
+  /** Set once media workers run: read on every scrape. */
+  mediaWorkerStatus: (() => ReadonlyArray<{ index: number; alive: boolean; sessions: number }>) | undefined;
+  readonly mediaWorkersAlive = new Gauge({
+    name: 'ccedge_media_workers_alive',
+    help: 'Media worker threads running (media.workers)',
+    registers: [this.registry],
+    collect: () => {
+      const status = this.mediaWorkerStatus?.();
+      if (status) this.mediaWorkersAlive.set(status.filter((w) => w.alive).length);
+    },
+  });
+  readonly mediaWorkerSessions = new Gauge({
+    name: 'ccedge_media_worker_sessions',
+    help: 'RTP sessions open on each media worker thread (two per forwarded call)',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const w of this.mediaWorkerStatus?.() ?? []) this.mediaWorkerSessions.set({ worker: String(w.index) }, w.sessions);
+    },
+  });
+  readonly mediaWorkerDeaths = new Counter({
+    name: 'ccedge_media_worker_deaths_total',
+    help: 'Media worker threads that died (a crash or an API restart; their calls ended), by worker',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ccedge_' });
   }

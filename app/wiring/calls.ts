@@ -60,6 +60,10 @@ export async function wireCalls(w: CallsWiring): Promise<CallsWired> {
   }
   const holdFrames = { PCMU: renderTone(tone, 'PCMU'), PCMA: renderTone(tone, 'PCMA') };
   const workers = await startMediaWorkers(config, log, w.closer);
+  if (workers) {
+    w.metrics.mediaWorkerStatus = () => workers.status;
+    workers.on('lost', (index) => w.metrics.mediaWorkerDeaths.inc({ worker: String(index) }));
+  }
   const calls = new CallManager({ config, store, metrics: w.metrics, clock, holdFrames, ivr }, pool, log, workers);
   return { store, calls, pool, workers, media: { clock, holdFrames }, ivrEngine: ivr?.speech?.engine };
 }

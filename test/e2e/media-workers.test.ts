@@ -87,6 +87,10 @@ describe('media workers: forwarded calls on worker threads, one killed mid-call'
     }
     const after = await workers();
     assert.deepEqual(after.map((w) => [w.alive, w.sessions, w.restarts]), [[true, 0, 1], [true, 4, 0]]);
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.httpPort}/metrics`)).text();
+    assert.match(metrics, /^ccedge_media_worker_deaths_total\{worker="0"\} 1$/m);
+    assert.match(metrics, /^ccedge_media_workers_alive 2$/m);
+    assert.match(metrics, /^ccedge_media_worker_sessions\{worker="1"\} 4$/m);
 
     // A new call goes to the least loaded worker: the restarted one, and it carries audio.
     const fresh = await forwardedCall('899');
