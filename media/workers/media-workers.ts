@@ -20,8 +20,8 @@ export interface MediaWorkersOptions {
 type MediaWorkersEvents = {
   /** A worker died (its sessions got `lost`) and, unless closing, was started again. */
   lost: [index: number, sessions: number, reason: string];
-  /** The worker runs again after it died. */
-  restarted: [index: number];
+  /** After a death: the worker runs again (true), or was not or could not be started again (false). */
+  respawned: [index: number, ok: boolean];
 };
 
 const BIND_ATTEMPTS = 5;
@@ -239,10 +239,18 @@ export class MediaWorkers extends EventEmitter<MediaWorkersEvents> {
   async kill(index: number): Promise<number> {
     const w = this.workers[index];
     if (!Number.isInteger(index) || !w) throw new MediaError('MEDIA_WORKER_LOST', `no media worker ${index} (there are ${this.workers.length})`);
+    if (!w.alive) throw new MediaError('MEDIA_WORKER_LOST', `media worker ${index} is not running (it kept dying)`);
     const sessions = w.load;
-    const restarted = new Promise<void>((resolve) => this.once('restarted', (i) => i === index && resolve()));
+    const respawned = new Promise<void>((resolve) => {
+      const on = (i: number): void => {
+        if (i !== index) return;
+        this.off('respawned', on);
+        resolve();
+      };
+      this.on('respawned', on);
+    });
     await w.terminate();
-    await restarted;
+    await respawned;
     return sessions;
   }
 
@@ -270,7 +278,10 @@ export class MediaWorkers extends EventEmitter<MediaWorkersEvents> {
           reject(new MediaError('MEDIA_WORKER_LOST', `media worker ${index} exited (${code}) while starting`));
           return;
         }
-        if (this.closing) return;
+        if (this.closing) {
+          this.emit('respawned', index, false);
+          return;
+        }
         this.log.error({ code: 'MEDIA_WORKER_LOST', worker: index, exitCode: code, sessions: lost }, 'media worker died: its calls end');
         this.emit('lost', index, lost, `exit ${code}`);
         this.restart(index);
@@ -285,15 +296,19 @@ export class MediaWorkers extends EventEmitter<MediaWorkersEvents> {
     this.restarts[index] = recent;
     if (recent.length > MAX_RESTARTS) {
       this.log.error({ code: 'MEDIA_WORKER_LOST', worker: index, restarts: recent.length }, 'media worker keeps dying: not restarted (its share of calls goes to the others)');
+      this.emit('respawned', index, false);
       return;
     }
     this.restartCount[index]++;
     this.spawn(index).then(
       () => {
         this.log.info({ worker: index }, 'media worker restarted');
-        this.emit('restarted', index);
+        this.emit('respawned', index, true);
       },
-      (err: unknown) => this.log.error({ err, code: 'MEDIA_WORKER_LOST', worker: index }, 'media worker could not be restarted'),
+      (err: unknown) => {
+        this.log.error({ err, code: 'MEDIA_WORKER_LOST', worker: index }, 'media worker could not be restarted');
+        this.emit('respawned', index, false);
+      },
     );
   }
 }

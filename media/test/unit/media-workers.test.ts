@@ -181,6 +181,22 @@ describe('media workers (worker threads, real UDP)', function () {
     assert.equal(pool.inUse, 0);
   });
 
+  it('a worker that keeps dying (more than 5 times a minute) is not started again; new sessions go to the others', async () => {
+    const index = 1;
+    // The earlier test may have killed this one already: kill until it stays down (at most 6 more).
+    for (let i = 0; i < 6 && workers.status[index].alive; i++) await workers.kill(index);
+    await assert.rejects(workers.kill(index), /not running/);
+    const st = workers.status;
+    assert.equal(st[index].alive, false);
+    assert.equal(st[1 - index].alive, true);
+    const pool = new PortPool({ min: 44800, max: 44899 });
+    for (let i = 0; i < 3; i++) {
+      const s = await workers.place().openSession({ pool, host: '127.0.0.1', latch: null });
+      assert.equal(s.worker.index, 1 - index);
+      s.close();
+    }
+  });
+
   it('media.workers: auto is cores − 1 (at least 1), 0 keeps media on the main thread, nonsense is refused', () => {
     assert.equal(mediaWorkerCount('auto', 8), 7);
     assert.equal(mediaWorkerCount('auto', 1), 1);
