@@ -1,4 +1,4 @@
-import { isIP, BlockList } from 'node:net';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { hwConfigSchema } from '../../hw/config';
 import { ACD_LIMITS, acdConfigIssues, agentsSchema, queuesSchema } from '../acd/config';
@@ -364,14 +364,5 @@ export type Config = z.infer<typeof configSchema>;
 export type TrunkConfig = z.infer<typeof trunkSchema>;
 export type CodecName = z.infer<typeof codecName>;
 
-/** Compiles a trunk's allow-list once; node's BlockList does the CIDR matching. */
-export function compileAllowList(cidrs: string[]): BlockList {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const [addr, bits] = c.split('/');
-    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, family);
-    else list.addSubnet(addr, Number(bits), family);
-  }
-  return list;
-}
+/** A trunk's allow-list compiled once (lib/allow-list.ts). */
+export { compileAllowList } from '../../lib/allow-list';

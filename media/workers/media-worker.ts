@@ -4,8 +4,8 @@
  * classes the main thread does (RtpSession, MediaJoint, TonePlayer, DtmfSender) on its own event
  * loop and media clock, so a call's packets never leave this thread.
  */
-import { BlockList, isIP } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
+import { compileAllowList } from '../../lib/allow-list';
 import { DtmfSender } from '../dtmf/dtmf-sender';
 import { MediaError } from '../errors';
 import { MediaJoint } from '../joint/media-joint';
@@ -99,20 +99,8 @@ function frames(key: number): Buffer[] {
   return f;
 }
 
-/** The trunk's allow-list (addresses and CIDRs) as the main thread's latch predicate reads it. */
-function allowList(entries: string[]): BlockList {
-  const list = new BlockList();
-  for (const e of entries) {
-    const [addr, bits] = e.split('/');
-    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, family);
-    else list.addSubnet(addr, Number(bits), family);
-  }
-  return list;
-}
-
 async function open(m: Extract<ToWorker, { op: 'open' }>): Promise<void> {
-  const latch = m.latch === null ? null : allowList(m.latch);
+  const latch = m.latch === null ? null : compileAllowList(m.latch);
   let rtp: RtpSession;
   try {
     // The main thread owns the port pool; this session binds exactly the port it was given.

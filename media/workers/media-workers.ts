@@ -261,7 +261,7 @@ export class MediaWorkers extends EventEmitter<MediaWorkersEvents> {
 
   private spawn(index: number): Promise<void> {
     const stats = new SharedArrayBuffer(this.maxSessions * STATS_STRIDE * Float64Array.BYTES_PER_ELEMENT);
-    const init: WorkerInit = { maxSessions: this.maxSessions, stats };
+    const init: WorkerInit = { stats };
     const thread = new Worker(MediaWorkers.SCRIPT, { workerData: init, name: `ccedge-media-${index}` });
     const worker = new MediaWorker(index, thread, this, this.maxSessions, stats);
     this.workers[index] = worker;

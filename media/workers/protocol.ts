@@ -26,8 +26,7 @@ export const STATS_STRIDE = STATS_FIELDS.length;
 export const STATS_REFRESH_MS = 100;
 
 export interface WorkerInit {
-  /** Sessions one worker may hold at once (size of the shared stats table). */
-  maxSessions: number;
+  /** STATS_STRIDE float64s per session slot; the main thread hands out the slots. */
   stats: SharedArrayBuffer;
 }
 
