@@ -69,7 +69,7 @@ export class Daemon {
       const agents = await wireAgents({ config, db, log, metrics, closer, peopleStore, storedPeople, cloud });
       // The link's republish and config-apply hooks reach parts built after it (wiring/cloud.ts, CloudLateBound).
       cloud.late.kpi = agents.kpi;
-      const desk = wireDesk({ config, db, log, metrics, closer, cloud, vault, store, calls, agents, ivrEngine });
+      const desk = wireDesk({ config, db, log, metrics, closer, cloud, vault, store, calls, agents, ivrEngine, mediaWorkers: workers?.count ?? 0 });
       cloud.late.applyPushed = wireRouting({ config, log, calls, desk: desk.desk, acd: agents.acd, people: agents.people, cloud });
       const { certs, sip } = await wireSip({ config, log, metrics, closer, calls });
       const callbacks = wireCallbacks({ config, db, log, metrics, store, calls, media, desk: desk.desk, liveCallbacks: desk.liveCallbacks });

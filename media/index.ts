@@ -33,5 +33,18 @@ export { WebRtcLeg, type WebRtcLegState } from './webrtc/webrtc-leg';
 export { type Joint } from './joint/joint';
 export { MediaWorkers, MediaWorker, type MediaWorkersOptions } from './workers/media-workers';
 export { RemoteRtpSession } from './workers/remote-rtp-session';
-export { type RtpEndpoint, type SoundPlayer, type DigitSender, soundPlayer, digitSender, jointPort, localSession } from './workers/endpoint';
+export { RemoteWebRtcLeg } from './workers/remote-webrtc-leg';
+export {
+  type RtpEndpoint,
+  type SoundPlayer,
+  type DigitSender,
+  type WebRtcEndpoint,
+  type WebRtcEndpointOptions,
+  soundPlayer,
+  digitSender,
+  jointPort,
+  localSession,
+  webrtcLeg,
+  webrtcPort,
+} from './workers/endpoint';
 export { mediaConfigSchema, mediaWorkerCount, type MediaConfig } from './workers/config';

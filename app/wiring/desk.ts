@@ -27,6 +27,8 @@ export interface DeskWiring extends WiringContext {
   agents: Pick<AgentsWired, 'directory' | 'acd' | 'kpiRecorder' | 'sessions'>;
   /** The speech menus' engine when the IVR has one (live transcripts share it). */
   ivrEngine: SpeechEngine | undefined;
+  /** Media worker threads running: each gathers ICE on its own slice of webrtc.ports. */
+  mediaWorkers: number;
 }
 
 export interface DeskWired {
@@ -67,12 +69,13 @@ export function wireDesk(w: DeskWiring): DeskWired {
       recordAfterClose: (callId, type, data) => store.update(callId, {}, type, data),
     },
   });
+  const webrtcLegs = { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports), workers: w.mediaWorkers };
   const desk = new AgentDesk({
     acd,
     sessions,
     agentStore: new AgentStore(db, cloud.sync),
     log,
-    webrtc: { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) },
+    webrtc: webrtcLegs,
     reconnectGraceS: config.agentSessions.reconnectGraceS,
     kpi: w.agents.kpiRecorder,
     recording,
@@ -95,7 +98,6 @@ export function wireDesk(w: DeskWiring): DeskWired {
   const supervisorAudit = new SupervisorAuditStore(db, cloud.sync);
   // Callbacks are not CallManager's: monitoring finds them here while they live.
   const liveCallbacks = new Map<string, CallbackCall>();
-  const webrtcLegs = { interfaces: webrtcInterfaces(config), portRange: PortPool.parseRange(config.webrtc.ports) };
   const monitoring = new CallMonitoring({ findCall: (id) => w.calls.get(id) ?? liveCallbacks.get(id), webrtc: webrtcLegs, log, registry: metrics.registry });
   const supervisorDesk = new SupervisorDesk({
     monitoring,

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
-import { WebRtcLeg } from '../../media';
+import type { WebRtcEndpoint } from '../../media';
+import { legFor, type WebRtcSite } from './webrtc-site';
 import type { Acd } from '../acd/acd';
 import { isAcdError } from '../acd/errors';
 import type { QueuedCall } from '../acd/queue';
@@ -28,7 +29,7 @@ export interface AgentDeskOptions {
   agentStore: AgentStore;
   log: Logger;
   /** Addresses and ports the WebRTC legs use (host candidates only). */
-  webrtc: { interfaces: string[]; portRange: { min: number; max: number } };
+  webrtc: WebRtcSite;
   /** Seconds a page may be gone mid-call before the call ends. */
   reconnectGraceS: number;
   /** Seconds the page has to answer the WebRTC offer before the call is given up as failed. */
@@ -86,7 +87,7 @@ type EndedCause = Extract<ServerMessage, { type: 'callEnded' }>['cause'];
 export class AgentDesk {
   private readonly calls = new Map<string, DeskCall>();
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
-  private readonly pendingOffers = new Map<string, { agent: string; leg: WebRtcLeg; timer: NodeJS.Timeout }>();
+  private readonly pendingOffers = new Map<string, { agent: string; leg: WebRtcEndpoint; timer: NodeJS.Timeout }>();
   private readonly log: Logger;
   private callbacks: CallbackScheduler | undefined;
   private readonly cfg: AgentDeskConfig;
@@ -122,7 +123,7 @@ export class AgentDesk {
       acd,
       log: this.log,
       send: (agent, msg) => sessions.send(agent, msg),
-      createLeg: (call) => WebRtcLeg.create({ codec: call.codec, interfaces: opts.webrtc.interfaces, portRange: opts.webrtc.portRange, log: call.log }),
+      createLeg: (call) => legFor(opts.webrtc, call),
       mediaSetupS: opts.mediaSetupS ?? 20,
       maxParties: opts.maxParties ?? 6,
     });
@@ -433,7 +434,7 @@ export class AgentDesk {
     if (!call || call.closed) return;
     // A consulted agent the call was handed over to is on it already.
     if (this.consults.hasLeg(agent, call)) return;
-    const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
+    const leg = legFor(this.opts.webrtc, call);
     call.once('agentConnected', () => {
       this.opts.sessions.send(agent, { v: 1, type: 'callConnected', callId: call.id });
       for (const listener of this.opts.bridged ?? []) {

@@ -5,7 +5,7 @@ import { Call } from '../calls/call';
 import type { DeskCall, LegInfo } from '../calls/contract';
 import { isCallError } from '../calls/errors';
 import type { Logger } from '../logging';
-import type { WebRtcLeg } from '../../media';
+import type { WebRtcEndpoint } from '../../media';
 import { isAcdError } from '../acd/errors';
 
 export interface ConsultsOptions {
@@ -14,7 +14,7 @@ export interface ConsultsOptions {
   send(agent: string, msg: ServerMessage): void;
   log: Logger;
   /** A new WebRTC leg for an agent joining the call (the desk's interfaces and ports). */
-  createLeg(call: Call): WebRtcLeg;
+  createLeg(call: Call): WebRtcEndpoint;
   /** Seconds a consulted agent's page has to answer the WebRTC offer. */
   mediaSetupS: number;
   /** calls.maxParties: parties per call (monitors not counted). */
@@ -27,7 +27,7 @@ interface TargetAgent {
   callId: string;
   /** Its leg on the call once it answered. */
   legId: string | null;
-  webrtc: WebRtcLeg | null;
+  webrtc: WebRtcEndpoint | null;
   /** The WebRTC offer is out, the page's answer not in yet. */
   offerTimer: NodeJS.Timeout | null;
   talking: boolean;

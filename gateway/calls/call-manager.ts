@@ -181,8 +181,9 @@ export class CallManager implements SipServerHandlers {
       }
     }
     let rtp: RtpEndpoint;
-    // A forwarded call is RTP to RTP from start to end: its media goes to a worker thread.
-    const worker = forward ? this.placeMedia() : undefined;
+    // A call's media goes to a worker thread for its whole life (forwarded, or to an agent's desk),
+    // except through the IVR: its prompts and speech capture run on the main thread.
+    const worker = forward || !ivrOn ? this.placeMedia() : undefined;
     try {
       rtp = worker
         ? await worker.openSession({ pool: this.pool, host: this.deps.config.rtp.host, latch: latchList(trunk) })
@@ -283,7 +284,7 @@ export class CallManager implements SipServerHandlers {
       this.warnedNoWorker = false;
       return w;
     } catch (err) {
-      if (!this.warnedNoWorker) this.log.error({ err, code: 'MEDIA_WORKER_LOST' }, 'no media worker running: forwarded calls use the main thread');
+      if (!this.warnedNoWorker) this.log.error({ err, code: 'MEDIA_WORKER_LOST' }, 'no media worker running: calls use the main thread');
       this.warnedNoWorker = true;
       return undefined;
     }

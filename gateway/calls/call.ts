@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
-import { MediaError, digitSender, jointPort, localSession } from '../../media';
+import { MediaError, digitSender, jointPort, localSession, webrtcPort } from '../../media';
 import type { AudioPort, DigitSender, Joint, MediaWorker } from '../../media';
 import { MediaJoint } from '../../media';
 import type { DtmfDigitEvent } from '../../media';
@@ -10,7 +10,7 @@ import type { RtpSessionStats } from '../../media';
 import type { NegotiatedAudio } from '../../media';
 import type { MediaClock } from '../../media';
 import type { RecordingWriter } from '../../vault';
-import type { WebRtcLeg } from '../../media';
+import type { WebRtcEndpoint } from '../../media';
 import type { CloudEventData } from '../../sync/events';
 import type { CodecName, Config } from '../config/schema';
 import type { IvrConfig } from '../ivr/config';
@@ -231,7 +231,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
    * Adds an agent's (or supervisor's) WebRTC leg; it joins the joint with `role` once connected.
    * The first agent is the call's agent (the desk's). Throws CALL_CLOSED (the leg is closed).
    */
-  addAgent(name: string, webrtc: WebRtcLeg, opts: { role?: ParticipantRole } = {}): string {
+  addAgent(name: string, webrtc: WebRtcEndpoint, opts: { role?: ParticipantRole } = {}): string {
     if (this.closed) {
       void webrtc.close();
       throw new CallError('CALL_CLOSED', 'the call has ended');
@@ -410,7 +410,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
    * connects; then the joint carries audio both ways. A failed leg ends the call (or, when the
    * desk listens for agentMediaFailed, lets the desk re-queue the caller).
    */
-  attachAgent(agentName: string, leg: WebRtcLeg): void {
+  attachAgent(agentName: string, leg: WebRtcEndpoint): void {
     if (this.closed) {
       void leg.close();
       return;
@@ -443,8 +443,8 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
    * the customer joined or once the call closed. Taps go when the joint closes with the call.
    */
   tapSource(): RecordingSource | undefined {
-    // A call on a media worker has no packets here to tap (such calls are never recorded or forked).
-    if (this.closed || !this.joined || this.mediaWorker) return undefined;
+    // On a media worker the taps get the packets in chunks (RemoteJoint.addTap).
+    if (this.closed || !this.joined) return undefined;
     const callerId = this.customer?.id ?? '';
     return { addTap: (tap) => this.joint.addTap(tap, callerId), removeTap: (tap) => this.joint.removeTap(tap) };
   }
@@ -651,7 +651,7 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
     const webrtc = leg.agent?.webrtc;
     if (!webrtc) return;
     try {
-      this.join(leg, webrtc);
+      this.join(leg, webrtcPort(webrtc));
     } catch (err) {
       this.log.warn({ err, code: isCallError(err) ? err.code : undefined, legId: leg.id }, 'agent leg could not join the call');
       this.dropLeg(leg, 'join-failed');

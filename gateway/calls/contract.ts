@@ -1,7 +1,7 @@
 import type { RecordingTap } from '../../media';
 import type { Recorder } from '../../media';
 import type { RecordingWriter } from '../../vault';
-import type { WebRtcLeg } from '../../media';
+import type { MediaWorker, WebRtcEndpoint } from '../../media';
 import type { CloudEventData } from '../../sync/events';
 import type { IvrResult } from '../ivr/ivr-session';
 import type { Logger } from '../logging';
@@ -137,7 +137,9 @@ export interface DeskCall {
   readonly agent: string | undefined;
   readonly isHeld: boolean;
   readonly isMuted: boolean;
-  attachAgent(agentName: string, leg: WebRtcLeg): void;
+  attachAgent(agentName: string, leg: WebRtcEndpoint): void;
+  /** The media worker the call's media is on (its WebRTC legs go there too); undefined: the main thread. */
+  readonly mediaWorker?: MediaWorker;
   setHold(on: boolean): void;
   setMute(on: boolean): void;
   sendDtmf(digits: string): boolean;

@@ -12,12 +12,12 @@ export class CountedPort implements AudioPort {
   private readonly remoteBase: number;
 
   constructor(private readonly inner: AudioPort) {
-    this.remoteBase = inner.remote?.session.jointSent ?? 0;
+    this.remoteBase = inner.remote?.jointSent ?? 0;
   }
 
   /** Frames sent to the leg (for a session on a media worker: the worker's count). */
   get sent(): number {
-    return this.inner.remote ? this.inner.remote.session.jointSent - this.remoteBase : this.count;
+    return this.inner.remote ? this.inner.remote.jointSent - this.remoteBase : this.count;
   }
 
   get remote(): AudioPort['remote'] {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Gauge, type Registry } from 'prom-client';
-import { WebRtcLeg } from '../../media';
+import type { WebRtcEndpoint } from '../../media';
+import { legFor, type WebRtcSite } from '../agents/webrtc-site';
 import type { Call } from '../calls/call';
 import type { CallEndCause, ParticipantRole } from '../calls/contract';
 import { isCallError } from '../calls/errors';
@@ -14,7 +15,7 @@ export interface CallMonitoringOptions {
   /** The live call with this id (inbound, forwarded or callback), if any. */
   findCall: (callId: string) => Call | undefined;
   /** The WebRTC legs' host interfaces and UDP ports: the agent desk's. */
-  webrtc: { interfaces: string[]; portRange: { min: number; max: number } };
+  webrtc: WebRtcSite;
   log: Logger;
   /** The page must answer the offer within this (default 20 s, like the agent desk). */
   mediaSetupS?: number;
@@ -25,7 +26,7 @@ interface Session {
   supervisor: string;
   call: Call;
   legId: string;
-  leg: WebRtcLeg;
+  leg: WebRtcEndpoint;
   /** Until the page answered: a page that never answers must not keep the leg and its ports. */
   setupTimer: NodeJS.Timeout | null;
   onClosed: (cause: CallEndCause) => void;
@@ -73,7 +74,7 @@ export class CallMonitoring extends EventEmitter<Events> implements Monitoring {
     }
     const call = this.opts.findCall(callId);
     if (!call || call.closed) throw new MonitoringError('MONITOR_NO_SUCH_CALL', 'the call has ended');
-    const leg = WebRtcLeg.create({ codec: call.codec, interfaces: this.opts.webrtc.interfaces, portRange: this.opts.webrtc.portRange, log: call.log });
+    const leg = legFor(this.opts.webrtc, call);
     let legId: string;
     try {
       legId = call.addAgent(supervisor, leg, { role: ROLE_OF[mode] });

@@ -15,14 +15,20 @@ export interface AudioPort {
   readonly remote?: RemotePortRef;
 }
 
-/** Where a recorder listens: only what is actually heard is recorded (hold and mute are silence). */
+/**
+ * Where a recorder listens: only what is actually heard is recorded (hold and mute are silence).
+ * `capturedAt` (this thread's performance.now() ms) is given when packets arrive late in batches
+ * (a call on a media worker): when the joint saw the packet; absent means now.
+ */
 export interface RecordingTap {
-  pushCaller(payload: Buffer, timestamp: number, ssrc: number): void;
-  pushAgent(payload: Buffer, timestamp: number, ssrc: number): void;
+  pushCaller(payload: Buffer, timestamp: number, ssrc: number, capturedAt?: number): void;
+  pushAgent(payload: Buffer, timestamp: number, ssrc: number, capturedAt?: number): void;
 }
 
-/** A port whose session lives on a media worker: only a joint on that worker can carry it. */
+/** A port that lives on a media worker (an RTP session or a WebRTC leg): only a joint on that worker can carry it. */
 export interface RemotePortRef {
-  readonly session: import('../workers/remote-rtp-session').RemoteRtpSession;
-  readonly payloadType: number;
+  readonly worker: import('../workers/media-workers').MediaWorker;
+  readonly source: import('../workers/protocol').JointSource;
+  /** Frames the worker's joint has handed this member (from shared memory). */
+  readonly jointSent: number;
 }

@@ -108,6 +108,7 @@ export class Recorder {
   private flushed = 0;
   private paused = false;
   private pausedAt = 0;
+  private resumedAt = -Infinity;
   private stopped = false;
   readonly codec: G711Codec;
   readonly stats: RecorderStats = {
@@ -141,12 +142,13 @@ export class Recorder {
     this.channels[channel === 'caller' ? CALLER : AGENT].table = transcodeTable(codec, this.codec);
   }
 
-  pushCaller(payload: Buffer, timestamp: number, ssrc: number): void {
-    this.push(CALLER, payload, timestamp, ssrc);
+  /** `capturedAt`: when the packet was captured (performance.now() ms), if it arrives late in a batch. */
+  pushCaller(payload: Buffer, timestamp: number, ssrc: number, capturedAt?: number): void {
+    this.push(CALLER, payload, timestamp, ssrc, capturedAt);
   }
 
-  pushAgent(payload: Buffer, timestamp: number, ssrc: number): void {
-    this.push(AGENT, payload, timestamp, ssrc);
+  pushAgent(payload: Buffer, timestamp: number, ssrc: number, capturedAt?: number): void {
+    this.push(AGENT, payload, timestamp, ssrc, capturedAt);
   }
 
   get isPaused(): boolean {
@@ -165,6 +167,7 @@ export class Recorder {
     if (!this.paused || this.stopped) return;
     this.paused = false;
     const t = this.now();
+    this.resumedAt = t;
     const pausedMs = Math.round(t - this.pausedAt);
     this.stats.pausedMs += pausedMs;
     this.onEvent?.({ type: 'resumed', actor, atMs: Math.round(t - this.t0), pausedMs });
@@ -195,9 +198,10 @@ export class Recorder {
     return Math.floor((this.now() - this.t0) * FRAMES_PER_MS);
   }
 
-  private push(ch: number, payload: Buffer, timestamp: number, ssrc: number): void {
+  private push(ch: number, payload: Buffer, timestamp: number, ssrc: number, capturedAt?: number): void {
     if (this.stopped) return;
-    if (this.paused) {
+    // A batched packet captured before the resume was spoken during the pause (card digits).
+    if (this.paused || (capturedAt !== undefined && capturedAt < this.resumedAt)) {
       this.stats.pausedPackets++;
       return;
     }
@@ -205,7 +209,7 @@ export class Recorder {
     if (len === 0) return;
     const c = this.channels[ch];
     this.stats.packets[ch]++;
-    const nowF = this.nowFrames();
+    const nowF = capturedAt === undefined ? this.nowFrames() : Math.floor((capturedAt - this.t0) * FRAMES_PER_MS);
     let pos: number;
     if (!c.anchored || c.ssrc !== ssrc) {
       pos = nowF - len;

@@ -5,7 +5,10 @@ import { RtpSessionPort } from '../joint/rtp-session-port';
 import { RtpSession } from '../rtp/rtp-session';
 import type { MediaClock } from '../tones/media-clock';
 import { TonePlayer } from '../tones/tone-player';
+import { WebRtcLeg, type G711 } from '../webrtc/webrtc-leg';
+import { icePortSlice, type LegLog, type MediaWorker } from './media-workers';
 import { RemoteDtmfSender, RemoteRtpSession, RemoteTonePlayer } from './remote-rtp-session';
+import { RemoteWebRtcLeg } from './remote-webrtc-leg';
 
 /** A leg's RTP session: on the main thread, or on a media worker. */
 export type RtpEndpoint = RtpSession | RemoteRtpSession;
@@ -41,4 +44,29 @@ export function jointPort(rtp: RtpEndpoint, payloadType: number, dtmf?: DigitSen
 export function localSession(rtp: RtpEndpoint, what: string): RtpSession {
   if (rtp instanceof RtpSession) return rtp;
   throw new MediaError('MEDIA_IN_WORKER', `${what} needs the call's media on the main thread; this call's is on media worker ${rtp.worker.index}`);
+}
+
+/** An agent's or supervisor's WebRTC leg: on the main thread, or on the call's media worker. */
+export type WebRtcEndpoint = WebRtcLeg | RemoteWebRtcLeg;
+
+export interface WebRtcEndpointOptions {
+  codec: G711;
+  interfaces: string[];
+  portRange?: { min: number; max: number };
+  log?: LegLog;
+}
+
+/**
+ * A WebRTC leg where the call's media is: on `worker` (the call's), else here. With workers
+ * running, the main thread keeps the first slice of the ICE port range (icePortSlice).
+ */
+export function webrtcLeg(opts: WebRtcEndpointOptions, worker: MediaWorker | undefined, workerCount = 0): WebRtcEndpoint {
+  if (worker) return worker.webrtcLeg(opts);
+  const portRange = opts.portRange && workerCount > 0 ? icePortSlice(opts.portRange, workerCount + 1, 0) : opts.portRange;
+  return WebRtcLeg.create({ ...opts, ...(portRange ? { portRange } : {}) });
+}
+
+/** The leg as a joint participant (a worker's leg joins only that worker's joint). */
+export function webrtcPort(leg: WebRtcEndpoint): AudioPort {
+  return leg instanceof RemoteWebRtcLeg ? leg.port : leg;
 }

@@ -4,17 +4,19 @@
  * classes the main thread does (RtpSession, MediaJoint, TonePlayer, DtmfSender) on its own event
  * loop and media clock, so a call's packets never leave this thread.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { compileAllowList } from '../../lib/allow-list';
 import { DtmfSender } from '../dtmf/dtmf-sender';
 import { MediaError } from '../errors';
 import { MediaJoint } from '../joint/media-joint';
 import { RtpSessionPort } from '../joint/rtp-session-port';
-import type { AudioPort } from '../joint/audio-port';
+import type { AudioPort, RecordingTap } from '../joint/audio-port';
 import { RtpSession, type RtpSessionStats } from '../rtp/rtp-session';
 import { MediaClock } from '../tones/media-clock';
 import { TonePlayer } from '../tones/tone-player';
-import { STATS_FIELDS, STATS_REFRESH_MS, STATS_STRIDE, type FromWorker, type ToWorker, type WorkerInit } from './protocol';
+import { WebRtcLeg } from '../webrtc/webrtc-leg';
+import { STATS_FIELDS, STATS_REFRESH_MS, STATS_STRIDE, TAP_CHUNK_MS, TAP_RECORD_HEADER, type FromWorker, type JointSource, type ToWorker, type WorkerInit } from './protocol';
 
 /** One session of a call on this worker, with what plays into it and its count of joint frames. */
 class Session {
@@ -30,26 +32,83 @@ class Session {
   }
 }
 
-/** The session's RtpSessionPort counting what the joint hands it (one increment per frame). */
+type AudioListener = (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void;
+type EventListener = (payload: Buffer, marker: boolean, timestamp: number) => void;
+
+/** What the joint hands a member, counted (the call record's bridgedTo… counts): one increment per frame. */
 class CountingPort implements AudioPort {
-  private readonly inner: RtpSessionPort;
-  constructor(private readonly session: Session, payloadType: number) {
-    this.inner = new RtpSessionPort(session.rtp, payloadType, session.dtmf);
-  }
+  constructor(
+    private readonly counter: { jointSent: number },
+    private readonly inner: AudioPort,
+  ) {}
   sendAudio(payload: Buffer, marker: boolean, timestamp: number): void {
-    this.session.jointSent++;
+    this.counter.jointSent++;
     this.inner.sendAudio(payload, marker, timestamp);
   }
   sendTelephoneEvent(payload: Buffer, marker: boolean, timestamp: number): void {
-    this.inner.sendTelephoneEvent(payload, marker, timestamp);
+    this.inner.sendTelephoneEvent?.(payload, marker, timestamp);
   }
-  on(event: 'audio' | 'telephoneEvent', listener: (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void): this {
-    this.inner.on(event, listener);
+  on(event: 'audio', listener: AudioListener): this;
+  on(event: 'telephoneEvent', listener: EventListener): this;
+  on(event: 'audio' | 'telephoneEvent', listener: AudioListener | EventListener): this {
+    if (event === 'audio') this.inner.on('audio', listener as AudioListener);
+    else this.inner.on('telephoneEvent', listener as EventListener);
     return this;
   }
-  off(event: 'audio' | 'telephoneEvent', listener: (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void): this {
-    this.inner.off(event, listener);
+  off(event: 'audio', listener: AudioListener): this;
+  off(event: 'telephoneEvent', listener: EventListener): this;
+  off(event: 'audio' | 'telephoneEvent', listener: AudioListener | EventListener): this {
+    if (event === 'audio') this.inner.off('audio', listener as AudioListener);
+    else this.inner.off('telephoneEvent', listener as EventListener);
     return this;
+  }
+}
+
+/** An agent's or supervisor's WebRTC leg on this worker. */
+class Leg {
+  jointSent = 0;
+  constructor(
+    readonly webrtc: WebRtcLeg,
+    readonly slot: number,
+  ) {}
+}
+
+/**
+ * A joint tap whose packets go to the main thread in chunks (TAP_CHUNK_MS): copied into one
+ * preallocated buffer with their capture time, posted as one message when the interval ends or
+ * the buffer is full. Per packet: a copy, no allocation.
+ */
+class ChunkTap implements RecordingTap {
+  private readonly buf = Buffer.alloc(32 * 1024);
+  private len = 0;
+  constructor(readonly tid: number) {}
+  pushCaller(payload: Buffer, timestamp: number, ssrc: number): void {
+    this.put(0, payload, timestamp, ssrc);
+  }
+  pushAgent(payload: Buffer, timestamp: number, ssrc: number): void {
+    this.put(1, payload, timestamp, ssrc);
+  }
+  flush(): void {
+    if (this.len === 0) return;
+    const data = new Uint8Array(this.buf.subarray(0, this.len));
+    this.len = 0;
+    port?.postMessage({ ev: 'tap-chunk', tid: this.tid, data } satisfies FromWorker, [data.buffer]);
+  }
+  private put(ch: number, payload: Buffer, timestamp: number, ssrc: number): void {
+    const need = TAP_RECORD_HEADER + payload.length;
+    if (need > this.buf.length) return;
+    if (this.len + need > this.buf.length) this.flush();
+    const b = this.buf;
+    let o = this.len;
+    b[o] = ch;
+    b.writeUInt32BE(timestamp >>> 0, o + 1);
+    b.writeUInt32BE(ssrc >>> 0, o + 5);
+    // Epoch ms: the main thread's performance clock has another origin.
+    b.writeDoubleBE(performance.timeOrigin + performance.now(), o + 9);
+    b.writeUInt16BE(payload.length, o + 17);
+    o += TAP_RECORD_HEADER;
+    payload.copy(b, o);
+    this.len = o + payload.length;
   }
 }
 
@@ -60,6 +119,8 @@ const stats = new Float64Array(init.stats);
 const clock = new MediaClock({ onError: (err) => problem('clock', err) });
 const sessions = new Map<number, Session>();
 const joints = new Map<number, MediaJoint>();
+const legs = new Map<number, Leg>();
+const taps = new Map<number, { jid: number; tap: ChunkTap }>();
 const frameSets = new Map<number, Buffer[]>();
 
 function post(m: FromWorker): void {
@@ -77,9 +138,20 @@ function writeStats(s: Session): void {
   stats[base + STATS_FIELDS.length - 1] = s.jointSent;
 }
 
+function writeLegStats(l: Leg): void {
+  const base = l.slot * STATS_STRIDE;
+  stats[base + STATS_FIELDS.indexOf('packetsSent')] = l.webrtc.stats.packetsSent;
+  stats[base + STATS_FIELDS.indexOf('packetsReceived')] = l.webrtc.stats.packetsReceived;
+  stats[base + STATS_FIELDS.length - 1] = l.jointSent;
+}
+
 setInterval(() => {
   for (const s of sessions.values()) writeStats(s);
+  for (const l of legs.values()) writeLegStats(l);
 }, STATS_REFRESH_MS).unref();
+setInterval(() => {
+  for (const t of taps.values()) t.tap.flush();
+}, TAP_CHUNK_MS).unref();
 
 function session(sid: number): Session {
   const s = sessions.get(sid);
@@ -91,6 +163,67 @@ function joint(jid: number): MediaJoint {
   const j = joints.get(jid);
   if (!j) throw new MediaError('MEDIA_WORKER_PROTOCOL', `no joint ${jid} on this worker`);
   return j;
+}
+
+/** Legs werift could not create, with why (the offer request answers with it). */
+const unopened = new Map<number, MediaError>();
+
+function leg(wid: number): Leg {
+  const l = legs.get(wid);
+  if (!l) throw unopened.get(wid) ?? new MediaError('MEDIA_WORKER_PROTOCOL', `no WebRTC leg ${wid} on this worker`);
+  return l;
+}
+
+function memberPort(source: JointSource): AudioPort {
+  if (source.kind === 'webrtc') {
+    const l = leg(source.wid);
+    return new CountingPort(l, l.webrtc);
+  }
+  const s = session(source.sid);
+  return new CountingPort(s, new RtpSessionPort(s.rtp, source.payloadType, s.dtmf));
+}
+
+function reply(rid: number, work: Promise<string | undefined>): void {
+  work.then(
+    (sdp) => post({ ev: 'reply', rid, ok: true, ...(sdp === undefined ? {} : { sdp }) }),
+    (err: unknown) =>
+      post({ ev: 'reply', rid, ok: false, code: err instanceof MediaError ? err.code : 'WEBRTC_FAILED', message: err instanceof Error ? err.message : String(err) }),
+  );
+}
+
+/** Log fields that cross threads as plain values (an error becomes its message). */
+function plain(obj: object): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (v instanceof Error) out[k] = v.message;
+    else if (v !== undefined && v !== null) out[k] = String(v);
+  }
+  return out;
+}
+
+function openLeg(m: Extract<ToWorker, { op: 'webrtc-open' }>): void {
+  const log = {
+    info: (obj: object, msg: string) => post({ ev: 'webrtc-log', wid: m.wid, level: 'info', fields: plain(obj), msg }),
+    warn: (obj: object, msg: string) => post({ ev: 'webrtc-log', wid: m.wid, level: 'warn', fields: plain(obj), msg }),
+  };
+  let webrtc: WebRtcLeg;
+  try {
+    webrtc = WebRtcLeg.create({ codec: m.codec, interfaces: m.interfaces, ...(m.portRange ? { portRange: m.portRange } : {}), log });
+  } catch (err) {
+    unopened.set(m.wid, err instanceof MediaError ? err : new MediaError('WEBRTC_FAILED', err instanceof Error ? err.message : String(err)));
+    return;
+  }
+  const l = new Leg(webrtc, m.slot);
+  legs.set(m.wid, l);
+  webrtc.on('state', (state) => {
+    if (state === 'closed') {
+      writeLegStats(l);
+      legs.delete(m.wid);
+    }
+    post({ ev: 'webrtc-state', wid: m.wid, state });
+  });
+  writeLegStats(l);
 }
 
 function frames(key: number): Buffer[] {
@@ -176,7 +309,7 @@ function apply(m: ToWorker): void {
       joints.set(m.jid, new MediaJoint({ clock, maxParties: m.maxParties }));
       return;
     case 'joint-add':
-      joint(m.jid).add({ id: m.id, port: new CountingPort(session(m.sid), m.payloadType), codec: m.codec, role: m.role, kind: m.kind });
+      joint(m.jid).add({ id: m.id, port: memberPort(m.source), codec: m.codec, role: m.role, kind: m.kind });
       return;
     case 'joint-remove':
       joint(m.jid).remove(m.id);
@@ -191,9 +324,43 @@ function apply(m: ToWorker): void {
       joint(m.jid).setMute(m.id, m.on);
       return;
     case 'joint-close':
+      for (const [tid, t] of taps) {
+        if (t.jid !== m.jid) continue;
+        t.tap.flush();
+        taps.delete(tid);
+      }
       joints.get(m.jid)?.close();
       joints.delete(m.jid);
       return;
+    case 'tap-add': {
+      const tap = new ChunkTap(m.tid);
+      joint(m.jid).addTap(tap, m.callerId);
+      taps.set(m.tid, { jid: m.jid, tap });
+      return;
+    }
+    case 'tap-remove': {
+      const t = taps.get(m.tid);
+      if (!t) return;
+      taps.delete(m.tid);
+      joints.get(t.jid)?.removeTap(t.tap);
+      t.tap.flush();
+      return;
+    }
+    case 'webrtc-open':
+      openLeg(m);
+      return;
+    case 'webrtc-offer':
+      reply(m.rid, Promise.resolve(m.wid).then((wid) => leg(wid).webrtc.createOffer()));
+      return;
+    case 'webrtc-answer':
+      reply(m.rid, Promise.resolve(m.wid).then((wid) => leg(wid).webrtc.acceptAnswer(m.sdp)).then(() => undefined));
+      return;
+    case 'webrtc-close': {
+      const l = legs.get(m.wid);
+      unopened.delete(m.wid);
+      reply(m.rid, l ? l.webrtc.close().then(() => undefined) : Promise.resolve(undefined));
+      return;
+    }
   }
 }
 

@@ -1,13 +1,38 @@
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Log } from '../../lib/log';
 import { MediaError } from '../errors';
 import type { PortPool } from '../rtp/port-pool';
-import { STATS_STRIDE, type FromWorker, type ToWorker, type WorkerInit } from './protocol';
+import type { RecordingTap } from '../joint/audio-port';
+import type { G711 } from '../webrtc/g711-codecs';
+import { STATS_STRIDE, TAP_RECORD_HEADER, type FromWorker, type ToWorker, type WorkerInit } from './protocol';
 import { RemoteJoint } from './remote-joint';
 import { RemoteRtpSession } from './remote-rtp-session';
+import { RemoteWebRtcLeg } from './remote-webrtc-leg';
+
+/** A request the worker answers with a 'reply' (the rid is added by MediaWorker.request). */
+type Request = { op: 'webrtc-offer'; wid: number } | { op: 'webrtc-answer'; wid: number; sdp: string } | { op: 'webrtc-close'; wid: number };
+
+/** How a WebRTC leg's log lines reach the call's logger. */
+export interface LegLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Worker `index` of `count` gets its own slice of the ICE port range (the main thread slice 0):
+ * werift test-binds a port, closes it and binds again, so two threads gathering at once could
+ * race for one port and the loser's unhandled EADDRINUSE would end its thread.
+ */
+export function icePortSlice(range: { min: number; max: number }, slices: number, index: number): { min: number; max: number } {
+  const size = Math.floor((range.max - range.min + 1) / slices);
+  if (size < 2) return range;
+  const min = range.min + index * size;
+  return { min, max: index === slices - 1 ? range.max : min + size - 1 };
+}
 
 export interface MediaWorkersOptions {
   /** Worker threads (≥ 1). */
@@ -36,6 +61,12 @@ const RESTART_WINDOW_MS = 60_000;
 export class MediaWorker {
   readonly statsTable: Float64Array;
   private readonly sessions = new Map<number, RemoteRtpSession>();
+  private readonly legs = new Map<number, { leg: RemoteWebRtcLeg; log: LegLog | undefined }>();
+  private readonly taps = new Map<number, RecordingTap>();
+  private readonly requests = new Map<number, { resolve: (sdp: string | undefined) => void; reject: (err: Error) => void }>();
+  private nextRequest = 1;
+  private nextTap = 1;
+  private nextLeg = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   private readonly freeSlots: number[] = [];
   private readonly frameKeys = new WeakMap<readonly Buffer[], number>();
@@ -56,7 +87,49 @@ export class MediaWorker {
   }
 
   get load(): number {
-    return this.sessions.size + this.pending.size;
+    return this.sessions.size + this.pending.size + this.legs.size;
+  }
+
+  /**
+   * An agent's or supervisor's WebRTC leg on this worker (the call's joint is here). Synchronous
+   * like WebRtcLeg.create: if werift cannot create it, createOffer rejects with why.
+   */
+  webrtcLeg(opts: { codec: G711; interfaces: string[]; portRange?: { min: number; max: number }; log?: LegLog }): RemoteWebRtcLeg {
+    if (opts.codec !== 'PCMU' && opts.codec !== 'PCMA') throw new MediaError('WEBRTC_FAILED', `WebRTC leg codec must be PCMU or PCMA, got "${String(opts.codec)}"`);
+    if (this.dead) throw new MediaError('MEDIA_WORKER_LOST', `media worker ${this.index} is not running`);
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) throw new MediaError('WEBRTC_FAILED', `media worker ${this.index} holds ${this.maxSessions} sessions`);
+    const wid = this.nextLeg++;
+    const leg = new RemoteWebRtcLeg(this, wid, slot, () => {
+      this.legs.delete(wid);
+      this.freeSlots.push(slot);
+    });
+    this.legs.set(wid, { leg, log: opts.log });
+    const portRange = opts.portRange && icePortSlice(opts.portRange, this.owner.count + 1, this.index + 1);
+    this.post({ op: 'webrtc-open', wid, slot, codec: opts.codec, interfaces: opts.interfaces, ...(portRange ? { portRange } : {}) });
+    return leg;
+  }
+
+  /** Sends `m` with a request id; resolves with the worker's reply (an offer's SDP, or nothing). */
+  request(m: Request): Promise<string | undefined> {
+    if (this.dead) return Promise.reject(new MediaError('MEDIA_WORKER_LOST', `media worker ${this.index} is not running`));
+    const rid = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.requests.set(rid, { resolve, reject });
+      this.post({ ...m, rid });
+    });
+  }
+
+  /** @internal A tap of one of this worker's joints: chunks for `tid` go to `tap`. */
+  addTap(tap: RecordingTap): number {
+    const tid = this.nextTap++;
+    this.taps.set(tid, tap);
+    return tid;
+  }
+
+  /** @internal */
+  removeTap(tid: number): void {
+    this.taps.delete(tid);
   }
 
   get alive(): boolean {
@@ -127,10 +200,41 @@ export class MediaWorker {
     this.dead = true;
     for (const p of this.pending.values()) p.reject(new MediaError('MEDIA_WORKER_LOST', `media worker ${this.index} died: ${reason}`));
     this.pending.clear();
+    for (const r of this.requests.values()) r.reject(new MediaError('MEDIA_WORKER_LOST', `media worker ${this.index} died: ${reason}`));
+    this.requests.clear();
+    this.taps.clear();
     const lost = [...this.sessions.values()];
     this.sessions.clear();
+    const legs = [...this.legs.values()];
     for (const s of lost) s.lose();
-    return lost.length;
+    for (const l of legs) l.leg.lose();
+    return lost.length + legs.length;
+  }
+
+  /** Hands a tap chunk's packets to the main-thread tap, each with the time the worker captured it. */
+  private replayTap(tid: number, data: Uint8Array): void {
+    const tap = this.taps.get(tid);
+    if (!tap) return;
+    const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const origin = performance.timeOrigin;
+    let o = 0;
+    try {
+      while (o + TAP_RECORD_HEADER <= b.length) {
+        const ch = b[o];
+        const ts = b.readUInt32BE(o + 1);
+        const ssrc = b.readUInt32BE(o + 5);
+        const at = b.readDoubleBE(o + 9) - origin;
+        const len = b.readUInt16BE(o + 17);
+        o += TAP_RECORD_HEADER;
+        if (o + len > b.length) break;
+        const payload = b.subarray(o, o + len);
+        if (ch === 0) tap.pushCaller(payload, ts, ssrc, at);
+        else tap.pushAgent(payload, ts, ssrc, at);
+        o += len;
+      }
+    } catch (err) {
+      this.owner.log.warn({ err, worker: this.index }, 'a tap failed on a chunk from the media worker');
+    }
   }
 
   /** Ends the thread (restart from the API, tests, daemon stop). */
@@ -154,6 +258,25 @@ export class MediaWorker {
       }
       case 'problem':
         this.owner.log.warn({ code: 'MEDIA_WORKER_PROTOCOL', worker: this.index, op: m.op, reason: m.message }, 'media worker could not apply a control message');
+        return;
+      case 'reply': {
+        const r = this.requests.get(m.rid);
+        if (!r) return;
+        this.requests.delete(m.rid);
+        if (m.ok) r.resolve(m.sdp);
+        else r.reject(new MediaError(m.code as MediaError['code'], m.message));
+        return;
+      }
+      case 'webrtc-state':
+        this.legs.get(m.wid)?.leg.noteState(m.state);
+        return;
+      case 'webrtc-log': {
+        const log = this.legs.get(m.wid)?.log;
+        if (log) log[m.level]({ ...m.fields, worker: this.index }, m.msg);
+        return;
+      }
+      case 'tap-chunk':
+        this.replayTap(m.tid, m.data);
         return;
       default: {
         const s = this.sessions.get(m.sid);

@@ -12,6 +12,7 @@ import type { MediaWorker } from './media-workers';
 export class RemoteJoint implements Joint {
   private members: JointParticipantState[] = [];
   private closed = false;
+  private readonly taps = new Map<RecordingTap, number>();
 
   constructor(
     private readonly worker: MediaWorker,
@@ -33,9 +34,9 @@ export class RemoteJoint implements Joint {
     if (p.role === 'party' && this.partyCount() >= this.maxParties) throw new MediaError('JOINT_FULL', `the call already has ${this.maxParties} parties`);
     const ref = p.port.remote;
     if (!ref) throw new MediaError('MEDIA_IN_WORKER', `participant ${p.id} is not on this call's media worker (a WebRTC leg or a main-thread session)`);
-    if (ref.session.worker !== this.worker) throw new MediaError('MEDIA_IN_WORKER', `participant ${p.id} is on another media worker`);
+    if (ref.worker !== this.worker) throw new MediaError('MEDIA_IN_WORKER', `participant ${p.id} is on another media worker`);
     this.members = [...this.members, { id: p.id, role: p.role, kind: p.kind, codec: p.codec, held: false, muted: false }];
-    this.worker.post({ op: 'joint-add', jid: this.jid, id: p.id, sid: ref.session.sid, payloadType: ref.payloadType, codec: p.codec, role: p.role, kind: p.kind });
+    this.worker.post({ op: 'joint-add', jid: this.jid, id: p.id, source: ref.source, codec: p.codec, role: p.role, kind: p.kind });
   }
 
   remove(id: string): void {
@@ -75,16 +76,29 @@ export class RemoteJoint implements Joint {
     return this.member(id).muted;
   }
 
-  addTap(_tap: RecordingTap, _callerId: string): void {
-    throw new MediaError('MEDIA_IN_WORKER', "this call's media is on a media worker: recording, forks and transcripts tap main-thread calls only");
+  /** The worker sends what the tap hears in chunks (TAP_CHUNK_MS); packets keep their capture time. */
+  addTap(tap: RecordingTap, callerId: string): void {
+    if (this.closed || this.taps.has(tap)) return;
+    const tid = this.worker.addTap(tap);
+    this.taps.set(tap, tid);
+    this.worker.post({ op: 'tap-add', jid: this.jid, tid, callerId });
   }
 
-  removeTap(): void {}
+  /** Whatever the worker still holds for the tap (under TAP_CHUNK_MS) is not delivered. */
+  removeTap(tap: RecordingTap): void {
+    const tid = this.taps.get(tap);
+    if (tid === undefined) return;
+    this.taps.delete(tap);
+    this.worker.removeTap(tid);
+    this.worker.post({ op: 'tap-remove', jid: this.jid, tid });
+  }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.members = [];
+    for (const tid of this.taps.values()) this.worker.removeTap(tid);
+    this.taps.clear();
     this.worker.post({ op: 'joint-close', jid: this.jid });
   }
 

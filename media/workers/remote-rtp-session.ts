@@ -107,7 +107,14 @@ export class RemoteRtpSession extends EventEmitter<RemoteRtpSessionEvents> {
 
   /** The session as a joint participant (the joint must be on the same worker). */
   port(payloadType: number): AudioPort {
-    return new RemoteAudioPort({ session: this, payloadType });
+    const session = this;
+    return new RemoteAudioPort({
+      worker: this.worker,
+      source: { kind: 'rtp', sid: this.sid, payloadType },
+      get jointSent() {
+        return session.jointSent;
+      },
+    });
   }
 
   close(): void {
@@ -175,8 +182,8 @@ export class RemoteDtmfSender {
   }
 }
 
-/** A remote session as a joint participant: only a RemoteJoint on the same worker can take it. */
-class RemoteAudioPort implements AudioPort {
+/** A remote session or WebRTC leg as a joint participant: only a RemoteJoint on the same worker can take it. */
+export class RemoteAudioPort implements AudioPort {
   constructor(readonly remote: RemotePortRef) {}
   sendAudio(): void {
     throw new MediaError('MEDIA_IN_WORKER', 'this port lives on a media worker: join it to a joint on that worker');

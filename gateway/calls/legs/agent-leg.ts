@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { WebRtcLeg, WebRtcLegState } from '../../../media';
+import type { WebRtcEndpoint, WebRtcLegState } from '../../../media';
 import type { ParticipantRole } from '../contract';
 
 export interface AgentLegEvents {
@@ -19,7 +19,7 @@ export class AgentLeg extends EventEmitter<AgentLegEvents> {
 
   constructor(
     readonly name: string,
-    readonly webrtc: WebRtcLeg,
+    readonly webrtc: WebRtcEndpoint,
     public role: ParticipantRole = 'party',
   ) {
     super();

@@ -10,6 +10,8 @@ import { renderTone } from '../../tones/tone';
 import { mediaConfigSchema, mediaWorkerCount } from '../../workers/config';
 import { MediaWorkers } from '../../workers/media-workers';
 import { RemoteTonePlayer, type RemoteRtpSession } from '../../workers/remote-rtp-session';
+import { icePortSlice } from '../../workers/media-workers';
+import { WeriftAnswerer } from '../helpers/werift-answerer';
 
 const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -143,7 +145,6 @@ describe('media workers (worker threads, real UDP)', function () {
       assert.equal(code(() => joint.add({ id: 'a', port: a.port(0), codec: 'PCMU', role: 'listener', kind: 'caller' })), 'JOINT_DUPLICATE_PARTICIPANT');
       assert.equal(code(() => joint.add({ id: 'x', port: a.port(0), codec: 'PCMU', role: 'party', kind: 'external' })), 'JOINT_FULL');
       assert.equal(code(() => joint.add({ id: 'm', port: new RtpSessionPort(local, 0), codec: 'PCMU', role: 'listener', kind: 'agent' })), 'MEDIA_IN_WORKER');
-      assert.equal(code(() => joint.addTap({ pushCaller: () => undefined, pushAgent: () => undefined }, 'a')), 'MEDIA_IN_WORKER');
       assert.equal(code(() => joint.setHold('nobody', null)), 'JOINT_UNKNOWN_PARTICIPANT');
       joint.setHold('a', []);
       assert.equal(joint.isHeld('a'), true);
@@ -152,6 +153,83 @@ describe('media workers (worker threads, real UDP)', function () {
       a.close();
       local.close();
     }
+  });
+
+  it('an agent’s WebRTC leg lives on the worker: the browser hears the caller, the caller the browser, and a tap gets both in chunks with their capture times', async () => {
+    const w = workers.place();
+    const caller = await w.openSession({ pool: legPool, host: '127.0.0.1', latch: null });
+    const phone = await phoneFor(caller);
+    const legLog: string[] = [];
+    const leg = w.webrtcLeg({ codec: 'PCMU', interfaces: ['127.0.0.1'], portRange: { min: 45000, max: 45099 }, log: { info: (_o, m) => legLog.push(m), warn: (_o, m) => legLog.push(m) } });
+    const states: string[] = [];
+    leg.on('state', (s) => states.push(s));
+    const joint = w.joint({ maxParties: 2 });
+    const tapped: { ch: 'caller' | 'agent'; payload: Buffer; capturedAt: number | undefined; deliveredAt: number }[] = [];
+    const tap = {
+      pushCaller: (payload: Buffer, _ts: number, _ssrc: number, capturedAt?: number) => tapped.push({ ch: 'caller', payload: Buffer.from(payload), capturedAt, deliveredAt: performance.now() }),
+      pushAgent: (payload: Buffer, _ts: number, _ssrc: number, capturedAt?: number) => tapped.push({ ch: 'agent', payload: Buffer.from(payload), capturedAt, deliveredAt: performance.now() }),
+    };
+    const callerTone = renderTone({ name: 'c', segments: [{ freqs: [400], ms: 200 }] }, 'PCMU');
+    const agentTone = renderTone({ name: 'a', segments: [{ freqs: [1000], ms: 200 }] }, 'PCMU');
+    const heardByPhone: Buffer[] = [];
+    phone.on('packet', (_h, p) => heardByPhone.push(Buffer.from(p)));
+    const talk = new TonePlayer(clock, phone, callerTone);
+    let browser: WeriftAnswerer | undefined;
+    let agentTimer: NodeJS.Timeout | undefined;
+    try {
+      const offer = await leg.createOffer();
+      assert.match(offer, /a=candidate:.* 127\.0\.0\.1 450\d\d typ host/, 'ICE gathered on the worker’s slice of the port range');
+      browser = await WeriftAnswerer.answer(offer);
+      await leg.acceptAnswer(browser.answer);
+      await until(() => leg.state === 'connected', 'the worker’s leg connected', 15000);
+      assert.deepEqual(states, ['connecting', 'connected']);
+      joint.add({ id: 'caller', port: caller.port(0), codec: 'PCMU', role: 'party', kind: 'caller' });
+      joint.add({ id: 'agent', port: leg.port, codec: 'PCMU', role: 'party', kind: 'agent' });
+      joint.addTap(tap, 'caller');
+      talk.start();
+      let ts = 0;
+      let i = 0;
+      const b = browser;
+      agentTimer = setInterval(() => b.sendAudio(agentTone[i++ % agentTone.length], (ts += 160)), 20);
+      await until(() => b.received.filter((r) => r.payloadType === 0).length >= 25 && heardByPhone.length >= 25, '25 frames each way', 10000);
+      const isFrameOf = (frames: Buffer[], p: Buffer): boolean => frames.some((f) => f.equals(p));
+      assert.ok(b.received.filter((r) => r.payloadType === 0).every((r) => isFrameOf(callerTone, r.payload)), 'the browser hears exactly the caller’s frames');
+      assert.ok(heardByPhone.every((p) => isFrameOf(agentTone, p)), 'the caller hears exactly the browser’s frames');
+      await until(() => tapped.filter((t) => t.ch === 'caller').length >= 20 && tapped.filter((t) => t.ch === 'agent').length >= 20, 'the tap got both sides');
+      assert.ok(tapped.filter((t) => t.ch === 'caller').every((t) => isFrameOf(callerTone, t.payload)), 'left channel: what the caller says');
+      assert.ok(tapped.filter((t) => t.ch === 'agent').every((t) => isFrameOf(agentTone, t.payload)), 'right channel: what the caller hears');
+      for (const t of tapped) {
+        assert.ok(t.capturedAt !== undefined && t.capturedAt <= t.deliveredAt + 1, 'captured before delivered, on this thread’s clock');
+        assert.ok(t.deliveredAt - t.capturedAt < 2000, `delivered ${Math.round(t.deliveredAt - t.capturedAt)} ms after capture`);
+      }
+      const batches = new Set(tapped.map((t) => Math.round(t.deliveredAt)));
+      assert.ok(batches.size < tapped.length / 2, `packets arrive in chunks (${batches.size} deliveries for ${tapped.length} packets)`);
+      await until(() => leg.stats.packetsReceived >= 20 && leg.stats.packetsSent >= 20 && leg.jointSent >= 20, 'the leg’s counters in shared memory');
+      joint.removeTap(tap);
+      await new Promise((r) => setTimeout(r, 300));
+      const after = tapped.length;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(tapped.length, after, 'nothing after removeTap');
+    } finally {
+      if (agentTimer) clearInterval(agentTimer);
+      talk.stop();
+      joint.close();
+      await leg.close();
+      await browser?.close();
+      caller.close();
+      phone.close();
+    }
+    assert.equal(leg.state, 'closed');
+    assert.ok(legLog.includes('WebRTC leg state'), 'the leg’s log lines reach the main thread');
+    assert.equal(w.load, 0, 'the leg’s slot is free again');
+  });
+
+  it('each worker gathers ICE on its own slice of the port range (werift’s bind race cannot cross threads)', () => {
+    const range = { min: 40000, max: 49999 };
+    assert.deepEqual(icePortSlice(range, 3, 0), { min: 40000, max: 43332 });
+    assert.deepEqual(icePortSlice(range, 3, 1), { min: 43333, max: 46665 });
+    assert.deepEqual(icePortSlice(range, 3, 2), { min: 46666, max: 49999 });
+    assert.deepEqual(icePortSlice({ min: 40000, max: 40002 }, 3, 1), { min: 40000, max: 40002 }, 'a range too small to split is shared');
   });
 
   it('a worker that dies loses only its sessions (each emits lost, ports go back) and is started again', async () => {
@@ -195,6 +273,24 @@ describe('media workers (worker threads, real UDP)', function () {
       assert.equal(s.worker.index, 1 - index);
       s.close();
     }
+  });
+
+  it('a leg whose worker dies fails (its call treats it like a lost browser); werift’s refusals come back as coded errors', async () => {
+    const pool = new PortPool({ min: 44900, max: 44999 });
+    const w = workers.place();
+    const leg = w.webrtcLeg({ codec: 'PCMU', interfaces: ['127.0.0.1'], portRange: { min: 45100, max: 45199 } });
+    await leg.createOffer();
+    await assert.rejects(leg.acceptAnswer('v=0\r\nnot really'), (err: unknown) => err instanceof MediaError && err.code === 'WEBRTC_FAILED');
+    await assert.rejects(leg.createOffer(), (err: unknown) => err instanceof MediaError && err.code === 'WEBRTC_FAILED', 'a second offer is refused on the worker too');
+    const caller = await w.openSession({ pool, host: '127.0.0.1', latch: null });
+    const states: string[] = [];
+    leg.on('state', (s) => states.push(s));
+    await workers.kill(w.index);
+    assert.deepEqual(states, ['failed']);
+    assert.equal(caller.isClosed, true);
+    await leg.close();
+    assert.equal(leg.state, 'closed', 'close() on a lost leg resolves');
+    assert.equal(pool.inUse, 0);
   });
 
   it('media.workers: auto is cores − 1 (at least 1), 0 keeps media on the main thread, nonsense is refused', () => {
