@@ -8,6 +8,7 @@ export { linearToUlaw, ulawToLinear, linearToAlaw, alawToLinear, encodeFrame, SI
 export { renderTone, HOLD_TONE, RINGBACK_TONE, BUSY_TONE, type ToneSpec, type ToneSegment } from './tones/tone';
 export { MediaClock, type MediaClockOptions } from './tones/media-clock';
 export { TonePlayer } from './tones/tone-player';
+export { PromptPlayer, type PromptPlayback, type FrameSink } from './tones/prompt-player';
 export { Goertzel, toneShareLinear, toneShareG711 } from './tones/goertzel';
 export { loadPromptFrames, splitFrames } from './tones/prompt-file';
 export { negotiateOffer, buildOffer, type Direction, type NegotiatedAudio, type AnswerOptions, type AudioCodec } from './sdp/negotiate';
@@ -43,7 +44,7 @@ export {
   soundPlayer,
   digitSender,
   jointPort,
-  localSession,
+  promptPlayer,
   webrtcLeg,
   webrtcPort,
 } from './workers/endpoint';

@@ -72,7 +72,7 @@ export class CallManager implements SipServerHandlers {
     private readonly deps: CallDeps,
     private readonly pool: PortPool,
     logger: Logger,
-    /** Media worker threads; forwarded RTP↔RTP calls carry their media there. */
+    /** Media worker threads: every inbound call carries its media on one (least loaded at its INVITE). */
     private readonly workers?: MediaWorkers,
   ) {
     this.log = logger.child({ component: 'calls' });
@@ -181,9 +181,8 @@ export class CallManager implements SipServerHandlers {
       }
     }
     let rtp: RtpEndpoint;
-    // A call's media goes to a worker thread for its whole life (forwarded, or to an agent's desk),
-    // except through the IVR: its prompts and speech capture run on the main thread.
-    const worker = forward || !ivrOn ? this.placeMedia() : undefined;
+    // A call's media goes to a worker thread for its whole life: relay, IVR prompts, hold, agents' legs.
+    const worker = this.placeMedia();
     try {
       rtp = worker
         ? await worker.openSession({ pool: this.pool, host: this.deps.config.rtp.host, latch: latchList(trunk) })

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SipRequest } from 'sip';
-import { MediaError, digitSender, jointPort, localSession, webrtcPort } from '../../media';
+import { MediaError, digitSender, jointPort, promptPlayer, webrtcPort, type PromptPlayback } from '../../media';
 import type { AudioPort, DigitSender, Joint, MediaWorker } from '../../media';
 import { MediaJoint } from '../../media';
 import type { DtmfDigitEvent } from '../../media';
@@ -819,9 +819,10 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   /** The IVR talks to the caller (prompts on the caller's RTP session) instead of the hold tone. */
   private startIvr(ivr: NonNullable<CallDeps['ivr']>): void {
     const leg = this.callerLeg();
-    const rtp = localSession(leg.rtp, 'the IVR');
+    const rtp = leg.rtp;
     const speech = ivr.speech ? { ...ivr.speech, audio: rtp, payloadType: () => leg.payloadType } : undefined;
-    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp, codec: leg.codec, log: this.log, speech });
+    const player = (frames: readonly Buffer[], onEnd: () => void): PromptPlayback => promptPlayer(this.deps.clock, rtp, frames, onEnd);
+    const session = new IvrSession({ config: ivr.config, prompts: ivr.prompts, clock: this.deps.clock, rtp, player, codec: leg.codec, log: this.log, speech });
     this.ivr = session;
     // Each listening turn in the record (on site: the policy lets none of it leave), for accuracy reviews.
     session.on('speech', (t) => {

@@ -2,7 +2,7 @@ export { ivrSchema, ivrMenuSchema, ivrActionSchema, ivrConfigIssues, ivrIntentIs
 export type { IvrConfig, IvrConfigInput, IvrMenu, IvrAction, IvrConfigIssue, SpeechMenuSettings } from './config';
 export { IvrPrompts, generatedPrompt, generatedPromptSpec, transcodeFrames } from './prompts';
 export type { PromptSource, PromptLog } from './prompts';
-export { PromptPlayer } from './prompt-player';
+export { PromptPlayer } from '../../media';
 export { IvrSession, realIvrTimers } from './ivr-session';
 export type { IvrResult, IvrSessionEvents, IvrSessionOptions, IvrTimers, IvrTimer, DigitSource, DigitOrigin, IvrLog } from './ivr-session';
 export { parseInfoDtmf } from './sip-info-dtmf';

@@ -4,7 +4,7 @@ import type { SpeechEngine } from '../../media';
 import type { G711Codec } from '../../media';
 import type { IntentDecisionHow } from '../speech/intent-classifier';
 import { ivrPromptNames, type IvrAction, type IvrConfig, type IvrMenu } from './config';
-import { PromptPlayer, type FrameSink, type TickSource } from './prompt-player';
+import { PromptPlayer, type FrameSink, type PromptPlayback, type TickSource } from '../../media';
 import type { PromptSource } from './prompts';
 import { SpeechCapture, type CallerAudio, type CaptureResult, type EndpointerLimits, type FrameEndpointer } from './speech-capture';
 import type { SpeechMenuModel } from './speech-menus';
@@ -114,8 +114,13 @@ export interface IvrSessionOptions {
   prompts: PromptSource;
   /** The shared MediaClock: one prompt frame per tick. */
   clock: TickSource;
-  /** The call's RtpSession: prompts go out on it, and (unless `digits` is given) RFC 4733 digits come from it. */
-  rtp: FrameSink & Partial<DigitSource>;
+  /**
+   * The call's RTP session: prompts go out on it (unless `player` plays them), and (unless
+   * `digits` is given) RFC 4733 digits come from it.
+   */
+  rtp: Partial<FrameSink> & Partial<DigitSource>;
+  /** Plays one prompt (a session on a media worker plays it there); default: a PromptPlayer on `rtp`. */
+  player?: (frames: readonly Buffer[], onEnd: () => void) => PromptPlayback;
   codec: G711Codec;
   digits?: DigitSource;
   timers?: IvrTimers;
@@ -151,7 +156,7 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
   private readonly timers: IvrTimers;
   private readonly digits: DigitSource | undefined;
   private readonly earlyDigits: Array<[DtmfDigit, DigitOrigin]> = [];
-  private player: PromptPlayer | null = null;
+  private player: PromptPlayback | null = null;
   private playing: { prompt: string; then: () => void } | null = null;
   private inputTimer: IvrTimer | null = null;
   private maxTimer: IvrTimer | null = null;
@@ -451,15 +456,22 @@ export class IvrSession extends EventEmitter<IvrSessionEvents> {
     const frames = this.frames.get(frameKey(this.codecValue, prompt)) ?? [];
     this.playing = { prompt, then };
     this.emit('prompt', prompt);
-    const player = new PromptPlayer(this.opts.clock, this.opts.rtp, frames, () => {
+    const onEnd = (): void => {
       if (this.player !== player) return;
       this.player = null;
       this.playing = null;
       this.emit('promptEnd', prompt, 'finished');
       then();
-    });
+    };
+    const player = this.opts.player ? this.opts.player(frames, onEnd) : new PromptPlayer(this.opts.clock, this.sink(), frames, onEnd);
     this.player = player;
     player.start();
+  }
+
+  private sink(): FrameSink {
+    const rtp = this.opts.rtp;
+    if (typeof rtp.sendPayload !== 'function') throw new Error('IvrSession needs an rtp with sendPayload, or a player');
+    return rtp as FrameSink;
   }
 
   private stopPlayer(): void {

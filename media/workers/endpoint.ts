@@ -4,6 +4,7 @@ import type { AudioPort } from '../joint/audio-port';
 import { RtpSessionPort } from '../joint/rtp-session-port';
 import { RtpSession } from '../rtp/rtp-session';
 import type { MediaClock } from '../tones/media-clock';
+import { PromptPlayer, type PromptPlayback } from '../tones/prompt-player';
 import { TonePlayer } from '../tones/tone-player';
 import { WebRtcLeg, type G711 } from '../webrtc/webrtc-leg';
 import { icePortSlice, type LegLog, type MediaWorker } from './media-workers';
@@ -40,10 +41,9 @@ export function jointPort(rtp: RtpEndpoint, payloadType: number, dtmf?: DigitSen
   return rtp instanceof RemoteRtpSession ? rtp.port(payloadType) : new RtpSessionPort(rtp, payloadType, dtmf);
 }
 
-/** The main-thread session, for what needs its packets here (IVR prompts, speech capture). */
-export function localSession(rtp: RtpEndpoint, what: string): RtpSession {
-  if (rtp instanceof RtpSession) return rtp;
-  throw new MediaError('MEDIA_IN_WORKER', `${what} needs the call's media on the main thread; this call's is on media worker ${rtp.worker.index}`);
+/** Plays `frames` once into the session (an IVR prompt), paced by its thread's clock, then `onEnd`. */
+export function promptPlayer(clock: MediaClock, rtp: RtpEndpoint, frames: readonly Buffer[], onEnd: () => void): PromptPlayback {
+  return rtp instanceof RemoteRtpSession ? rtp.playPrompt(frames, onEnd) : new PromptPlayer(clock, rtp, frames, onEnd);
 }
 
 /** An agent's or supervisor's WebRTC leg: on the main thread, or on the call's media worker. */

@@ -12,8 +12,10 @@ import { MediaError } from '../errors';
 import { MediaJoint } from '../joint/media-joint';
 import { RtpSessionPort } from '../joint/rtp-session-port';
 import type { AudioPort, RecordingTap } from '../joint/audio-port';
+import type { RtpHeader } from '../rtp/packet';
 import { RtpSession, type RtpSessionStats } from '../rtp/rtp-session';
 import { MediaClock } from '../tones/media-clock';
+import { PromptPlayer } from '../tones/prompt-player';
 import { TonePlayer } from '../tones/tone-player';
 import { WebRtcLeg } from '../webrtc/webrtc-leg';
 import { STATS_FIELDS, STATS_REFRESH_MS, STATS_STRIDE, TAP_CHUNK_MS, TAP_RECORD_HEADER, type FromWorker, type JointSource, type ToWorker, type WorkerInit } from './protocol';
@@ -21,6 +23,8 @@ import { STATS_FIELDS, STATS_REFRESH_MS, STATS_STRIDE, TAP_CHUNK_MS, TAP_RECORD_
 /** One session of a call on this worker, with what plays into it and its count of joint frames. */
 class Session {
   player: TonePlayer | null = null;
+  prompt: PromptPlayer | null = null;
+  capture: { tid: number; tap: ChunkTap; listener: (h: RtpHeader, payload: Buffer) => void } | null = null;
   dtmf: DtmfSender;
   jointSent = 0;
 
@@ -88,13 +92,17 @@ class ChunkTap implements RecordingTap {
   pushAgent(payload: Buffer, timestamp: number, ssrc: number): void {
     this.put(1, payload, timestamp, ssrc);
   }
+  /** A received packet of a session being captured: the channel byte carries its payload type. */
+  readonly onPacket = (h: RtpHeader, payload: Buffer): void => {
+    this.put(h.payloadType, payload, h.timestamp, h.ssrc);
+  };
   flush(): void {
     if (this.len === 0) return;
     const data = new Uint8Array(this.buf.subarray(0, this.len));
     this.len = 0;
     port?.postMessage({ ev: 'tap-chunk', tid: this.tid, data } satisfies FromWorker, [data.buffer]);
   }
-  private put(ch: number, payload: Buffer, timestamp: number, ssrc: number): void {
+  put(ch: number, payload: Buffer, timestamp: number, ssrc: number): void {
     const need = TAP_RECORD_HEADER + payload.length;
     if (need > this.buf.length) return;
     if (this.len + need > this.buf.length) this.flush();
@@ -120,6 +128,7 @@ const clock = new MediaClock({ onError: (err) => problem('clock', err) });
 const sessions = new Map<number, Session>();
 const joints = new Map<number, MediaJoint>();
 const legs = new Map<number, Leg>();
+/** Joint taps (jid) and session captures (jid -1), flushed every TAP_CHUNK_MS. */
 const taps = new Map<number, { jid: number; tap: ChunkTap }>();
 const frameSets = new Map<number, Buffer[]>();
 
@@ -226,6 +235,15 @@ function openLeg(m: Extract<ToWorker, { op: 'webrtc-open' }>): void {
   writeLegStats(l);
 }
 
+function stopCapture(s: Session): void {
+  const c = s.capture;
+  if (!c) return;
+  s.capture = null;
+  s.rtp.off('packet', c.listener);
+  c.tap.flush();
+  taps.delete(c.tid);
+}
+
 function frames(key: number): Buffer[] {
   const f = frameSets.get(key);
   if (!f) throw new MediaError('MEDIA_WORKER_PROTOCOL', `no frames under key ${key}`);
@@ -282,6 +300,8 @@ function apply(m: ToWorker): void {
       if (!s) return;
       sessions.delete(m.sid);
       s.player?.stop();
+      s.prompt?.stop();
+      stopCapture(s);
       s.dtmf.stop();
       writeStats(s);
       s.rtp.close();
@@ -297,6 +317,38 @@ function apply(m: ToWorker): void {
       if (m.key === null) return;
       s.player = new TonePlayer(clock, s.rtp, frames(m.key));
       s.player.start();
+      return;
+    }
+    case 'prompt': {
+      const s = session(m.sid);
+      s.prompt?.stop();
+      const pid = m.pid;
+      const player = new PromptPlayer(clock, s.rtp, frames(m.key), () => {
+        if (s.prompt === player) s.prompt = null;
+        post({ ev: 'prompt-end', sid: m.sid, pid });
+      });
+      s.prompt = player;
+      player.start();
+      return;
+    }
+    case 'prompt-stop': {
+      const s = sessions.get(m.sid);
+      s?.prompt?.stop();
+      if (s) s.prompt = null;
+      return;
+    }
+    case 'capture': {
+      const s = session(m.sid);
+      stopCapture(s);
+      const tap = new ChunkTap(m.tid);
+      s.capture = { tid: m.tid, tap, listener: tap.onPacket };
+      s.rtp.on('packet', tap.onPacket);
+      taps.set(m.tid, { jid: -1, tap });
+      return;
+    }
+    case 'capture-stop': {
+      const s = sessions.get(m.sid);
+      if (s) stopCapture(s);
       return;
     }
     case 'digits':

@@ -6,12 +6,14 @@ import { Worker } from 'node:worker_threads';
 import type { Log } from '../../lib/log';
 import { MediaError } from '../errors';
 import type { PortPool } from '../rtp/port-pool';
-import type { RecordingTap } from '../joint/audio-port';
 import type { G711 } from '../webrtc/g711-codecs';
 import { STATS_STRIDE, TAP_RECORD_HEADER, type FromWorker, type ToWorker, type WorkerInit } from './protocol';
 import { RemoteJoint } from './remote-joint';
 import { RemoteRtpSession } from './remote-rtp-session';
 import { RemoteWebRtcLeg } from './remote-webrtc-leg';
+
+/** Where a tap chunk's packets go on the main thread; `capturedAt` is on this thread's performance clock. */
+export type TapSink = (channel: number, payload: Buffer, timestamp: number, ssrc: number, capturedAt: number) => void;
 
 /** A request the worker answers with a 'reply' (the rid is added by MediaWorker.request). */
 type Request = { op: 'webrtc-offer'; wid: number } | { op: 'webrtc-answer'; wid: number; sdp: string } | { op: 'webrtc-close'; wid: number };
@@ -62,7 +64,7 @@ export class MediaWorker {
   readonly statsTable: Float64Array;
   private readonly sessions = new Map<number, RemoteRtpSession>();
   private readonly legs = new Map<number, { leg: RemoteWebRtcLeg; log: LegLog | undefined }>();
-  private readonly taps = new Map<number, RecordingTap>();
+  private readonly taps = new Map<number, TapSink>();
   private readonly requests = new Map<number, { resolve: (sdp: string | undefined) => void; reject: (err: Error) => void }>();
   private nextRequest = 1;
   private nextTap = 1;
@@ -120,8 +122,8 @@ export class MediaWorker {
     });
   }
 
-  /** @internal A tap of one of this worker's joints: chunks for `tid` go to `tap`. */
-  addTap(tap: RecordingTap): number {
+  /** @internal A joint tap or session capture of this worker: the packets of chunks for `tid` go to `tap`. */
+  addTap(tap: TapSink): number {
     const tid = this.nextTap++;
     this.taps.set(tid, tap);
     return tid;
@@ -227,9 +229,7 @@ export class MediaWorker {
         const len = b.readUInt16BE(o + 17);
         o += TAP_RECORD_HEADER;
         if (o + len > b.length) break;
-        const payload = b.subarray(o, o + len);
-        if (ch === 0) tap.pushCaller(payload, ts, ssrc, at);
-        else tap.pushAgent(payload, ts, ssrc, at);
+        tap(ch, b.subarray(o, o + len), ts, ssrc, at);
         o += len;
       }
     } catch (err) {
@@ -282,6 +282,7 @@ export class MediaWorker {
         const s = this.sessions.get(m.sid);
         if (!s) return;
         if (m.ev === 'dtmf') s.emit('dtmf', m.event);
+        else if (m.ev === 'prompt-end') s.notePromptEnd(m.pid);
         else if (m.ev === 'error') s.emit('error', new Error(m.message));
         else {
           if (m.ev === 'latched') s.noteLatched(m.address, m.port);

@@ -31,7 +31,10 @@ export const STATS_REFRESH_MS = 100;
  * was captured, so the recorder places it as if it had been there.
  */
 export const TAP_CHUNK_MS = 100;
-/** Per packet in a tap chunk: channel u8, RTP timestamp u32, SSRC u32, capture time f64 (epoch ms), length u16. */
+/**
+ * Per packet in a tap chunk: channel u8 (a joint tap: 0 the customer, 1 what the customer hears;
+ * a capture: the payload type), RTP timestamp u32, SSRC u32, capture time f64 (epoch ms), length u16.
+ */
 export const TAP_RECORD_HEADER = 19;
 
 /** What a joint member is on the worker: an RTP session (with the payload type it joins with) or a WebRTC leg. */
@@ -51,6 +54,12 @@ export type ToWorker =
   /** Frames the worker keeps by key (a tone or hold sound), sent once per worker. */
   | { op: 'frames'; key: number; frames: Uint8Array[] }
   | { op: 'tone'; sid: number; key: number | null }
+  /** A one-shot prompt (the IVR's); 'prompt-end' when its last frame went out, not after prompt-stop. */
+  | { op: 'prompt'; sid: number; key: number; pid: number }
+  | { op: 'prompt-stop'; sid: number }
+  /** The session's received packets (IVR speech capture) come back as 'tap-chunk' for `tid`, channel = payload type. */
+  | { op: 'capture'; sid: number; tid: number }
+  | { op: 'capture-stop'; sid: number }
   | { op: 'digits'; sid: number; digits: string }
   | { op: 'digits-stop'; sid: number }
   | { op: 'joint-open'; jid: number; maxParties: number }
@@ -85,4 +94,5 @@ export type FromWorker =
   | { ev: 'webrtc-state'; wid: number; state: WebRtcLegState }
   /** What a WebRTC leg logs (state changes, refused answers): logged on the call's logger. */
   | { ev: 'webrtc-log'; wid: number; level: 'info' | 'warn'; fields: Record<string, string | number | boolean>; msg: string }
-  | { ev: 'tap-chunk'; tid: number; data: Uint8Array };
+  | { ev: 'tap-chunk'; tid: number; data: Uint8Array }
+  | { ev: 'prompt-end'; sid: number; pid: number };

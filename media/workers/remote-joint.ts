@@ -79,7 +79,7 @@ export class RemoteJoint implements Joint {
   /** The worker sends what the tap hears in chunks (TAP_CHUNK_MS); packets keep their capture time. */
   addTap(tap: RecordingTap, callerId: string): void {
     if (this.closed || this.taps.has(tap)) return;
-    const tid = this.worker.addTap(tap);
+    const tid = this.worker.addTap((ch, payload, ts, ssrc, at) => (ch === 0 ? tap.pushCaller(payload, ts, ssrc, at) : tap.pushAgent(payload, ts, ssrc, at)));
     this.taps.set(tap, tid);
     this.worker.post({ op: 'tap-add', jid: this.jid, tid, callerId });
   }

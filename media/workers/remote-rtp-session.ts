@@ -3,11 +3,18 @@ import { isIPv4 } from 'node:net';
 import type { DtmfDigitEvent } from '../dtmf/rfc4733';
 import { MediaError } from '../errors';
 import type { AudioPort, RemotePortRef } from '../joint/audio-port';
+import type { RtpHeader } from '../rtp/packet';
 import type { RtpSessionStats } from '../rtp/rtp-session';
+import type { PromptPlayback } from '../tones/prompt-player';
 import { STATS_FIELDS, STATS_STRIDE } from './protocol';
 import type { MediaWorker } from './media-workers';
 
 type RemoteRtpSessionEvents = {
+  /**
+   * A received packet, while someone listens (IVR speech capture): the worker sends them in
+   * chunks (TAP_CHUNK_MS), so they come in bursts. The header is reused: copy what you keep.
+   */
+  packet: [RtpHeader, Buffer];
   dtmf: [DtmfDigitEvent];
   error: [Error];
   foreign: [address: string, port: number];
@@ -31,6 +38,10 @@ export class RemoteRtpSession extends EventEmitter<RemoteRtpSessionEvents> {
   /** The counters as they were at close (the slot then goes to another session). */
   private finalStats: RtpSessionStats | null = null;
   private finalJointSent: number | null = null;
+  private captureTid: number | null = null;
+  private readonly captureHeader: RtpHeader = { version: 2, padding: false, extension: false, csrcCount: 0, marker: false, payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0 };
+  private prompt: { pid: number; onEnd: () => void } | null = null;
+  private nextPrompt = 1;
 
   constructor(
     readonly worker: MediaWorker,
@@ -40,6 +51,14 @@ export class RemoteRtpSession extends EventEmitter<RemoteRtpSessionEvents> {
     private readonly releasePort: (port: number) => void,
   ) {
     super();
+    // Received packets cross to this thread only while someone listens for them.
+    const events = this as EventEmitter;
+    events.on('newListener', (event: string | symbol) => {
+      if (event === 'packet' && this.captureTid === null && !this.closed) this.startCapture();
+    });
+    events.on('removeListener', (event: string | symbol) => {
+      if (event === 'packet' && this.listenerCount('packet') === 0) this.stopCapture();
+    });
   }
 
   /** A copy of the worker's counters, at most STATS_REFRESH_MS old (after close: as at close). */
@@ -117,8 +136,41 @@ export class RemoteRtpSession extends EventEmitter<RemoteRtpSessionEvents> {
     });
   }
 
+  /**
+   * Plays `frames` once on the worker (the IVR's prompts), then `onEnd`; a new prompt or stop()
+   * replaces it without onEnd.
+   */
+  playPrompt(frames: readonly Buffer[], onEnd: () => void): PromptPlayback {
+    return new RemotePromptPlayer(this, frames, onEnd);
+  }
+
+  /** @internal */
+  startPrompt(frames: readonly Buffer[], onEnd: () => void): number {
+    const pid = this.nextPrompt++;
+    this.prompt = { pid, onEnd };
+    this.send({ op: 'prompt', sid: this.sid, key: this.worker.framesKey(frames), pid });
+    return pid;
+  }
+
+  /** @internal */
+  stopPrompt(pid: number): void {
+    if (this.prompt?.pid !== pid) return;
+    this.prompt = null;
+    this.send({ op: 'prompt-stop', sid: this.sid });
+  }
+
+  /** @internal */
+  notePromptEnd(pid: number): void {
+    const p = this.prompt;
+    if (p?.pid !== pid) return;
+    this.prompt = null;
+    p.onEnd();
+  }
+
   close(): void {
     if (this.closed) return;
+    this.stopCapture();
+    this.prompt = null;
     this.finalStats = this.stats;
     this.finalJointSent = this.jointSent;
     this.closed = true;
@@ -138,6 +190,57 @@ export class RemoteRtpSession extends EventEmitter<RemoteRtpSessionEvents> {
 
   private send(m: Parameters<MediaWorker['post']>[0]): void {
     if (!this.closed) this.worker.post(m);
+  }
+
+  private startCapture(): void {
+    const h = this.captureHeader;
+    const tid = this.worker.addTap((pt, payload, ts, ssrc) => {
+      h.payloadType = pt;
+      h.timestamp = ts;
+      h.ssrc = ssrc;
+      this.emit('packet', h, payload);
+    });
+    this.captureTid = tid;
+    this.send({ op: 'capture', sid: this.sid, tid });
+  }
+
+  private stopCapture(): void {
+    if (this.captureTid === null) return;
+    this.worker.removeTap(this.captureTid);
+    this.captureTid = null;
+    this.send({ op: 'capture-stop', sid: this.sid });
+  }
+}
+
+/** One prompt on a remote session: the worker's clock paces it; its end comes back as a message. */
+class RemotePromptPlayer implements PromptPlayback {
+  private pid: number | null = null;
+  private finished = false;
+  constructor(
+    private readonly session: RemoteRtpSession,
+    private readonly frames: readonly Buffer[],
+    private readonly onEnd: () => void,
+  ) {}
+  start(): void {
+    if (this.pid !== null || this.finished) return;
+    if (this.frames.length === 0 || this.session.isClosed) {
+      this.finished = true;
+      if (this.frames.length === 0) this.onEnd();
+      return;
+    }
+    this.pid = this.session.startPrompt(this.frames, () => {
+      this.finished = true;
+      this.pid = null;
+      this.onEnd();
+    });
+  }
+  stop(): void {
+    this.finished = true;
+    if (this.pid !== null) this.session.stopPrompt(this.pid);
+    this.pid = null;
+  }
+  get playing(): boolean {
+    return this.pid !== null;
   }
 }
 

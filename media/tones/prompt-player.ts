@@ -1,15 +1,23 @@
-import type { RtpSession } from '../../media';
-import type { MediaClock } from '../../media';
+import type { RtpSession } from '../rtp/rtp-session';
+import type { MediaClock } from './media-clock';
 /** What the player needs of the session: one frame out per tick. */
 export type FrameSink = Pick<RtpSession, 'sendPayload'>;
 export type TickSource = Pick<MediaClock, 'subscribe'>;
+
+/** A prompt's playback as the IVR drives it: here (PromptPlayer) or on the call's media worker. */
+export interface PromptPlayback {
+  start(): void;
+  /** Barge-in: onEnd is not called. */
+  stop(): void;
+  readonly playing: boolean;
+}
 
 /**
  * Plays frames once, one per clock tick, then calls `onEnd`. Like TonePlayer (marker bit on the
  * first packet of the talkspurt) but one-shot, and stop() is barge-in: `onEnd` is not called.
  * A player is used for one playback; the IVR makes a new one per prompt.
  */
-export class PromptPlayer {
+export class PromptPlayer implements PromptPlayback {
   private unsubscribe: (() => void) | null = null;
   private index = 0;
   private finished = false;
