@@ -48,6 +48,7 @@ export function wireCallbacks(w: CallbacksWiring): CallbackScheduler {
         trunk: callbacks.trunk as string,
         // The same outbound leg as forwards and REFER: the trunk's outbound address, a pool port.
         dialOutbound: w.calls.outboundDialer,
+        media: w.calls.placeMedia(),
         log,
       });
       liveCallbacks.set(call.id, call);

@@ -1,4 +1,4 @@
-import type { MediaClock } from '../../media';
+import type { MediaClock, MediaWorker } from '../../media';
 import type { CloudEventData } from '../../sync/events';
 import { Call, outboundFailure, type CallEnd, type Leg, type OutboundDialer } from '../calls/call';
 import type { CallEndCause } from '../calls/contract';
@@ -20,6 +20,8 @@ export interface CallbackCallDeps {
   trunk: string;
   /** The CallManager's dialer: the same outbound leg as forwards and transfers. */
   dialOutbound: OutboundDialer | undefined;
+  /** The media worker the callback's legs and joint live on (undefined: the main thread). */
+  media?: MediaWorker;
   log: Logger;
 }
 
@@ -36,7 +38,7 @@ export class CallbackCall extends Call {
     readonly callback: CallbackRecord,
     private readonly cb: CallbackCallDeps,
   ) {
-    super({ config: cb.config, store: cb.calls, metrics: cb.metrics, clock: cb.clock, holdFrames: cb.holdFrames, dialOutbound: cb.dialOutbound }, cb.log, { id: callback.id, logBindings: { callback: true } });
+    super({ config: cb.config, store: cb.calls, metrics: cb.metrics, clock: cb.clock, holdFrames: cb.holdFrames, dialOutbound: cb.dialOutbound }, cb.log, { id: callback.id, ...(cb.media ? { media: cb.media } : {}), logBindings: { callback: true } });
   }
 
   override get caller(): { number: string; name: string | null } {

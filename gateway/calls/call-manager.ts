@@ -276,7 +276,8 @@ export class CallManager implements SipServerHandlers {
   }
 
   /** The least loaded media worker; none running: the main thread carries the call (logged once per outage). */
-  private placeMedia(): MediaWorker | undefined {
+  /** The least loaded running media worker for a new call (undefined: none configured or none running). */
+  placeMedia(): MediaWorker | undefined {
     if (!this.workers) return undefined;
     try {
       const w = this.workers.place();

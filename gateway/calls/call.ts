@@ -138,13 +138,14 @@ export class Call extends EventEmitter<CallEvents> implements TransferableCall {
   constructor(
     protected readonly deps: CallDeps,
     log: Logger,
-    opts: { id?: string; inbound?: InboundSetup; logBindings?: Record<string, unknown> } = {},
+    /** `media`: the worker a call without an inbound leg (a callback) carries its media on. */
+    opts: { id?: string; inbound?: InboundSetup; media?: MediaWorker; logBindings?: Record<string, unknown> } = {},
   ) {
     super();
     this.id = opts.id ?? randomUUID();
     const setup = opts.inbound;
     this.log = log.child({ callId: this.id, ...(setup ? { sipCallId: setup.invite.dialog.callId } : {}), ...opts.logBindings });
-    this.mediaWorker = setup?.media;
+    this.mediaWorker = setup?.media ?? opts.media;
     this.joint = this.mediaWorker
       ? this.mediaWorker.joint({ maxParties: deps.config.calls.maxParties })
       : new MediaJoint({ clock: deps.clock, maxParties: deps.config.calls.maxParties });
