@@ -13,8 +13,9 @@ export const CLK_TCK = 100;
 export const RESULTS_DIR = path.join(__dirname, '..', '..', '..', 'scripts', 'bench', 'results');
 
 /** utime + stime of a process, in seconds (all its threads). */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds of process `pid`, or of its thread `tid` (the main thread's tid is the pid). */
+export function cpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
@@ -43,6 +44,8 @@ export function sleep(ms: number): Promise<void> {
 /** CPU (percent of one core) and RSS of a process over a window, sampled every second. */
 export class ProcWindow {
   private readonly cpu0: number;
+  /** The main thread's (SIP, HTTP, ACD, sqlite callbacks; media only with media.workers 0). */
+  private readonly mainCpu0: number;
   private readonly t0 = performance.now();
   private readonly load0 = load();
   private readonly samples: number[] = [];
@@ -53,6 +56,7 @@ export class ProcWindow {
 
   constructor(readonly pid: number) {
     this.cpu0 = cpuSeconds(pid);
+    this.mainCpu0 = cpuSeconds(pid, pid);
     this.lastCpu = this.cpu0;
     this.lastT = this.t0;
     this.timer = setInterval(() => this.sample(), 1000);
@@ -83,14 +87,21 @@ export class ProcWindow {
 
   private lastRssSample = 0;
 
-  end(): { wallS: number; cpuPct: number; cpuPctMaxSecond: number; rssMb: number; peakRssMb: number; loadAvg: [number, number, number]; loadAvgBefore: [number, number, number] } {
+  end(): { wallS: number; cpuPct: number; mainThreadCpuPct: number | null; cpuPctMaxSecond: number; rssMb: number; peakRssMb: number; loadAvg: [number, number, number]; loadAvgBefore: [number, number, number] } {
     this.sample();
     clearInterval(this.timer);
     const wallS = (performance.now() - this.t0) / 1000;
     const cpuPct = ((this.lastCpu - this.cpu0) / wallS) * 100;
+    let mainThreadCpuPct: number | null = null;
+    try {
+      mainThreadCpuPct = round(((cpuSeconds(this.pid, this.pid) - this.mainCpu0) / wallS) * 100);
+    } catch {
+      // The process is gone.
+    }
     return {
       wallS: round(wallS),
       cpuPct: round(cpuPct),
+      mainThreadCpuPct,
       cpuPctMaxSecond: round(Math.max(0, ...this.samples)),
       rssMb: this.lastRss(),
       peakRssMb: this.peakRss,

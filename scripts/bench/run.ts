@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --only cps,relay,webrtc,sync,startup,mixer,fork,speech]
- * [-- --no-peer] [-- --relay-calls 100,300,500] [-- --relay-workers 1,2|none]`: runs the benchmarks
+ * [-- --no-peer] [-- --relay-calls 100,300,500] [-- --relay-workers 1,2|none] [-- --webrtc-calls 100]`: runs the benchmarks
  * against the built daemon one after another (each starts its own daemon and load generators),
  * writes scripts/bench/results/<bench>.json + <bench>.md, and regenerates summary.md from the
  * latest result of every bench (results/quick/ for --quick, which finishes in under 2 minutes).
@@ -39,19 +39,20 @@ function relayWorkers(): number[] | undefined {
   return list;
 }
 
-function relayCounts(): number[] | undefined {
-  const v = flagValue(ARGV, '--relay-calls');
+/** --relay-calls / --webrtc-calls 100,300: a bench's steps. */
+function callCounts(flag: string): number[] | undefined {
+  const v = flagValue(ARGV, flag);
   if (v === undefined) return undefined;
   const counts = v.split(',').map(Number);
-  if (!counts.length || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) throw new Error(`--relay-calls: "${v}" is not a list of call counts 1..5000`);
+  if (!counts.length || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) throw new Error(`${flag}: "${v}" is not a list of call counts 1..5000`);
   return counts;
 }
 
 const BENCHES: Record<string, Runner> = {
   startup: runStartup,
   cps: runCps,
-  relay: (q, l) => runRelay(q, l, { counts: relayCounts(), peer: !ARGV.includes('--no-peer'), workers: relayWorkers() }),
-  webrtc: (q, l) => runWebRtc(q, l),
+  relay: (q, l) => runRelay(q, l, { counts: callCounts('--relay-calls'), peer: !ARGV.includes('--no-peer'), workers: relayWorkers() }),
+  webrtc: (q, l) => runWebRtc(q, l, callCounts('--webrtc-calls')),
   sync: runSync,
   mixer: runMixer,
   fork: runFork,

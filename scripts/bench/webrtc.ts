@@ -91,7 +91,14 @@ export async function webrtcStep(calls: number, recording: boolean, windowS: num
       recording: { record: 'none', minFreeMb: 0, queues: recording ? { q: { record: 'all' } } : {} },
       webrtc: { ports: '10000-15999' },
     },
-    env: { CCEDGE_LOG_LEVEL: 'warn', CCEDGE_RTP_PORTS: '16000-19999', CCEDGE_WEBRTC_INTERFACES: '127.0.0.1', NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '' },
+    env: {
+      CCEDGE_LOG_LEVEL: 'warn',
+      CCEDGE_RTP_PORTS: '16000-19999',
+      CCEDGE_WEBRTC_INTERFACES: '127.0.0.1',
+      NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? '',
+      // A/B of where the calls' media runs (0: the main thread); default: the daemon's own (auto).
+      ...(process.env.BENCH_MEDIA_WORKERS ? { CCEDGE_MEDIA_WORKERS: process.env.BENCH_MEDIA_WORKERS } : {}),
+    },
   });
   const agents = new AgentProcs(Math.max(1, Math.ceil(calls / AGENTS_PER_PROCESS)));
   const gen = GenClient.spawn();
@@ -131,7 +138,7 @@ export async function webrtcStep(calls: number, recording: boolean, windowS: num
       const r = await daemon.api<{ recordings?: unknown[] }>('/api/v1/recordings?limit=10000').catch(() => undefined);
       stored = r?.body.recordings?.length ?? null;
     }
-    log(`webrtc ${calls}${recording ? ' rec' : ''}: ${JSON.stringify({ loss: stats.lossPct, lat: stats.latency, cpu: d.cpuPct, rss: d.peakRssMb, load: d.loadAvg, stored })}`);
+    log(`webrtc ${calls}${recording ? ' rec' : ''}: ${JSON.stringify({ loss: stats.lossPct, lat: stats.latency, cpu: d.cpuPct, mainCpu: d.mainThreadCpuPct, rss: d.peakRssMb, load: d.loadAvg, stored })}`);
     return { calls, recording, setup: { ...setup, agentsConnected: st.connected, connectS }, stats, daemon: d, recordingsStored: stored };
   } finally {
     gen.kill();
@@ -162,7 +169,7 @@ export async function runWebRtc(quick: boolean, log: (s: string) => void = () =>
     bench: 'webrtc',
     date: new Date().toISOString(),
     quick,
-    method: `N calls PBX (load generator, plain RTP PCMU 20 ms) → daemon → queue → N werift agents in ${AGENTS_PER_PROCESS}-agent processes (DTLS-SRTP over 127.0.0.1) that echo every frame; round trip measured by the generator; ${windowS} s window; recording off vs queue policy record: all`,
+    method: `N calls PBX (load generator, plain RTP PCMU 20 ms) → daemon → queue → N werift agents in ${AGENTS_PER_PROCESS}-agent processes (DTLS-SRTP over 127.0.0.1) that echo every frame; round trip measured by the generator; ${windowS} s window; recording off vs queue policy record: all; media.workers ${process.env.BENCH_MEDIA_WORKERS ?? 'auto'}`,
     machine: machine(),
     steps,
     verdicts: [
@@ -178,7 +185,7 @@ export async function runWebRtc(quick: boolean, log: (s: string) => void = () =>
     `### SIP↔WebRTC (${result.date.slice(0, 16)}Z${quick ? ', quick' : ''}; ${windowS} s window)`,
     '',
     table(
-      ['calls', 'recording', 'agents connected', 'round-trip loss %', 'round trip p50 / p99 ms', 'jitter mean ms', 'daemon CPU % (peak s)', 'per call %', 'daemon RSS MB', 'recordings stored', 'load avg'],
+      ['calls', 'recording', 'agents connected', 'round-trip loss %', 'round trip p50 / p99 ms', 'jitter mean ms', 'daemon CPU % (peak s)', 'of it main thread %', 'per call %', 'daemon RSS MB', 'recordings stored', 'load avg'],
       steps.map((s) => [
         s.calls,
         s.recording ? 'yes' : 'no',
@@ -187,6 +194,7 @@ export async function runWebRtc(quick: boolean, log: (s: string) => void = () =>
         `${s.stats.latency.p50Ms} / ${s.stats.latency.p99Ms}`,
         s.stats.jitterMeanMs,
         `${s.daemon.cpuPct} (${s.daemon.cpuPctMaxSecond})`,
+        s.daemon.mainThreadCpuPct,
         round(s.daemon.cpuPct / s.calls, 2),
         s.daemon.peakRssMb,
         s.recordingsStored,
