@@ -16,6 +16,7 @@ export { decodeTable, encodeTable } from './tones/g711';
 export { Mixer, MixerSlot, MIX_FRAME, type MixerSink, type MixerStats, type TickSource, type ParticipantRole, type ParticipantKind } from './mixer/mixer';
 export { MediaJoint, type JointParticipant, type JointParticipantState, type JointMode, type JointStats } from './joint/media-joint';
 export { type AudioPort, type RecordingTap } from './joint/audio-port';
+export { CountingPort } from './joint/counting-port';
 export { RtpSessionPort } from './joint/rtp-session-port';
 // What the gateway and the composition root use of the media plane beyond the above.
 export { DtmfSender } from './dtmf/dtmf-sender';

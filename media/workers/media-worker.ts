@@ -12,6 +12,7 @@ import { MediaError } from '../errors';
 import { MediaJoint } from '../joint/media-joint';
 import { RtpSessionPort } from '../joint/rtp-session-port';
 import type { AudioPort, RecordingTap } from '../joint/audio-port';
+import { CountingPort } from '../joint/counting-port';
 import type { RtpHeader } from '../rtp/packet';
 import { RtpSession, type RtpSessionStats } from '../rtp/rtp-session';
 import { MediaClock } from '../tones/media-clock';
@@ -33,38 +34,6 @@ class Session {
     readonly slot: number,
   ) {
     this.dtmf = new DtmfSender(clock, rtp);
-  }
-}
-
-type AudioListener = (payload: Buffer, marker: boolean, timestamp: number, ssrc: number) => void;
-type EventListener = (payload: Buffer, marker: boolean, timestamp: number) => void;
-
-/** What the joint hands a member, counted (the call record's bridgedTo… counts): one increment per frame. */
-class CountingPort implements AudioPort {
-  constructor(
-    private readonly counter: { jointSent: number },
-    private readonly inner: AudioPort,
-  ) {}
-  sendAudio(payload: Buffer, marker: boolean, timestamp: number): void {
-    this.counter.jointSent++;
-    this.inner.sendAudio(payload, marker, timestamp);
-  }
-  sendTelephoneEvent(payload: Buffer, marker: boolean, timestamp: number): void {
-    this.inner.sendTelephoneEvent?.(payload, marker, timestamp);
-  }
-  on(event: 'audio', listener: AudioListener): this;
-  on(event: 'telephoneEvent', listener: EventListener): this;
-  on(event: 'audio' | 'telephoneEvent', listener: AudioListener | EventListener): this {
-    if (event === 'audio') this.inner.on('audio', listener as AudioListener);
-    else this.inner.on('telephoneEvent', listener as EventListener);
-    return this;
-  }
-  off(event: 'audio', listener: AudioListener): this;
-  off(event: 'telephoneEvent', listener: EventListener): this;
-  off(event: 'audio' | 'telephoneEvent', listener: AudioListener | EventListener): this {
-    if (event === 'audio') this.inner.off('audio', listener as AudioListener);
-    else this.inner.off('telephoneEvent', listener as EventListener);
-    return this;
   }
 }
 
@@ -186,10 +155,10 @@ function leg(wid: number): Leg {
 function memberPort(source: JointSource): AudioPort {
   if (source.kind === 'webrtc') {
     const l = leg(source.wid);
-    return new CountingPort(l, l.webrtc);
+    return new CountingPort(l.webrtc, l);
   }
   const s = session(source.sid);
-  return new CountingPort(s, new RtpSessionPort(s.rtp, source.payloadType, s.dtmf));
+  return new CountingPort(new RtpSessionPort(s.rtp, source.payloadType, s.dtmf), s);
 }
 
 function reply(rid: number, work: Promise<string | undefined>): void {
