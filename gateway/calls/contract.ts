@@ -169,7 +169,7 @@ export interface DeskCall {
    * Listeners on the call's media besides its parties (recording, media fork, live transcripts):
    * left the customer, right what the customer hears. undefined before joined or once closed.
    */
-  tapSource?(): { addTap(tap: RecordingTap): void; removeTap(tap: RecordingTap): void } | undefined;
+  tapSource?(): { addTap(tap: RecordingTap): void; removeTap(tap: RecordingTap): void | Promise<void> } | undefined;
 }
 
 /** A call just bridged to an agent (also after a transfer to the next agent): the speech features start here. */

@@ -6,7 +6,8 @@ import type { CloudEventData } from '../../sync/events';
 /** What a recording taps: the call's media joint (left: the customer, right: what the customer hears). */
 export interface RecordingSource {
   addTap(tap: RecordingTap): void;
-  removeTap(tap: RecordingTap): void;
+  /** A promise: the tap still gets packets until it settles (a call on a media worker). */
+  removeTap(tap: RecordingTap): void | Promise<void>;
 }
 
 export interface CallRecordingHooks {
@@ -63,11 +64,15 @@ export class CallRecording {
     const c = this.current;
     if (!c) return;
     this.current = undefined;
-    c.source.removeTap(c.recorder);
-    const stats = c.recorder.stop();
-    c.writer
-      .finalize({ pausedMs: stats.pausedMs })
-      .then((info) => this.hooks.stored({ ...recordingMetadataForSync(info), cause }))
-      .catch((err: unknown) => this.hooks.failed(err));
+    const finish = (): void => {
+      const stats = c.recorder.stop();
+      c.writer
+        .finalize({ pausedMs: stats.pausedMs })
+        .then((info) => this.hooks.stored({ ...recordingMetadataForSync(info), cause }))
+        .catch((err: unknown) => this.hooks.failed(err));
+    };
+    const removed = c.source.removeTap(c.recorder);
+    if (removed) void removed.then(finish);
+    else finish();
   }
 }

@@ -16,7 +16,8 @@ export interface Joint {
   isHeld(id: string): boolean;
   isMuted(id: string): boolean;
   addTap(tap: RecordingTap, callerId: string): void;
-  removeTap(tap: RecordingTap): void;
+  /** A joint on a media worker resolves once the tap has had its last packets. */
+  removeTap(tap: RecordingTap): void | Promise<void>;
   close(): void;
   on(event: 'mode', listener: (mode: JointMode, previous: JointMode) => void): unknown;
 }

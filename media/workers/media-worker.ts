@@ -361,10 +361,12 @@ function apply(m: ToWorker): void {
     }
     case 'tap-remove': {
       const t = taps.get(m.tid);
-      if (!t) return;
-      taps.delete(m.tid);
-      joints.get(t.jid)?.removeTap(t.tap);
-      t.tap.flush();
+      if (t) {
+        taps.delete(m.tid);
+        joints.get(t.jid)?.removeTap(t.tap);
+        t.tap.flush();
+      }
+      post({ ev: 'reply', rid: m.rid, ok: true });
       return;
     }
     case 'webrtc-open':

@@ -16,7 +16,11 @@ import { RemoteWebRtcLeg } from './remote-webrtc-leg';
 export type TapSink = (channel: number, payload: Buffer, timestamp: number, ssrc: number, capturedAt: number) => void;
 
 /** A request the worker answers with a 'reply' (the rid is added by MediaWorker.request). */
-type Request = { op: 'webrtc-offer'; wid: number } | { op: 'webrtc-answer'; wid: number; sdp: string } | { op: 'webrtc-close'; wid: number };
+type Request =
+  | { op: 'webrtc-offer'; wid: number }
+  | { op: 'webrtc-answer'; wid: number; sdp: string }
+  | { op: 'webrtc-close'; wid: number }
+  | { op: 'tap-remove'; jid: number; tid: number };
 
 /** How a WebRTC leg's log lines reach the call's logger. */
 export interface LegLog {

@@ -72,7 +72,8 @@ export type ToWorker =
   | { op: 'joint-close'; jid: number }
   /** The joint's taps: chunks of what the customer says and hears come back as 'tap-chunk'. */
   | { op: 'tap-add'; jid: number; tid: number; callerId: string }
-  | { op: 'tap-remove'; jid: number; tid: number }
+  /** Answered once the tap's last chunk is sent, so the tap gets every packet up to its removal. */
+  | { op: 'tap-remove'; jid: number; tid: number; rid: number }
   /** An agent's or supervisor's WebRTC leg (werift) on this worker; its stats use a session slot. */
   | { op: 'webrtc-open'; wid: number; slot: number; codec: 'PCMU' | 'PCMA'; interfaces: string[]; portRange?: { min: number; max: number } }
   | { op: 'webrtc-offer'; wid: number; rid: number }

@@ -84,13 +84,18 @@ export class RemoteJoint implements Joint {
     this.worker.post({ op: 'tap-add', jid: this.jid, tid, callerId });
   }
 
-  /** Whatever the worker still holds for the tap (under TAP_CHUNK_MS) is not delivered. */
-  removeTap(tap: RecordingTap): void {
+  /**
+   * Resolves once the worker has sent what it still held for the tap (under TAP_CHUNK_MS) and the
+   * tap has had it: stop a recorder after this, not before, and its last 100 ms are not lost.
+   */
+  removeTap(tap: RecordingTap): Promise<void> | undefined {
     const tid = this.taps.get(tap);
-    if (tid === undefined) return;
+    if (tid === undefined) return undefined;
     this.taps.delete(tap);
-    this.worker.removeTap(tid);
-    this.worker.post({ op: 'tap-remove', jid: this.jid, tid });
+    return this.worker
+      .request({ op: 'tap-remove', jid: this.jid, tid })
+      .catch(() => undefined)
+      .then(() => this.worker.removeTap(tid));
   }
 
   close(): void {

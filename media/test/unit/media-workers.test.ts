@@ -205,8 +205,11 @@ describe('media workers (worker threads, real UDP)', function () {
       const batches = new Set(tapped.map((t) => Math.round(t.deliveredAt)));
       assert.ok(batches.size < tapped.length / 2, `packets arrive in chunks (${batches.size} deliveries for ${tapped.length} packets)`);
       await until(() => leg.stats.packetsReceived >= 20 && leg.stats.packetsSent >= 20 && leg.jointSent >= 20, 'the leg’s counters in shared memory');
-      joint.removeTap(tap);
-      await new Promise((r) => setTimeout(r, 300));
+      const removedAt = performance.now();
+      await joint.removeTap(tap);
+      // The worker sent what it still held (up to TAP_CHUNK_MS): the tap has packets from just before removal.
+      const last = Math.max(...tapped.map((t) => t.capturedAt ?? 0));
+      assert.ok(last >= removedAt - 80, `the tap's last packet was captured ${Math.round(removedAt - last)} ms before removeTap`);
       const after = tapped.length;
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(tapped.length, after, 'nothing after removeTap');
