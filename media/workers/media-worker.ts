@@ -279,6 +279,9 @@ function apply(m: ToWorker): void {
     case 'frames':
       frameSets.set(m.key, m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
       return;
+    case 'frames-drop':
+      frameSets.delete(m.key);
+      return;
     case 'tone': {
       const s = session(m.sid);
       s.player?.stop();

@@ -76,6 +76,8 @@ export class MediaWorker {
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   private readonly freeSlots: number[] = [];
   private readonly frameKeys = new WeakMap<readonly Buffer[], number>();
+  /** Frames the main thread let go of (prompts reloaded) are dropped on the worker too. */
+  private readonly framesGone = new FinalizationRegistry<number>((key) => this.post({ op: 'frames-drop', key }));
   private nextFrameKey = 1;
   private nextJoint = 1;
   private dead = false;
@@ -186,6 +188,7 @@ export class MediaWorker {
     if (key === undefined) {
       key = this.nextFrameKey++;
       this.frameKeys.set(frames, key);
+      this.framesGone.register(frames, key);
       this.post({ op: 'frames', key, frames: frames.map((f) => new Uint8Array(f)) });
     }
     return key;

@@ -53,6 +53,8 @@ export type ToWorker =
   | { op: 'pause' | 'resume' | 'close'; sid: number }
   /** Frames the worker keeps by key (a tone or hold sound), sent once per worker. */
   | { op: 'frames'; key: number; frames: Uint8Array[] }
+  /** The main thread no longer has those frames (reloaded prompts): players already using them keep them. */
+  | { op: 'frames-drop'; key: number }
   | { op: 'tone'; sid: number; key: number | null }
   /** A one-shot prompt (the IVR's); 'prompt-end' when its last frame went out, not after prompt-stop. */
   | { op: 'prompt'; sid: number; key: number; pid: number }
