@@ -69,6 +69,7 @@ export class MediaWorker {
   private readonly sessions = new Map<number, RemoteRtpSession>();
   private readonly legs = new Map<number, { leg: RemoteWebRtcLeg; log: LegLog | undefined }>();
   private readonly taps = new Map<number, TapSink>();
+  private readonly failedTaps = new Set<number>();
   private readonly requests = new Map<number, { resolve: (sdp: string | undefined) => void; reject: (err: Error) => void }>();
   private nextRequest = 1;
   private nextTap = 1;
@@ -240,7 +241,11 @@ export class MediaWorker {
         o += len;
       }
     } catch (err) {
-      this.owner.log.warn({ err, worker: this.index }, 'a tap failed on a chunk from the media worker');
+      // Once per tap, not ten times a second for as long as the call lasts.
+      if (this.failedTaps.has(tid)) return;
+      if (this.failedTaps.size > 1000) this.failedTaps.clear();
+      this.failedTaps.add(tid);
+      this.owner.log.warn({ err, worker: this.index, tap: tid }, 'a tap failed on a chunk from the media worker (logged once per tap)');
     }
   }
 

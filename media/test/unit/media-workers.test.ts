@@ -227,6 +227,46 @@ describe('media workers (worker threads, real UDP)', function () {
     assert.equal(w.load, 0, 'the leg’s slot is free again');
   });
 
+  it('a tap that throws is logged once, not once per chunk, and the call’s media goes on', async () => {
+    const warnings: string[] = [];
+    const own = await MediaWorkers.start({ count: 1, log: { ...silentLog, warn: (_o: unknown, m: string) => warnings.push(m) } });
+    const pool = new PortPool({ min: 45200, max: 45299 });
+    const w = own.place();
+    const a = await w.openSession({ pool, host: '127.0.0.1', latch: null });
+    const b = await w.openSession({ pool, host: '127.0.0.1', latch: null });
+    const phoneA = await phoneFor(a);
+    const phoneB = await phoneFor(b);
+    const tone = renderTone({ name: 't', segments: [{ freqs: [400], ms: 200 }] }, 'PCMU');
+    const talk = new TonePlayer(clock, phoneA, tone);
+    let heardByB = 0;
+    let calls = 0;
+    phoneB.on('packet', () => heardByB++);
+    const joint = w.joint({ maxParties: 2 });
+    try {
+      joint.add({ id: 'a', port: a.port(0), codec: 'PCMU', role: 'party', kind: 'caller' });
+      joint.add({ id: 'b', port: b.port(0), codec: 'PCMU', role: 'party', kind: 'external' });
+      const broken = {
+        pushCaller: (): void => {
+          calls++;
+          throw new Error('broken tap');
+        },
+        pushAgent: (): void => undefined,
+      };
+      joint.addTap(broken, 'a');
+      talk.start();
+      await until(() => calls >= 5 && heardByB >= 40, 'five chunks to the broken tap while B keeps hearing A');
+      assert.deepEqual(warnings.filter((m) => m.startsWith('a tap failed')), ['a tap failed on a chunk from the media worker (logged once per tap)']);
+    } finally {
+      talk.stop();
+      joint.close();
+      a.close();
+      b.close();
+      phoneA.close();
+      phoneB.close();
+      await own.close();
+    }
+  });
+
   it('each worker gathers ICE on its own slice of the port range (werift’s bind race cannot cross threads)', () => {
     const range = { min: 40000, max: 49999 };
     assert.deepEqual(icePortSlice(range, 3, 0), { min: 40000, max: 43332 });
