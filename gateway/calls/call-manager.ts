@@ -275,8 +275,7 @@ export class CallManager implements SipServerHandlers {
     if (result?.kind === 'callback' && queueing.requestCallback) await queueing.requestCallback(call);
   }
 
-  /** The least loaded media worker; none running: the main thread carries the call (logged once per outage). */
-  /** The least loaded running media worker for a new call (undefined: none configured or none running). */
+  /** The least loaded running media worker for a new call; none configured or running: undefined, the main thread carries it (logged once per outage). */
   placeMedia(): MediaWorker | undefined {
     if (!this.workers) return undefined;
     try {

@@ -1,5 +1,4 @@
 import { DtmfSender } from '../dtmf/dtmf-sender';
-import { MediaError } from '../errors';
 import type { AudioPort } from '../joint/audio-port';
 import { RtpSessionPort } from '../joint/rtp-session-port';
 import { RtpSession } from '../rtp/rtp-session';

@@ -139,6 +139,42 @@ describe('recorder', () => {
     assert.equal(stats.pausedPackets, 18);
   });
 
+  it('packets that arrive in 100 ms batches with their capture times (a call on a media worker) are recorded as if unbatched; those captured during a pause stay out after the resume', () => {
+    const record = (batched: boolean): { caller: Array<[number, number]>; agent: Array<[number, number]>; pausedPackets: number } => {
+      const clock = { t: 0 };
+      const sink = new CollectSink();
+      const rec = new Recorder({ codec: 'PCMU', sink, now: () => clock.t, autoFlush: false });
+      const evs = [...callerPackets({}), ...agentPackets(true)];
+      // Batched: each packet is handed over at the end of its 100 ms chunk, with the time it was captured.
+      const deliveries = evs.map((e) => ({
+        t: batched ? Math.ceil(e.t / 100) * 100 + 1 : e.t,
+        order: 1,
+        fn: () => (e.ch === 0 ? rec.pushCaller(e.payload, e.ts, e.ssrc, batched ? e.t : undefined) : rec.pushAgent(e.payload, e.ts, e.ssrc, batched ? e.t : undefined)),
+      }));
+      const all = [
+        ...deliveries,
+        { t: 510, order: 0, fn: () => rec.pause('card number', 'alice') },
+        { t: 690, order: 0, fn: () => rec.resume('alice') },
+      ];
+      for (let t = 200; t <= 3100; t += 200) all.push({ t, order: 2, fn: () => rec.flushDue() });
+      all.sort((a, b) => a.t - b.t || a.order - b.order);
+      for (const e of all) {
+        clock.t = e.t;
+        e.fn();
+      }
+      clock.t = 3200;
+      const stats = rec.stop();
+      return { caller: runsOf(sink.channel(0), CALLER_BYTE), agent: runsOf(sink.channel(1), AGENT_BYTE), pausedPackets: stats.pausedPackets };
+    };
+    const direct = record(false);
+    const batched = record(true);
+    assert.deepEqual(batched.caller, direct.caller, 'the caller channel is placed as if each packet had arrived when captured');
+    assert.deepEqual(batched.agent, direct.agent, 'the agent channel too: both stay aligned');
+    // Packets captured 620–680 ms reach the recorder at 701, after the resume at 690: still out.
+    assert.deepEqual(direct.caller, [[0, 4000], [5440, 24000]]);
+    assert.equal(batched.pausedPackets, direct.pausedPackets);
+  });
+
   it('uses the A-law silence byte and writes nothing before the latency window', () => {
     const clock = { t: 0 };
     const sink = new CollectSink();
